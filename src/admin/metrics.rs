@@ -1,0 +1,138 @@
+//! Prometheus metrics: one registry, handles resolved once, updated from the
+//! request path with atomic operations only.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub upstream_health: IntGaugeVec,
+    pub active_connections: IntGauge,
+    pub inflight_requests: IntGauge,
+    pub config_reloads: IntCounterVec,
+    pub access_log_dropped: IntCounter,
+    pub upstream_ejections: IntCounterVec,
+}
+
+/// Seconds: 1ms to 60s, dense where gateways usually live.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("gatehouse".into()), None)
+            .expect("static registry prefix is valid");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "requests_total",
+                "Requests answered, by API, route and status",
+            ),
+            &["api", "route", "status"],
+        )
+        .expect("static metric definition");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "request_duration_seconds",
+                "Time from request start to the end of the response, by API and route",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["api", "route"],
+        )
+        .expect("static metric definition");
+        let upstream_health = IntGaugeVec::new(
+            Opts::new("upstream_target_up", "1 when a target may receive traffic"),
+            &["upstream", "target"],
+        )
+        .expect("static metric definition");
+        let active_connections = IntGauge::new(
+            "active_connections",
+            "Open client connections (HTTP/1.x) and streams (HTTP/2)",
+        )
+        .expect("static metric definition");
+        let inflight_requests = IntGauge::new("inflight_requests", "Requests being handled")
+            .expect("static metric definition");
+        let config_reloads = IntCounterVec::new(
+            Opts::new("config_reloads_total", "Config reloads, by result"),
+            &["result"],
+        )
+        .expect("static metric definition");
+        let access_log_dropped = IntCounter::new(
+            "access_log_dropped_total",
+            "Access log lines dropped because the writer fell behind",
+        )
+        .expect("static metric definition");
+        let upstream_ejections = IntCounterVec::new(
+            Opts::new(
+                "upstream_ejections_total",
+                "Passive ejections, by upstream and target",
+            ),
+            &["upstream", "target"],
+        )
+        .expect("static metric definition");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(upstream_health.clone()),
+            Box::new(active_connections.clone()),
+            Box::new(inflight_requests.clone()),
+            Box::new(config_reloads.clone()),
+            Box::new(access_log_dropped.clone()),
+            Box::new(upstream_ejections.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            upstream_health,
+            active_connections,
+            inflight_requests,
+            config_reloads,
+            access_log_dropped,
+            upstream_ejections,
+        }
+    }
+
+    pub fn set_upstream_health(&self, upstream: &str, target: &str, up: bool) {
+        self.upstream_health
+            .with_label_values(&[upstream, target])
+            .set(i64::from(up));
+    }
+
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts an open connection for as long as it lives.
+pub struct ConnectionGuard(IntGauge);
+
+impl ConnectionGuard {
+    pub fn new(gauge: &IntGauge) -> ConnectionGuard {
+        gauge.inc();
+        ConnectionGuard(gauge.clone())
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

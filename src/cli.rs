@@ -1,0 +1,197 @@
+//! The command line: `serve`, `validate`, `routes`, `schema`, `certs`.
+
+use crate::config::{self, model::Integration};
+use crate::server::{self, ServeOptions};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Edge gateway with built-in messaging and data ingestion"
+)]
+pub struct Cli {
+    /// Folder with gatehouse.yaml, routes/, flows/ and certs/.
+    #[arg(short = 'C', long = "dir", global = true, default_value = ".")]
+    pub dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the gateway (HTTP on 127.0.0.1:8080, admin on 127.0.0.1:9180 by default).
+    Serve {
+        /// Reload when config files change (SIGHUP always reloads).
+        #[arg(long)]
+        watch: bool,
+        /// Take over the sockets of a running instance for a zero-downtime upgrade.
+        #[arg(long)]
+        upgrade: bool,
+    },
+    /// Check gatehouse.yaml, routes/ and flows/; print every error; exit 1 if any.
+    Validate,
+    /// Print the resolved route table, most specific first.
+    Routes,
+    /// Print the JSON Schema of a config file kind, for editor autocompletion.
+    Schema {
+        #[arg(value_enum, default_value = "route")]
+        kind: SchemaKind,
+    },
+    /// Manage TLS certificates in certs/.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SchemaKind {
+    /// routes/<api>.yaml
+    Route,
+    /// gatehouse.yaml
+    Gatehouse,
+}
+
+#[derive(Subcommand)]
+pub enum CertsCommand {
+    /// Write a self-signed development certificate for HOST into certs/.
+    Generate {
+        #[arg(long)]
+        host: String,
+    },
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve { watch, upgrade } => match server::serve(ServeOptions {
+            root: cli.dir,
+            watch,
+            upgrade,
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gatehouse: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Validate => match config::load(&cli.dir) {
+            Ok(loaded) => {
+                let routes: usize = loaded.config.apis.iter().map(|a| a.routes.len()).sum();
+                println!(
+                    "ok: {} APIs, {routes} routes, {} upstreams",
+                    loaded.config.apis.len(),
+                    loaded.config.upstreams.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(diags) => {
+                eprint!("{diags}");
+                eprintln!("{} error(s)", diags.len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Routes => match config::load(&cli.dir) {
+            Ok(loaded) => {
+                print!("{}", route_table(&loaded.config));
+                ExitCode::SUCCESS
+            }
+            Err(diags) => {
+                eprint!("{diags}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Schema { kind } => {
+            let schema = match kind {
+                SchemaKind::Route => schemars::schema_for!(config::raw::ApiFile),
+                SchemaKind::Gatehouse => schemars::schema_for!(config::raw::GatehouseFile),
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Certs {
+            command: CertsCommand::Generate { host },
+        } => match crate::tls::generate_self_signed(&cli.dir.join("certs"), &host) {
+            Ok((cert, key)) => {
+                println!("wrote {} and {}", cert.display(), key.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gatehouse: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Routes in the order the router tries them within each host tier.
+pub fn route_table(config: &config::Config) -> String {
+    let mut rows = vec![[
+        "API".to_string(),
+        "HOSTS".into(),
+        "METHODS".into(),
+        "PATH".into(),
+        "ROUTE".into(),
+        "INTEGRATION".into(),
+    ]];
+    let mut routes: Vec<_> = config
+        .apis
+        .iter()
+        .flat_map(|api| api.routes.iter().map(move |r| (api, r)))
+        .collect();
+    routes.sort_by(|(a, x), (b, y)| {
+        a.hosts
+            .is_empty()
+            .cmp(&b.hosts.is_empty())
+            .then_with(|| x.template.specificity_cmp(&y.template))
+    });
+    for (api, route) in routes {
+        let hosts = if api.hosts.is_empty() {
+            "*".to_string()
+        } else {
+            api.hosts
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let integration = match &route.integration {
+            Integration::Http(h) => format!(
+                "http -> {}{}",
+                h.upstream,
+                h.rewrite
+                    .as_ref()
+                    .map(|t| format!(" {}", t.source))
+                    .unwrap_or_default()
+            ),
+            Integration::Mock(m) => format!("mock {}", m.status),
+        };
+        rows.push([
+            api.id.clone(),
+            hosts,
+            route.methods.to_string(),
+            route.template.source.clone(),
+            route.id.clone(),
+            integration,
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

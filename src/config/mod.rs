@@ -1,0 +1,208 @@
+//! Config: files on disk -> positioned YAML -> raw serde types -> validated model.
+//!
+//! `load` reads `gatehouse.yaml` (optional), `routes/*.yaml` (one API per
+//! file, the file name is the API id), checks `flows/*.yaml` parse, and loads
+//! `certs/`. It returns the model or every problem found, as `file:line:col`.
+
+pub mod de;
+pub mod diagnostics;
+pub mod model;
+pub mod raw;
+pub mod units;
+pub mod validate;
+pub mod yaml;
+
+pub use diagnostics::{Diagnostic, Diagnostics};
+pub use model::Config;
+
+use crate::tls::CertStore;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use validate::Parsed;
+use yaml::Pos;
+
+/// Everything loaded from a config folder: the model and the certificates.
+#[derive(Clone)]
+pub struct Loaded {
+    pub config: Arc<Config>,
+    pub certs: Arc<CertStore>,
+}
+
+pub fn load(root: &Path) -> Result<Loaded, Diagnostics> {
+    load_with_env(root, &|name| std::env::var(name).ok())
+}
+
+pub fn load_with_env(
+    root: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Diagnostics> {
+    let mut diags = Diagnostics::default();
+
+    let main_path = root.join("gatehouse.yaml");
+    let main = main_path
+        .is_file()
+        .then(|| read_file::<raw::GatehouseFile>(root, &main_path, env, &mut diags))
+        .flatten();
+
+    let (certs, cert_errors) = CertStore::load(&root.join("certs"));
+    for (file, message) in cert_errors {
+        diags.push(&relative(root, &file), Pos { line: 1, col: 1 }, "", message);
+    }
+
+    let mut config = validate::settings(root, main.as_ref(), !certs.is_empty(), &mut diags);
+
+    let mut parsed_apis = BTreeMap::new();
+    for file in yaml_files(&root.join("routes"), &mut diags, root) {
+        let id = file_id(&file);
+        if !valid_id(&id) {
+            diags.push(
+                &relative(root, &file),
+                Pos { line: 1, col: 1 },
+                "",
+                format!("bad API id `{id}` (the file name): use letters, digits, `-` and `_`"),
+            );
+            continue;
+        }
+        if let Some(parsed) = read_file::<raw::ApiFile>(root, &file, env, &mut diags) {
+            parsed_apis.insert(id, parsed);
+        }
+    }
+    config.apis = parsed_apis
+        .iter()
+        .map(|(id, parsed)| validate::api(id, parsed, &config.upstreams, &mut diags))
+        .collect();
+    validate::conflicts(&config.apis, &parsed_apis, &mut diags);
+
+    // Flow files are defined by the flows engine; until it lands they must at
+    // least be well-formed YAML so `validate` catches a broken file early.
+    for file in yaml_files(&root.join("flows"), &mut diags, root) {
+        if let Ok(source) = std::fs::read_to_string(&file) {
+            if let Err(e) = yaml::parse(&source) {
+                diags.push(&relative(root, &file), e.pos, "", e.message);
+            }
+        }
+    }
+
+    if diags.is_empty() {
+        Ok(Loaded {
+            config: Arc::new(config),
+            certs: Arc::new(certs),
+        })
+    } else {
+        Err(diags)
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn file_id(file: &Path) -> String {
+    file.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn relative(root: &Path, file: &Path) -> PathBuf {
+    file.strip_prefix(root).unwrap_or(file).to_path_buf()
+}
+
+/// `*.yaml` and `*.yml` in `dir`, sorted so ids and diagnostics are stable.
+fn yaml_files(dir: &Path, diags: &mut Diagnostics, root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+        })
+        .collect();
+    files.sort();
+    for pair in files.windows(2) {
+        if file_id(&pair[0]) == file_id(&pair[1]) {
+            diags.push(
+                &relative(root, &pair[1]),
+                Pos { line: 1, col: 1 },
+                "",
+                format!("`{}` is defined twice (.yaml and .yml)", file_id(&pair[1])),
+            );
+        }
+    }
+    files
+}
+
+/// Reads, parses, substitutes `${ENV}` and deserializes one file. Structural
+/// errors are collected by dropping each unknown field and trying again, so a
+/// file with three misspelt keys reports three errors.
+fn read_file<T: DeserializeOwned>(
+    root: &Path,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<Parsed<T>> {
+    let file = relative(root, path);
+    let source = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => {
+            diags.push(
+                &file,
+                Pos { line: 1, col: 1 },
+                "",
+                format!("cannot read file: {e}"),
+            );
+            return None;
+        }
+    };
+    let mut node = match yaml::parse(&source) {
+        Ok(n) => n,
+        Err(e) => {
+            diags.push(&file, e.pos, "", format!("invalid YAML: {}", e.message));
+            return None;
+        }
+    };
+    let env_errors = yaml::substitute_env(&mut node, env);
+    let had_env_errors = !env_errors.is_empty();
+    for e in env_errors {
+        diags.push(&file, e.pos, "", e.message);
+    }
+    let pristine = node.clone();
+    let mut failed = had_env_errors;
+    // Bounded: each retry removes one key from the tree.
+    for _ in 0..64 {
+        match serde_path_to_error::deserialize::<_, T>(&node) {
+            Ok(raw) => {
+                return (!failed).then_some(Parsed {
+                    file,
+                    node: pristine,
+                    raw,
+                })
+            }
+            Err(e) => {
+                failed = true;
+                let path = field_path(&e);
+                let inner = e.into_inner();
+                let pos = inner.pos.unwrap_or(Pos { line: 1, col: 1 });
+                diags.push(&file, pos, path, inner.message.clone());
+                if !(inner.unknown_field && node.remove_key_at(pos)) {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}
+
+fn field_path(e: &serde_path_to_error::Error<de::DeError>) -> String {
+    let path = e.path().to_string();
+    if path == "." || path == "?" {
+        String::new()
+    } else {
+        path
+    }
+}

@@ -1,0 +1,279 @@
+//! The validated config: what the rest of Gatehouse is built from.
+//!
+//! Every value here has been checked; defaults are filled in. It is immutable
+//! and replaced as a whole on reload.
+
+use crate::gateway::path_template::PathTemplate;
+use http::{HeaderName, HeaderValue, Method};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The folder holding gatehouse.yaml, routes/, flows/ and certs/.
+    pub root: PathBuf,
+    pub listeners: Vec<Listener>,
+    pub admin: Option<SocketAddr>,
+    pub data_dir: PathBuf,
+    pub certs_dir: PathBuf,
+    pub server: ServerSettings,
+    pub limits: Limits,
+    pub access_log: AccessLogTarget,
+    pub upstreams: BTreeMap<String, Arc<UpstreamSpec>>,
+    pub apis: Vec<Api>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub address: SocketAddr,
+    pub tls: Option<ListenerTls>,
+    pub redirect_to_https: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    pub http2: bool,
+    pub client_ca: Option<PathBuf>,
+    pub client_cert_required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    pub threads: usize,
+    pub grace_period: Duration,
+    pub upstream_keepalive_pool_size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_header_bytes: usize,
+    pub max_body_bytes: u64,
+    pub client_read_timeout: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Off,
+    Stdout,
+    Stderr,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamSpec {
+    pub name: String,
+    pub targets: Vec<TargetSpec>,
+    pub balance: Balance,
+    pub tls: Option<UpstreamTls>,
+    pub health_check: Option<HealthCheck>,
+    pub passive: Option<Passive>,
+    pub timeouts: Timeouts,
+    pub retries: u32,
+    pub keepalive_timeout: Duration,
+    pub preserve_host: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    /// As written: `host:port`.
+    pub address: String,
+    pub host: String,
+    pub socket: SocketAddr,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    Weighted,
+    Random,
+    ConsistentHash(HashOn),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashOn {
+    Header(HeaderName),
+    Cookie(String),
+    ClientIp,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    pub sni: Option<String>,
+    pub verify: bool,
+    pub ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// Empty means 200-399.
+    pub expected_status: Vec<u16>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Passive {
+    pub max_failures: u32,
+    pub ejection_time: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub read: Duration,
+    pub total: Option<Duration>,
+    pub websocket_idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            read: Duration::from_secs(60),
+            total: None,
+            websocket_idle: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// The route file's name without extension.
+    pub id: String,
+    pub file: PathBuf,
+    pub hosts: Vec<HostPattern>,
+    pub base_path: PathTemplate,
+    pub routes: Vec<Arc<Route>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HostPattern {
+    /// Lowercase host, no port.
+    Exact(String),
+    /// `*.example.com` stored as `.example.com`.
+    Suffix(String),
+}
+
+impl HostPattern {
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Exact(h) => h == host,
+            HostPattern::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostPattern::Exact(h) => f.write_str(h),
+            HostPattern::Suffix(s) => write!(f, "*{s}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Methods {
+    Any,
+    Only(Vec<Method>),
+}
+
+impl Methods {
+    pub fn allows(&self, method: &Method) -> bool {
+        match self {
+            Methods::Any => true,
+            Methods::Only(list) => list.contains(method),
+        }
+    }
+
+    pub fn overlaps(&self, other: &Methods) -> bool {
+        match (self, other) {
+            (Methods::Only(a), Methods::Only(b)) => a.iter().any(|m| b.contains(m)),
+            _ => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Methods {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Methods::Any => f.write_str("ANY"),
+            Methods::Only(list) => {
+                let names: Vec<&str> = list.iter().map(|m| m.as_str()).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub api: String,
+    pub id: String,
+    /// Position in its file's `routes:` list, for diagnostics.
+    pub index: usize,
+    pub methods: Methods,
+    /// The full template, base path included.
+    pub template: PathTemplate,
+    /// Segments of the base path, removed before proxying when `strip_base_path`.
+    pub base_segments: usize,
+    pub strip_base_path: bool,
+    pub integration: Integration,
+    pub request_headers: HeaderRules,
+    pub response_headers: HeaderRules,
+    pub timeouts: Timeouts,
+    /// Where the route is defined, for conflict messages.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HeaderRules {
+    pub set: Vec<(HeaderName, HeaderValue)>,
+    pub add: Vec<(HeaderName, HeaderValue)>,
+    pub remove: Vec<HeaderName>,
+}
+
+impl HeaderRules {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// What answers a matched request. `queue`, `topic` and `flow` join this enum
+/// when messaging and flows land; each variant owns its own settings.
+#[derive(Debug, Clone)]
+pub enum Integration {
+    Http(HttpIntegration),
+    Mock(MockIntegration),
+}
+
+impl Integration {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Integration::Http(_) => "http",
+            Integration::Mock(_) => "mock",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpIntegration {
+    pub upstream: String,
+    pub rewrite: Option<PathTemplate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MockIntegration {
+    pub status: u16,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: crate::gateway::integration::mock::BodyTemplate,
+}

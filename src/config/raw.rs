@@ -1,0 +1,273 @@
+//! The config files exactly as written: serde types with `deny_unknown_fields`.
+//!
+//! Nothing outside `config/` uses these; `validate.rs` turns them into the
+//! checked model in `model.rs`. The JSON Schema printed by `gatehouse schema`
+//! is derived from these types, so the docs here are what editors show.
+
+use super::units::{ByteSize, HumanDuration};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// `gatehouse.yaml`: process-wide settings. Every field is optional.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatehouseFile {
+    /// Where clients connect. Default: HTTP on 127.0.0.1:8080, plus HTTPS on
+    /// 127.0.0.1:8443 when `certs/` holds a certificate.
+    pub listeners: Option<Vec<ListenerRaw>>,
+    /// The admin listener: /metrics, /healthz, /readyz.
+    pub admin: Option<AdminRaw>,
+    /// Run-time state: pid file, upgrade socket, database. Default `data`.
+    pub data_dir: Option<String>,
+    pub server: Option<ServerRaw>,
+    pub limits: Option<LimitsRaw>,
+    /// `stdout` (default), `stderr`, `off`, or a file path.
+    pub access_log: Option<String>,
+    /// Named pools of upstream servers that `http` integrations point at.
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerRaw {
+    /// A name for logs and metrics, unique among listeners.
+    pub name: String,
+    /// `ip:port`; port 0 picks a free port.
+    pub address: String,
+    /// Serve TLS with the certificates in `certs/`.
+    pub tls: Option<ListenerTlsRaw>,
+    /// Answer every plain-HTTP request with a 308 redirect to the first TLS listener.
+    #[serde(default)]
+    pub redirect_to_https: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsRaw {
+    /// Offer HTTP/2 through ALPN. Default true.
+    pub http2: Option<bool>,
+    /// Verify client certificates against this CA bundle (mTLS).
+    pub client_ca: Option<String>,
+    /// With `client_ca`: refuse clients without a certificate. Default true.
+    pub client_cert_required: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminRaw {
+    /// Default 127.0.0.1:9180.
+    pub address: Option<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerRaw {
+    /// Worker threads for the gateway. Default: the number of CPUs.
+    pub threads: Option<usize>,
+    /// How long SIGTERM waits for in-flight requests before exiting. Default 10s.
+    pub grace_period: Option<HumanDuration>,
+    /// Idle upstream connections kept for reuse, per process. Default 256.
+    pub upstream_keepalive_pool_size: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsRaw {
+    /// Largest request header block (all names and values). Default 32KiB; over it: 431.
+    pub max_header_bytes: Option<ByteSize>,
+    /// Largest request body. Default 10MiB; over it: 413.
+    pub max_body_bytes: Option<ByteSize>,
+    /// Longest wait for the next bytes of a request from a client. Default 60s.
+    pub client_read_timeout: Option<HumanDuration>,
+    /// How long an idle client keep-alive connection stays open. Default 60s.
+    pub keepalive_timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamRaw {
+    pub targets: Vec<TargetRaw>,
+    /// How a target is picked. Default `round_robin`.
+    pub balance: Option<BalanceRaw>,
+    /// For `consistent_hash`: `header:NAME`, `cookie:NAME` or `client_ip`.
+    pub hash_on: Option<String>,
+    /// Connect to the targets with TLS.
+    pub tls: Option<UpstreamTlsRaw>,
+    pub health_check: Option<HealthCheckRaw>,
+    /// Passive ejection: take a target out after consecutive failures.
+    pub passive: Option<PassiveRaw>,
+    pub timeouts: Option<TimeoutsRaw>,
+    /// Extra attempts on another target when connecting fails (idempotent methods only). Default 1.
+    pub retries: Option<u32>,
+    /// How long an idle upstream connection is kept for reuse. Default 60s.
+    pub keepalive_timeout: Option<HumanDuration>,
+    /// Send the client's Host header upstream instead of the target's. Default false.
+    pub preserve_host: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRaw {
+    /// `host:port`.
+    pub address: String,
+    /// Share for `weighted`, `random` and `consistent_hash`. Default 1.
+    pub weight: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BalanceRaw {
+    RoundRobin,
+    Weighted,
+    Random,
+    ConsistentHash,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsRaw {
+    /// Server name sent in the handshake and checked against the certificate.
+    /// Default: the host part of each target's address.
+    pub sni: Option<String>,
+    /// Verify the upstream's certificate. Default true.
+    pub verify: Option<bool>,
+    /// Trust this CA bundle instead of the system roots.
+    pub ca: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckRaw {
+    /// Path requested with GET, e.g. `/healthz`.
+    pub path: String,
+    /// Default 5s.
+    pub interval: Option<HumanDuration>,
+    /// Default 2s.
+    pub timeout: Option<HumanDuration>,
+    /// Successes in a row to bring a target back. Default 2.
+    pub healthy_threshold: Option<u32>,
+    /// Failures in a row to take a target out. Default 3.
+    pub unhealthy_threshold: Option<u32>,
+    /// Statuses that count as healthy. Default 200-399.
+    pub expected_status: Option<Vec<u16>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PassiveRaw {
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Consecutive connect failures, timeouts or 5xx before ejection. Default 3.
+    pub max_failures: Option<u32>,
+    /// How long an ejected target stays out. Default 30s.
+    pub ejection_time: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsRaw {
+    /// TCP (and TLS) connect. Default 5s.
+    pub connect: Option<HumanDuration>,
+    /// Between reads of the upstream response. Default 60s.
+    pub read: Option<HumanDuration>,
+    /// From the start of the request until the upstream's response headers. Default none.
+    pub total: Option<HumanDuration>,
+    /// WebSocket connections with no traffic either way are closed after this. Default 300s.
+    pub websocket_idle: Option<HumanDuration>,
+}
+
+/// `routes/<api>.yaml`: one API. The file name is the API id.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFile {
+    /// Host names this API answers: exact (`api.example.com`) or wildcard
+    /// (`*.example.com`). Default: any host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Prefix of every route path, e.g. `/demo`.
+    pub base_path: Option<String>,
+    /// Settings every route inherits unless it sets its own.
+    pub defaults: Option<RouteSettingsRaw>,
+    #[serde(default)]
+    pub routes: Vec<RouteRaw>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSettingsRaw {
+    /// Remove the base path before proxying. Default true.
+    pub strip_base_path: Option<bool>,
+    pub request_headers: Option<HeaderRulesRaw>,
+    pub response_headers: Option<HeaderRulesRaw>,
+    pub timeouts: Option<TimeoutsRaw>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderRulesRaw {
+    /// Replace (or create) these headers.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// Append these headers, keeping existing values.
+    #[serde(default)]
+    pub add: BTreeMap<String, String>,
+    /// Remove these headers.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRaw {
+    /// Unique in the API. Default: `METHOD path`.
+    pub id: Option<String>,
+    /// One method, or `ANY`. Default `ANY`.
+    pub method: Option<String>,
+    /// Several methods.
+    pub methods: Option<Vec<String>>,
+    /// Path template under the base path: literals, `{param}`, and a final
+    /// greedy `{proxy+}`.
+    pub path: String,
+    pub integration: IntegrationRaw,
+    pub strip_base_path: Option<bool>,
+    pub request_headers: Option<HeaderRulesRaw>,
+    pub response_headers: Option<HeaderRulesRaw>,
+    pub timeouts: Option<TimeoutsRaw>,
+}
+
+/// What answers the request. Exactly one key.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationRaw {
+    /// Proxy to an upstream pool (WebSocket upgrades included).
+    Http(HttpIntegrationRaw),
+    /// Answer from the gateway itself, as API Gateway's MOCK integration.
+    Mock(MockIntegrationRaw),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpIntegrationRaw {
+    /// The name of a pool under `upstreams:` in gatehouse.yaml.
+    pub upstream: String,
+    /// Rewrite the upstream path, using the route's captured params:
+    /// `/v1/users/{id}`. The query string is kept.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MockIntegrationRaw {
+    /// Default 200.
+    pub status: Option<u16>,
+    /// Default `content-type: application/json`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Body template: `{{request_id}}`, `{{method}}`, `{{path}}`,
+    /// `{{params.NAME}}`, `{{query.NAME}}`, `{{header.NAME}}`.
+    pub body: Option<String>,
+}

@@ -1,0 +1,105 @@
+//! Every error the gateway answers with, and the one place that maps each to
+//! its status, code and message. Bodies are `{"message", "code", "request_id"}`.
+
+use http::Method;
+use pingora::{Error, ErrorSource, ErrorType};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    NotFound,
+    MethodNotAllowed(Vec<Method>),
+    PayloadTooLarge { limit: u64 },
+    HeadersTooLarge { limit: usize },
+    BadRequest(String),
+    NoHealthyUpstream,
+    UpstreamUnavailable,
+    UpstreamTimeout,
+    Internal,
+}
+
+impl GatewayError {
+    pub fn status(&self) -> u16 {
+        match self {
+            GatewayError::NotFound => 404,
+            GatewayError::MethodNotAllowed(_) => 405,
+            GatewayError::PayloadTooLarge { .. } => 413,
+            GatewayError::HeadersTooLarge { .. } => 431,
+            GatewayError::BadRequest(_) => 400,
+            GatewayError::NoHealthyUpstream | GatewayError::UpstreamUnavailable => 502,
+            GatewayError::UpstreamTimeout => 504,
+            GatewayError::Internal => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::NotFound => "NotFound",
+            GatewayError::MethodNotAllowed(_) => "MethodNotAllowed",
+            GatewayError::PayloadTooLarge { .. } => "PayloadTooLarge",
+            GatewayError::HeadersTooLarge { .. } => "RequestHeaderFieldsTooLarge",
+            GatewayError::BadRequest(_) => "BadRequest",
+            GatewayError::NoHealthyUpstream => "NoHealthyUpstream",
+            GatewayError::UpstreamUnavailable => "BadGateway",
+            GatewayError::UpstreamTimeout => "GatewayTimeout",
+            GatewayError::Internal => "InternalError",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            GatewayError::NotFound => "no route matches this request".into(),
+            GatewayError::MethodNotAllowed(_) => "method not allowed on this path".into(),
+            GatewayError::PayloadTooLarge { limit } => {
+                format!("request body is larger than {limit} bytes")
+            }
+            GatewayError::HeadersTooLarge { limit } => {
+                format!("request headers are larger than {limit} bytes")
+            }
+            GatewayError::BadRequest(m) => m.clone(),
+            GatewayError::NoHealthyUpstream => "no healthy upstream target".into(),
+            GatewayError::UpstreamUnavailable => "the upstream could not be reached".into(),
+            GatewayError::UpstreamTimeout => "the upstream did not answer in time".into(),
+            GatewayError::Internal => "internal error".into(),
+        }
+    }
+
+    pub fn body(&self, request_id: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "message": self.message(),
+            "code": self.code(),
+            "request_id": request_id,
+        }))
+        .unwrap_or_default()
+    }
+
+    /// A pingora error carrying this one's status, for returning from a phase.
+    pub fn into_pingora(&self) -> Box<Error> {
+        Error::explain(ErrorType::HTTPStatus(self.status()), self.message())
+    }
+
+    /// Classifies an error pingora raised while proxying. `None` means the
+    /// client went away and there is nobody to answer.
+    pub fn from_pingora(e: &Error) -> Option<GatewayError> {
+        use ErrorType::*;
+        let by_type = match e.etype() {
+            HTTPStatus(413) => GatewayError::PayloadTooLarge { limit: 0 },
+            HTTPStatus(s) if *s == 502 => GatewayError::UpstreamUnavailable,
+            ConnectTimedout | ReadTimedout | WriteTimedout => GatewayError::UpstreamTimeout,
+            _ => match e.esource() {
+                ErrorSource::Upstream => GatewayError::UpstreamUnavailable,
+                ErrorSource::Downstream => match e.etype() {
+                    WriteError | ReadError | ConnectionClosed => return None,
+                    _ => GatewayError::BadRequest("malformed request".into()),
+                },
+                _ => GatewayError::Internal,
+            },
+        };
+        // Timeouts on the client side are the client's problem, not a 504.
+        if matches!(by_type, GatewayError::UpstreamTimeout)
+            && e.esource() == &ErrorSource::Downstream
+        {
+            return None;
+        }
+        Some(by_type)
+    }
+}

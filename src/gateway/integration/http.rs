@@ -1,0 +1,126 @@
+//! The `http` integration: choosing the peer and shaping the upstream request.
+
+use crate::config::model::{HashOn, Route, Timeouts};
+use crate::gateway::path_template::Params;
+use crate::gateway::upstream::Pool;
+use pingora::upstreams::peer::HttpPeer;
+use std::time::{Duration, Instant};
+
+/// The connection settings for one attempt at `pool.targets[index]`.
+pub fn peer(
+    pool: &Pool,
+    index: usize,
+    timeouts: &Timeouts,
+    deadline: Option<Instant>,
+    websocket: bool,
+) -> HttpPeer {
+    let target = &pool.targets[index].spec;
+    let (tls, sni) = match &pool.spec.tls {
+        Some(t) => (true, t.sni.clone().unwrap_or_else(|| target.host.clone())),
+        None => (false, String::new()),
+    };
+    let mut peer = HttpPeer::new(target.socket, tls, sni);
+    let remaining = deadline.map(|d| {
+        d.saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    });
+    let cap = |d: Duration| remaining.map_or(d, |r| d.min(r));
+    let o = &mut peer.options;
+    o.connection_timeout = Some(cap(timeouts.connect));
+    o.total_connection_timeout = Some(cap(timeouts.connect));
+    // An upgraded connection reads whenever either side speaks: its read
+    // timeout is the WebSocket idle timeout, not the response timeout.
+    o.read_timeout = Some(if websocket {
+        timeouts.websocket_idle
+    } else {
+        cap(timeouts.read)
+    });
+    o.write_timeout = Some(if websocket {
+        timeouts.websocket_idle
+    } else {
+        timeouts.read
+    });
+    o.idle_timeout = Some(pool.idle_timeout());
+    if let Some(t) = &pool.spec.tls {
+        o.verify_cert = t.verify;
+        o.verify_hostname = t.verify;
+        o.ca = pool.ca.clone();
+    }
+    peer
+}
+
+/// The path (and query) sent upstream: the rewrite template filled from the
+/// params, or the request path with the base path removed, or unchanged.
+pub fn upstream_path(route: &Route, params: &Params, path: &str, query: Option<&str>) -> String {
+    let mut out = match &route.integration {
+        crate::config::model::Integration::Http(h) if h.rewrite.is_some() => h
+            .rewrite
+            .as_ref()
+            .map(|t| t.render(params))
+            .unwrap_or_default(),
+        _ if route.strip_base_path && route.base_segments > 0 => {
+            strip_segments(path, route.base_segments).to_string()
+        }
+        _ => path.to_string(),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+fn strip_segments(path: &str, n: usize) -> &str {
+    let mut rest = path;
+    for _ in 0..n {
+        let trimmed = rest.strip_prefix('/').unwrap_or(rest);
+        rest = match trimmed.find('/') {
+            Some(i) => &trimmed[i..],
+            None => "",
+        };
+    }
+    if rest.is_empty() {
+        "/"
+    } else {
+        rest
+    }
+}
+
+/// The consistent-hash key for a request, if the pool hashes and the request has one.
+pub fn hash_key<'a>(
+    on: &HashOn,
+    header: &dyn Fn(&str) -> Option<&'a [u8]>,
+    client_ip: Option<&'a str>,
+) -> Option<&'a [u8]> {
+    match on {
+        HashOn::Header(name) => header(name.as_str()),
+        HashOn::Cookie(name) => header("cookie").and_then(|c| cookie_value(c, name)),
+        HashOn::ClientIp => client_ip.map(str::as_bytes),
+    }
+}
+
+fn cookie_value<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    header.split(|b| *b == b';').find_map(|pair| {
+        let pair = pair.trim_ascii();
+        let eq = pair.iter().position(|b| *b == b'=')?;
+        (&pair[..eq] == name.as_bytes()).then(|| &pair[eq + 1..])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_base_segments() {
+        assert_eq!(strip_segments("/demo/hello", 1), "/hello");
+        assert_eq!(strip_segments("/demo", 1), "/");
+        assert_eq!(strip_segments("/a/b/c/d", 2), "/c/d");
+    }
+
+    #[test]
+    fn cookies() {
+        assert_eq!(cookie_value(b"a=1; sid=xyz; b=2", "sid"), Some(&b"xyz"[..]));
+        assert_eq!(cookie_value(b"a=1", "sid"), None);
+    }
+}

@@ -1,0 +1,612 @@
+//! The one `impl ProxyHttp`: pingora calls these phases in this order, and
+//! each delegates to the module that owns the decision.
+//!
+//! ```text
+//! request_filter ---- request id, limits (431/413), https redirect,
+//!   |                  router (404/405), mock integration answers here
+//!   v
+//! request_body_filter  body size limit for chunked bodies (413)
+//! upstream_peer ------ pool + balancer pick a target (502 if none healthy)
+//!   | fail_to_connect: passive failure, retry another target if idempotent
+//!   v
+//! upstream_request_filter  path rewrite, Host, X-Forwarded-*, header rules
+//! upstream_response_filter passive health from the upstream's status
+//! response_filter ---- X-Request-Id, response header rules
+//! fail_to_proxy ------ any error -> JSON body via errors.rs (502/504/...)
+//! logging ------------ metrics + access log
+//! ```
+
+use super::access_log::Entry;
+use super::errors::GatewayError;
+use super::integration::{http as http_integration, mock::RequestView};
+use super::path_template::Params;
+use super::request_id;
+use super::router::Match;
+use super::upstream::Pool;
+use super::{Runtime, State};
+use crate::admin::metrics::ConnectionGuard;
+use crate::config::model::{Balance, HeaderRules, Integration, Route};
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, Result};
+use std::any::Any;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+pub struct Gateway {
+    pub state: Arc<State>,
+    /// Whether this service's listeners terminate TLS.
+    pub tls: bool,
+    /// Local ports of plain listeners that redirect to HTTPS.
+    pub redirect_ports: Vec<u16>,
+    /// Port of the first TLS listener, for redirects.
+    pub https_port: Option<u16>,
+}
+
+/// Per-request state, created by pingora for every request.
+pub struct Ctx {
+    request_id: String,
+    started: Instant,
+    runtime: Option<Arc<Runtime>>,
+    route: Option<Arc<Route>>,
+    params: Params,
+    pool: Option<Arc<Pool>>,
+    /// Targets that failed to connect during this request.
+    failed: Vec<usize>,
+    current: Option<usize>,
+    deadline: Option<Instant>,
+    body_bytes: u64,
+    failure: Option<GatewayError>,
+    websocket: bool,
+    connection: Option<Arc<ConnectionGuard>>,
+    _inflight: ConnectionGuard,
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            request_id: String::new(),
+            started: Instant::now(),
+            runtime: None,
+            route: None,
+            params: Vec::new(),
+            pool: None,
+            failed: Vec::new(),
+            current: None,
+            deadline: None,
+            body_bytes: 0,
+            failure: None,
+            websocket: false,
+            connection: None,
+            _inflight: ConnectionGuard::new(&self.state.metrics.inflight_requests),
+        }
+    }
+
+    /// Decides everything that does not need an upstream. `Ok(true)` means a
+    /// response was written here and pingora stops.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let runtime = self.state.runtime.load_full();
+        ctx.request_id = session
+            .get_header(request_id::HEADER)
+            .and_then(|v| request_id::accept(v.as_bytes()))
+            .map_or_else(request_id::generate, str::to_string);
+        if ctx.connection.is_none() {
+            ctx.connection = Some(Arc::new(ConnectionGuard::new(
+                &self.state.metrics.active_connections,
+            )));
+        }
+        let limits = &runtime.config.limits;
+        session.set_keepalive(Some(limits.keepalive_timeout.as_secs().max(1)));
+        session.set_read_timeout(Some(limits.client_read_timeout));
+        ctx.runtime = Some(runtime.clone());
+
+        if let Some(err) = check_limits(session.req_header(), limits) {
+            // The body was not read: the connection cannot be reused.
+            session.set_keepalive(None);
+            return self.answer_error(session, ctx, err).await;
+        }
+        if let Some(location) = self.https_redirect(session) {
+            let mut resp = ResponseHeader::build(308, Some(4))?;
+            resp.insert_header(http::header::LOCATION, location)?;
+            resp.insert_header(http::header::CONTENT_LENGTH, 0)?;
+            resp.insert_header(request_id::HEADER, &ctx.request_id)?;
+            session.write_response_header(Box::new(resp), true).await?;
+            return Ok(true);
+        }
+
+        let host = request_host(session.req_header());
+        let req = session.req_header();
+        let (route, params) = match runtime.router.find(&host, &req.method, req.uri.path()) {
+            Match::Found(route, params) => (route, params),
+            Match::MethodNotAllowed(allow) => {
+                return self
+                    .answer_error(session, ctx, GatewayError::MethodNotAllowed(allow))
+                    .await
+            }
+            Match::NotFound => {
+                return self
+                    .answer_error(session, ctx, GatewayError::NotFound)
+                    .await
+            }
+        };
+        ctx.route = Some(route.clone());
+        ctx.params = params;
+
+        match &route.integration {
+            Integration::Mock(mock) => {
+                let req = session.req_header();
+                let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+                let body = mock.body.render(&RequestView {
+                    request_id: &ctx.request_id,
+                    method: req.method.as_str(),
+                    path: req.uri.path(),
+                    query: req.uri.query(),
+                    params: &ctx.params,
+                    header: &header,
+                });
+                let mut resp = ResponseHeader::build(mock.status, Some(mock.headers.len() + 2))?;
+                for (name, value) in &mock.headers {
+                    resp.insert_header(name.clone(), value.clone())?;
+                }
+                resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+                resp.insert_header(request_id::HEADER, &ctx.request_id)?;
+                apply_response_rules(&mut resp, &route.response_headers)?;
+                let head_only = session.req_header().method == http::Method::HEAD;
+                session
+                    .write_response_header(Box::new(resp), head_only)
+                    .await?;
+                if !head_only {
+                    session.write_response_body(Some(body), true).await?;
+                }
+                Ok(true)
+            }
+            Integration::Http(h) => {
+                ctx.pool = runtime.pools.get(&h.upstream).cloned();
+                ctx.deadline = route.timeouts.total.map(|t| ctx.started + t);
+                ctx.websocket = session.is_upgrade_req();
+                if ctx.websocket {
+                    session.set_read_timeout(Some(route.timeouts.websocket_idle));
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Counts body bytes as they arrive; chunked bodies have no length up front.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if ctx.websocket {
+            return Ok(());
+        }
+        if let (Some(chunk), Some(rt)) = (body.as_ref(), ctx.runtime.as_ref()) {
+            ctx.body_bytes += chunk.len() as u64;
+            let limit = rt.config.limits.max_body_bytes;
+            if ctx.body_bytes > limit {
+                let err = GatewayError::PayloadTooLarge { limit };
+                let pe = err.into_pingora();
+                ctx.failure = Some(err);
+                return Err(pe);
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let (Some(pool), Some(route)) = (ctx.pool.clone(), ctx.route.clone()) else {
+            ctx.failure = Some(GatewayError::Internal);
+            return Err(GatewayError::Internal.into_pingora());
+        };
+        let index = {
+            let req = session.req_header();
+            let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes());
+            let client_ip = session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip().to_string());
+            let key = match &pool.spec.balance {
+                Balance::ConsistentHash(on) => {
+                    http_integration::hash_key(on, &header, client_ip.as_deref())
+                        .map(<[u8]>::to_vec)
+                }
+                _ => None,
+            };
+            pool.pick(key.as_deref(), &ctx.failed)
+        };
+        let Some(index) = index else {
+            let err = if ctx.failed.is_empty() {
+                GatewayError::NoHealthyUpstream
+            } else {
+                GatewayError::UpstreamUnavailable
+            };
+            let pe = err.into_pingora();
+            ctx.failure = Some(err);
+            return Err(pe);
+        };
+        ctx.current = Some(index);
+        Ok(Box::new(http_integration::peer(
+            &pool,
+            index,
+            &route.timeouts,
+            ctx.deadline,
+            ctx.websocket,
+        )))
+    }
+
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let (Some(pool), Some(index)) = (ctx.pool.as_ref(), ctx.current) else {
+            return e;
+        };
+        self.passive_failure(pool, index);
+        ctx.failed.push(index);
+        let idempotent = session.req_header().method.is_idempotent();
+        let retries_left = (ctx.failed.len() as u32) <= pool.spec.retries;
+        let before_deadline = ctx.deadline.is_none_or(|d| Instant::now() < d);
+        if idempotent && retries_left && before_deadline && ctx.failed.len() < pool.targets.len() {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let (Some(route), Some(pool), Some(index)) =
+            (ctx.route.as_ref(), ctx.pool.as_ref(), ctx.current)
+        else {
+            return Ok(());
+        };
+        let req = session.req_header();
+        let path =
+            http_integration::upstream_path(route, &ctx.params, req.uri.path(), req.uri.query());
+        let uri = path.parse::<http::Uri>().map_err(|_| {
+            GatewayError::BadRequest("request path cannot be rewritten".into()).into_pingora()
+        })?;
+        upstream.set_uri(uri);
+
+        let original_host = request_host_raw(req).to_string();
+        let host = if pool.spec.preserve_host {
+            original_host.clone()
+        } else {
+            pool.targets[index].spec.address.clone()
+        };
+        upstream.insert_header(http::header::HOST, host)?;
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string());
+        if let Some(ip) = client_ip {
+            let forwarded = match session.req_header().headers.get("x-forwarded-for") {
+                Some(prev) => format!("{}, {ip}", String::from_utf8_lossy(prev.as_bytes())),
+                None => ip,
+            };
+            upstream.insert_header("x-forwarded-for", forwarded)?;
+        }
+        upstream.insert_header("x-forwarded-proto", if self.tls { "https" } else { "http" })?;
+        if !original_host.is_empty() {
+            upstream.insert_header("x-forwarded-host", original_host)?;
+        }
+        upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        apply_request_rules(upstream, &route.request_headers)
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let (Some(pool), Some(index)) = (ctx.pool.as_ref(), ctx.current) {
+            match upstream_response.status.as_u16() {
+                502..=504 => self.passive_failure(pool, index),
+                _ => pool.report_success(index),
+            }
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        response.insert_header(request_id::HEADER, &ctx.request_id)?;
+        if let Some(route) = &ctx.route {
+            apply_response_rules(response, &route.response_headers)?;
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let err = ctx
+            .failure
+            .clone()
+            .or_else(|| GatewayError::from_pingora(e));
+        let Some(err) = err else {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        };
+        // Timeouts and broken responses after connecting count against the target.
+        if matches!(err, GatewayError::UpstreamTimeout)
+            || e.esource() == &pingora::ErrorSource::Upstream
+        {
+            if let (Some(pool), Some(index)) = (ctx.pool.as_ref(), ctx.current) {
+                if !ctx.failed.contains(&index) {
+                    self.passive_failure(pool, index);
+                }
+            }
+        }
+        let status = err.status();
+        if session.response_written().is_none() {
+            if let Err(write_err) = self.answer_error(session, ctx, err).await {
+                tracing::debug!(error = %write_err, "could not send error response");
+            }
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let (api, route) = ctx
+            .route
+            .as_ref()
+            .map_or(("", ""), |r| (r.api.as_str(), r.id.as_str()));
+        let elapsed = ctx.started.elapsed();
+        let metrics = &self.state.metrics;
+        let mut status_buf = itoa_status(status);
+        metrics
+            .requests
+            .with_label_values(&[api, route, status_str(&mut status_buf)])
+            .inc();
+        metrics
+            .latency
+            .with_label_values(&[api, route])
+            .observe(elapsed.as_secs_f64());
+
+        if !self.state.access_log.enabled() {
+            return;
+        }
+        let req = session.req_header();
+        let upstream = match (ctx.pool.as_ref(), ctx.current) {
+            (Some(p), Some(i)) => p.targets[i].spec.address.as_str(),
+            _ => "",
+        };
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let error = e.map(|e| e.etype().as_str());
+        self.state.access_log.log(&Entry {
+            time: &time,
+            request_id: &ctx.request_id,
+            client: &client,
+            method: req.method.as_str(),
+            host: request_host_raw(req),
+            path: req.uri.path(),
+            api,
+            route,
+            status,
+            latency_ms: (elapsed.as_micros() as f64) / 1000.0,
+            upstream,
+            bytes_in: session.body_bytes_read(),
+            bytes_out: session.body_bytes_sent(),
+            error,
+        });
+    }
+
+    fn persist_connection_context(
+        &self,
+        _session: &Session,
+        ctx: &Ctx,
+    ) -> Option<Box<dyn Any + Send + Sync>> {
+        ctx.connection
+            .clone()
+            .map(|c| Box::new(c) as Box<dyn Any + Send + Sync>)
+    }
+
+    fn on_connection_reuse(
+        &self,
+        _session: &mut Session,
+        ctx: &mut Ctx,
+        prev: Box<dyn Any + Send + Sync>,
+    ) {
+        if let Ok(guard) = prev.downcast::<Arc<ConnectionGuard>>() {
+            ctx.connection = Some(*guard);
+        }
+    }
+}
+
+impl Gateway {
+    /// Writes a JSON error response for `err` and records it for logging.
+    async fn answer_error(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        err: GatewayError,
+    ) -> Result<bool> {
+        if ctx.request_id.is_empty() {
+            ctx.request_id = request_id::generate();
+        }
+        let body = err.body(&ctx.request_id);
+        let mut resp = ResponseHeader::build(err.status(), Some(4))?;
+        resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+        resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+        resp.insert_header(request_id::HEADER, &ctx.request_id)?;
+        if let GatewayError::MethodNotAllowed(allow) = &err {
+            let list: Vec<&str> = allow.iter().map(|m| m.as_str()).collect();
+            resp.insert_header(http::header::ALLOW, list.join(", "))?;
+        }
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session
+            .write_response_header(Box::new(resp), head_only)
+            .await?;
+        if !head_only {
+            session
+                .write_response_body(Some(Bytes::from(body)), true)
+                .await?;
+        }
+        ctx.failure = Some(err);
+        Ok(true)
+    }
+
+    fn https_redirect(&self, session: &Session) -> Option<String> {
+        if self.tls || self.redirect_ports.is_empty() {
+            return None;
+        }
+        let local_port = session.server_addr()?.as_inet()?.port();
+        if !self.redirect_ports.contains(&local_port) {
+            return None;
+        }
+        let host = request_host(session.req_header());
+        let port = match self.https_port {
+            Some(443) | None => String::new(),
+            Some(p) => format!(":{p}"),
+        };
+        let path = session
+            .req_header()
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str());
+        Some(format!("https://{host}{port}{path}"))
+    }
+
+    fn passive_failure(&self, pool: &Pool, index: usize) {
+        if pool.report_failure(index) {
+            let address = &pool.targets[index].spec.address;
+            self.state
+                .metrics
+                .upstream_ejections
+                .with_label_values(&[&pool.spec.name, address])
+                .inc();
+            self.state
+                .metrics
+                .set_upstream_health(&pool.spec.name, address, false);
+        }
+    }
+}
+
+/// 431 for oversized headers, 413 for a declared body over the limit.
+fn check_limits(
+    req: &RequestHeader,
+    limits: &crate::config::model::Limits,
+) -> Option<GatewayError> {
+    let header_bytes: usize = req
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + req.uri.to_string().len();
+    if header_bytes > limits.max_header_bytes {
+        return Some(GatewayError::HeadersTooLarge {
+            limit: limits.max_header_bytes,
+        });
+    }
+    let declared = req
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()));
+    match declared {
+        Some(None) => Some(GatewayError::BadRequest("invalid Content-Length".into())),
+        Some(Some(n)) if n > limits.max_body_bytes => Some(GatewayError::PayloadTooLarge {
+            limit: limits.max_body_bytes,
+        }),
+        _ => None,
+    }
+}
+
+/// The Host header (or HTTP/2 :authority) as sent, port included.
+fn request_host_raw(req: &RequestHeader) -> &str {
+    req.uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            req.headers
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+        })
+        .unwrap_or("")
+}
+
+/// The host for routing: lowercase, without port.
+fn request_host(req: &RequestHeader) -> String {
+    let raw = request_host_raw(req);
+    let without_port = if raw.starts_with('[') {
+        raw.split(']').next().map_or(raw, |h| &raw[..h.len() + 1])
+    } else {
+        raw.rsplit_once(':').map_or(raw, |(h, _)| h)
+    };
+    without_port.to_ascii_lowercase()
+}
+
+fn apply_request_rules(req: &mut RequestHeader, rules: &HeaderRules) -> Result<()> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    for name in &rules.remove {
+        req.remove_header(name);
+    }
+    for (name, value) in &rules.set {
+        req.insert_header(name.clone(), value.clone())?;
+    }
+    for (name, value) in &rules.add {
+        req.append_header(name.clone(), value.clone())?;
+    }
+    Ok(())
+}
+
+fn apply_response_rules(resp: &mut ResponseHeader, rules: &HeaderRules) -> Result<()> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    for name in &rules.remove {
+        resp.remove_header(name);
+    }
+    for (name, value) in &rules.set {
+        resp.insert_header(name.clone(), value.clone())?;
+    }
+    for (name, value) in &rules.add {
+        resp.append_header(name.clone(), value.clone())?;
+    }
+    Ok(())
+}
+
+/// Status labels without allocating: three ASCII digits on the stack.
+fn itoa_status(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+fn status_str(buf: &mut [u8; 3]) -> &str {
+    std::str::from_utf8(buf).unwrap_or("000")
+}

@@ -1,0 +1,145 @@
+//! Upstream pools: the targets of one named upstream, their health, and the
+//! balancer that picks one per attempt.
+//!
+//! A target is available unless an active health check marked it down or
+//! passive ejection took it out for a while. Health state lives in
+//! `TargetState`, shared across config reloads for targets that stay, so a
+//! reload neither forgets a dead target nor resets a recovering one.
+
+pub mod balancer;
+pub mod health;
+
+use crate::config::model::{TargetSpec, UpstreamSpec};
+use balancer::Balancer;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Default)]
+pub struct TargetState {
+    /// Set by active health checks; true until a check says otherwise.
+    pub checked_down: AtomicBool,
+    /// Milliseconds since process start until which the target is ejected.
+    pub ejected_until: AtomicU64,
+    /// Consecutive passive failures.
+    pub failures: AtomicU32,
+    /// Consecutive active-check results in the current direction.
+    pub streak: AtomicU32,
+}
+
+#[derive(Debug)]
+pub struct Target {
+    pub spec: TargetSpec,
+    pub state: Arc<TargetState>,
+}
+
+#[derive(Debug)]
+pub struct Pool {
+    pub spec: Arc<UpstreamSpec>,
+    pub targets: Vec<Target>,
+    /// Trusted roots for upstream TLS when the pool names its own CA.
+    pub ca: Option<Arc<pingora::protocols::tls::CaType>>,
+    balancer: Balancer,
+}
+
+/// A coarse monotonic clock in milliseconds, cheap enough for every request.
+pub fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+impl Pool {
+    /// Builds a pool, reusing the health state of targets found in `previous`.
+    pub fn new(spec: Arc<UpstreamSpec>, previous: Option<&Pool>) -> Pool {
+        let targets = spec
+            .targets
+            .iter()
+            .map(|t| Target {
+                spec: t.clone(),
+                state: previous
+                    .and_then(|p| p.targets.iter().find(|o| o.spec.address == t.address))
+                    .map(|o| o.state.clone())
+                    .unwrap_or_default(),
+            })
+            .collect::<Vec<_>>();
+        let balancer = Balancer::new(&spec.balance, &spec.targets);
+        let ca = spec
+            .tls
+            .as_ref()
+            .and_then(|t| t.ca.as_ref())
+            .and_then(|path| load_ca(path));
+        Pool {
+            spec,
+            targets,
+            ca,
+            balancer,
+        }
+    }
+
+    pub fn is_available(&self, index: usize, now: u64) -> bool {
+        let s = &self.targets[index].state;
+        !s.checked_down.load(Ordering::Relaxed) && s.ejected_until.load(Ordering::Relaxed) <= now
+    }
+
+    /// Picks an available target not in `exclude`. `hash_key` is used by
+    /// consistent hashing only.
+    pub fn pick(&self, hash_key: Option<&[u8]>, exclude: &[usize]) -> Option<usize> {
+        let now = now_ms();
+        self.balancer.pick(hash_key, &|i| {
+            !exclude.contains(&i) && self.is_available(i, now)
+        })
+    }
+
+    /// Counts a connect failure, timeout or 5xx; ejects the target after
+    /// `max_failures` in a row. Returns true when this call ejected it.
+    pub fn report_failure(&self, index: usize) -> bool {
+        let Some(passive) = &self.spec.passive else {
+            return false;
+        };
+        let state = &self.targets[index].state;
+        let failures = state.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= passive.max_failures {
+            state.failures.store(0, Ordering::Relaxed);
+            let until = now_ms() + passive.ejection_time.as_millis() as u64;
+            state.ejected_until.store(until, Ordering::Relaxed);
+            tracing::warn!(
+                upstream = %self.spec.name,
+                target = %self.targets[index].spec.address,
+                seconds = passive.ejection_time.as_secs_f64(),
+                "target ejected after consecutive failures"
+            );
+            return true;
+        }
+        false
+    }
+
+    pub fn report_success(&self, index: usize) {
+        let state = &self.targets[index].state;
+        if state.failures.load(Ordering::Relaxed) != 0 {
+            state.failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        self.spec.keepalive_timeout
+    }
+}
+
+/// Reads a PEM bundle into pingora's CA type. The file was checked to exist
+/// at validation; a bundle that fails to parse is logged and verification
+/// then fails closed against an empty set.
+fn load_ca(path: &std::path::Path) -> Option<Arc<pingora::protocols::tls::CaType>> {
+    use pingora::utils::tls::{parse_x509, WrappedX509};
+    let pem = match std::fs::read(path) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot read upstream CA bundle");
+            return Some(Arc::from(Vec::new().into_boxed_slice()));
+        }
+    };
+    let certs: Vec<WrappedX509> = rustls_pemfile::certs(&mut pem.as_slice())
+        .filter_map(Result::ok)
+        .map(|der| WrappedX509::new(der.as_ref().to_vec(), parse_x509))
+        .collect();
+    Some(Arc::from(certs.into_boxed_slice()))
+}

@@ -1,0 +1,18 @@
+//! Gatehouse: an edge gateway with its own messaging and data-ingestion engines.
+//!
+//! Module map, in the order a request meets them:
+//! - `cli`: the `gatehouse` commands
+//! - `config`: files -> positioned YAML -> raw serde types -> validated model
+//! - `server`: the pingora server, listeners, reload and shutdown
+//! - `tls`: certificates by SNI, mTLS, dev certificates
+//! - `gateway`: router, integrations, upstream pools, the proxy phases
+//! - `admin`: /metrics, /healthz, /readyz
+//! - `logging`: process logs
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod gateway;
+pub mod logging;
+pub mod server;
+pub mod tls;

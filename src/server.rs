@@ -1,0 +1,288 @@
+//! `gatehouse serve`: builds the pingora server from the config, starts the
+//! background work (health checks, reload on SIGHUP or file changes, drain on
+//! SIGTERM) and runs until told to stop.
+
+use crate::admin::AdminApp;
+use crate::config::{self, model::Listener, Diagnostics};
+use crate::gateway::{proxy::Gateway, State};
+use crate::tls;
+use anyhow::Context;
+use pingora::listeners::tls::TlsSettings;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{ExecutionPhase, RunArgs, Server};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct ServeOptions {
+    /// The folder holding gatehouse.yaml, routes/, flows/ and certs/.
+    pub root: PathBuf,
+    /// Reload when config files change, as well as on SIGHUP.
+    pub watch: bool,
+    /// Take over the listening sockets of a running instance (zero-downtime binary upgrade).
+    pub upgrade: bool,
+}
+
+pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    tls::install_crypto();
+    let loaded = config::load(&opts.root).map_err(|d| anyhow::anyhow!("invalid config:\n{d}"))?;
+    let config = loaded.config.clone();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("gatehouse-control")
+        .enable_all()
+        .build()?;
+    let state = State::new(&loaded, control.handle().clone())?;
+
+    let listeners = resolve_ports(&config.listeners)?;
+    let admin = config.admin.map(resolve_port).transpose()?;
+
+    let mut conf = ServerConf {
+        threads: config.server.threads,
+        pid_file: path_str(&config.data_dir.join("gatehouse.pid")),
+        upgrade_sock: path_str(&config.data_dir.join("upgrade.sock")),
+        upstream_keepalive_pool_size: config.server.upstream_keepalive_pool_size,
+        grace_period_seconds: Some(config.server.grace_period.as_secs().max(1)),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    conf.work_stealing = true;
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let https_port = listeners
+        .iter()
+        .find(|(l, _)| l.tls.is_some())
+        .map(|(_, a)| a.port());
+    let plain: Vec<_> = listeners.iter().filter(|(l, _)| l.tls.is_none()).collect();
+    let secure: Vec<_> = listeners.iter().filter(|(l, _)| l.tls.is_some()).collect();
+    if !plain.is_empty() {
+        let gateway = Gateway {
+            state: state.clone(),
+            tls: false,
+            redirect_ports: plain
+                .iter()
+                .filter(|(l, _)| l.redirect_to_https)
+                .map(|(_, a)| a.port())
+                .collect(),
+            https_port,
+        };
+        let mut service = pingora::proxy::http_proxy_service_with_name(
+            &server.configuration,
+            gateway,
+            "gateway-http",
+        );
+        for (_, addr) in &plain {
+            service.add_tcp(&addr.to_string());
+        }
+        server.add_service(service);
+    }
+    if !secure.is_empty() {
+        let gateway = Gateway {
+            state: state.clone(),
+            tls: true,
+            redirect_ports: Vec::new(),
+            https_port,
+        };
+        let mut service = pingora::proxy::http_proxy_service_with_name(
+            &server.configuration,
+            gateway,
+            "gateway-https",
+        );
+        for (listener, addr) in &secure {
+            service.add_tls_with_settings(&addr.to_string(), None, tls_settings(listener, &state)?);
+        }
+        server.add_service(service);
+    }
+    if let Some(addr) = admin {
+        let mut service = pingora::services::listening::Service::new(
+            "admin".to_string(),
+            AdminApp {
+                state: state.clone(),
+            },
+        );
+        service.add_tcp(&addr.to_string());
+        service.threads = Some(1);
+        server.add_service(service);
+    }
+
+    control.spawn(reload_on_sighup(state.clone(), opts.root.clone()));
+    if opts.watch {
+        watch_files(state.clone(), opts.root.clone(), control.handle().clone())?;
+    }
+    control.spawn(exit_when_drained(
+        server.watch_execution_phase(),
+        state.clone(),
+        config.data_dir.join("gatehouse.pid"),
+    ));
+
+    announce(&listeners, admin);
+    server.run(RunArgs::default());
+    Ok(())
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Listeners on port 0 get a free port now, so the addresses can be announced
+/// before pingora binds them.
+fn resolve_ports(listeners: &[Listener]) -> anyhow::Result<Vec<(Listener, SocketAddr)>> {
+    listeners
+        .iter()
+        .map(|l| Ok((l.clone(), resolve_port(l.address)?)))
+        .collect()
+}
+
+fn resolve_port(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let probe = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    Ok(probe.local_addr()?)
+}
+
+fn tls_settings(listener: &Listener, state: &State) -> anyhow::Result<TlsSettings> {
+    let tls = listener.tls.as_ref().context("listener without tls")?;
+    // Paths are unused: the SNI resolver supplies certificates.
+    let mut settings = TlsSettings::intermediate("", "")?;
+    settings.set_cert_resolver(state.tls.clone());
+    if tls.http2 {
+        settings.enable_h2();
+    }
+    if let Some(ca) = &tls.client_ca {
+        let verifier = tls::client_verifier(ca, tls.client_cert_required)
+            .map_err(|e| anyhow::anyhow!("listener {}: {e}", listener.name))?;
+        settings.set_client_cert_verifier(verifier);
+    }
+    Ok(settings)
+}
+
+/// One line on stderr that scripts and tests can wait for.
+fn announce(listeners: &[(Listener, SocketAddr)], admin: Option<SocketAddr>) {
+    let mut fields = serde_json::Map::new();
+    for (l, addr) in listeners {
+        fields.insert(l.name.clone(), addr.to_string().into());
+    }
+    let line = serde_json::json!({
+        "event": "listening",
+        "listeners": fields,
+        "admin": admin.map(|a| a.to_string()),
+    });
+    eprintln!("{line}");
+}
+
+/// Loads the config again and swaps it in, or logs every error and keeps the
+/// running config.
+pub fn reload(state: &State, root: &Path) -> Result<(), Diagnostics> {
+    match config::load(root) {
+        Ok(loaded) => {
+            state.apply(loaded);
+            Ok(())
+        }
+        Err(diags) => {
+            state
+                .metrics
+                .config_reloads
+                .with_label_values(&["rejected"])
+                .inc();
+            for d in &diags.0 {
+                tracing::error!(error = %d, "config reload rejected");
+            }
+            Err(diags)
+        }
+    }
+}
+
+async fn reload_on_sighup(state: Arc<State>, root: PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot listen for SIGHUP; reload with --watch instead");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP received, reloading config");
+        let (state, root) = (state.clone(), root.clone());
+        let _ = tokio::task::spawn_blocking(move || reload(&state, &root)).await;
+    }
+}
+
+/// Reloads after config files change, waiting for a quiet 200ms so an editor's
+/// save (often several writes) causes one reload.
+fn watch_files(
+    state: Arc<State>,
+    root: PathBuf,
+    handle: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
+    use notify::{RecursiveMode, Watcher};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            let relevant = event.paths.iter().any(|p| is_config_path(p));
+            if relevant && !event.kind.is_access() {
+                let _ = tx.send(());
+            }
+        }
+    })?;
+    watcher.watch(&root, RecursiveMode::NonRecursive)?;
+    for dir in ["routes", "flows", "certs"] {
+        let path = root.join(dir);
+        if path.is_dir() {
+            watcher.watch(&path, RecursiveMode::Recursive)?;
+        }
+    }
+    handle.spawn(async move {
+        let _watcher = watcher; // lives as long as this task
+        while rx.recv().await.is_some() {
+            loop {
+                match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            tracing::info!("config files changed, reloading");
+            let (state, root) = (state.clone(), root.clone());
+            let _ = tokio::task::spawn_blocking(move || reload(&state, &root)).await;
+        }
+    });
+    Ok(())
+}
+
+fn is_config_path(p: &Path) -> bool {
+    let ext = p.extension().and_then(|e| e.to_str());
+    matches!(ext, Some("yaml" | "yml" | "crt" | "pem" | "key"))
+}
+
+/// Pingora's graceful shutdown stops accepting, then waits out the whole
+/// grace period. Exit as soon as the requests in flight are done instead.
+async fn exit_when_drained(
+    mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
+    state: Arc<State>,
+    pid_file: PathBuf,
+) {
+    loop {
+        match phases.recv().await {
+            Ok(ExecutionPhase::ShutdownGracePeriod) => break,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        }
+    }
+    tracing::info!("draining in-flight requests");
+    while state.metrics.inflight_requests.get() > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the last responses' bytes and log lines leave.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = std::fs::remove_file(&pid_file);
+    tracing::info!("drained, exiting");
+    std::process::exit(0);
+}
