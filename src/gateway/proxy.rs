@@ -360,6 +360,9 @@ impl ProxyHttp for Gateway {
         }
         let status = err.status();
         if session.response_written().is_none() {
+            // The request body may be unread: tell the client this connection
+            // ends here rather than let its next request hit a closed socket.
+            session.set_keepalive(None);
             if let Err(write_err) = self.answer_error(session, ctx, err).await {
                 tracing::debug!(error = %write_err, "could not send error response");
             }
