@@ -124,6 +124,11 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         config.data_dir.join("gatehouse.pid"),
     ));
 
+    // pingora writes its pid file only when daemonizing; operators (and
+    // `kill -HUP $(cat data/gatehouse.pid)`) want it always.
+    let pid_file = config.data_dir.join("gatehouse.pid");
+    std::fs::write(&pid_file, format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", pid_file.display()))?;
     announce(&listeners, admin);
     server.run(RunArgs::default());
     Ok(())

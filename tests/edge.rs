@@ -18,16 +18,27 @@ async fn setup() -> (Gatehouse, upstream::Upstream) {
 async fn bodies_over_the_limit_are_413() {
     let (gh, _a) = setup().await;
     let c = client();
-    let ok = c.post(gh.url("/echo/x")).body(vec![b'a'; 1024]).send().await.unwrap();
+    let ok = c
+        .post(gh.url("/echo/x"))
+        .body(vec![b'a'; 1024])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(json(ok).await["body_len"], 1024);
 
-    let resp = c.post(gh.url("/echo/x")).body(vec![b'a'; 1025]).send().await.unwrap();
+    let resp = c
+        .post(gh.url("/echo/x"))
+        .body(vec![b'a'; 1025])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 413);
     assert_eq!(json(resp).await["code"], "PayloadTooLarge");
 
     // Chunked: no length up front, counted as it streams.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..8).map(|_| Ok(vec![b'b'; 512])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b'b'; 512])).collect();
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
     let resp = c.post(gh.url("/echo/x")).body(body).send().await.unwrap();
     assert_eq!(resp.status(), 413);
@@ -50,7 +61,9 @@ async fn oversized_headers_are_431() {
 #[tokio::test]
 async fn a_client_that_stops_sending_its_body_is_cut_off() {
     let (gh, a) = setup().await;
-    let mut s = tokio::net::TcpStream::connect(gh.addr("http")).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(gh.addr("http"))
+        .await
+        .unwrap();
     s.write_all(b"POST /echo/x HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\n0123456789")
         .await
         .unwrap();
@@ -59,8 +72,14 @@ async fn a_client_that_stops_sending_its_body_is_cut_off() {
     let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "connection still open after 10s");
     let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(900), "closed too early: {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(5), "closed too late: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "closed too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "closed too late: {elapsed:?}"
+    );
     // The upstream never saw a complete request.
     assert_eq!(a.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
@@ -96,7 +115,10 @@ async fn idle_websockets_are_closed() {
     let url = format!("ws://{}/ws", gh.addr("http"));
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     ws.send(Message::text("still here")).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("still here"));
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::text("still here")
+    );
     let started = Instant::now();
     let end = tokio::time::timeout(Duration::from_secs(10), async {
         loop {

@@ -38,7 +38,12 @@ async fn setup() -> Setup {
             std::fs::write(certs.join("clients-ca.pem"), clients_pem).unwrap();
         },
     );
-    Setup { gh, ca, clients, _a: a }
+    Setup {
+        gh,
+        ca,
+        clients,
+        _a: a,
+    }
 }
 
 /// A client that trusts only `ca` and resolves the test names to `addr`.
@@ -66,19 +71,31 @@ async fn certificates_are_chosen_by_sni_and_h2_is_negotiated() {
     let c = tls_client(&s.ca, addr, None).build().unwrap();
     // Hostname verification passes only if the certificate for that name was served.
     for host in ["alpha.test", "beta.test", "www.beta.test"] {
-        let resp = c.get(format!("https://{host}:{port}/hello")).send().await.unwrap();
+        let resp = c
+            .get(format!("https://{host}:{port}/hello"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{host}");
         assert_eq!(resp.version(), reqwest::Version::HTTP_2, "{host}");
         assert_eq!(json(resp).await["hello"], "tls");
     }
     // HTTP/1.1 clients are served too.
     let h1 = tls_client(&s.ca, addr, None).http1_only().build().unwrap();
-    let resp = h1.get(format!("https://alpha.test:{port}/echo/x")).send().await.unwrap();
+    let resp = h1
+        .get(format!("https://alpha.test:{port}/echo/x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.version(), reqwest::Version::HTTP_11);
     let v = json(resp).await;
     assert_eq!(v["headers"]["x-forwarded-proto"], "https");
     // h2 to the client, proxied to an HTTP/1.1 upstream.
-    let resp = c.get(format!("https://beta.test:{port}/echo/y?q=1")).send().await.unwrap();
+    let resp = c
+        .get(format!("https://beta.test:{port}/echo/y?q=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
     let v = json(resp).await;
     assert_eq!(v["path"], "/y");
@@ -92,11 +109,17 @@ async fn mtls_listener_requires_a_client_certificate_from_its_ca() {
     let url = format!("https://alpha.test:{}/hello", addr.port());
 
     let anonymous = tls_client(&s.ca, addr, None).build().unwrap();
-    assert!(anonymous.get(&url).send().await.is_err(), "no client cert must fail");
+    assert!(
+        anonymous.get(&url).send().await.is_err(),
+        "no client cert must fail"
+    );
 
     let stranger = Ca::new("Someone Else").client("mallory");
     let wrong = tls_client(&s.ca, addr, Some(&stranger)).build().unwrap();
-    assert!(wrong.get(&url).send().await.is_err(), "cert from another CA must fail");
+    assert!(
+        wrong.get(&url).send().await.is_err(),
+        "cert from another CA must fail"
+    );
 
     let good = s.clients.client("service-a");
     let ok = tls_client(&s.ca, addr, Some(&good)).build().unwrap();

@@ -80,7 +80,12 @@ pub fn load_with_env(
     for file in yaml_files(&root.join("flows"), &mut diags, root) {
         if let Ok(source) = std::fs::read_to_string(&file) {
             if let Err(e) = yaml::parse(&source) {
-                diags.push(&relative(root, &file), e.pos, "", e.message);
+                diags.push(
+                    &relative(root, &file),
+                    e.pos,
+                    "",
+                    format!("invalid YAML: {}", e.message),
+                );
             }
         }
     }

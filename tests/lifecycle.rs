@@ -1,0 +1,278 @@
+//! Reload (SIGHUP and --watch), graceful shutdown, the admin endpoints and
+//! the demo contract from the README.
+
+mod common;
+
+use common::{client, json, upstream, Gatehouse, Options, SIGTERM};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ROUTES_TO_B: &str = "routes:
+  - path: /which
+    method: GET
+    integration:
+      http:
+        upstream: b
+";
+
+async fn reload_setup(args: Vec<&str>) -> (Gatehouse, upstream::Upstream, upstream::Upstream) {
+    let a = upstream::start("a").await;
+    let b = upstream::start("b").await;
+    let gh = Gatehouse::start_with(
+        "reload",
+        Options {
+            env: vec![("A", a.address()), ("B", b.address())],
+            args,
+        },
+        |_| {},
+    );
+    (gh, a, b)
+}
+
+async fn which(gh: &Gatehouse) -> String {
+    let v = json(client().get(gh.url("/which")).send().await.unwrap()).await;
+    v["server"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_under_load_fails_no_request() {
+    let (gh, _a, _b) = reload_setup(vec![]).await;
+    let original = std::fs::read_to_string(gh.dir.path().join("routes/api.yaml")).unwrap();
+    let url = gh.url("/which");
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (url, stop, ok) = (url.clone(), stop.clone(), ok.clone());
+        workers.push(tokio::spawn(async move {
+            // One keep-alive client per worker: connections must survive reloads.
+            let c = client();
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                match c.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failures.push(format!("status {}", r.status())),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            failures
+        }));
+    }
+    for round in 0..6 {
+        let target = if round % 2 == 0 {
+            ROUTES_TO_B
+        } else {
+            original.as_str()
+        };
+        gh.write("routes/api.yaml", target);
+        assert!(gh.reload().await, "reload {round} rejected");
+        let expected = if round % 2 == 0 { "b" } else { "a" };
+        assert_eq!(which(&gh).await, expected);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for w in workers {
+        failures.extend(w.await.unwrap());
+    }
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    assert!(
+        ok.load(Ordering::Relaxed) > 100,
+        "too little load: {}",
+        ok.load(Ordering::Relaxed)
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_config_is_rejected_and_the_old_one_keeps_serving() {
+    let (gh, _a, _b) = reload_setup(vec![]).await;
+    let generation = gh.generation().await;
+    gh.write(
+        "routes/api.yaml",
+        "routes:\n  - path: /which\n    integration:\n      http:\n        upstream: nowhere\n",
+    );
+    assert!(!gh.reload().await, "a broken config must be rejected");
+    assert_eq!(gh.generation().await, generation);
+    assert_eq!(which(&gh).await, "a");
+    let logged = gh.stderr.lock().unwrap().join("\n");
+    assert!(
+        logged.contains(
+            "routes/api.yaml:5:19: routes[0].integration.http.upstream: unknown upstream `nowhere`"
+        ),
+        "{logged}"
+    );
+    let metrics = client()
+        .get(gh.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("gatehouse_config_reloads_total{result=\"rejected\"} 1"));
+}
+
+#[tokio::test]
+async fn watch_reloads_when_files_change() {
+    let (gh, _a, _b) = reload_setup(vec!["--watch"]).await;
+    assert_eq!(which(&gh).await, "a");
+    let generation = gh.generation().await;
+    gh.write("routes/api.yaml", ROUTES_TO_B);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while gh.generation().await == generation {
+        assert!(Instant::now() < deadline, "--watch did not reload");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(which(&gh).await, "b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_then_exits() {
+    let (mut gh, a, _b) = reload_setup(vec![]).await;
+    let pid_file = gh.dir.path().join("data/gatehouse.pid");
+    assert!(pid_file.exists());
+    let url = gh.url("/slow/800");
+    let in_flight = tokio::spawn(async move { client().get(url).send().await.map(|r| r.status()) });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.hits.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "slow request never reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gh.signal(SIGTERM);
+    let status = in_flight
+        .await
+        .unwrap()
+        .expect("in-flight request must complete");
+    assert_eq!(status, 200);
+    let code = tokio::task::spawn_blocking(move || {
+        let code = gh.wait_exit(Duration::from_secs(8));
+        (code, gh)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        code.0,
+        Some(0),
+        "gatehouse must exit cleanly well within the 10s grace period"
+    );
+    assert!(!pid_file.exists());
+}
+
+fn copy_shipped_routes(dir: &Path) {
+    common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("routes"),
+        &dir.join("routes"),
+    );
+}
+
+#[tokio::test]
+async fn the_demo_contract_from_the_readme() {
+    let gh = Gatehouse::start_with("demo", Options::default(), copy_shipped_routes);
+    let c = client();
+
+    let resp = c.get(gh.url("/demo/hello")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let v = json(resp).await;
+    assert_eq!(v["message"], "hello from gatehouse");
+    assert_eq!(v["request_id"], id.as_str());
+
+    let resp = c.get(gh.url("/demo/nope")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let v = json(resp).await;
+    assert!(v["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+
+    let resp = c.post(gh.url("/demo/hello")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET, HEAD");
+
+    // The access log line for the first request is on stdout, as JSON.
+    let line = gh.wait_stdout(&id).await;
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["route"], "hello");
+    assert_eq!(entry["api"], "demo");
+    assert_eq!(entry["status"], 200);
+
+    let metrics = c
+        .get(gh.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"200\"} 1",
+        "gatehouse_requests_total{api=\"\",route=\"\",status=\"404\"} 1",
+        "gatehouse_requests_total{api=\"\",route=\"\",status=\"405\"} 1",
+        "gatehouse_request_duration_seconds_count{api=\"demo\",route=\"hello\"} 1",
+        "gatehouse_active_connections",
+        "gatehouse_inflight_requests",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "metrics lack {needle}:\n{metrics}"
+        );
+    }
+    let health = c.get(gh.admin_url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = json(c.get(gh.admin_url("/readyz")).send().await.unwrap()).await;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["config_generation"], 1);
+    let missing = c.get(gh.admin_url("/nope")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn active_connections_are_counted_while_open() {
+    let gh = Gatehouse::start_with("demo", Options::default(), copy_shipped_routes);
+    let gauge = |text: &str| -> i64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("gatehouse_active_connections "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let keepalive = client();
+    for _ in 0..3 {
+        keepalive.get(gh.url("/demo/hello")).send().await.unwrap();
+    }
+    let admin = reqwest::Client::builder().no_proxy().build().unwrap();
+    let text = admin
+        .get(gh.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(gauge(&text), 1, "one keep-alive connection is open");
+    drop(keepalive);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = admin
+            .get(gh.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if gauge(&text) == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connection gauge never went back to 0"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
