@@ -151,3 +151,65 @@ async fn plain_http_redirects_to_https() {
         format!("https://alpha.test:{}/hello?x=1", s.gh.addr("https").port()).as_str()
     );
 }
+
+#[tokio::test]
+async fn upstream_tls_sends_sni_and_verifies_the_certificate() {
+    // The TLS upstream is a second gatehouse serving alpha.test and beta.test.
+    let s = setup().await;
+    let ca_pem = s.ca.pem();
+    let front = Gatehouse::start_with(
+        "upstream_tls",
+        common::Options {
+            env: vec![("TLS_UPSTREAM", s.gh.addr("https").to_string())],
+            args: vec![],
+        },
+        |dir: &Path| std::fs::write(dir.join("ca.pem"), ca_pem).unwrap(),
+    );
+    let c = common::client();
+    let resp = c.get(front.url("/secure/hello")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(resp).await["hello"], "tls");
+
+    // The name does not match the certificate: refused.
+    let resp = c.get(front.url("/wrong-name/hello")).send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    // Verification off: accepted despite the mismatch.
+    let resp = c.get(front.url("/unverified/hello")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // The system roots do not trust the test CA.
+    let resp = c.get(front.url("/untrusted/hello")).send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+
+    // The health check also speaks TLS with the pool's SNI and CA: once the
+    // backend has answered more probes than the unhealthy threshold (3),
+    // the target must still be up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s
+        .gh
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("\"path\":\"/hello\""))
+        .count()
+        < 8
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health checks never reached the TLS upstream"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let metrics = c
+        .get(front.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(&format!(
+        "gatehouse_upstream_target_up{{target=\"{}\",upstream=\"secure\"}} 1",
+        s.gh.addr("https")
+    )));
+}

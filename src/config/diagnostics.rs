@@ -3,7 +3,7 @@
 
 use super::yaml::Pos;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -38,13 +38,13 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 impl Diagnostics {
     pub fn push(
         &mut self,
-        file: &PathBuf,
+        file: &Path,
         pos: Pos,
         path: impl Into<String>,
         message: impl Into<String>,
     ) {
         self.0.push(Diagnostic {
-            file: file.clone(),
+            file: file.to_path_buf(),
             pos,
             path: path.into(),
             message: message.into(),

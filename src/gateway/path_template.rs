@@ -169,9 +169,6 @@ impl PathTemplate {
                 return (tail.is_empty()).then_some(params);
             }
             rest = tail;
-            if rest.is_empty() && !matches!(self.segments.get(i + 1), None) {
-                return None;
-            }
         }
         // Only the root template `/` has no segments.
         (rest.is_empty()).then_some(params)

@@ -44,18 +44,10 @@ pub struct Gatehouse {
     pub stderr: Arc<Mutex<Vec<String>>>,
 }
 
+#[derive(Default)]
 pub struct Options<'a> {
     pub env: Vec<(&'a str, String)>,
     pub args: Vec<&'a str>,
-}
-
-impl Default for Options<'_> {
-    fn default() -> Self {
-        Options {
-            env: Vec::new(),
-            args: Vec::new(),
-        }
-    }
 }
 
 impl Gatehouse {

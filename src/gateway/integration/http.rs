@@ -20,6 +20,7 @@ pub fn peer(
         None => (false, String::new()),
     };
     let mut peer = HttpPeer::new(target.socket, tls, sni);
+    peer.group_key = pool.reuse_key;
     let remaining = deadline.map(|d| {
         d.saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1))

@@ -73,9 +73,21 @@ impl Balancer {
                     return None;
                 }
                 let start = next.fetch_add(1, Ordering::Relaxed);
-                (0..order.len())
-                    .map(|k| order[(start + k) % order.len()])
-                    .find(|&i| usable(i))
+                let first = order[start % order.len()];
+                if usable(first) {
+                    return Some(first);
+                }
+                // Spread the skipped target's share over all the others, rather
+                // than handing it all to its neighbour in the sequence.
+                let available = order.iter().filter(|&&i| usable(i)).count();
+                if available == 0 {
+                    return None;
+                }
+                order
+                    .iter()
+                    .copied()
+                    .filter(|&i| usable(i))
+                    .nth(start % available)
             }
             Balancer::Random { cumulative } => {
                 let total = *cumulative.last()?;

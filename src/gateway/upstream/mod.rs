@@ -39,6 +39,10 @@ pub struct Pool {
     pub targets: Vec<Target>,
     /// Trusted roots for upstream TLS when the pool names its own CA.
     pub ca: Option<Arc<pingora::protocols::tls::CaType>>,
+    /// Keeps pooled upstream connections within pools of identical TLS
+    /// settings: pingora's reuse key ignores the trusted CA, so without this
+    /// a connection verified against one pool's CA could serve another pool.
+    pub reuse_key: u64,
     balancer: Balancer,
 }
 
@@ -68,10 +72,12 @@ impl Pool {
             .as_ref()
             .and_then(|t| t.ca.as_ref())
             .and_then(|path| load_ca(path));
+        let reuse_key = balancer::hash(format!("{}|{:?}", spec.name, spec.tls).as_bytes());
         Pool {
             spec,
             targets,
             ca,
+            reuse_key,
             balancer,
         }
     }
