@@ -50,7 +50,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
-    conf.work_stealing = true;
+    conf.work_stealing = false;
     let opt = Opt {
         upgrade: opts.upgrade,
         ..Opt::default()

@@ -107,6 +107,41 @@ impl Metrics {
             .set(i64::from(up));
     }
 
+    /// Counts one finished request. Label lookups hash and lock, so the
+    /// handles are cached per thread, keyed by route and status.
+    pub fn observe_request(&self, api: &str, route: &str, status: u16, seconds: f64) {
+        REQUEST_HANDLES.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let hit = cache
+                .iter()
+                .position(|h| h.status == status && h.route == route && h.api == api);
+            let index = match hit {
+                Some(i) => i,
+                None => {
+                    // Bounded: a thread sees few distinct (route, status) pairs;
+                    // after a reload old routes fall out.
+                    if cache.len() >= 256 {
+                        cache.clear();
+                    }
+                    let status_label = status.to_string();
+                    cache.push(RequestHandles {
+                        api: api.to_string(),
+                        route: route.to_string(),
+                        status,
+                        count: self
+                            .requests
+                            .with_label_values(&[api, route, &status_label]),
+                        latency: self.latency.with_label_values(&[api, route]),
+                    });
+                    cache.len() - 1
+                }
+            };
+            let handles = &cache[index];
+            handles.count.inc();
+            handles.latency.observe(seconds);
+        })
+    }
+
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail for well-formed metric families.
@@ -119,6 +154,18 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+struct RequestHandles {
+    api: String,
+    route: String,
+    status: u16,
+    count: prometheus::IntCounter,
+    latency: prometheus::Histogram,
+}
+
+thread_local! {
+    static REQUEST_HANDLES: std::cell::RefCell<Vec<RequestHandles>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Counts an open connection for as long as it lives.

@@ -278,18 +278,20 @@ impl ProxyHttp for Gateway {
         let req = session.req_header();
         let path =
             http_integration::upstream_path(route, &ctx.params, req.uri.path(), req.uri.query());
-        let uri = path.parse::<http::Uri>().map_err(|_| {
-            GatewayError::BadRequest("request path cannot be rewritten".into()).into_pingora()
-        })?;
-        upstream.set_uri(uri);
+        if let Some(path) = path {
+            let uri = path.parse::<http::Uri>().map_err(|_| {
+                GatewayError::BadRequest("request path cannot be rewritten".into()).into_pingora()
+            })?;
+            upstream.set_uri(uri);
+        }
 
         let original_host = request_host_raw(req).to_string();
-        let host = if pool.spec.preserve_host {
-            original_host.clone()
-        } else {
-            pool.targets[index].spec.address.clone()
-        };
-        upstream.insert_header(http::header::HOST, host)?;
+        if !pool.spec.preserve_host {
+            upstream.insert_header(http::header::HOST, pool.targets[index].host_header.clone())?;
+        } else if upstream.headers.get(http::header::HOST).is_none() {
+            // HTTP/2 clients send :authority instead of Host.
+            upstream.insert_header(http::header::HOST, &original_host)?;
+        }
         let client_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -380,16 +382,9 @@ impl ProxyHttp for Gateway {
             .as_ref()
             .map_or(("", ""), |r| (r.api.as_str(), r.id.as_str()));
         let elapsed = ctx.started.elapsed();
-        let metrics = &self.state.metrics;
-        let mut status_buf = itoa_status(status);
-        metrics
-            .requests
-            .with_label_values(&[api, route, status_str(&mut status_buf)])
-            .inc();
-        metrics
-            .latency
-            .with_label_values(&[api, route])
-            .observe(elapsed.as_secs_f64());
+        self.state
+            .metrics
+            .observe_request(api, route, status, elapsed.as_secs_f64());
 
         if !self.state.access_log.enabled() {
             return;
@@ -423,6 +418,10 @@ impl ProxyHttp for Gateway {
             error,
         });
     }
+
+    /// No downstream modules: pingora's default adds a (disabled) compression
+    /// module whose hooks would still run on every request.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
     fn persist_connection_context(
         &self,
@@ -598,18 +597,4 @@ fn apply_response_rules(resp: &mut ResponseHeader, rules: &HeaderRules) -> Resul
         resp.append_header(name.clone(), value.clone())?;
     }
     Ok(())
-}
-
-/// Status labels without allocating: three ASCII digits on the stack.
-fn itoa_status(status: u16) -> [u8; 3] {
-    let s = status.min(999);
-    [
-        b'0' + (s / 100) as u8,
-        b'0' + (s / 10 % 10) as u8,
-        b'0' + (s % 10) as u8,
-    ]
-}
-
-fn status_str(buf: &mut [u8; 3]) -> &str {
-    std::str::from_utf8(buf).unwrap_or("000")
 }

@@ -18,19 +18,20 @@ pub fn accept(value: &[u8]) -> Option<&str> {
 }
 
 /// A random UUID (version 4 layout) from a fast thread-local generator: ids
-/// need to be unique, not secret.
+/// need to be unique, not secret. Built in place: one allocation per id.
 pub fn generate() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let v = fastrand::u128(..);
     let v = (v & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-    let hex = format!("{v:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut out = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            out.push('-');
+        }
+        let nibble = (v >> (124 - 4 * i)) & 0xF;
+        out.push(HEX[nibble as usize] as char);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -43,6 +44,9 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
         assert_ne!(generate(), generate());
+        assert_eq!(id.as_bytes()[8], b'-');
+        assert_eq!(id.as_bytes()[23], b'-');
+        assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
         assert_eq!(accept(b"abc-123"), Some("abc-123"));
         assert_eq!(accept(b"bad id"), None);
         assert_eq!(accept(b""), None);

@@ -50,9 +50,15 @@ pub fn peer(
     peer
 }
 
-/// The path (and query) sent upstream: the rewrite template filled from the
-/// params, or the request path with the base path removed, or unchanged.
-pub fn upstream_path(route: &Route, params: &Params, path: &str, query: Option<&str>) -> String {
+/// The path (and query) sent upstream when it differs from the request's:
+/// the rewrite template filled from the params, or the request path with the
+/// base path removed. `None` means the request URI goes up unchanged.
+pub fn upstream_path(
+    route: &Route,
+    params: &Params,
+    path: &str,
+    query: Option<&str>,
+) -> Option<String> {
     let mut out = match &route.integration {
         crate::config::model::Integration::Http(h) if h.rewrite.is_some() => h
             .rewrite
@@ -62,13 +68,13 @@ pub fn upstream_path(route: &Route, params: &Params, path: &str, query: Option<&
         _ if route.strip_base_path && route.base_segments > 0 => {
             strip_segments(path, route.base_segments).to_string()
         }
-        _ => path.to_string(),
+        _ => return None,
     };
     if let Some(q) = query {
         out.push('?');
         out.push_str(q);
     }
-    out
+    Some(out)
 }
 
 fn strip_segments(path: &str, n: usize) -> &str {

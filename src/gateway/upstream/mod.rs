@@ -31,6 +31,8 @@ pub struct TargetState {
 pub struct Target {
     pub spec: TargetSpec,
     pub state: Arc<TargetState>,
+    /// `Host` sent upstream (the target's address), built once.
+    pub host_header: http::HeaderValue,
 }
 
 #[derive(Debug)]
@@ -59,6 +61,8 @@ impl Pool {
             .targets
             .iter()
             .map(|t| Target {
+                host_header: http::HeaderValue::from_str(&t.address)
+                    .unwrap_or_else(|_| http::HeaderValue::from_static("localhost")),
                 spec: t.clone(),
                 state: previous
                     .and_then(|p| p.targets.iter().find(|o| o.spec.address == t.address))
