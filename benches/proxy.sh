@@ -4,6 +4,7 @@
 #
 #   benches/proxy.sh                    # defaults below
 #   ROUNDS=5 DURATION=15 CONNECTIONS=64 GATEHOUSE_THREADS=1 benches/proxy.sh
+#   BASELINE=1 benches/proxy.sh         # also measure a bare pingora proxy
 #
 # Needs nginx and wrk (Debian: apt-get install -y nginx wrk) and a release
 # build (cargo build --release). Everything listens on 127.0.0.1 only.
@@ -16,7 +17,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${WRK_THREADS:-2}
 GATEHOUSE_THREADS=${GATEHOUSE_THREADS:-1}
 ACCESS_LOG=${ACCESS_LOG:-off}
-BACKEND_PORT=18081 NGINX_PORT=18082 GATEHOUSE_PORT=18083 ADMIN_PORT=18084
+BASELINE=${BASELINE:-0}
+BACKEND_PORT=18081 NGINX_PORT=18082 GATEHOUSE_PORT=18083 ADMIN_PORT=18084 BASELINE_PORT=18085
 
 for tool in nginx wrk; do
   command -v $tool >/dev/null || { echo "needs $tool (apt-get install -y nginx wrk)"; exit 1; }
@@ -28,6 +30,7 @@ cleanup() {
   [ -f "$work/backend.pid" ] && kill "$(cat "$work/backend.pid")" 2>/dev/null || true
   [ -f "$work/proxy.pid" ] && kill "$(cat "$work/proxy.pid")" 2>/dev/null || true
   [ -n "${GH_PID:-}" ] && kill "$GH_PID" 2>/dev/null || true
+  [ -n "${BASE_PID:-}" ] && kill "$BASE_PID" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -98,8 +101,17 @@ YAML
 GATEHOUSE_LOG=warn target/release/gatehouse -C "$work/gh" serve 2>"$work/gh.err" &
 GH_PID=$!
 
+names=(nginx gatehouse); ports=($NGINX_PORT $GATEHOUSE_PORT)
+if [ "$BASELINE" = 1 ]; then
+  (cd benches/pingora-baseline && CARGO_TARGET_DIR=../../target cargo build --release -q)
+  target/release/pingora-baseline "127.0.0.1:$BASELINE_PORT" "127.0.0.1:$BACKEND_PORT" "$GATEHOUSE_THREADS" >/dev/null 2>&1 &
+  BASE_PID=$!
+  names+=(pingora); ports+=($BASELINE_PORT)
+fi
+
 wait_port() { for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$1/x" && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
-wait_port $BACKEND_PORT; wait_port $NGINX_PORT; wait_port $GATEHOUSE_PORT
+wait_port $BACKEND_PORT
+for port in "${ports[@]}"; do wait_port "$port"; done
 
 run_wrk() { # port -> "rps p50_ms p99_ms"
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$1/bench" > "$work/wrk.out"
@@ -114,24 +126,27 @@ run_wrk() { # port -> "rps p50_ms p99_ms"
     END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }' "$work/wrk.out"
 }
 
-echo "warm-up"; run_wrk $NGINX_PORT >/dev/null; run_wrk $GATEHOUSE_PORT >/dev/null
+echo "warm-up"
+for port in "${ports[@]}"; do run_wrk "$port" >/dev/null; done
 printf "%-6s %-10s %10s %9s %9s\n" round proxy req/s p50_ms p99_ms
-declare -a N_RPS G_RPS N_P99 G_P99 N_P50 G_P50
+declare -A RPS P50 P99
 for r in $(seq 1 "$ROUNDS"); do
-  read -r rps p50 p99 < <(run_wrk $NGINX_PORT)
-  N_RPS+=("$rps"); N_P50+=("$p50"); N_P99+=("$p99")
-  printf "%-6s %-10s %10s %9s %9s\n" "$r" nginx "$rps" "$p50" "$p99"
-  read -r rps p50 p99 < <(run_wrk $GATEHOUSE_PORT)
-  G_RPS+=("$rps"); G_P50+=("$p50"); G_P99+=("$p99")
-  printf "%-6s %-10s %10s %9s %9s\n" "$r" gatehouse "$rps" "$p50" "$p99"
+  for i in "${!names[@]}"; do
+    read -r rps p50 p99 < <(run_wrk "${ports[$i]}")
+    RPS[${names[$i]}]+="$rps "; P50[${names[$i]}]+="$p50 "; P99[${names[$i]}]+="$p99 "
+    printf "%-6s %-10s %10s %9s %9s\n" "$r" "${names[$i]}" "$rps" "$p50" "$p99"
+  done
 done
 
-median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-nr=$(median "${N_RPS[@]}"); gr=$(median "${G_RPS[@]}")
-n50=$(median "${N_P50[@]}"); g50=$(median "${G_P50[@]}")
-n99=$(median "${N_P99[@]}"); g99=$(median "${G_P99[@]}")
+median() { printf "%s\n" $1 | sort -g | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo
-echo "medians over $ROUNDS rounds, ${DURATION}s each, $CONNECTIONS connections, gatehouse threads=$GATEHOUSE_THREADS, access log $ACCESS_LOG"
-printf "nginx      %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms\n" "$nr" "$n50" "$n99"
-printf "gatehouse  %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms\n" "$gr" "$g50" "$g99"
-awk -v g="$gr" -v n="$nr" -v gp="$g99" -v np="$n99" 'BEGIN { printf "ratio gatehouse/nginx: req/s %.2f, p99 %.2f\n", g/n, gp/np }'
+echo "medians over $ROUNDS rounds, ${DURATION}s each, $CONNECTIONS connections, wrk threads $WRK_THREADS, gatehouse threads=$GATEHOUSE_THREADS, access log $ACCESS_LOG"
+for name in "${names[@]}"; do
+  printf "%-10s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms\n" "$name" \
+    "$(median "${RPS[$name]}")" "$(median "${P50[$name]}")" "$(median "${P99[$name]}")"
+done
+nr=$(median "${RPS[nginx]}"); n99=$(median "${P99[nginx]}")
+for name in "${names[@]:1}"; do
+  awk -v who="$name" -v g="$(median "${RPS[$name]}")" -v n="$nr" -v gp="$(median "${P99[$name]}")" -v np="$n99" \
+    'BEGIN { printf "ratio %s/nginx: req/s %.2f, p99 %.2f\n", who, g/n, gp/np }'
+done

@@ -419,6 +419,18 @@ impl ProxyHttp for Gateway {
         });
     }
 
+    /// A client that hangs up mid-request is routine, not an error worth a
+    /// log line per occurrence; it still shows in the access log.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &Error) -> bool {
+        error.esource() == &pingora::ErrorSource::Downstream
+            && matches!(
+                error.etype(),
+                pingora::ErrorType::ConnectionClosed
+                    | pingora::ErrorType::ReadError
+                    | pingora::ErrorType::WriteError
+            )
+    }
+
     /// No downstream modules: pingora's default adds a (disabled) compression
     /// module whose hooks would still run on every request.
     fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
@@ -519,12 +531,14 @@ fn check_limits(
     req: &RequestHeader,
     limits: &crate::config::model::Limits,
 ) -> Option<GatewayError> {
+    let target_len = req.uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + req.uri.authority().map_or(0, |a| a.as_str().len());
     let header_bytes: usize = req
         .headers
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum::<usize>()
-        + req.uri.to_string().len();
+        + target_len;
     if header_bytes > limits.max_header_bytes {
         return Some(GatewayError::HeadersTooLarge {
             limit: limits.max_header_bytes,
