@@ -149,3 +149,55 @@ async fn bad_request_ids_are_replaced() {
     let id = resp.headers()["x-request-id"].to_str().unwrap();
     assert_eq!(id.len(), 36);
 }
+
+/// Sends a raw HTTP/1.1 request (clients normalise dot segments away) and
+/// returns the status line and body.
+async fn raw_get(gh: &Gatehouse, target: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(gh.addr("http"))
+        .await
+        .unwrap();
+    let req = format!("GET {target} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out.lines().next().unwrap_or("").to_string();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[tokio::test]
+async fn dot_segments_are_refused_before_routing() {
+    let (gh, _a, b) = setup().await;
+    for target in [
+        "/api/files/../../etc/passwd",
+        "/api/files/%2e%2e/%2E%2E/etc/passwd",
+        "/api/files/./x",
+        "/api/files/.%2e/secret",
+    ] {
+        let (status, body) = raw_get(&gh, target).await;
+        assert!(status.starts_with("HTTP/1.1 400"), "{target}: {status}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["code"], "BadRequest", "{target}");
+    }
+    assert_eq!(b.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Dots inside names are fine.
+    let (status, _) = raw_get(&gh, "/api/files/archive..tar.gz").await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+}
+
+#[tokio::test]
+async fn mock_routes_ignore_request_bodies_without_breaking_keep_alive() {
+    let (gh, _a, _b) = setup().await;
+    let c = client();
+    for _ in 0..3 {
+        let resp = c
+            .get(gh.url("/api/users/me"))
+            .body(vec![b'x'; 200])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(json(resp).await["who"], "me");
+    }
+}

@@ -5,10 +5,12 @@
 //! - `integration/`: what answers a route (`http` proxying, `mock`)
 //! - `upstream/`: pools, balancing, active and passive health
 //! - `errors.rs`: every error response, mapped in one place
+//! - `headers.rs`: per-route request and response header rules
 //! - `access_log.rs`, `request_id.rs`: observability of each request
 
 pub mod access_log;
 pub mod errors;
+pub mod headers;
 pub mod integration;
 pub mod path_template;
 pub mod proxy;

@@ -18,14 +18,15 @@
 
 use super::access_log::Entry;
 use super::errors::GatewayError;
-use super::integration::{http as http_integration, mock::RequestView};
+use super::headers;
+use super::integration::{http as http_integration, mock};
 use super::path_template::Params;
 use super::request_id;
 use super::router::Match;
 use super::upstream::Pool;
 use super::{Runtime, State};
 use crate::admin::metrics::ConnectionGuard;
-use crate::config::model::{Balance, HeaderRules, Integration, Route};
+use crate::config::model::{Balance, Integration, Route};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -106,7 +107,7 @@ impl ProxyHttp for Gateway {
         session.set_read_timeout(Some(limits.client_read_timeout));
         ctx.runtime = Some(runtime.clone());
 
-        if let Some(err) = check_limits(session.req_header(), limits) {
+        if let Some(err) = check_request(session.req_header(), limits) {
             // The body was not read: the connection cannot be reused.
             session.set_keepalive(None);
             return self.answer_error(session, ctx, err).await;
@@ -140,30 +141,7 @@ impl ProxyHttp for Gateway {
 
         match &route.integration {
             Integration::Mock(mock) => {
-                let req = session.req_header();
-                let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
-                let body = mock.body.render(&RequestView {
-                    request_id: &ctx.request_id,
-                    method: req.method.as_str(),
-                    path: req.uri.path(),
-                    query: req.uri.query(),
-                    params: &ctx.params,
-                    header: &header,
-                });
-                let mut resp = ResponseHeader::build(mock.status, Some(mock.headers.len() + 2))?;
-                for (name, value) in &mock.headers {
-                    resp.insert_header(name.clone(), value.clone())?;
-                }
-                resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
-                resp.insert_header(request_id::HEADER, &ctx.request_id)?;
-                apply_response_rules(&mut resp, &route.response_headers)?;
-                let head_only = session.req_header().method == http::Method::HEAD;
-                session
-                    .write_response_header(Box::new(resp), head_only)
-                    .await?;
-                if !head_only {
-                    session.write_response_body(Some(body), true).await?;
-                }
+                mock::respond(session, mock, &route, &ctx.request_id, &ctx.params).await?;
                 Ok(true)
             }
             Integration::Http(h) => {
@@ -308,7 +286,7 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("x-forwarded-host", original_host)?;
         }
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
-        apply_request_rules(upstream, &route.request_headers)
+        headers::apply(upstream, &route.request_headers)
     }
 
     async fn upstream_response_filter(
@@ -334,7 +312,7 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         response.insert_header(request_id::HEADER, &ctx.request_id)?;
         if let Some(route) = &ctx.route {
-            apply_response_rules(response, &route.response_headers)?;
+            headers::apply(response, &route.response_headers)?;
         }
         Ok(())
     }
@@ -526,8 +504,10 @@ impl Gateway {
     }
 }
 
-/// 431 for oversized headers, 413 for a declared body over the limit.
-fn check_limits(
+/// 431 for oversized headers, 413 for a declared body over the limit, 400 for
+/// dot segments (`/a/../b`, also percent-encoded): the gateway routes on the
+/// path as written, so a path an upstream would resolve elsewhere is refused.
+fn check_request(
     req: &RequestHeader,
     limits: &crate::config::model::Limits,
 ) -> Option<GatewayError> {
@@ -544,6 +524,11 @@ fn check_limits(
             limit: limits.max_header_bytes,
         });
     }
+    if req.uri.path().split('/').any(is_dot_segment) {
+        return Some(GatewayError::BadRequest(
+            "path contains `.` or `..` segments".into(),
+        ));
+    }
     let declared = req
         .headers
         .get(http::header::CONTENT_LENGTH)
@@ -555,6 +540,24 @@ fn check_limits(
         }),
         _ => None,
     }
+}
+
+/// `.` or `..`, with any dot possibly written `%2e`.
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
+            rest = &rest[1..];
+        } else if rest.len() >= 3 && rest[0] == b'%' && rest[1] == b'2' && (rest[2] | 0x20) == b'e'
+        {
+            rest = &rest[3..];
+        } else {
+            return false;
+        }
+        dots += 1;
+    }
+    matches!(dots, 1 | 2)
 }
 
 /// The Host header (or HTTP/2 :authority) as sent, port included.
@@ -581,34 +584,17 @@ fn request_host(req: &RequestHeader) -> String {
     without_port.to_ascii_lowercase()
 }
 
-fn apply_request_rules(req: &mut RequestHeader, rules: &HeaderRules) -> Result<()> {
-    if rules.is_empty() {
-        return Ok(());
-    }
-    for name in &rules.remove {
-        req.remove_header(name);
-    }
-    for (name, value) in &rules.set {
-        req.insert_header(name.clone(), value.clone())?;
-    }
-    for (name, value) in &rules.add {
-        req.append_header(name.clone(), value.clone())?;
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::is_dot_segment;
 
-fn apply_response_rules(resp: &mut ResponseHeader, rules: &HeaderRules) -> Result<()> {
-    if rules.is_empty() {
-        return Ok(());
+    #[test]
+    fn dot_segments() {
+        for s in [".", "..", "%2e", "%2E%2e", ".%2e", "%2e."] {
+            assert!(is_dot_segment(s), "{s}");
+        }
+        for s in ["", "...", "a", ".a", "..a", "%2f", "%2", "file.txt"] {
+            assert!(!is_dot_segment(s), "{s}");
+        }
     }
-    for name in &rules.remove {
-        resp.remove_header(name);
-    }
-    for (name, value) in &rules.set {
-        resp.insert_header(name.clone(), value.clone())?;
-    }
-    for (name, value) in &rules.add {
-        resp.append_header(name.clone(), value.clone())?;
-    }
-    Ok(())
 }
