@@ -246,3 +246,24 @@ async fn no_healthy_target_is_502_and_slow_upstreams_are_504() {
     assert_eq!(resp.status(), 200);
     let _ = (&s.a, &s.c);
 }
+
+#[tokio::test]
+async fn an_ejected_target_comes_back_after_its_ejection_time() {
+    let s = setup().await;
+    let c = client();
+    assert_eq!(
+        c.get(s.gh.url("/brief/x")).send().await.unwrap().status(),
+        502
+    );
+    assert_eq!(target_up(&s.gh, "brief", &s.dead).await, Some(false));
+    let resp = c.get(s.gh.url("/brief/x")).send().await.unwrap();
+    assert_eq!(json(resp).await["code"], "NoHealthyUpstream");
+    // No health check: the gauge and the balancer see the expiry on their own.
+    wait_target(&s.gh, "brief", &s.dead, true).await;
+    let resp = c.get(s.gh.url("/brief/x")).send().await.unwrap();
+    assert_eq!(
+        json(resp).await["code"],
+        "BadGateway",
+        "the target is tried again"
+    );
+}

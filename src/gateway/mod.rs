@@ -111,9 +111,18 @@ impl State {
     }
 
     fn start_background(&self, runtime: &Runtime) {
+        for pool in runtime.pools.values() {
+            upstream::health::spawn(pool, &self.control);
+        }
+    }
+
+    /// Sets `gatehouse_upstream_target_up` from the current pools. Called at
+    /// scrape time, so ejections that expired since are reported as they are.
+    pub fn refresh_upstream_gauges(&self) {
+        let runtime = self.runtime.load();
+        let now = upstream::now_ms();
         self.metrics.upstream_health.reset();
         for pool in runtime.pools.values() {
-            let now = upstream::now_ms();
             for (i, t) in pool.targets.iter().enumerate() {
                 self.metrics.set_upstream_health(
                     &pool.spec.name,
@@ -121,7 +130,6 @@ impl State {
                     pool.is_available(i, now),
                 );
             }
-            upstream::health::spawn(pool, self.metrics.clone(), &self.control);
         }
     }
 }

@@ -497,9 +497,6 @@ impl Gateway {
                 .upstream_ejections
                 .with_label_values(&[&pool.spec.name, address])
                 .inc();
-            self.state
-                .metrics
-                .set_upstream_health(&pool.spec.name, address, false);
         }
     }
 }

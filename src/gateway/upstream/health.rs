@@ -5,12 +5,11 @@
 //! pool and the last request using the old one finishes, the task ends.
 
 use super::{Pool, TargetState};
-use crate::admin::metrics::Metrics;
 use crate::config::model::HealthCheck;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-pub fn spawn(pool: &Arc<Pool>, metrics: Arc<Metrics>, handle: &tokio::runtime::Handle) {
+pub fn spawn(pool: &Arc<Pool>, handle: &tokio::runtime::Handle) {
     let Some(check) = pool.spec.health_check.clone() else {
         return;
     };
@@ -22,7 +21,7 @@ pub fn spawn(pool: &Arc<Pool>, metrics: Arc<Metrics>, handle: &tokio::runtime::H
         }
     };
     let weak = Arc::downgrade(pool);
-    handle.spawn(run(weak, check, client, metrics));
+    handle.spawn(run(weak, check, client));
 }
 
 fn client_for(pool: &Pool, check: &HealthCheck) -> reqwest::Result<reqwest::Client> {
@@ -46,7 +45,7 @@ fn client_for(pool: &Pool, check: &HealthCheck) -> reqwest::Result<reqwest::Clie
     builder.build()
 }
 
-async fn run(pool: Weak<Pool>, check: HealthCheck, client: reqwest::Client, metrics: Arc<Metrics>) {
+async fn run(pool: Weak<Pool>, check: HealthCheck, client: reqwest::Client) {
     let mut interval = tokio::time::interval(check.interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -75,8 +74,6 @@ async fn run(pool: Weak<Pool>, check: HealthCheck, client: reqwest::Client, metr
                     "health check changed target state"
                 );
             }
-            let up = !target.state.checked_down.load(Ordering::Relaxed);
-            metrics.set_upstream_health(&pool.spec.name, &target.spec.address, up);
         }
     }
 }
