@@ -193,6 +193,25 @@ async fn the_demo_contract_from_the_readme() {
     assert_eq!(resp.status(), 405);
     assert_eq!(resp.headers()["allow"], "GET, HEAD");
 
+    // /demo/limited allows 5 per second with a burst of 5: a quick run of
+    // requests hits 429 after at least five successes.
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for _ in 0..10 {
+        let resp = c.get(gh.url("/demo/limited")).send().await.unwrap();
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            refused = Some(resp);
+            break;
+        }
+    }
+    let refused = refused.unwrap_or_else(|| panic!("no 429 in {statuses:?}"));
+    assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 200));
+    assert!(statuses.len() >= 6, "{statuses:?}");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(refused.headers().contains_key("ratelimit"));
+    assert!(refused.headers().contains_key("ratelimit-policy"));
+
     // The access log line for the first request is on stdout, as JSON.
     let line = gh.wait_stdout(&id).await;
     let entry: serde_json::Value = serde_json::from_str(&line).unwrap();

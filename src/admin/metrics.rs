@@ -16,6 +16,8 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub access_log_dropped: IntCounter,
     pub upstream_ejections: IntCounterVec,
+    pub policy_decisions: IntCounterVec,
+    pub rate_limit_keys: IntGauge,
 }
 
 /// Seconds: 1ms to 60s, dense where gateways usually live.
@@ -74,6 +76,19 @@ impl Metrics {
             &["upstream", "target"],
         )
         .expect("static metric definition");
+        let policy_decisions = IntCounterVec::new(
+            Opts::new(
+                "policy_decisions_total",
+                "Policy decisions, by policy and outcome",
+            ),
+            &["policy", "outcome"],
+        )
+        .expect("static metric definition");
+        let rate_limit_keys = IntGauge::new(
+            "rate_limit_keys",
+            "Rate-limit buckets held in memory (after the last idle eviction)",
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -83,6 +98,8 @@ impl Metrics {
             Box::new(config_reloads.clone()),
             Box::new(access_log_dropped.clone()),
             Box::new(upstream_ejections.clone()),
+            Box::new(policy_decisions.clone()),
+            Box::new(rate_limit_keys.clone()),
         ] {
             registry
                 .register(collector)
@@ -98,6 +115,8 @@ impl Metrics {
             config_reloads,
             access_log_dropped,
             upstream_ejections,
+            policy_decisions,
+            rate_limit_keys,
         }
     }
 

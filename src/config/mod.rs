@@ -7,6 +7,7 @@
 pub mod de;
 pub mod diagnostics;
 pub mod model;
+pub mod policies;
 pub mod raw;
 pub mod units;
 pub mod validate;

@@ -24,6 +24,8 @@ pub struct Config {
     pub access_log: AccessLogTarget,
     pub upstreams: BTreeMap<String, Arc<UpstreamSpec>>,
     pub apis: Vec<Api>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +230,7 @@ pub struct Route {
     pub base_segments: usize,
     pub strip_base_path: bool,
     pub integration: Integration,
+    pub policies: Policies,
     pub request_headers: HeaderRules,
     pub response_headers: HeaderRules,
     pub timeouts: Timeouts,
@@ -276,4 +279,47 @@ pub struct MockIntegration {
     pub status: u16,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: crate::gateway::integration::mock::BodyTemplate,
+}
+
+/// The policies that apply to one route, API defaults and route overrides merged.
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    pub cors: Option<Arc<Cors>>,
+    pub rate_limit: Option<Arc<RateLimit>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    pub any_origin: bool,
+    pub origins: Vec<OriginPattern>,
+    /// `None`: the route's own methods.
+    pub methods: Option<Vec<Method>>,
+    pub headers: Vec<HeaderName>,
+    pub expose: Vec<HeaderName>,
+    pub credentials: bool,
+    pub max_age: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginPattern {
+    /// Lowercase `scheme://host[:port]`.
+    Exact(String),
+    /// `https://*.example.com` as (`https://`, `.example.com`).
+    Wildcard { scheme: String, suffix: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    pub key: RateKey,
+    /// `count` requests per `period`, sustained.
+    pub count: u32,
+    pub period: Duration,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateKey {
+    ClientIp,
+    Route,
+    Header(HeaderName),
 }

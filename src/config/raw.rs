@@ -27,6 +27,10 @@ pub struct GatehouseFile {
     /// Named pools of upstream servers that `http` integrations point at.
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamRaw>,
+    /// Proxies (CIDR or IP) whose `X-Forwarded-For` is believed when finding
+    /// the client IP for rate limits. Default: none, the peer address is used.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -192,6 +196,9 @@ pub struct ApiFile {
     pub base_path: Option<String>,
     /// Settings every route inherits unless it sets its own.
     pub defaults: Option<RouteSettingsRaw>,
+    /// Policies for every route; a route's own `policies` replace these one
+    /// policy at a time.
+    pub policies: Option<PoliciesRaw>,
     #[serde(default)]
     pub routes: Vec<RouteRaw>,
 }
@@ -233,6 +240,7 @@ pub struct RouteRaw {
     /// greedy `{proxy+}`.
     pub path: String,
     pub integration: IntegrationRaw,
+    pub policies: Option<PoliciesRaw>,
     pub strip_base_path: Option<bool>,
     pub request_headers: Option<HeaderRulesRaw>,
     pub response_headers: Option<HeaderRulesRaw>,
@@ -270,4 +278,46 @@ pub struct MockIntegrationRaw {
     /// Body template: `{{request_id}}`, `{{method}}`, `{{path}}`,
     /// `{{params.NAME}}`, `{{query.NAME}}`, `{{header.NAME}}`.
     pub body: Option<String>,
+}
+
+/// The policy chain. Order at run time: CORS preflight, then rate limit.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesRaw {
+    pub cors: Option<CorsRaw>,
+    pub rate_limit: Option<RateLimitRaw>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorsRaw {
+    /// Default true; `false` turns an inherited policy off for a route.
+    pub enabled: Option<bool>,
+    /// `*`, exact origins (`https://app.example.com`) or wildcards
+    /// (`https://*.example.com`).
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// Default: the route's methods.
+    pub allow_methods: Option<Vec<String>>,
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+    /// How long browsers may cache a preflight. Default 10m.
+    pub max_age: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitRaw {
+    /// Default true; `false` turns an inherited policy off for a route.
+    pub enabled: Option<bool>,
+    /// `client_ip` (default), `route` (one budget for everyone) or `header:NAME`.
+    pub key: Option<String>,
+    /// Sustained rate: `N/s`, `N/min`, `N/hour` or `N/day`. Required unless `enabled: false`.
+    pub rate: Option<String>,
+    /// Requests allowed at once before the rate applies. Default: N.
+    pub burst: Option<u32>,
 }

@@ -107,6 +107,21 @@ pub fn settings(
         Some("off") => AccessLogTarget::Off,
         Some(path) => AccessLogTarget::File(root.join(path)),
     };
+    let trusted_proxies = raw
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| match parse_net(text) {
+            Some(net) => Some(net),
+            None => {
+                r.error(
+                    &format!("trusted_proxies[{i}]"),
+                    format!("bad network `{text}`: expected an IP or CIDR like 10.0.0.0/8"),
+                );
+                None
+            }
+        })
+        .collect();
     let mut upstreams = BTreeMap::new();
     for (name, up) in &raw.upstreams {
         if let Some(spec) = upstream(name, up, root, &mut r) {
@@ -124,7 +139,15 @@ pub fn settings(
         access_log,
         upstreams,
         apis: Vec::new(),
+        trusted_proxies,
     }
+}
+
+fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    let t = text.trim();
+    t.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| t.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 fn listeners(
@@ -404,13 +427,21 @@ pub fn api(
         }
     };
     let defaults = raw.defaults.clone().unwrap_or_default();
+    let api_policies = super::policies::build(raw.policies.as_ref(), "policies", &mut r);
     let mut routes: Vec<Arc<Route>> = Vec::new();
     let mut ids = HashSet::new();
     for (i, route_raw) in raw.routes.iter().enumerate() {
         let path = format!("routes[{i}]");
-        let Some(route) = route(id, i, route_raw, &base_path, &defaults, upstreams, &mut r) else {
+        let Some(mut route) = route(id, i, route_raw, &base_path, &defaults, upstreams, &mut r)
+        else {
             continue;
         };
+        let own = super::policies::build(
+            route_raw.policies.as_ref(),
+            &format!("routes[{i}].policies"),
+            &mut r,
+        );
+        route.policies = own.over(&api_policies);
         if !ids.insert(route.id.clone()) {
             r.error(
                 &format!("{path}.id"),
@@ -588,6 +619,7 @@ fn route(
             .unwrap_or(true),
         template,
         integration,
+        policies: Policies::default(),
         request_headers,
         response_headers,
         timeouts,
@@ -595,7 +627,7 @@ fn route(
     })
 }
 
-fn parse_methods(list: &[String], path: &str, r: &mut Reporter) -> Option<Methods> {
+pub(super) fn parse_methods(list: &[String], path: &str, r: &mut Reporter) -> Option<Methods> {
     let mut out = Vec::new();
     for m in list {
         let upper = m.trim().to_ascii_uppercase();

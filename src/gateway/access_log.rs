@@ -28,6 +28,9 @@ pub struct Entry<'a> {
     pub bytes_out: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// The policy that refused the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied_by: Option<&'a str>,
 }
 
 pub struct AccessLog {

@@ -8,9 +8,16 @@ use pingora::{Error, ErrorSource, ErrorType};
 pub enum GatewayError {
     NotFound,
     MethodNotAllowed(Vec<Method>),
-    PayloadTooLarge { limit: u64 },
-    HeadersTooLarge { limit: usize },
+    PayloadTooLarge {
+        limit: u64,
+    },
+    HeadersTooLarge {
+        limit: usize,
+    },
     BadRequest(String),
+    /// A rate limit said no; its headers travel in the request's extra headers.
+    RateLimited,
+    CorsRejected,
     NoHealthyUpstream,
     UpstreamUnavailable,
     UpstreamTimeout,
@@ -25,6 +32,8 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::HeadersTooLarge { .. } => 431,
             GatewayError::BadRequest(_) => 400,
+            GatewayError::RateLimited => 429,
+            GatewayError::CorsRejected => 403,
             GatewayError::NoHealthyUpstream | GatewayError::UpstreamUnavailable => 502,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::Internal => 500,
@@ -38,6 +47,8 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => "PayloadTooLarge",
             GatewayError::HeadersTooLarge { .. } => "RequestHeaderFieldsTooLarge",
             GatewayError::BadRequest(_) => "BadRequest",
+            GatewayError::RateLimited => "TooManyRequests",
+            GatewayError::CorsRejected => "CorsRejected",
             GatewayError::NoHealthyUpstream => "NoHealthyUpstream",
             GatewayError::UpstreamUnavailable => "BadGateway",
             GatewayError::UpstreamTimeout => "GatewayTimeout",
@@ -56,6 +67,10 @@ impl GatewayError {
                 format!("request headers are larger than {limit} bytes")
             }
             GatewayError::BadRequest(m) => m.clone(),
+            GatewayError::RateLimited => "rate limit exceeded; see Retry-After".into(),
+            GatewayError::CorsRejected => {
+                "cross-origin request not allowed for this origin or method".into()
+            }
             GatewayError::NoHealthyUpstream => "no healthy upstream target".into(),
             GatewayError::UpstreamUnavailable => "the upstream could not be reached".into(),
             GatewayError::UpstreamTimeout => "the upstream did not answer in time".into(),

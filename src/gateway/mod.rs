@@ -3,6 +3,7 @@
 //! - `proxy.rs`: the one `impl ProxyHttp`, each phase delegating to the pieces below
 //! - `router.rs`, `path_template.rs`: host/method/path -> route + params
 //! - `integration/`: what answers a route (`http` proxying, `mock`)
+//! - `policy/`: the policy chain (CORS, rate limits) between router and integration
 //! - `upstream/`: pools, balancing, active and passive health
 //! - `errors.rs`: every error response, mapped in one place
 //! - `headers.rs`: per-route request and response header rules
@@ -13,6 +14,7 @@ pub mod errors;
 pub mod headers;
 pub mod integration;
 pub mod path_template;
+pub mod policy;
 pub mod proxy;
 pub mod request_id;
 pub mod router;
@@ -37,6 +39,7 @@ pub struct Runtime {
     pub config: Arc<Config>,
     pub router: Router,
     pub pools: HashMap<String, Arc<Pool>>,
+    pub limiters: policy::Limiters,
 }
 
 impl Runtime {
@@ -54,6 +57,7 @@ impl Runtime {
         Runtime {
             generation,
             router: Router::new(&config.apis),
+            limiters: policy::Limiters::build(&config.apis, previous.map(|p| &p.limiters)),
             config,
             pools,
         }
@@ -90,6 +94,9 @@ impl State {
             generation: AtomicU64::new(1),
         });
         state.start_background(&state.runtime.load());
+        state
+            .control
+            .spawn(evict_idle_rate_limit_keys(Arc::downgrade(&state)));
         Ok(state)
     }
 
@@ -131,5 +138,20 @@ impl State {
                 );
             }
         }
+    }
+}
+
+/// Every 10 s, drops rate-limit buckets that are full again (idle clients).
+async fn evict_idle_rate_limit_keys(state: std::sync::Weak<State>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        let Some(state) = state.upgrade() else { return };
+        let runtime = state.runtime.load();
+        runtime.limiters.evict_idle();
+        state
+            .metrics
+            .rate_limit_keys
+            .set(runtime.limiters.tracked_keys() as i64);
     }
 }

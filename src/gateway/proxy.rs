@@ -21,6 +21,7 @@ use super::errors::GatewayError;
 use super::headers;
 use super::integration::{http as http_integration, mock};
 use super::path_template::Params;
+use super::policy;
 use super::request_id;
 use super::router::Match;
 use super::upstream::Pool;
@@ -63,7 +64,25 @@ pub struct Ctx {
     failure: Option<GatewayError>,
     websocket: bool,
     connection: Option<Arc<ConnectionGuard>>,
+    /// Headers policies add to the response, whoever answers.
+    extra_headers: policy::ExtraHeaders,
+    /// The policy that refused the request, for the access log.
+    denied_by: Option<&'static str>,
     _inflight: ConnectionGuard,
+}
+
+impl Ctx {
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn extra_headers(&self) -> &policy::ExtraHeaders {
+        &self.extra_headers
+    }
 }
 
 #[async_trait]
@@ -85,6 +104,8 @@ impl ProxyHttp for Gateway {
             failure: None,
             websocket: false,
             connection: None,
+            extra_headers: Vec::new(),
+            denied_by: None,
             _inflight: ConnectionGuard::new(&self.state.metrics.inflight_requests),
         }
     }
@@ -122,6 +143,9 @@ impl ProxyHttp for Gateway {
         }
 
         let host = request_host(session.req_header());
+        if let Some(answered) = self.cors_preflight(session, ctx, &runtime, &host).await {
+            return answered;
+        }
         let req = session.req_header();
         let (route, params) = match runtime.router.find(&host, &req.method, req.uri.path()) {
             Match::Found(route, params) => (route, params),
@@ -139,9 +163,25 @@ impl ProxyHttp for Gateway {
         ctx.route = Some(route.clone());
         ctx.params = params;
 
+        let request = policy::Request {
+            header: session.req_header(),
+            peer: peer_ip(session),
+        };
+        let verdict = policy::check(
+            &runtime,
+            &route,
+            &request,
+            &self.state.metrics,
+            &mut ctx.extra_headers,
+        );
+        if let Err(denied) = verdict {
+            ctx.denied_by = Some(denied.policy);
+            return self.answer_error(session, ctx, denied.error).await;
+        }
+
         match &route.integration {
             Integration::Mock(mock) => {
-                mock::respond(session, mock, &route, &ctx.request_id, &ctx.params).await?;
+                mock::respond(session, mock, &route, ctx).await?;
                 Ok(true)
             }
             Integration::Http(h) => {
@@ -311,6 +351,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         response.insert_header(request_id::HEADER, &ctx.request_id)?;
+        for (name, value) in &ctx.extra_headers {
+            response.append_header(*name, value.clone())?;
+        }
         if let Some(route) = &ctx.route {
             headers::apply(response, &route.response_headers)?;
         }
@@ -394,6 +437,7 @@ impl ProxyHttp for Gateway {
             bytes_in: session.body_bytes_read(),
             bytes_out: session.body_bytes_sent(),
             error,
+            denied_by: ctx.denied_by,
         });
     }
 
@@ -451,6 +495,9 @@ impl Gateway {
         resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
         resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
         resp.insert_header(request_id::HEADER, &ctx.request_id)?;
+        for (name, value) in &ctx.extra_headers {
+            resp.append_header(*name, value.clone())?;
+        }
         if let GatewayError::MethodNotAllowed(allow) = &err {
             let list: Vec<&str> = allow.iter().map(|m| m.as_str()).collect();
             resp.insert_header(http::header::ALLOW, list.join(", "))?;
@@ -465,6 +512,57 @@ impl Gateway {
                 .await?;
         }
         ctx.failure = Some(err);
+        Ok(true)
+    }
+
+    /// Answers a CORS preflight when the route the browser asks about has a
+    /// CORS policy. `None`: not such a preflight; route as usual.
+    async fn cors_preflight(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        runtime: &Runtime,
+        host: &str,
+    ) -> Option<Result<bool>> {
+        let req = session.req_header();
+        if req.method != http::Method::OPTIONS {
+            return None;
+        }
+        let requested = req
+            .headers
+            .get("access-control-request-method")
+            .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok())?;
+        let Match::Found(route, _) = runtime.router.find(host, &requested, req.uri.path()) else {
+            return None;
+        };
+        let request = policy::Request {
+            header: req,
+            peer: peer_ip(session),
+        };
+        let verdict = policy::preflight(&route, &request, &self.state.metrics)?;
+        ctx.route = Some(route);
+        Some(match verdict {
+            Ok(headers) => self.answer_preflight(session, ctx, headers).await,
+            Err(denied) => {
+                ctx.denied_by = Some(denied.policy);
+                self.answer_error(session, ctx, denied.error).await
+            }
+        })
+    }
+
+    async fn answer_preflight(
+        &self,
+        session: &mut Session,
+        ctx: &Ctx,
+        headers: policy::ExtraHeaders,
+    ) -> Result<bool> {
+        let mut resp = ResponseHeader::build(204, Some(headers.len() + 2))?;
+        for (name, value) in headers {
+            resp.append_header(name, value)?;
+        }
+        resp.insert_header(http::header::CONTENT_LENGTH, 0)?;
+        resp.insert_header(request_id::HEADER, &ctx.request_id)?;
+        session.write_response_header(Box::new(resp), true).await?;
         Ok(true)
     }
 
@@ -537,6 +635,13 @@ fn check_request(
         }),
         _ => None,
     }
+}
+
+fn peer_ip(session: &Session) -> Option<std::net::IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
 }
 
 /// `.` or `..`, with any dot possibly written `%2e`.

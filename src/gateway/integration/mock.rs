@@ -13,9 +13,9 @@ pub async fn respond(
     session: &mut Session,
     mock: &MockIntegration,
     route: &Route,
-    request_id: &str,
-    params: &Params,
+    ctx: &crate::gateway::proxy::Ctx,
 ) -> pingora::Result<()> {
+    let (request_id, params) = (ctx.request_id(), ctx.params());
     let req = session.req_header();
     let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
     let body = mock.body.render(&RequestView {
@@ -33,6 +33,9 @@ pub async fn respond(
     }
     resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     resp.insert_header(request_id::HEADER, request_id)?;
+    for (name, value) in ctx.extra_headers() {
+        resp.append_header(*name, value.clone())?;
+    }
     crate::gateway::headers::apply(&mut resp, &route.response_headers)?;
     session
         .write_response_header(Box::new(resp), head_only)

@@ -1,0 +1,230 @@
+//! Policy settings: raw -> validated, and how a route's own policies
+//! override its API's, one policy at a time.
+
+use super::model::{Cors, Methods, OriginPattern, Policies, RateKey, RateLimit};
+use super::raw::{CorsRaw, PoliciesRaw, RateLimitRaw};
+use super::validate::{parse_methods, Reporter};
+use http::HeaderName;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What one level (API or route) says about each policy: `None` says nothing
+/// (inherit), `Some(None)` turns the policy off, `Some(Some(_))` sets it.
+#[derive(Debug, Default)]
+pub struct Level {
+    cors: Option<Option<Arc<Cors>>>,
+    rate_limit: Option<Option<Arc<RateLimit>>>,
+}
+
+/// A level's own setting if it has one, else the inherited one.
+fn pick<T>(own: &Option<Option<Arc<T>>>, inherited: &Option<Option<Arc<T>>>) -> Option<Arc<T>> {
+    match own {
+        Some(setting) => setting.clone(),
+        None => inherited.clone().flatten(),
+    }
+}
+
+impl Level {
+    /// This level's settings, falling back to `parent` where it says nothing.
+    pub fn over(&self, parent: &Level) -> Policies {
+        Policies {
+            cors: pick(&self.cors, &parent.cors),
+            rate_limit: pick(&self.rate_limit, &parent.rate_limit),
+        }
+    }
+}
+
+pub fn build(raw: Option<&PoliciesRaw>, path: &str, r: &mut Reporter) -> Level {
+    let Some(raw) = raw else {
+        return Level::default();
+    };
+    Level {
+        cors: raw
+            .cors
+            .as_ref()
+            .map(|c| cors(c, &format!("{path}.cors"), r).map(Arc::new)),
+        rate_limit: raw
+            .rate_limit
+            .as_ref()
+            .map(|l| rate_limit(l, &format!("{path}.rate_limit"), r).map(Arc::new)),
+    }
+}
+
+fn cors(raw: &CorsRaw, path: &str, r: &mut Reporter) -> Option<Cors> {
+    if raw.enabled == Some(false) {
+        return None;
+    }
+    if raw.allow_origins.is_empty() {
+        r.error(
+            &format!("{path}.allow_origins"),
+            "list at least one origin, or `*`",
+        );
+    }
+    let mut any_origin = false;
+    let mut origins = Vec::new();
+    for (i, o) in raw.allow_origins.iter().enumerate() {
+        match parse_origin(o) {
+            Ok(None) => any_origin = true,
+            Ok(Some(p)) => origins.push(p),
+            Err(m) => r.error(&format!("{path}.allow_origins[{i}]"), m),
+        }
+    }
+    if any_origin && raw.allow_credentials {
+        r.error(
+            &format!("{path}.allow_credentials"),
+            "credentials cannot be allowed for origin `*`; list the origins instead",
+        );
+    }
+    let methods = match &raw.allow_methods {
+        Some(list) => match parse_methods(list, &format!("{path}.allow_methods"), r) {
+            Some(Methods::Only(m)) => Some(m),
+            _ => None,
+        },
+        None => None,
+    };
+    Some(Cors {
+        any_origin,
+        origins,
+        methods,
+        headers: header_names(&raw.allow_headers, &format!("{path}.allow_headers"), r),
+        expose: header_names(&raw.expose_headers, &format!("{path}.expose_headers"), r),
+        credentials: raw.allow_credentials,
+        max_age: raw.max_age.map_or(Duration::from_secs(600), |d| d.0),
+    })
+}
+
+/// `Ok(None)` is `*`.
+fn parse_origin(text: &str) -> Result<Option<OriginPattern>, String> {
+    let t = text.trim().to_ascii_lowercase();
+    if t == "*" {
+        return Ok(None);
+    }
+    let bad = || {
+        format!("bad origin `{text}`: expected `*`, `https://app.example.com` or `https://*.example.com`")
+    };
+    let (scheme, host) = t.split_once("://").ok_or_else(bad)?;
+    if !matches!(scheme, "http" | "https") || host.is_empty() || host.contains('/') {
+        return Err(bad());
+    }
+    match host.strip_prefix('*') {
+        Some(suffix) if suffix.starts_with('.') && suffix.len() > 1 => {
+            Ok(Some(OriginPattern::Wildcard {
+                scheme: format!("{scheme}://"),
+                suffix: suffix.to_string(),
+            }))
+        }
+        Some(_) => Err(bad()),
+        None => Ok(Some(OriginPattern::Exact(t.clone()))),
+    }
+}
+
+fn header_names(list: &[String], path: &str, r: &mut Reporter) -> Vec<HeaderName> {
+    list.iter()
+        .filter_map(|h| match HeaderName::try_from(h.trim()) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                r.error(path, format!("bad header name `{h}`"));
+                None
+            }
+        })
+        .collect()
+}
+
+fn rate_limit(raw: &RateLimitRaw, path: &str, r: &mut Reporter) -> Option<RateLimit> {
+    if raw.enabled == Some(false) {
+        return None;
+    }
+    let Some(rate) = raw.rate.as_deref() else {
+        r.error(
+            path,
+            "missing required field `rate` (like `5/s` or `100/min`)",
+        );
+        return None;
+    };
+    let (count, period) = match parse_rate(rate) {
+        Ok(v) => v,
+        Err(m) => {
+            r.error(&format!("{path}.rate"), m);
+            return None;
+        }
+    };
+    let key = match raw.key.as_deref().unwrap_or("client_ip") {
+        "client_ip" => RateKey::ClientIp,
+        "route" => RateKey::Route,
+        other => match other
+            .strip_prefix("header:")
+            .map(|h| HeaderName::try_from(h.trim()))
+        {
+            Some(Ok(h)) => RateKey::Header(h),
+            _ => {
+                r.error(
+                    &format!("{path}.key"),
+                    format!("bad key `{other}`: expected `client_ip`, `route` or `header:NAME`"),
+                );
+                return None;
+            }
+        },
+    };
+    let burst = raw.burst.unwrap_or(count);
+    if burst == 0 {
+        r.error(&format!("{path}.burst"), "burst must be at least 1");
+        return None;
+    }
+    Some(RateLimit {
+        key,
+        count,
+        period,
+        burst,
+    })
+}
+
+/// `5/s`, `100/min`, `1000/hour`, `10000/day`.
+pub fn parse_rate(text: &str) -> Result<(u32, Duration), String> {
+    let bad = || format!("bad rate `{text}`: expected N/s, N/min, N/hour or N/day, like `5/s`");
+    let (n, unit) = text.split_once('/').ok_or_else(bad)?;
+    let count: u32 = n.trim().parse().map_err(|_| bad())?;
+    if count == 0 {
+        return Err(bad());
+    }
+    let period = match unit.trim() {
+        "s" | "sec" | "second" => 1,
+        "m" | "min" | "minute" => 60,
+        "h" | "hour" => 3600,
+        "d" | "day" => 86400,
+        _ => return Err(bad()),
+    };
+    Ok((count, Duration::from_secs(period)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("5/s"), Ok((5, Duration::from_secs(1))));
+        assert_eq!(parse_rate("100 / min"), Ok((100, Duration::from_secs(60))));
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_rate("5/fortnight").is_err());
+        assert!(parse_rate("five/s").is_err());
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(parse_origin("*"), Ok(None));
+        assert_eq!(
+            parse_origin("https://App.Example.com"),
+            Ok(Some(OriginPattern::Exact("https://app.example.com".into())))
+        );
+        assert_eq!(
+            parse_origin("https://*.example.com"),
+            Ok(Some(OriginPattern::Wildcard {
+                scheme: "https://".into(),
+                suffix: ".example.com".into()
+            }))
+        );
+        assert!(parse_origin("example.com").is_err());
+        assert!(parse_origin("https://*example.com").is_err());
+        assert!(parse_origin("https://a.com/path").is_err());
+    }
+}

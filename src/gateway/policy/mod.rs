@@ -1,0 +1,180 @@
+//! The policy chain, run in `request_filter` after routing, first deny wins:
+//!
+//! ```text
+//! CORS preflight (answered before anything else) -> rate limit -> integration
+//! ```
+//!
+//! WAF, auth and request validation slot in ahead of and after the rate limit
+//! as they land. Each policy owns its file; the settings live in
+//! `config::model::Policies`, the run-time state (rate-limit buckets) here.
+
+pub mod client_ip;
+pub mod cors;
+pub mod rate_limit;
+
+use crate::config::model::{Api, RateLimit};
+use rate_limit::Limiter;
+use std::sync::Arc;
+
+/// The rate limiters of one config generation, one per distinct policy
+/// (an API-level policy is one budget shared by the API's routes).
+#[derive(Default)]
+pub struct Limiters {
+    entries: Vec<(String, Arc<RateLimit>, Arc<Limiter>)>,
+}
+
+impl Limiters {
+    /// Builds limiters for `apis`, keeping the buckets of identical policies
+    /// of the same API from `previous`, so a reload does not hand every
+    /// client a fresh burst.
+    pub fn build(apis: &[Api], previous: Option<&Limiters>) -> Limiters {
+        let mut entries: Vec<(String, Arc<RateLimit>, Arc<Limiter>)> = Vec::new();
+        for api in apis {
+            for route in &api.routes {
+                let Some(spec) = &route.policies.rate_limit else {
+                    continue;
+                };
+                if entries.iter().any(|(_, s, _)| Arc::ptr_eq(s, spec)) {
+                    continue;
+                }
+                let reused = previous.and_then(|p| {
+                    p.entries
+                        .iter()
+                        .find(|(a, s, _)| *a == api.id && **s == **spec)
+                        .map(|(_, _, l)| l.clone())
+                });
+                let limiter = reused.unwrap_or_else(|| Arc::new(Limiter::new(spec)));
+                entries.push((api.id.clone(), spec.clone(), limiter));
+            }
+        }
+        Limiters { entries }
+    }
+
+    pub fn for_policy(&self, spec: &Arc<RateLimit>) -> Option<&Arc<Limiter>> {
+        self.entries
+            .iter()
+            .find(|(_, s, _)| Arc::ptr_eq(s, spec))
+            .map(|(_, _, l)| l)
+    }
+
+    /// Drops idle keys so memory follows the active clients, not every
+    /// client ever seen.
+    pub fn evict_idle(&self) {
+        for (_, _, limiter) in &self.entries {
+            limiter.evict_idle();
+        }
+    }
+
+    pub fn tracked_keys(&self) -> usize {
+        self.entries.iter().map(|(_, _, l)| l.len()).sum()
+    }
+}
+
+use super::errors::GatewayError;
+use super::Runtime;
+use crate::admin::metrics::Metrics;
+use crate::config::model::{RateKey, Route};
+use http::{HeaderValue, Method};
+use pingora::http::RequestHeader;
+use std::net::IpAddr;
+
+/// Response headers a policy wants on whatever answer the request gets.
+pub type ExtraHeaders = Vec<(&'static str, HeaderValue)>;
+
+/// A refusal: the error to answer with and the policy that refused.
+pub struct Denied {
+    pub error: GatewayError,
+    pub policy: &'static str,
+}
+
+/// What the request looks like to the policies.
+pub struct Request<'a> {
+    pub header: &'a RequestHeader,
+    pub peer: Option<IpAddr>,
+}
+
+impl Request<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.header.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A CORS preflight for `route`: `Some(Ok(headers))` to answer 204 with,
+/// `Some(Err(_))` to refuse, `None` when this is not a preflight the route's
+/// CORS policy handles (the request then goes through normal routing).
+pub fn preflight(
+    route: &Route,
+    req: &Request<'_>,
+    metrics: &Metrics,
+) -> Option<Result<ExtraHeaders, Denied>> {
+    let cors_policy = route.policies.cors.as_ref()?;
+    let origin = req.get("origin")?;
+    let requested = req
+        .get("access-control-request-method")
+        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())?;
+    let verdict = cors::preflight(cors_policy, origin, &requested, &route.methods);
+    let outcome = if verdict.is_some() {
+        "preflight"
+    } else {
+        "deny"
+    };
+    metrics
+        .policy_decisions
+        .with_label_values(&["cors", outcome])
+        .inc();
+    Some(verdict.ok_or(Denied {
+        error: GatewayError::CorsRejected,
+        policy: "cors",
+    }))
+}
+
+/// Runs the chain for a routed request. Headers the policies want on the
+/// response go into `extra`, on success and on refusal alike.
+pub fn check(
+    runtime: &Runtime,
+    route: &Route,
+    req: &Request<'_>,
+    metrics: &Metrics,
+    extra: &mut ExtraHeaders,
+) -> Result<(), Denied> {
+    if let (Some(cors_policy), Some(origin)) = (&route.policies.cors, req.get("origin")) {
+        extra.extend(cors::response(cors_policy, origin));
+    }
+    if let Some(spec) = &route.policies.rate_limit {
+        let Some(limiter) = runtime.limiters.for_policy(spec) else {
+            return Ok(());
+        };
+        let client = || {
+            client_ip::client_ip(
+                req.peer,
+                req.get("x-forwarded-for"),
+                &runtime.config.trusted_proxies,
+            )
+            .map(|ip| ip.to_string())
+            .unwrap_or_default()
+        };
+        let key = match &spec.key {
+            RateKey::ClientIp => client(),
+            RateKey::Route => format!("{}/{}", route.api, route.id),
+            // Requests without the header share the client-IP bucket space.
+            RateKey::Header(name) => match req.get(name.as_str()) {
+                Some(v) => format!("h:{v}"),
+                None => client(),
+            },
+        };
+        let standing = limiter.check(&key);
+        extra.extend(limiter.headers(&standing));
+        let outcome = if standing.allowed { "allow" } else { "deny" };
+        metrics
+            .policy_decisions
+            .with_label_values(&["rate_limit", outcome])
+            .inc();
+        if !standing.allowed {
+            return Err(Denied {
+                error: GatewayError::RateLimited,
+                policy: "rate_limit",
+            });
+        }
+    }
+    Ok(())
+}
