@@ -212,6 +212,26 @@ async fn the_demo_contract_from_the_readme() {
     assert!(refused.headers().contains_key("ratelimit"));
     assert!(refused.headers().contains_key("ratelimit-policy"));
 
+    // POST /demo/orders checks its body against routes/schemas/order.yaml.
+    let resp = c
+        .post(gh.url("/demo/orders"))
+        .header("content-type", "application/json")
+        .body(r#"{"item":"tea","quantity":0,"colour":"green"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(json(resp).await["violations"].as_array().unwrap().len(), 2);
+    let resp = c
+        .post(gh.url("/demo/orders"))
+        .header("content-type", "application/json")
+        .body(r#"{"item":"tea","quantity":2}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(json(resp).await["accepted"], true);
+
     // The access log line for the first request is on stdout, as JSON.
     let line = gh.wait_stdout(&id).await;
     let entry: serde_json::Value = serde_json::from_str(&line).unwrap();

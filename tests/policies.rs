@@ -197,3 +197,143 @@ async fn cors_headers_on_actual_responses_only_for_allowed_origins() {
         .unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn request_validation_lists_every_violation() {
+    let (gh, a) = setup().await;
+    let c = client();
+    let order = |body: &'static str| {
+        c.post(gh.url("/p/orders"))
+            .header("x-tenant", "t1")
+            .header("content-type", "application/json; charset=utf-8")
+            .body(body)
+            .send()
+    };
+    // A valid body reaches the upstream whole.
+    let valid = r#"{"item":"book","quantity":2}"#;
+    let resp = order(valid).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(resp).await["body_len"], valid.len());
+
+    let resp = order(r#"{"item":"","quantity":0,"gift":true}"#)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v = json(resp).await;
+    assert_eq!(v["code"], "ValidationFailed");
+    let violations: Vec<&str> = v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(
+        violations.iter().any(|m| m.starts_with("body/item:")),
+        "{violations:?}"
+    );
+    assert!(
+        violations.iter().any(|m| m.starts_with("body/quantity:")),
+        "{violations:?}"
+    );
+    assert!(
+        violations.iter().any(|m| m.contains("gift")),
+        "{violations:?}"
+    );
+
+    for bad in [
+        "not json",
+        "{\"item\": \"x\", \"quantity\": 1",
+        "\u{0}\u{1}",
+    ] {
+        let resp = order(bad).await.unwrap();
+        assert_eq!(resp.status(), 400, "{bad:?}");
+        let v = json(resp).await;
+        assert!(
+            v["violations"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("body is not valid JSON"),
+            "{v}"
+        );
+    }
+    // Invalid UTF-8 is not JSON either.
+    let resp = c
+        .post(gh.url("/p/orders"))
+        .header("x-tenant", "t1")
+        .header("content-type", "application/json")
+        .body(vec![0xff, 0xfe, b'{', b'}'])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // Head violations are reported together.
+    let resp = c
+        .post(gh.url("/p/orders"))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v = json(resp).await;
+    assert_eq!(
+        v["violations"],
+        serde_json::json!([
+            "header `x-tenant` is required",
+            "content type `text/plain` is not accepted; use application/json"
+        ])
+    );
+
+    // Schema-checked bodies are capped at 64 KiB.
+    let big = format!("{{\"item\":\"{}\",\"quantity\":1}}", "x".repeat(70 * 1024));
+    let resp = c
+        .post(gh.url("/p/orders"))
+        .header("x-tenant", "t1")
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(
+        a.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "only the valid order went upstream"
+    );
+}
+
+#[tokio::test]
+async fn required_query_and_per_route_body_limits() {
+    let (gh, _a) = setup().await;
+    let c = client();
+    let resp = c.get(gh.url("/p/search")).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        json(resp).await["violations"][0],
+        "query parameter `q` is required"
+    );
+    let resp = c.get(gh.url("/p/search?q=rust")).send().await.unwrap();
+    assert_eq!(json(resp).await["q"], "rust");
+
+    let resp = c
+        .post(gh.url("/p/upload"))
+        .body(vec![b'a'; 100])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = c
+        .post(gh.url("/p/upload"))
+        .body(vec![b'a'; 101])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    // Chunked, so only counting the bytes can catch it.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..4).map(|_| Ok(vec![b'c'; 60])).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let resp = c.post(gh.url("/p/upload")).body(body).send().await.unwrap();
+    assert_eq!(resp.status(), 413);
+}

@@ -72,7 +72,7 @@ pub fn load_with_env(
     }
     config.apis = parsed_apis
         .iter()
-        .map(|(id, parsed)| validate::api(id, parsed, &config.upstreams, &mut diags))
+        .map(|(id, parsed)| validate::api(root, id, parsed, &config.upstreams, &mut diags))
         .collect();
     validate::conflicts(&config.apis, &parsed_apis, &mut diags);
 

@@ -286,6 +286,29 @@ pub struct MockIntegration {
 pub struct Policies {
     pub cors: Option<Arc<Cors>>,
     pub rate_limit: Option<Arc<RateLimit>>,
+    pub validate: Option<Arc<Validation>>,
+}
+
+#[derive(Debug)]
+pub struct Validation {
+    pub required_query: Vec<String>,
+    pub required_headers: Vec<HeaderName>,
+    /// Lowercase media types, without parameters.
+    pub content_types: Vec<String>,
+    pub max_body: Option<u64>,
+    pub schema: Option<JsonSchema>,
+}
+
+/// A compiled JSON Schema and the file it came from.
+pub struct JsonSchema {
+    pub file: String,
+    pub validator: jsonschema::Validator,
+}
+
+impl std::fmt::Debug for JsonSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JsonSchema({})", self.file)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

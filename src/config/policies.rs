@@ -1,10 +1,13 @@
 //! Policy settings: raw -> validated, and how a route's own policies
 //! override its API's, one policy at a time.
 
-use super::model::{Cors, Methods, OriginPattern, Policies, RateKey, RateLimit};
-use super::raw::{CorsRaw, PoliciesRaw, RateLimitRaw};
+use super::model::{
+    Cors, JsonSchema, Methods, OriginPattern, Policies, RateKey, RateLimit, Validation,
+};
+use super::raw::{CorsRaw, PoliciesRaw, RateLimitRaw, ValidateRaw};
 use super::validate::{parse_methods, Reporter};
 use http::HeaderName;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +17,7 @@ use std::time::Duration;
 pub struct Level {
     cors: Option<Option<Arc<Cors>>>,
     rate_limit: Option<Option<Arc<RateLimit>>>,
+    validate: Option<Option<Arc<Validation>>>,
 }
 
 /// A level's own setting if it has one, else the inherited one.
@@ -30,11 +34,13 @@ impl Level {
         Policies {
             cors: pick(&self.cors, &parent.cors),
             rate_limit: pick(&self.rate_limit, &parent.rate_limit),
+            validate: pick(&self.validate, &parent.validate),
         }
     }
 }
 
-pub fn build(raw: Option<&PoliciesRaw>, path: &str, r: &mut Reporter) -> Level {
+/// `routes_dir` is where `json_schema` paths start.
+pub fn build(raw: Option<&PoliciesRaw>, path: &str, routes_dir: &Path, r: &mut Reporter) -> Level {
     let Some(raw) = raw else {
         return Level::default();
     };
@@ -47,7 +53,73 @@ pub fn build(raw: Option<&PoliciesRaw>, path: &str, r: &mut Reporter) -> Level {
             .rate_limit
             .as_ref()
             .map(|l| rate_limit(l, &format!("{path}.rate_limit"), r).map(Arc::new)),
+        validate: raw
+            .validate
+            .as_ref()
+            .map(|v| validation(v, &format!("{path}.validate"), routes_dir, r).map(Arc::new)),
     }
+}
+
+fn validation(
+    raw: &ValidateRaw,
+    path: &str,
+    routes_dir: &Path,
+    r: &mut Reporter,
+) -> Option<Validation> {
+    if raw.enabled == Some(false) {
+        return None;
+    }
+    let content_types = raw
+        .content_types
+        .iter()
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let schema = raw.json_schema.as_ref().and_then(|file| {
+        let spath = format!("{path}.json_schema");
+        match load_schema(&routes_dir.join(file)) {
+            Ok(validator) => Some(JsonSchema {
+                file: file.clone(),
+                validator,
+            }),
+            Err(m) => {
+                r.error(&spath, format!("schema `{file}`: {m}"));
+                None
+            }
+        }
+    });
+    Some(Validation {
+        required_query: raw.required_query.clone(),
+        required_headers: header_names(
+            &raw.required_headers,
+            &format!("{path}.required_headers"),
+            r,
+        ),
+        content_types,
+        max_body: raw.max_body.map(|b| b.0),
+        schema,
+    })
+}
+
+fn load_schema(file: &Path) -> Result<jsonschema::Validator, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
+    let is_yaml = matches!(
+        file.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    let value: serde_json::Value = if is_yaml {
+        let node = super::yaml::parse(&text)
+            .map_err(|e| format!("invalid YAML at line {}: {}", e.pos.line, e.message))?;
+        serde::Deserialize::deserialize(&node).map_err(|e: super::de::DeError| e.message)?
+    } else {
+        serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?
+    };
+    jsonschema::validator_for(&value).map_err(|e| format!("not a valid JSON Schema: {e}"))
 }
 
 fn cors(raw: &CorsRaw, path: &str, r: &mut Reporter) -> Option<Cors> {

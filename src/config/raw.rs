@@ -280,12 +280,36 @@ pub struct MockIntegrationRaw {
     pub body: Option<String>,
 }
 
-/// The policy chain. Order at run time: CORS preflight, then rate limit.
+/// The policy chain. Order at run time: CORS preflight, rate limit, request validation.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoliciesRaw {
     pub cors: Option<CorsRaw>,
     pub rate_limit: Option<RateLimitRaw>,
+    pub validate: Option<ValidateRaw>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRaw {
+    /// Default true; `false` turns an inherited policy off for a route.
+    pub enabled: Option<bool>,
+    /// Query parameters that must be present.
+    #[serde(default)]
+    pub required_query: Vec<String>,
+    /// Headers that must be present.
+    #[serde(default)]
+    pub required_headers: Vec<String>,
+    /// Accepted `Content-Type`s (parameters such as charset ignored) for
+    /// requests with a body.
+    #[serde(default)]
+    pub content_types: Vec<String>,
+    /// Largest body for this route (over it: 413).
+    pub max_body: Option<ByteSize>,
+    /// A JSON Schema (a .json or .yaml file, relative to routes/) that JSON
+    /// bodies must satisfy. Such bodies are read before the upstream is
+    /// contacted, so they are limited to 64KiB.
+    pub json_schema: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -396,6 +396,7 @@ fn merge_timeouts(base: Timeouts, over: Option<&TimeoutsRaw>) -> Timeouts {
 /// Validates one route file into an API. Upstream references are checked
 /// against `upstreams`; conflicts between APIs are checked in `conflicts`.
 pub fn api(
+    root: &Path,
     id: &str,
     parsed: &Parsed<ApiFile>,
     upstreams: &BTreeMap<String, Arc<UpstreamSpec>>,
@@ -427,7 +428,13 @@ pub fn api(
         }
     };
     let defaults = raw.defaults.clone().unwrap_or_default();
-    let api_policies = super::policies::build(raw.policies.as_ref(), "policies", &mut r);
+    let routes_dir = parsed
+        .file
+        .parent()
+        .map(|d| root.join(d))
+        .unwrap_or_else(|| root.join("routes"));
+    let api_policies =
+        super::policies::build(raw.policies.as_ref(), "policies", &routes_dir, &mut r);
     let mut routes: Vec<Arc<Route>> = Vec::new();
     let mut ids = HashSet::new();
     for (i, route_raw) in raw.routes.iter().enumerate() {
@@ -439,6 +446,7 @@ pub fn api(
         let own = super::policies::build(
             route_raw.policies.as_ref(),
             &format!("routes[{i}].policies"),
+            &routes_dir,
             &mut r,
         );
         route.policies = own.over(&api_policies);

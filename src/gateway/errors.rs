@@ -15,6 +15,8 @@ pub enum GatewayError {
         limit: usize,
     },
     BadRequest(String),
+    /// Request validation: every violation found.
+    ValidationFailed(Vec<String>),
     /// A rate limit said no; its headers travel in the request's extra headers.
     RateLimited,
     CorsRejected,
@@ -31,7 +33,7 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => 405,
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::HeadersTooLarge { .. } => 431,
-            GatewayError::BadRequest(_) => 400,
+            GatewayError::BadRequest(_) | GatewayError::ValidationFailed(_) => 400,
             GatewayError::RateLimited => 429,
             GatewayError::CorsRejected => 403,
             GatewayError::NoHealthyUpstream | GatewayError::UpstreamUnavailable => 502,
@@ -47,6 +49,7 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => "PayloadTooLarge",
             GatewayError::HeadersTooLarge { .. } => "RequestHeaderFieldsTooLarge",
             GatewayError::BadRequest(_) => "BadRequest",
+            GatewayError::ValidationFailed(_) => "ValidationFailed",
             GatewayError::RateLimited => "TooManyRequests",
             GatewayError::CorsRejected => "CorsRejected",
             GatewayError::NoHealthyUpstream => "NoHealthyUpstream",
@@ -67,6 +70,9 @@ impl GatewayError {
                 format!("request headers are larger than {limit} bytes")
             }
             GatewayError::BadRequest(m) => m.clone(),
+            GatewayError::ValidationFailed(v) => {
+                format!("request validation failed ({} violations)", v.len())
+            }
             GatewayError::RateLimited => "rate limit exceeded; see Retry-After".into(),
             GatewayError::CorsRejected => {
                 "cross-origin request not allowed for this origin or method".into()
@@ -79,12 +85,15 @@ impl GatewayError {
     }
 
     pub fn body(&self, request_id: &str) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({
+        let mut body = serde_json::json!({
             "message": self.message(),
             "code": self.code(),
             "request_id": request_id,
-        }))
-        .unwrap_or_default()
+        });
+        if let GatewayError::ValidationFailed(violations) = self {
+            body["violations"] = serde_json::json!(violations);
+        }
+        serde_json::to_vec(&body).unwrap_or_default()
     }
 
     /// A pingora error carrying this one's status, for returning from a phase.

@@ -61,6 +61,9 @@ pub struct Ctx {
     current: Option<usize>,
     deadline: Option<Instant>,
     body_bytes: u64,
+    /// The largest body this request may send: the gateway's limit, or a
+    /// route's smaller one.
+    body_limit: u64,
     failure: Option<GatewayError>,
     websocket: bool,
     connection: Option<Arc<ConnectionGuard>>,
@@ -101,6 +104,7 @@ impl ProxyHttp for Gateway {
             current: None,
             deadline: None,
             body_bytes: 0,
+            body_limit: u64::MAX,
             failure: None,
             websocket: false,
             connection: None,
@@ -162,6 +166,13 @@ impl ProxyHttp for Gateway {
         };
         ctx.route = Some(route.clone());
         ctx.params = params;
+        ctx.body_limit = route
+            .policies
+            .validate
+            .as_ref()
+            .map_or(limits.max_body_bytes, |v| {
+                policy::validate::body_limit(v, limits.max_body_bytes)
+            });
 
         let request = policy::Request {
             header: session.req_header(),
@@ -177,6 +188,20 @@ impl ProxyHttp for Gateway {
         if let Err(denied) = verdict {
             ctx.denied_by = Some(denied.policy);
             return self.answer_error(session, ctx, denied.error).await;
+        }
+        if let Some(rules) = &route.policies.validate {
+            if policy::validate::wants_body(rules, session.req_header()) {
+                let limit = policy::validate::body_limit(rules, limits.max_body_bytes);
+                if let Err(err) = check_body_against_schema(session, rules, limit).await? {
+                    ctx.denied_by = Some("validate");
+                    self.state
+                        .metrics
+                        .policy_decisions
+                        .with_label_values(&["validate", "deny"])
+                        .inc();
+                    return self.answer_error(session, ctx, err).await;
+                }
+            }
         }
 
         match &route.integration {
@@ -207,9 +232,9 @@ impl ProxyHttp for Gateway {
         if ctx.websocket {
             return Ok(());
         }
-        if let (Some(chunk), Some(rt)) = (body.as_ref(), ctx.runtime.as_ref()) {
+        if let Some(chunk) = body.as_ref() {
             ctx.body_bytes += chunk.len() as u64;
-            let limit = rt.config.limits.max_body_bytes;
+            let limit = ctx.body_limit;
             if ctx.body_bytes > limit {
                 let err = GatewayError::PayloadTooLarge { limit };
                 let pe = err.into_pingora();
@@ -634,6 +659,31 @@ fn check_request(
             limit: limits.max_body_bytes,
         }),
         _ => None,
+    }
+}
+
+/// Reads the whole body (at most `limit` bytes) and checks it against the
+/// route's schema. The bytes stay in pingora's retry buffer, from which the
+/// proxy sends them upstream.
+async fn check_body_against_schema(
+    session: &mut Session,
+    rules: &crate::config::model::Validation,
+    limit: u64,
+) -> Result<std::result::Result<(), GatewayError>> {
+    session.enable_retry_buffering();
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > limit {
+            session.set_keepalive(None);
+            return Ok(Err(GatewayError::PayloadTooLarge { limit }));
+        }
+    }
+    let violations = policy::validate::check_body(rules, &body);
+    if violations.is_empty() {
+        Ok(Ok(()))
+    } else {
+        Ok(Err(GatewayError::ValidationFailed(violations)))
     }
 }
 

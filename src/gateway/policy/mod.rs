@@ -1,7 +1,7 @@
 //! The policy chain, run in `request_filter` after routing, first deny wins:
 //!
 //! ```text
-//! CORS preflight (answered before anything else) -> rate limit -> integration
+//! CORS preflight (answered before anything else) -> rate limit -> validate -> integration
 //! ```
 //!
 //! WAF, auth and request validation slot in ahead of and after the rate limit
@@ -11,6 +11,7 @@
 pub mod client_ip;
 pub mod cors;
 pub mod rate_limit;
+pub mod validate;
 
 use crate::config::model::{Api, RateLimit};
 use rate_limit::Limiter;
@@ -173,6 +174,33 @@ pub fn check(
             return Err(Denied {
                 error: GatewayError::RateLimited,
                 policy: "rate_limit",
+            });
+        }
+    }
+    if let Some(rules) = &route.policies.validate {
+        let violations = validate::check_head(rules, req.header);
+        let limit = validate::body_limit(rules, runtime.config.limits.max_body_bytes);
+        let declared = req
+            .get("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            metrics
+                .policy_decisions
+                .with_label_values(&["validate", "deny"])
+                .inc();
+            return Err(Denied {
+                error: GatewayError::PayloadTooLarge { limit },
+                policy: "validate",
+            });
+        }
+        if !violations.is_empty() {
+            metrics
+                .policy_decisions
+                .with_label_values(&["validate", "deny"])
+                .inc();
+            return Err(Denied {
+                error: GatewayError::ValidationFailed(violations),
+                policy: "validate",
             });
         }
     }
