@@ -28,7 +28,7 @@ pub fn check_head(v: &Validation, req: &RequestHeader) -> Vec<String> {
     }
     if !v.content_types.is_empty() && has_body(req) {
         let given = media_type(req);
-        if !v.content_types.iter().any(|t| *t == given) {
+        if !v.content_types.contains(&given) {
             violations.push(format!(
                 "content type `{given}` is not accepted; use {}",
                 v.content_types.join(" or ")
