@@ -6,6 +6,7 @@
 
 pub mod de;
 pub mod diagnostics;
+pub mod jwt;
 pub mod model;
 pub mod policies;
 pub mod raw;

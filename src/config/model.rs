@@ -285,6 +285,7 @@ pub struct MockIntegration {
 #[derive(Debug, Clone, Default)]
 pub struct Policies {
     pub cors: Option<Arc<Cors>>,
+    pub jwt: Option<Arc<Jwt>>,
     pub rate_limit: Option<Arc<RateLimit>>,
     pub validate: Option<Arc<Validation>>,
 }
@@ -345,4 +346,40 @@ pub enum RateKey {
     ClientIp,
     Route,
     Header(HeaderName),
+}
+
+pub struct Jwt {
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    pub keys: JwtKeys,
+    pub issuer: Option<String>,
+    pub audience: Vec<String>,
+    pub leeway: Duration,
+    pub required_claims: Vec<String>,
+    pub scopes: Vec<String>,
+    /// (claim, header) pairs sent upstream.
+    pub forward_claims: Vec<(String, HeaderName)>,
+}
+
+pub enum JwtKeys {
+    Static(jsonwebtoken::DecodingKey),
+    Jwks {
+        url: String,
+        ttl: Duration,
+        min_refresh: Duration,
+    },
+}
+
+impl std::fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        let keys = match &self.keys {
+            JwtKeys::Static(_) => "static key".to_string(),
+            JwtKeys::Jwks { url, .. } => format!("jwks {url}"),
+        };
+        f.debug_struct("Jwt")
+            .field("algorithms", &self.algorithms)
+            .field("keys", &keys)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
 }

@@ -2,7 +2,7 @@
 //! override its API's, one policy at a time.
 
 use super::model::{
-    Cors, JsonSchema, Methods, OriginPattern, Policies, RateKey, RateLimit, Validation,
+    Cors, JsonSchema, Jwt, Methods, OriginPattern, Policies, RateKey, RateLimit, Validation,
 };
 use super::raw::{CorsRaw, PoliciesRaw, RateLimitRaw, ValidateRaw};
 use super::validate::{parse_methods, Reporter};
@@ -16,6 +16,7 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub struct Level {
     cors: Option<Option<Arc<Cors>>>,
+    jwt: Option<Option<Arc<Jwt>>>,
     rate_limit: Option<Option<Arc<RateLimit>>>,
     validate: Option<Option<Arc<Validation>>>,
 }
@@ -33,6 +34,7 @@ impl Level {
     pub fn over(&self, parent: &Level) -> Policies {
         Policies {
             cors: pick(&self.cors, &parent.cors),
+            jwt: pick(&self.jwt, &parent.jwt),
             rate_limit: pick(&self.rate_limit, &parent.rate_limit),
             validate: pick(&self.validate, &parent.validate),
         }
@@ -49,6 +51,10 @@ pub fn build(raw: Option<&PoliciesRaw>, path: &str, routes_dir: &Path, r: &mut R
             .cors
             .as_ref()
             .map(|c| cors(c, &format!("{path}.cors"), r).map(Arc::new)),
+        jwt: raw
+            .jwt
+            .as_ref()
+            .map(|j| super::jwt::build(j, &format!("{path}.jwt"), routes_dir, r).map(Arc::new)),
         rate_limit: raw
             .rate_limit
             .as_ref()

@@ -280,11 +280,12 @@ pub struct MockIntegrationRaw {
     pub body: Option<String>,
 }
 
-/// The policy chain. Order at run time: CORS preflight, rate limit, request validation.
+/// The policy chain. Order at run time: CORS preflight, JWT, rate limit, request validation.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoliciesRaw {
     pub cors: Option<CorsRaw>,
+    pub jwt: Option<JwtRaw>,
     pub rate_limit: Option<RateLimitRaw>,
     pub validate: Option<ValidateRaw>,
 }
@@ -344,4 +345,43 @@ pub struct RateLimitRaw {
     pub rate: Option<String>,
     /// Requests allowed at once before the rate applies. Default: N.
     pub burst: Option<u32>,
+}
+
+/// Bearer JWTs in `Authorization`. Exactly one key source: `secret` (HS*),
+/// `public_key` (a PEM file: RS*, PS*, ES*, EdDSA) or `jwks_url`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtRaw {
+    /// Default true; `false` turns an inherited policy off for a route.
+    pub enabled: Option<bool>,
+    /// Accepted `alg` values, all of one family: HS256/384/512, RS256/384/512,
+    /// PS256/384/512, ES256/384 or EdDSA.
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    /// Shared secret for HS* (use `${ENV}`).
+    pub secret: Option<String>,
+    /// PEM public key file, relative to the config folder.
+    pub public_key: Option<String>,
+    /// JWKS endpoint; keys are chosen by `kid`.
+    pub jwks_url: Option<String>,
+    /// How long fetched keys are used before refetching. Default 10m.
+    pub jwks_ttl: Option<HumanDuration>,
+    /// Least time between refetches caused by unknown `kid`s. Default 30s.
+    pub jwks_min_refresh: Option<HumanDuration>,
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// Accepted `aud` values (any one).
+    #[serde(default)]
+    pub audience: Vec<String>,
+    /// Clock skew allowed for exp/nbf/iat. Default 60s.
+    pub leeway: Option<HumanDuration>,
+    /// Claims that must be present, besides `exp`.
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+    /// Scopes the token must carry (`scope` string or `scp` list), all of them.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Claims sent upstream as headers: `{sub: x-user-id}`.
+    #[serde(default)]
+    pub forward_claims: BTreeMap<String, String>,
 }

@@ -17,6 +17,12 @@ pub enum GatewayError {
     BadRequest(String),
     /// Request validation: every violation found.
     ValidationFailed(Vec<String>),
+    /// No credentials (`None`) or bad ones (`Some(why)`).
+    Unauthorized(Option<String>),
+    /// Valid token without every required scope (the required list).
+    InsufficientScope(Vec<String>),
+    /// The identity provider (JWKS endpoint) could not be reached.
+    AuthUnavailable,
     /// A rate limit said no; its headers travel in the request's extra headers.
     RateLimited,
     CorsRejected,
@@ -34,6 +40,9 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::HeadersTooLarge { .. } => 431,
             GatewayError::BadRequest(_) | GatewayError::ValidationFailed(_) => 400,
+            GatewayError::Unauthorized(_) => 401,
+            GatewayError::InsufficientScope(_) => 403,
+            GatewayError::AuthUnavailable => 503,
             GatewayError::RateLimited => 429,
             GatewayError::CorsRejected => 403,
             GatewayError::NoHealthyUpstream | GatewayError::UpstreamUnavailable => 502,
@@ -50,6 +59,9 @@ impl GatewayError {
             GatewayError::HeadersTooLarge { .. } => "RequestHeaderFieldsTooLarge",
             GatewayError::BadRequest(_) => "BadRequest",
             GatewayError::ValidationFailed(_) => "ValidationFailed",
+            GatewayError::Unauthorized(_) => "Unauthorized",
+            GatewayError::InsufficientScope(_) => "Forbidden",
+            GatewayError::AuthUnavailable => "AuthUnavailable",
             GatewayError::RateLimited => "TooManyRequests",
             GatewayError::CorsRejected => "CorsRejected",
             GatewayError::NoHealthyUpstream => "NoHealthyUpstream",
@@ -73,6 +85,10 @@ impl GatewayError {
             GatewayError::ValidationFailed(v) => {
                 format!("request validation failed ({} violations)", v.len())
             }
+            GatewayError::Unauthorized(None) => "missing bearer token".into(),
+            GatewayError::Unauthorized(Some(why)) => format!("invalid token: {why}"),
+            GatewayError::InsufficientScope(_) => "token lacks a required scope".into(),
+            GatewayError::AuthUnavailable => "cannot verify credentials right now".into(),
             GatewayError::RateLimited => "rate limit exceeded; see Retry-After".into(),
             GatewayError::CorsRejected => {
                 "cross-origin request not allowed for this origin or method".into()
@@ -94,6 +110,21 @@ impl GatewayError {
             body["violations"] = serde_json::json!(violations);
         }
         serde_json::to_vec(&body).unwrap_or_default()
+    }
+
+    /// The `WWW-Authenticate` challenge (RFC 6750) for auth refusals.
+    pub fn www_authenticate(&self) -> Option<String> {
+        match self {
+            GatewayError::Unauthorized(None) => Some("Bearer realm=\"gatehouse\"".into()),
+            GatewayError::Unauthorized(Some(why)) => Some(format!(
+                "Bearer realm=\"gatehouse\", error=\"invalid_token\", error_description=\"{why}\""
+            )),
+            GatewayError::InsufficientScope(scopes) => Some(format!(
+                "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"{}\"",
+                scopes.join(" ")
+            )),
+            _ => None,
+        }
     }
 
     /// A pingora error carrying this one's status, for returning from a phase.

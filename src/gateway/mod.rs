@@ -40,6 +40,7 @@ pub struct Runtime {
     pub router: Router,
     pub pools: HashMap<String, Arc<Pool>>,
     pub limiters: policy::Limiters,
+    pub jwks: policy::JwksCaches,
 }
 
 impl Runtime {
@@ -58,6 +59,7 @@ impl Runtime {
             generation,
             router: Router::new(&config.apis),
             limiters: policy::Limiters::build(&config.apis, previous.map(|p| &p.limiters)),
+            jwks: policy::JwksCaches::build(&config.apis, previous.map(|p| &p.jwks)),
             config,
             pools,
         }

@@ -69,6 +69,8 @@ pub struct Ctx {
     connection: Option<Arc<ConnectionGuard>>,
     /// Headers policies add to the response, whoever answers.
     extra_headers: policy::ExtraHeaders,
+    /// Headers the auth policy sets (or clears) on the upstream request.
+    upstream_headers: policy::jwt::Forward,
     /// The policy that refused the request, for the access log.
     denied_by: Option<&'static str>,
     _inflight: ConnectionGuard,
@@ -109,6 +111,7 @@ impl ProxyHttp for Gateway {
             websocket: false,
             connection: None,
             extra_headers: Vec::new(),
+            upstream_headers: Vec::new(),
             denied_by: None,
             _inflight: ConnectionGuard::new(&self.state.metrics.inflight_requests),
         }
@@ -174,6 +177,15 @@ impl ProxyHttp for Gateway {
                 policy::validate::body_limit(v, limits.max_body_bytes)
             });
 
+        match policy::authenticate(&runtime, &route, session.req_header(), &self.state.metrics)
+            .await
+        {
+            Ok(forward) => ctx.upstream_headers = forward,
+            Err(denied) => {
+                ctx.denied_by = Some(denied.policy);
+                return self.answer_error(session, ctx, denied.error).await;
+            }
+        }
         let request = policy::Request {
             header: session.req_header(),
             peer: peer_ip(session),
@@ -351,6 +363,14 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("x-forwarded-host", original_host)?;
         }
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        for (name, value) in &ctx.upstream_headers {
+            match value {
+                Some(v) => upstream.insert_header(name.clone(), v.clone())?,
+                None => {
+                    upstream.remove_header(name);
+                }
+            }
+        }
         headers::apply(upstream, &route.request_headers)
     }
 
@@ -522,6 +542,9 @@ impl Gateway {
         resp.insert_header(request_id::HEADER, &ctx.request_id)?;
         for (name, value) in &ctx.extra_headers {
             resp.append_header(*name, value.clone())?;
+        }
+        if let Some(challenge) = err.www_authenticate() {
+            resp.insert_header(http::header::WWW_AUTHENTICATE, challenge)?;
         }
         if let GatewayError::MethodNotAllowed(allow) = &err {
             let list: Vec<&str> = allow.iter().map(|m| m.as_str()).collect();

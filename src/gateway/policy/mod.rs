@@ -1,7 +1,7 @@
 //! The policy chain, run in `request_filter` after routing, first deny wins:
 //!
 //! ```text
-//! CORS preflight (answered before anything else) -> rate limit -> validate -> integration
+//! CORS preflight (answered before anything else) -> JWT -> rate limit -> validate -> integration
 //! ```
 //!
 //! WAF, auth and request validation slot in ahead of and after the rate limit
@@ -10,12 +10,80 @@
 
 pub mod client_ip;
 pub mod cors;
+pub mod jwks;
+pub mod jwt;
 pub mod rate_limit;
 pub mod validate;
 
-use crate::config::model::{Api, RateLimit};
+use crate::config::model::{Api, JwtKeys, RateLimit};
 use rate_limit::Limiter;
 use std::sync::Arc;
+
+/// The JWKS key caches of one config generation, one per URL, carried over
+/// reloads so a reload does not refetch every key set.
+#[derive(Default)]
+pub struct JwksCaches {
+    entries: Vec<Arc<jwks::JwksCache>>,
+}
+
+impl JwksCaches {
+    pub fn build(apis: &[Api], previous: Option<&JwksCaches>) -> JwksCaches {
+        let mut entries: Vec<Arc<jwks::JwksCache>> = Vec::new();
+        let policies = apis
+            .iter()
+            .flat_map(|a| &a.routes)
+            .filter_map(|r| r.policies.jwt.as_ref());
+        for policy in policies {
+            let JwtKeys::Jwks {
+                url,
+                ttl,
+                min_refresh,
+            } = &policy.keys
+            else {
+                continue;
+            };
+            if entries.iter().any(|c| c.url == *url) {
+                continue;
+            }
+            let reused = previous.and_then(|p| p.for_url(url)).cloned();
+            entries.push(
+                reused.unwrap_or_else(|| Arc::new(jwks::JwksCache::new(url, *ttl, *min_refresh))),
+            );
+        }
+        JwksCaches { entries }
+    }
+
+    pub fn for_url(&self, url: &str) -> Option<&Arc<jwks::JwksCache>> {
+        self.entries.iter().find(|c| c.url == url)
+    }
+}
+
+/// Runs the authentication policy (JWT) of `route`. Async: a JWKS fetch may
+/// be needed. On success, the headers to set upstream.
+pub async fn authenticate(
+    runtime: &Runtime,
+    route: &Route,
+    req: &RequestHeader,
+    metrics: &Metrics,
+) -> Result<jwt::Forward, Denied> {
+    let Some(policy) = &route.policies.jwt else {
+        return Ok(Vec::new());
+    };
+    let cache = match &policy.keys {
+        JwtKeys::Jwks { url, .. } => runtime.jwks.for_url(url),
+        JwtKeys::Static(_) => None,
+    };
+    let result = jwt::authenticate(policy, cache, req).await;
+    let outcome = if result.is_ok() { "allow" } else { "deny" };
+    metrics
+        .policy_decisions
+        .with_label_values(&["jwt", outcome])
+        .inc();
+    result.map_err(|error| Denied {
+        error,
+        policy: "jwt",
+    })
+}
 
 /// The rate limiters of one config generation, one per distinct policy
 /// (an API-level policy is one budget shared by the API's routes).
