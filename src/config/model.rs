@@ -286,6 +286,7 @@ pub struct MockIntegration {
 pub struct Policies {
     pub cors: Option<Arc<Cors>>,
     pub jwt: Option<Arc<Jwt>>,
+    pub authorizer: Option<Arc<Authorizer>>,
     pub rate_limit: Option<Arc<RateLimit>>,
     pub validate: Option<Arc<Validation>>,
 }
@@ -382,4 +383,19 @@ impl std::fmt::Debug for Jwt {
             .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorizer {
+    pub url: String,
+    pub identity: IdentitySource,
+    pub cache_ttl: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    Header(HeaderName),
+    Query(String),
+    Cookie(String),
 }

@@ -2,9 +2,10 @@
 //! override its API's, one policy at a time.
 
 use super::model::{
-    Cors, JsonSchema, Jwt, Methods, OriginPattern, Policies, RateKey, RateLimit, Validation,
+    Authorizer, Cors, IdentitySource, JsonSchema, Jwt, Methods, OriginPattern, Policies, RateKey,
+    RateLimit, Validation,
 };
-use super::raw::{CorsRaw, PoliciesRaw, RateLimitRaw, ValidateRaw};
+use super::raw::{AuthorizerRaw, CorsRaw, PoliciesRaw, RateLimitRaw, ValidateRaw};
 use super::validate::{parse_methods, Reporter};
 use http::HeaderName;
 use std::path::Path;
@@ -17,6 +18,7 @@ use std::time::Duration;
 pub struct Level {
     cors: Option<Option<Arc<Cors>>>,
     jwt: Option<Option<Arc<Jwt>>>,
+    authorizer: Option<Option<Arc<Authorizer>>>,
     rate_limit: Option<Option<Arc<RateLimit>>>,
     validate: Option<Option<Arc<Validation>>>,
 }
@@ -35,6 +37,7 @@ impl Level {
         Policies {
             cors: pick(&self.cors, &parent.cors),
             jwt: pick(&self.jwt, &parent.jwt),
+            authorizer: pick(&self.authorizer, &parent.authorizer),
             rate_limit: pick(&self.rate_limit, &parent.rate_limit),
             validate: pick(&self.validate, &parent.validate),
         }
@@ -55,6 +58,10 @@ pub fn build(raw: Option<&PoliciesRaw>, path: &str, routes_dir: &Path, r: &mut R
             .jwt
             .as_ref()
             .map(|j| super::jwt::build(j, &format!("{path}.jwt"), routes_dir, r).map(Arc::new)),
+        authorizer: raw
+            .authorizer
+            .as_ref()
+            .map(|a| authorizer(a, &format!("{path}.authorizer"), r).map(Arc::new)),
         rate_limit: raw
             .rate_limit
             .as_ref()
@@ -206,6 +213,43 @@ fn header_names(list: &[String], path: &str, r: &mut Reporter) -> Vec<HeaderName
             }
         })
         .collect()
+}
+
+fn authorizer(raw: &AuthorizerRaw, path: &str, r: &mut Reporter) -> Option<Authorizer> {
+    if raw.enabled == Some(false) {
+        return None;
+    }
+    if !(raw.url.starts_with("http://") || raw.url.starts_with("https://")) {
+        r.error(
+            &format!("{path}.url"),
+            format!("bad URL `{}`: expected http(s)://", raw.url),
+        );
+        return None;
+    }
+    let spec = raw.identity.as_deref().unwrap_or("header:authorization");
+    let identity = match spec.split_once(':') {
+        Some(("header", h)) => HeaderName::try_from(h.trim())
+            .ok()
+            .map(IdentitySource::Header),
+        Some(("query", q)) if !q.trim().is_empty() => Some(IdentitySource::Query(q.trim().into())),
+        Some(("cookie", c)) if !c.trim().is_empty() => {
+            Some(IdentitySource::Cookie(c.trim().into()))
+        }
+        _ => None,
+    };
+    let Some(identity) = identity else {
+        r.error(
+            &format!("{path}.identity"),
+            format!("bad identity source `{spec}`: expected `header:NAME`, `query:NAME` or `cookie:NAME`"),
+        );
+        return None;
+    };
+    Some(Authorizer {
+        url: raw.url.clone(),
+        identity,
+        cache_ttl: raw.cache_ttl.map_or(Duration::from_secs(60), |d| d.0),
+        timeout: raw.timeout.map_or(Duration::from_secs(1), |d| d.0),
+    })
 }
 
 fn rate_limit(raw: &RateLimitRaw, path: &str, r: &mut Reporter) -> Option<RateLimit> {

@@ -280,12 +280,13 @@ pub struct MockIntegrationRaw {
     pub body: Option<String>,
 }
 
-/// The policy chain. Order at run time: CORS preflight, JWT, rate limit, request validation.
+/// The policy chain. Order at run time: CORS preflight, JWT, authorizer, rate limit, request validation.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoliciesRaw {
     pub cors: Option<CorsRaw>,
     pub jwt: Option<JwtRaw>,
+    pub authorizer: Option<AuthorizerRaw>,
     pub rate_limit: Option<RateLimitRaw>,
     pub validate: Option<ValidateRaw>,
 }
@@ -384,4 +385,22 @@ pub struct JwtRaw {
     /// Claims sent upstream as headers: `{sub: x-user-id}`.
     #[serde(default)]
     pub forward_claims: BTreeMap<String, String>,
+}
+
+/// A custom authorizer (the Lambda-authorizer analogue): Gatehouse POSTs the
+/// caller's identity to `url` and follows the answer
+/// `{"allow": bool, "principal_id": "...", "context": {...}}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizerRaw {
+    /// Default true; `false` turns an inherited policy off for a route.
+    pub enabled: Option<bool>,
+    pub url: String,
+    /// Where the identity is: `header:NAME`, `query:NAME` or `cookie:NAME`.
+    /// Default `header:authorization`.
+    pub identity: Option<String>,
+    /// How long a decision is reused for the same identity. Default 60s; 0s disables.
+    pub cache_ttl: Option<HumanDuration>,
+    /// Longest wait for the authorizer; then 503. Default 1s.
+    pub timeout: Option<HumanDuration>,
 }

@@ -21,7 +21,9 @@ pub enum GatewayError {
     Unauthorized(Option<String>),
     /// Valid token without every required scope (the required list).
     InsufficientScope(Vec<String>),
-    /// The identity provider (JWKS endpoint) could not be reached.
+    /// The custom authorizer said no.
+    AccessDenied,
+    /// The identity provider (JWKS endpoint, authorizer) could not be reached.
     AuthUnavailable,
     /// A rate limit said no; its headers travel in the request's extra headers.
     RateLimited,
@@ -41,7 +43,7 @@ impl GatewayError {
             GatewayError::HeadersTooLarge { .. } => 431,
             GatewayError::BadRequest(_) | GatewayError::ValidationFailed(_) => 400,
             GatewayError::Unauthorized(_) => 401,
-            GatewayError::InsufficientScope(_) => 403,
+            GatewayError::InsufficientScope(_) | GatewayError::AccessDenied => 403,
             GatewayError::AuthUnavailable => 503,
             GatewayError::RateLimited => 429,
             GatewayError::CorsRejected => 403,
@@ -60,7 +62,7 @@ impl GatewayError {
             GatewayError::BadRequest(_) => "BadRequest",
             GatewayError::ValidationFailed(_) => "ValidationFailed",
             GatewayError::Unauthorized(_) => "Unauthorized",
-            GatewayError::InsufficientScope(_) => "Forbidden",
+            GatewayError::InsufficientScope(_) | GatewayError::AccessDenied => "Forbidden",
             GatewayError::AuthUnavailable => "AuthUnavailable",
             GatewayError::RateLimited => "TooManyRequests",
             GatewayError::CorsRejected => "CorsRejected",
@@ -88,6 +90,7 @@ impl GatewayError {
             GatewayError::Unauthorized(None) => "missing bearer token".into(),
             GatewayError::Unauthorized(Some(why)) => format!("invalid token: {why}"),
             GatewayError::InsufficientScope(_) => "token lacks a required scope".into(),
+            GatewayError::AccessDenied => "access denied".into(),
             GatewayError::AuthUnavailable => "cannot verify credentials right now".into(),
             GatewayError::RateLimited => "rate limit exceeded; see Retry-After".into(),
             GatewayError::CorsRejected => {

@@ -41,6 +41,7 @@ pub struct Runtime {
     pub pools: HashMap<String, Arc<Pool>>,
     pub limiters: policy::Limiters,
     pub jwks: policy::JwksCaches,
+    pub authorizers: policy::Authorizers,
 }
 
 impl Runtime {
@@ -60,6 +61,7 @@ impl Runtime {
             router: Router::new(&config.apis),
             limiters: policy::Limiters::build(&config.apis, previous.map(|p| &p.limiters)),
             jwks: policy::JwksCaches::build(&config.apis, previous.map(|p| &p.jwks)),
+            authorizers: policy::Authorizers::build(&config.apis, previous.map(|p| &p.authorizers)),
             config,
             pools,
         }

@@ -177,26 +177,20 @@ impl ProxyHttp for Gateway {
                 policy::validate::body_limit(v, limits.max_body_bytes)
             });
 
-        match policy::authenticate(&runtime, &route, session.req_header(), &self.state.metrics)
-            .await
-        {
-            Ok(forward) => ctx.upstream_headers = forward,
-            Err(denied) => {
-                ctx.denied_by = Some(denied.policy);
-                return self.answer_error(session, ctx, denied.error).await;
-            }
-        }
+        // The chain: authentication (async: JWKS, authorizer), then the
+        // checks that only look at the request.
         let request = policy::Request {
             header: session.req_header(),
             peer: peer_ip(session),
         };
-        let verdict = policy::check(
-            &runtime,
-            &route,
-            &request,
-            &self.state.metrics,
-            &mut ctx.extra_headers,
-        );
+        let metrics = &self.state.metrics;
+        let verdict = match policy::authenticate(&runtime, &route, &request, metrics).await {
+            Ok(forward) => {
+                ctx.upstream_headers = forward;
+                policy::check(&runtime, &route, &request, metrics, &mut ctx.extra_headers)
+            }
+            Err(denied) => Err(denied),
+        };
         if let Err(denied) = verdict {
             ctx.denied_by = Some(denied.policy);
             return self.answer_error(session, ctx, denied.error).await;

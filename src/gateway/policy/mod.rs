@@ -1,13 +1,14 @@
 //! The policy chain, run in `request_filter` after routing, first deny wins:
 //!
 //! ```text
-//! CORS preflight (answered before anything else) -> JWT -> rate limit -> validate -> integration
+//! CORS preflight (answered before anything else) -> JWT -> authorizer -> rate limit -> validate -> integration
 //! ```
 //!
 //! WAF, auth and request validation slot in ahead of and after the rate limit
 //! as they land. Each policy owns its file; the settings live in
 //! `config::model::Policies`, the run-time state (rate-limit buckets) here.
 
+pub mod authorizer;
 pub mod client_ip;
 pub mod cors;
 pub mod jwks;
@@ -15,7 +16,7 @@ pub mod jwt;
 pub mod rate_limit;
 pub mod validate;
 
-use crate::config::model::{Api, JwtKeys, RateLimit};
+use crate::config::model::{Api, Authorizer, JwtKeys, RateLimit};
 use rate_limit::Limiter;
 use std::sync::Arc;
 
@@ -58,31 +59,84 @@ impl JwksCaches {
     }
 }
 
-/// Runs the authentication policy (JWT) of `route`. Async: a JWKS fetch may
+/// The authorizer clients of one config generation (their decision caches
+/// survive reloads when the policy is unchanged).
+#[derive(Default)]
+pub struct Authorizers {
+    entries: Vec<Arc<authorizer::AuthorizerClient>>,
+}
+
+impl Authorizers {
+    pub fn build(apis: &[Api], previous: Option<&Authorizers>) -> Authorizers {
+        let mut entries: Vec<Arc<authorizer::AuthorizerClient>> = Vec::new();
+        let specs = apis
+            .iter()
+            .flat_map(|a| &a.routes)
+            .filter_map(|r| r.policies.authorizer.as_ref());
+        for spec in specs {
+            if entries.iter().any(|c| Arc::ptr_eq(&c.spec, spec)) {
+                continue;
+            }
+            let reused = previous
+                .and_then(|p| p.entries.iter().find(|c| *c.spec == **spec))
+                .cloned();
+            entries
+                .push(reused.unwrap_or_else(|| Arc::new(authorizer::AuthorizerClient::new(spec))));
+        }
+        Authorizers { entries }
+    }
+
+    /// By identity first; a reused client carries an equal spec from the
+    /// previous generation.
+    fn for_policy(&self, spec: &Arc<Authorizer>) -> Option<&Arc<authorizer::AuthorizerClient>> {
+        self.entries
+            .iter()
+            .find(|c| Arc::ptr_eq(&c.spec, spec) || *c.spec == **spec)
+    }
+}
+
+/// Runs the authentication policies (JWT, then the authorizer) of `route`. Async: a JWKS fetch may
 /// be needed. On success, the headers to set upstream.
 pub async fn authenticate(
     runtime: &Runtime,
     route: &Route,
-    req: &RequestHeader,
+    req: &Request<'_>,
     metrics: &Metrics,
 ) -> Result<jwt::Forward, Denied> {
-    let Some(policy) = &route.policies.jwt else {
-        return Ok(Vec::new());
-    };
-    let cache = match &policy.keys {
-        JwtKeys::Jwks { url, .. } => runtime.jwks.for_url(url),
-        JwtKeys::Static(_) => None,
-    };
-    let result = jwt::authenticate(policy, cache, req).await;
+    let mut forward = Vec::new();
+    if let Some(policy) = &route.policies.jwt {
+        let cache = match &policy.keys {
+            JwtKeys::Jwks { url, .. } => runtime.jwks.for_url(url),
+            JwtKeys::Static(_) => None,
+        };
+        let result = jwt::authenticate(policy, cache, req.header).await;
+        forward.extend(decided(result, "jwt", metrics)?);
+    }
+    if let Some(spec) = &route.policies.authorizer {
+        let result = match runtime.authorizers.for_policy(spec) {
+            Some(client) => {
+                let forwarded = req.get("x-forwarded-for");
+                let ip = client_ip::client_ip(req.peer, forwarded, &runtime.config.trusted_proxies);
+                client.authorize(route, req.header, ip).await
+            }
+            None => Err(GatewayError::AuthUnavailable),
+        };
+        forward.extend(decided(result, "authorizer", metrics)?);
+    }
+    Ok(forward)
+}
+
+fn decided(
+    result: Result<jwt::Forward, GatewayError>,
+    policy: &'static str,
+    metrics: &Metrics,
+) -> Result<jwt::Forward, Denied> {
     let outcome = if result.is_ok() { "allow" } else { "deny" };
     metrics
         .policy_decisions
-        .with_label_values(&["jwt", outcome])
+        .with_label_values(&[policy, outcome])
         .inc();
-    result.map_err(|error| Denied {
-        error,
-        policy: "jwt",
-    })
+    result.map_err(|error| Denied { error, policy })
 }
 
 /// The rate limiters of one config generation, one per distinct policy
