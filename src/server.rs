@@ -157,8 +157,13 @@ fn resolve_port(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
 
 fn tls_settings(listener: &Listener, state: &State) -> anyhow::Result<TlsSettings> {
     let tls = listener.tls.as_ref().context("listener without tls")?;
-    // Paths are unused: the SNI resolver supplies certificates.
-    let mut settings = TlsSettings::intermediate("", "")?;
+    // Certificates come from the SNI resolver; on mTLS listeners a callback
+    // records the client certificate's identity for the proxy.
+    let mut settings = if tls.client_ca.is_some() {
+        TlsSettings::with_callbacks(Box::new(tls::IdentityCallback))?
+    } else {
+        TlsSettings::intermediate("", "")?
+    };
     settings.set_cert_resolver(state.tls.clone());
     if tls.http2 {
         settings.enable_h2();

@@ -217,3 +217,50 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     f.write_all(bytes)
 }
+
+/// Who a client certificate says the caller is, for mTLS listeners. Stored on
+/// the connection at handshake time; sent upstream as
+/// `x-client-cert-subject` and `x-client-cert-san`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The subject as an RFC 4514 string, e.g. `CN=service-a,O=Example`.
+    pub subject: String,
+    /// DNS names, URIs and e-mail addresses from the subject alternative names.
+    pub sans: Vec<String>,
+}
+
+impl ClientIdentity {
+    pub fn from_der(der: &[u8]) -> Option<ClientIdentity> {
+        use x509_parser::extensions::GeneralName;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let mut sans = Vec::new();
+        if let Ok(Some(san)) = cert.subject_alternative_name() {
+            for name in &san.value.general_names {
+                match name {
+                    GeneralName::DNSName(s) | GeneralName::URI(s) | GeneralName::RFC822Name(s) => {
+                        sans.push(s.to_string())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some(ClientIdentity {
+            subject: cert.subject().to_string(),
+            sans,
+        })
+    }
+}
+
+/// Records the verified client certificate's identity on the connection.
+pub struct IdentityCallback;
+
+#[async_trait::async_trait]
+impl pingora::listeners::TlsAccept for IdentityCallback {
+    async fn handshake_complete_callback(
+        &self,
+        tls: &pingora::protocols::tls::TlsRef,
+    ) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        let identity = ClientIdentity::from_der(tls.peer_certificate_der()?)?;
+        Some(Arc::new(identity))
+    }
+}

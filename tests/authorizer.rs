@@ -39,7 +39,10 @@ async fn authorizer() -> (String, Arc<AtomicUsize>) {
                 axum::Json(json!({"allow": true}))
             }),
         )
-        .route("/broken", post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }));
+        .route(
+            "/broken",
+            post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -74,25 +77,56 @@ async fn allowed_callers_pass_with_their_context_and_decisions_are_cached() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one call, then the cache");
     for _ in 0..3 {
-        let resp = c.get(gh.url("/z/uncached")).header("authorization", "Bearer good").send().await.unwrap();
+        let resp = c
+            .get(gh.url("/z/uncached"))
+            .header("authorization", "Bearer good")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 4, "cache_ttl 0s asks every time");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "cache_ttl 0s asks every time"
+    );
 }
 
 #[tokio::test]
 async fn denied_and_anonymous_callers_are_refused() {
     let (gh, _calls) = setup().await;
     let c = client();
-    let resp = c.get(gh.url("/z/echo")).header("authorization", "Bearer bad").send().await.unwrap();
+    let resp = c
+        .get(gh.url("/z/echo"))
+        .header("authorization", "Bearer bad")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 403);
     assert_eq!(json(resp).await["code"], "Forbidden");
     let resp = c.get(gh.url("/z/echo")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
 
-    assert_eq!(c.get(gh.url("/z/by-query?token=good-query")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(gh.url("/z/by-query?token=nope")).send().await.unwrap().status(), 403);
-    assert_eq!(c.get(gh.url("/z/by-query")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        c.get(gh.url("/z/by-query?token=good-query"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(gh.url("/z/by-query?token=nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        c.get(gh.url("/z/by-query")).send().await.unwrap().status(),
+        401
+    );
     let resp = c
         .get(gh.url("/z/by-cookie"))
         .header("cookie", "theme=dark; session=good-cookie")
@@ -107,11 +141,25 @@ async fn a_slow_or_broken_authorizer_fails_closed_with_503() {
     let (gh, _calls) = setup().await;
     let c = client();
     let started = Instant::now();
-    let resp = c.get(gh.url("/z/slow")).header("authorization", "Bearer good").send().await.unwrap();
+    let resp = c
+        .get(gh.url("/z/slow"))
+        .header("authorization", "Bearer good")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 503);
     assert_eq!(json(resp).await["code"], "AuthUnavailable");
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 
-    let resp = c.get(gh.url("/z/broken")).header("authorization", "Bearer good").send().await.unwrap();
+    let resp = c
+        .get(gh.url("/z/broken"))
+        .header("authorization", "Bearer good")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 503);
 }

@@ -126,6 +126,28 @@ async fn mtls_listener_requires_a_client_certificate_from_its_ca() {
     let resp = ok.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 
+    // The verified identity goes upstream; a claimed one does not.
+    let echo = format!("https://alpha.test:{}/echo/who", addr.port());
+    let resp = ok
+        .get(&echo)
+        .header("x-client-cert-subject", "CN=admin")
+        .send()
+        .await
+        .unwrap();
+    let h = &json(resp).await["headers"];
+    assert_eq!(h["x-client-cert-subject"], "CN=service-a");
+    assert_eq!(h["x-client-cert-san"], "service-a");
+    let plain_echo = format!("https://alpha.test:{}/echo/who", s.gh.addr("https").port());
+    let resp = anonymous
+        .get(plain_echo)
+        .header("x-client-cert-subject", "CN=admin")
+        .send()
+        .await
+        .unwrap();
+    assert!(json(resp).await["headers"]
+        .get("x-client-cert-subject")
+        .is_none());
+
     // The plain TLS listener does not ask for certificates.
     let plain = format!("https://alpha.test:{}/hello", s.gh.addr("https").port());
     assert_eq!(anonymous.get(plain).send().await.unwrap().status(), 200);

@@ -357,6 +357,7 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("x-forwarded-host", original_host)?;
         }
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        forward_client_identity(session, upstream)?;
         for (name, value) in &ctx.upstream_headers {
             match value {
                 Some(v) => upstream.insert_header(name.clone(), v.clone())?,
@@ -702,6 +703,29 @@ async fn check_body_against_schema(
     } else {
         Ok(Err(GatewayError::ValidationFailed(violations)))
     }
+}
+
+/// On mTLS connections, the client certificate's subject and SANs go
+/// upstream; elsewhere the headers are removed, so a client cannot claim an
+/// identity it did not prove.
+fn forward_client_identity(session: &Session, upstream: &mut RequestHeader) -> Result<()> {
+    const SUBJECT: &str = "x-client-cert-subject";
+    const SAN: &str = "x-client-cert-san";
+    upstream.remove_header(SUBJECT);
+    upstream.remove_header(SAN);
+    let identity = session
+        .digest()
+        .and_then(|d| d.ssl_digest.as_ref())
+        .and_then(|s| s.extension.get::<crate::tls::ClientIdentity>());
+    if let Some(id) = identity {
+        if let Ok(v) = http::HeaderValue::from_str(&id.subject) {
+            upstream.insert_header(SUBJECT, v)?;
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&id.sans.join(", ")) {
+            upstream.insert_header(SAN, v)?;
+        }
+    }
+    Ok(())
 }
 
 fn peer_ip(session: &Session) -> Option<std::net::IpAddr> {
