@@ -45,6 +45,28 @@ pub enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// Manage API keys in the data-dir store (the server picks changes up within 5s).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key on a usage plan; the key is printed once and never stored.
+    Create {
+        #[arg(long)]
+        plan: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List keys (config-declared and created).
+    List,
+    /// Revoke a key by id or name.
+    Revoke { key: String },
+    /// Show a key's quota use in the current period (by key, id or name).
+    Usage { key: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -66,6 +88,13 @@ pub enum CertsCommand {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Keys { command } => match crate::keys_cli::run(&cli.dir, command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gatehouse: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { watch, upgrade } => match server::serve(ServeOptions {
             root: cli.dir,
             watch,

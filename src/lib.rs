@@ -1,18 +1,21 @@
 //! Gatehouse: an edge gateway with its own messaging and data-ingestion engines.
 //!
 //! Module map, in the order a request meets them:
-//! - `cli`: the `gatehouse` commands
+//! - `cli`: the `gatehouse` commands (`keys_cli`: the `keys` ones)
 //! - `config`: files -> positioned YAML -> raw serde types -> validated model
 //! - `server`: the pingora server, listeners, reload and shutdown
 //! - `tls`: certificates by SNI, mTLS, dev certificates
 //! - `gateway`: router, integrations, upstream pools, the proxy phases
-//! - `admin`: /metrics, /healthz, /readyz
+//! - `store`: durable state in the data dir (SQLite), behind `KeyStore`
+//! - `admin`: /metrics, /healthz, /readyz, the keys API
 //! - `logging`: process logs
 
 pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod gateway;
+pub mod keys_cli;
 pub mod logging;
 pub mod server;
+pub mod store;
 pub mod tls;

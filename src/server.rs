@@ -36,7 +36,9 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .thread_name("gatehouse-control")
         .enable_all()
         .build()?;
-    let state = State::new(&loaded, control.handle().clone())?;
+    let store = crate::store::sqlite::SqliteStore::open(&config.data_dir.join("gatehouse.db"))
+        .map_err(|e| anyhow::anyhow!("opening the store: {e}"))?;
+    let state = State::new(&loaded, Arc::new(store), control.handle().clone())?;
 
     let listeners = resolve_ports(&config.listeners)?;
     let admin = config.admin.map(resolve_port).transpose()?;
@@ -290,6 +292,8 @@ async fn exit_when_drained(
     while state.metrics.inflight_requests.get() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let keys = state.keys.clone();
+    let _ = tokio::task::spawn_blocking(move || keys.flush()).await;
     // Let the last responses' bytes and log lines leave.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let _ = std::fs::remove_file(&pid_file);

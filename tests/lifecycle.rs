@@ -164,11 +164,14 @@ async fn sigterm_finishes_in_flight_requests_then_exits() {
     assert!(!pid_file.exists());
 }
 
+/// The shipped demo: the repository's routes/ and the demo key and plan from
+/// its gatehouse.yaml, on the fixture's ephemeral ports.
 fn copy_shipped_routes(dir: &Path) {
-    common::copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("routes"),
-        &dir.join("routes"),
-    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    common::copy_dir(&root.join("routes"), &dir.join("routes"));
+    let shipped = std::fs::read_to_string(root.join("gatehouse.yaml")).unwrap();
+    let fixture = std::fs::read_to_string(dir.join("gatehouse.yaml")).unwrap();
+    std::fs::write(dir.join("gatehouse.yaml"), format!("{fixture}\n{shipped}")).unwrap();
 }
 
 #[tokio::test]
@@ -231,6 +234,21 @@ async fn the_demo_contract_from_the_readme() {
         .unwrap();
     assert_eq!(resp.status(), 201);
     assert_eq!(json(resp).await["accepted"], true);
+
+    // /demo/secure: no key 401, an unknown key 403, the README's demo key 200.
+    assert_eq!(
+        c.get(gh.url("/demo/secure")).send().await.unwrap().status(),
+        401
+    );
+    let with_key = |k: &'static str| c.get(gh.url("/demo/secure")).header("x-api-key", k).send();
+    assert_eq!(
+        with_key("gh_wrong_key_0000000000").await.unwrap().status(),
+        403
+    );
+    let resp = with_key("gh_demo_key_for_local_testing_only")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
 
     // The access log line for the first request is on stdout, as JSON.
     let line = gh.wait_stdout(&id).await;

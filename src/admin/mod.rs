@@ -1,7 +1,8 @@
 //! The admin listener (default 127.0.0.1:9180): `/metrics` for Prometheus,
-//! `/healthz` (the process is up) and `/readyz` (a valid config is loaded and
-//! the gateway is serving).
+//! `/healthz` (the process is up), `/readyz` (a valid config is loaded and
+//! the gateway is serving), and the keys API under `/keys`.
 
+pub mod keys;
 pub mod metrics;
 
 use crate::gateway::State;
@@ -19,6 +20,9 @@ pub struct AdminApp {
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
+        if path == "/keys" || path.starts_with("/keys/") {
+            return self.keys(session, &path).await;
+        }
         match path.as_str() {
             "/metrics" => {
                 self.state.refresh_upstream_gauges();
@@ -47,6 +51,72 @@ impl ServeHttp for AdminApp {
             ),
         }
     }
+}
+
+impl AdminApp {
+    async fn keys(&self, session: &mut ServerSession, path: &str) -> Response<Vec<u8>> {
+        let token = self.state.runtime.load().config.admin_token.clone();
+        if let Some(token) = token {
+            let presented = session
+                .req_header()
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+                return json(
+                    StatusCode::UNAUTHORIZED,
+                    serde_json::json!({"message": "admin token required", "code": "Unauthorized"}),
+                );
+            }
+        }
+        let method = session.req_header().method.clone();
+        let rest = path.trim_start_matches("/keys").trim_start_matches('/');
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        let request = match (method.as_str(), parts.as_slice()) {
+            ("GET", []) => keys::Request::List,
+            ("POST", []) => match read_json(session).await {
+                Some(body) => keys::Request::Create(body),
+                None => {
+                    return json(
+                        StatusCode::BAD_REQUEST,
+                        serde_json::json!({"message": "body must be a JSON object under 64 KiB", "code": "BadRequest"}),
+                    )
+                }
+            },
+            ("DELETE", [id]) => keys::Request::Revoke(id),
+            ("GET", [id, "usage"]) => keys::Request::Usage(id),
+            _ => {
+                return json(
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({"message": "no such keys endpoint", "code": "NotFound"}),
+                )
+            }
+        };
+        let (status, body) = keys::handle(&self.state, request);
+        json(status, body)
+    }
+}
+
+async fn read_json(session: &mut ServerSession) -> Option<serde_json::Value> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = session.read_request_body().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 64 * 1024 {
+            return None;
+        }
+    }
+    if body.is_empty() {
+        return Some(serde_json::json!({}));
+    }
+    serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .filter(serde_json::Value::is_object)
+}
+
+/// Compares secrets without an early exit that would leak their prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response<Vec<u8>> {

@@ -8,6 +8,7 @@ pub mod de;
 pub mod diagnostics;
 pub mod jwt;
 pub mod model;
+pub mod plans;
 pub mod policies;
 pub mod raw;
 pub mod units;
@@ -73,7 +74,16 @@ pub fn load_with_env(
     }
     config.apis = parsed_apis
         .iter()
-        .map(|(id, parsed)| validate::api(root, id, parsed, &config.upstreams, &mut diags))
+        .map(|(id, parsed)| {
+            validate::api(
+                root,
+                id,
+                parsed,
+                &config.usage_plans,
+                &config.upstreams,
+                &mut diags,
+            )
+        })
         .collect();
     validate::conflicts(&config.apis, &parsed_apis, &mut diags);
 

@@ -17,6 +17,9 @@ pub struct Config {
     pub root: PathBuf,
     pub listeners: Vec<Listener>,
     pub admin: Option<SocketAddr>,
+    /// Bearer token for the admin keys API; `None` leaves it open (it binds
+    /// 127.0.0.1 by default).
+    pub admin_token: Option<String>,
     pub data_dir: PathBuf,
     pub certs_dir: PathBuf,
     pub server: ServerSettings,
@@ -26,6 +29,30 @@ pub struct Config {
     pub apis: Vec<Api>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub usage_plans: BTreeMap<String, Arc<UsagePlan>>,
+    /// Keys declared in config, already hashed.
+    pub api_keys: Vec<crate::store::KeyRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsagePlan {
+    pub name: String,
+    /// Per-key throttle (the `key` field is unused: plans always key by API key).
+    pub throttle: Option<Arc<RateLimit>>,
+    pub quota: Option<Quota>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u64,
+    pub period: QuotaPeriod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaPeriod {
+    Day,
+    Week,
+    Month,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +312,7 @@ pub struct MockIntegration {
 #[derive(Debug, Clone, Default)]
 pub struct Policies {
     pub cors: Option<Arc<Cors>>,
+    pub api_key: Option<Arc<ApiKeyPolicy>>,
     pub jwt: Option<Arc<Jwt>>,
     pub authorizer: Option<Arc<Authorizer>>,
     pub rate_limit: Option<Arc<RateLimit>>,
@@ -398,4 +426,11 @@ pub enum IdentitySource {
     Header(HeaderName),
     Query(String),
     Cookie(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyPolicy {
+    pub header: HeaderName,
+    /// Accepted plans; empty accepts every plan.
+    pub plans: Vec<String>,
 }

@@ -2,10 +2,10 @@
 //! override its API's, one policy at a time.
 
 use super::model::{
-    Authorizer, Cors, IdentitySource, JsonSchema, Jwt, Methods, OriginPattern, Policies, RateKey,
-    RateLimit, Validation,
+    ApiKeyPolicy, Authorizer, Cors, IdentitySource, JsonSchema, Jwt, Methods, OriginPattern,
+    Policies, RateKey, RateLimit, UsagePlan, Validation,
 };
-use super::raw::{AuthorizerRaw, CorsRaw, PoliciesRaw, RateLimitRaw, ValidateRaw};
+use super::raw::{ApiKeyPolicyRaw, AuthorizerRaw, CorsRaw, PoliciesRaw, RateLimitRaw, ValidateRaw};
 use super::validate::{parse_methods, Reporter};
 use http::HeaderName;
 use std::path::Path;
@@ -17,6 +17,7 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub struct Level {
     cors: Option<Option<Arc<Cors>>>,
+    api_key: Option<Option<Arc<ApiKeyPolicy>>>,
     jwt: Option<Option<Arc<Jwt>>>,
     authorizer: Option<Option<Arc<Authorizer>>>,
     rate_limit: Option<Option<Arc<RateLimit>>>,
@@ -36,6 +37,7 @@ impl Level {
     pub fn over(&self, parent: &Level) -> Policies {
         Policies {
             cors: pick(&self.cors, &parent.cors),
+            api_key: pick(&self.api_key, &parent.api_key),
             jwt: pick(&self.jwt, &parent.jwt),
             authorizer: pick(&self.authorizer, &parent.authorizer),
             rate_limit: pick(&self.rate_limit, &parent.rate_limit),
@@ -44,8 +46,15 @@ impl Level {
     }
 }
 
-/// `routes_dir` is where `json_schema` paths start.
-pub fn build(raw: Option<&PoliciesRaw>, path: &str, routes_dir: &Path, r: &mut Reporter) -> Level {
+/// What policy settings are checked against.
+pub struct Context<'a> {
+    /// Where `json_schema` paths start.
+    pub routes_dir: &'a Path,
+    pub plans: &'a std::collections::BTreeMap<String, Arc<UsagePlan>>,
+}
+
+pub fn build(raw: Option<&PoliciesRaw>, path: &str, ctx: &Context<'_>, r: &mut Reporter) -> Level {
+    let routes_dir = ctx.routes_dir;
     let Some(raw) = raw else {
         return Level::default();
     };
@@ -54,6 +63,10 @@ pub fn build(raw: Option<&PoliciesRaw>, path: &str, routes_dir: &Path, r: &mut R
             .cors
             .as_ref()
             .map(|c| cors(c, &format!("{path}.cors"), r).map(Arc::new)),
+        api_key: raw
+            .api_key
+            .as_ref()
+            .map(|k| api_key(k, &format!("{path}.api_key"), ctx, r).map(Arc::new)),
         jwt: raw
             .jwt
             .as_ref()
@@ -213,6 +226,41 @@ fn header_names(list: &[String], path: &str, r: &mut Reporter) -> Vec<HeaderName
             }
         })
         .collect()
+}
+
+fn api_key(
+    raw: &ApiKeyPolicyRaw,
+    path: &str,
+    ctx: &Context<'_>,
+    r: &mut Reporter,
+) -> Option<ApiKeyPolicy> {
+    if raw.enabled == Some(false) {
+        return None;
+    }
+    let header_text = raw.header.as_deref().unwrap_or("x-api-key");
+    let Ok(header) = HeaderName::try_from(header_text) else {
+        r.error(
+            &format!("{path}.header"),
+            format!("bad header name `{header_text}`"),
+        );
+        return None;
+    };
+    for (i, plan) in raw.plans.iter().enumerate() {
+        if !ctx.plans.contains_key(plan) {
+            let known: Vec<&str> = ctx.plans.keys().map(String::as_str).collect();
+            r.error(
+                &format!("{path}.plans[{i}]"),
+                format!(
+                    "unknown usage plan `{plan}`{}; plans are defined under `usage_plans:` in gatehouse.yaml",
+                    super::de::did_you_mean(plan, &known)
+                ),
+            );
+        }
+    }
+    Some(ApiKeyPolicy {
+        header,
+        plans: raw.plans.clone(),
+    })
 }
 
 fn authorizer(raw: &AuthorizerRaw, path: &str, r: &mut Reporter) -> Option<Authorizer> {

@@ -31,6 +31,35 @@ pub struct GatehouseFile {
     /// the client IP for rate limits. Default: none, the peer address is used.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Usage plans for API keys: a throttle and a quota per key.
+    #[serde(default)]
+    pub usage_plans: BTreeMap<String, UsagePlanRaw>,
+    /// API keys declared in config, besides those created with `gatehouse keys create`.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsagePlanRaw {
+    /// Throttle per key: `N/s`, `N/min`, `N/hour` or `N/day`.
+    pub rate: Option<String>,
+    /// Requests allowed at once before the rate applies. Default: N.
+    pub burst: Option<u32>,
+    /// Quota per key: `N/day`, `N/week` (from Monday 00:00 UTC) or `N/month` (UTC).
+    pub quota: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyRaw {
+    /// Unique among keys.
+    pub name: String,
+    /// The key itself (use `${ENV}`), or instead its `sha256` in hex.
+    pub key: Option<String>,
+    pub sha256: Option<String>,
+    /// A plan under `usage_plans`.
+    pub plan: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -65,6 +94,9 @@ pub struct AdminRaw {
     pub address: Option<String>,
     /// Default true.
     pub enabled: Option<bool>,
+    /// When set, the keys API (`/keys`) requires `Authorization: Bearer TOKEN`.
+    /// /metrics and the health checks stay open.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -280,11 +312,12 @@ pub struct MockIntegrationRaw {
     pub body: Option<String>,
 }
 
-/// The policy chain. Order at run time: CORS preflight, JWT, authorizer, rate limit, request validation.
+/// The policy chain. Order at run time: CORS preflight, API key, JWT, authorizer, rate limit, request validation.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoliciesRaw {
     pub cors: Option<CorsRaw>,
+    pub api_key: Option<ApiKeyPolicyRaw>,
     pub jwt: Option<JwtRaw>,
     pub authorizer: Option<AuthorizerRaw>,
     pub rate_limit: Option<RateLimitRaw>,
@@ -403,4 +436,17 @@ pub struct AuthorizerRaw {
     pub cache_ttl: Option<HumanDuration>,
     /// Longest wait for the authorizer; then 503. Default 1s.
     pub timeout: Option<HumanDuration>,
+}
+
+/// Require an API key (from `api_keys` or `gatehouse keys create`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyPolicyRaw {
+    /// Default true; `false` turns an inherited policy off for a route.
+    pub enabled: Option<bool>,
+    /// The header carrying the key. Default `x-api-key`.
+    pub header: Option<String>,
+    /// Only keys of these plans are accepted. Default: any plan.
+    #[serde(default)]
+    pub plans: Vec<String>,
 }

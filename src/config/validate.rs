@@ -128,10 +128,13 @@ pub fn settings(
             upstreams.insert(name.clone(), Arc::new(spec));
         }
     }
+    let usage_plans = super::plans::usage_plans(&raw.usage_plans, &mut r);
+    let api_keys = super::plans::declared_keys(&raw.api_keys, &usage_plans, &mut r);
     Config {
         root: root.to_path_buf(),
         listeners,
         admin,
+        admin_token: raw.admin.as_ref().and_then(|a| a.token.clone()),
         data_dir: root.join(raw.data_dir.as_deref().unwrap_or("data")),
         certs_dir: root.join("certs"),
         server,
@@ -140,6 +143,8 @@ pub fn settings(
         upstreams,
         apis: Vec::new(),
         trusted_proxies,
+        usage_plans,
+        api_keys,
     }
 }
 
@@ -399,6 +404,7 @@ pub fn api(
     root: &Path,
     id: &str,
     parsed: &Parsed<ApiFile>,
+    plans: &BTreeMap<String, Arc<UsagePlan>>,
     upstreams: &BTreeMap<String, Arc<UpstreamSpec>>,
     diags: &mut Diagnostics,
 ) -> Api {
@@ -433,8 +439,11 @@ pub fn api(
         .parent()
         .map(|d| root.join(d))
         .unwrap_or_else(|| root.join("routes"));
-    let api_policies =
-        super::policies::build(raw.policies.as_ref(), "policies", &routes_dir, &mut r);
+    let ctx = super::policies::Context {
+        routes_dir: &routes_dir,
+        plans,
+    };
+    let api_policies = super::policies::build(raw.policies.as_ref(), "policies", &ctx, &mut r);
     let mut routes: Vec<Arc<Route>> = Vec::new();
     let mut ids = HashSet::new();
     for (i, route_raw) in raw.routes.iter().enumerate() {
@@ -446,7 +455,7 @@ pub fn api(
         let own = super::policies::build(
             route_raw.policies.as_ref(),
             &format!("routes[{i}].policies"),
-            &routes_dir,
+            &ctx,
             &mut r,
         );
         route.policies = own.over(&api_policies);

@@ -21,6 +21,14 @@ pub enum GatewayError {
     Unauthorized(Option<String>),
     /// Valid token without every required scope (the required list).
     InsufficientScope(Vec<String>),
+    /// The API-key policy found no key in its header (the header name).
+    MissingApiKey(String),
+    /// Unknown, revoked, or of a plan the route does not accept.
+    InvalidApiKey,
+    /// A usage plan's throttle, with its headers.
+    RateLimitedWith(Vec<(&'static str, http::HeaderValue)>),
+    /// A usage plan's quota is used up for the period, with its headers.
+    QuotaExceeded(Vec<(&'static str, http::HeaderValue)>),
     /// The custom authorizer said no.
     AccessDenied,
     /// The identity provider (JWKS endpoint, authorizer) could not be reached.
@@ -42,7 +50,9 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::HeadersTooLarge { .. } => 431,
             GatewayError::BadRequest(_) | GatewayError::ValidationFailed(_) => 400,
-            GatewayError::Unauthorized(_) => 401,
+            GatewayError::Unauthorized(_) | GatewayError::MissingApiKey(_) => 401,
+            GatewayError::InvalidApiKey => 403,
+            GatewayError::RateLimitedWith(_) | GatewayError::QuotaExceeded(_) => 429,
             GatewayError::InsufficientScope(_) | GatewayError::AccessDenied => 403,
             GatewayError::AuthUnavailable => 503,
             GatewayError::RateLimited => 429,
@@ -61,7 +71,10 @@ impl GatewayError {
             GatewayError::HeadersTooLarge { .. } => "RequestHeaderFieldsTooLarge",
             GatewayError::BadRequest(_) => "BadRequest",
             GatewayError::ValidationFailed(_) => "ValidationFailed",
-            GatewayError::Unauthorized(_) => "Unauthorized",
+            GatewayError::Unauthorized(_) | GatewayError::MissingApiKey(_) => "Unauthorized",
+            GatewayError::InvalidApiKey => "Forbidden",
+            GatewayError::RateLimitedWith(_) => "TooManyRequests",
+            GatewayError::QuotaExceeded(_) => "QuotaExceeded",
             GatewayError::InsufficientScope(_) | GatewayError::AccessDenied => "Forbidden",
             GatewayError::AuthUnavailable => "AuthUnavailable",
             GatewayError::RateLimited => "TooManyRequests",
@@ -86,6 +99,12 @@ impl GatewayError {
             GatewayError::BadRequest(m) => m.clone(),
             GatewayError::ValidationFailed(v) => {
                 format!("request validation failed ({} violations)", v.len())
+            }
+            GatewayError::MissingApiKey(header) => format!("missing API key (header `{header}`)"),
+            GatewayError::InvalidApiKey => "invalid API key".into(),
+            GatewayError::RateLimitedWith(_) => "rate limit exceeded; see Retry-After".into(),
+            GatewayError::QuotaExceeded(_) => {
+                "quota exceeded for this period; see Retry-After".into()
             }
             GatewayError::Unauthorized(None) => "missing bearer token".into(),
             GatewayError::Unauthorized(Some(why)) => format!("invalid token: {why}"),
@@ -119,6 +138,9 @@ impl GatewayError {
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
             GatewayError::Unauthorized(None) => Some("Bearer realm=\"gatehouse\"".into()),
+            GatewayError::MissingApiKey(header) => {
+                Some(format!("ApiKey realm=\"gatehouse\", header=\"{header}\""))
+            }
             GatewayError::Unauthorized(Some(why)) => Some(format!(
                 "Bearer realm=\"gatehouse\", error=\"invalid_token\", error_description=\"{why}\""
             )),
@@ -127,6 +149,14 @@ impl GatewayError {
                 scopes.join(" ")
             )),
             _ => None,
+        }
+    }
+
+    /// Headers that belong to the refusal itself (rate-limit and quota state).
+    pub fn headers(&self) -> &[(&'static str, http::HeaderValue)] {
+        match self {
+            GatewayError::RateLimitedWith(h) | GatewayError::QuotaExceeded(h) => h,
+            _ => &[],
         }
     }
 

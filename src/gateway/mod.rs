@@ -74,13 +74,19 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     pub access_log: AccessLog,
     pub tls: Arc<SniResolver>,
+    /// API keys and quota counters; outlives config generations.
+    pub keys: Arc<policy::api_key::KeyRing>,
     /// Where background work (health checks) runs.
     control: tokio::runtime::Handle,
     generation: AtomicU64,
 }
 
 impl State {
-    pub fn new(loaded: &Loaded, control: tokio::runtime::Handle) -> std::io::Result<Arc<State>> {
+    pub fn new(
+        loaded: &Loaded,
+        store: Arc<dyn crate::store::KeyStore>,
+        control: tokio::runtime::Handle,
+    ) -> std::io::Result<Arc<State>> {
         let metrics = Arc::new(Metrics::new());
         let access_log = AccessLog::new(
             &loaded.config.access_log,
@@ -94,6 +100,10 @@ impl State {
             tls: Arc::new(SniResolver {
                 store: ArcSwap::new(loaded.certs.clone()),
             }),
+            keys: Arc::new(policy::api_key::KeyRing::new(
+                store,
+                &loaded.config.api_keys,
+            )),
             control,
             generation: AtomicU64::new(1),
         });
@@ -101,6 +111,7 @@ impl State {
         state
             .control
             .spawn(evict_idle_rate_limit_keys(Arc::downgrade(&state)));
+        state.control.spawn(flush_quota_counts(state.keys.clone()));
         Ok(state)
     }
 
@@ -113,6 +124,7 @@ impl State {
             tracing::warn!("listener, admin or data_dir changes take effect after a restart");
         }
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        self.keys.set_declared(&loaded.config.api_keys);
         let runtime = Arc::new(Runtime::build(loaded.config, generation, Some(&old)));
         self.start_background(&runtime);
         self.runtime.store(runtime);
@@ -157,5 +169,15 @@ async fn evict_idle_rate_limit_keys(state: std::sync::Weak<State>) {
             .metrics
             .rate_limit_keys
             .set(runtime.limiters.tracked_keys() as i64);
+    }
+}
+
+/// Every second, adds the quota counts of the last second to the store.
+async fn flush_quota_counts(keys: Arc<policy::api_key::KeyRing>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let keys = keys.clone();
+        let _ = tokio::task::spawn_blocking(move || keys.flush()).await;
     }
 }

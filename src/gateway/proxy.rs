@@ -184,7 +184,10 @@ impl ProxyHttp for Gateway {
             peer: peer_ip(session),
         };
         let metrics = &self.state.metrics;
-        let verdict = match policy::authenticate(&runtime, &route, &request, metrics).await {
+        let keys = &self.state.keys;
+        let extra = &mut ctx.extra_headers;
+        let auth = policy::authenticate(&runtime, keys, &route, &request, metrics, extra).await;
+        let verdict = match auth {
             Ok(forward) => {
                 ctx.upstream_headers = forward;
                 policy::check(&runtime, &route, &request, metrics, &mut ctx.extra_headers)
@@ -536,6 +539,9 @@ impl Gateway {
         resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
         resp.insert_header(request_id::HEADER, &ctx.request_id)?;
         for (name, value) in &ctx.extra_headers {
+            resp.append_header(*name, value.clone())?;
+        }
+        for (name, value) in err.headers() {
             resp.append_header(*name, value.clone())?;
         }
         if let Some(challenge) = err.www_authenticate() {

@@ -42,6 +42,8 @@ pub struct Gatehouse {
     pub admin: Option<SocketAddr>,
     pub stdout: Arc<Mutex<Vec<String>>>,
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// The environment it was started with, for CLI runs on the same folder.
+    env: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -65,10 +67,15 @@ impl Gatehouse {
 
     /// Like `start`, with extra args and a hook to add files before starting.
     pub fn start_with(name: &str, opts: Options<'_>, prepare: impl FnOnce(&Path)) -> Gatehouse {
-        gatehouse::tls::install_crypto();
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&fixture(name), dir.path());
         prepare(dir.path());
+        Self::launch(dir, &opts)
+    }
+
+    /// Starts gatehouse on an existing folder (e.g. one a stopped instance left).
+    pub fn launch(dir: tempfile::TempDir, opts: &Options<'_>) -> Gatehouse {
+        gatehouse::tls::install_crypto();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
         cmd.arg("-C").arg(dir.path()).arg("serve").args(&opts.args);
         cmd.env("GATEHOUSE_LOG", "info")
@@ -105,11 +112,39 @@ impl Gatehouse {
             admin,
             stdout,
             stderr,
+            env: opts
+                .env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         };
         for addr in gh.listeners.values().chain(gh.admin.iter()) {
             wait_for_port(*addr);
         }
         gh
+    }
+
+    /// SIGTERM, wait for a clean exit, and hand back the folder.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.signal(SIGTERM);
+        assert_eq!(
+            self.wait_exit(Duration::from_secs(20)),
+            Some(0),
+            "unclean exit"
+        );
+        let placeholder = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, placeholder)
+    }
+
+    /// Runs `gatehouse -C <this folder> ARGS` to completion.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap()
     }
 
     pub fn addr(&self, listener: &str) -> SocketAddr {

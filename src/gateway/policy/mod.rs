@@ -1,18 +1,21 @@
 //! The policy chain, run in `request_filter` after routing, first deny wins:
 //!
 //! ```text
-//! CORS preflight (answered before anything else) -> JWT -> authorizer -> rate limit -> validate -> integration
+//! CORS preflight (answered before anything else) -> API key -> JWT -> authorizer
+//!   -> rate limit -> validate -> integration
 //! ```
 //!
 //! WAF, auth and request validation slot in ahead of and after the rate limit
 //! as they land. Each policy owns its file; the settings live in
 //! `config::model::Policies`, the run-time state (rate-limit buckets) here.
 
+pub mod api_key;
 pub mod authorizer;
 pub mod client_ip;
 pub mod cors;
 pub mod jwks;
 pub mod jwt;
+pub mod quota;
 pub mod rate_limit;
 pub mod validate;
 
@@ -99,11 +102,31 @@ impl Authorizers {
 /// be needed. On success, the headers to set upstream.
 pub async fn authenticate(
     runtime: &Runtime,
+    keys: &api_key::KeyRing,
     route: &Route,
     req: &Request<'_>,
     metrics: &Metrics,
+    extra: &mut ExtraHeaders,
 ) -> Result<jwt::Forward, Denied> {
     let mut forward = Vec::new();
+    if let Some(policy) = &route.policies.api_key {
+        let presented = req.get(policy.header.as_str()).map(str::trim);
+        let result = keys
+            .admit(policy, &runtime.config.usage_plans, presented)
+            .await;
+        let result = result.map(|admitted| {
+            extra.extend(admitted.headers);
+            // The key never travels upstream; its identity does.
+            let id = HeaderValue::from_str(&admitted.key.id).ok();
+            let name = HeaderValue::from_str(&admitted.key.name).ok();
+            vec![
+                (policy.header.clone(), None),
+                (http::HeaderName::from_static("x-api-key-id"), id),
+                (http::HeaderName::from_static("x-api-key-name"), name),
+            ]
+        });
+        forward.extend(decided(result, "api_key", metrics)?);
+    }
     if let Some(policy) = &route.policies.jwt {
         let cache = match &policy.keys {
             JwtKeys::Jwks { url, .. } => runtime.jwks.for_url(url),

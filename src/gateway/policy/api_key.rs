@@ -1,0 +1,248 @@
+//! API keys and usage plans: who the caller is (by the SHA-256 of its key),
+//! and whether its plan's throttle and quota let it through.
+//!
+//! Keys come from config (`api_keys`) and from the store (`gatehouse keys
+//! create`, the admin API). Store lookups are cached for a few seconds, found
+//! or not, so a revoked key stops within `LOOKUP_TTL` and random keys cannot
+//! turn every request into a database read. Quota counts live in memory and
+//! are added to the store every second (`flush`) and at shutdown, so they
+//! survive restarts; a crash loses at most the last second of counts.
+
+use super::quota::period_bounds;
+use super::rate_limit::Limiter;
+use crate::config::model::{ApiKeyPolicy, RateLimit, UsagePlan};
+use crate::gateway::errors::GatewayError;
+use crate::store::{sha256_hex, unix_now, KeyRecord, KeyStore};
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const LOOKUP_TTL: Duration = Duration::from_secs(5);
+const LOOKUP_CACHE_CAPACITY: usize = 100_000;
+
+pub struct KeyRing {
+    store: Arc<dyn KeyStore>,
+    /// Config-declared keys by hash; replaced on reload.
+    declared: ArcSwap<HashMap<String, KeyRecord>>,
+    lookups: Mutex<HashMap<String, (Instant, Option<KeyRecord>)>>,
+    /// Per plan: the throttle it was built from, and its buckets.
+    throttles: Mutex<HashMap<String, Throttle>>,
+    usage: Mutex<HashMap<(String, i64), Counter>>,
+}
+
+type Throttle = (Arc<RateLimit>, Arc<Limiter>);
+
+#[derive(Default, Clone, Copy)]
+struct Counter {
+    /// Count already in the store when this process first used the period.
+    stored: u64,
+    /// Counted here and not yet written; `flush` moves it into `stored`.
+    pending: u64,
+}
+
+/// What a caller gets for passing: the key and the headers to answer with.
+pub struct Admitted {
+    pub key: KeyRecord,
+    pub headers: Vec<(&'static str, HeaderValue)>,
+}
+
+impl KeyRing {
+    pub fn new(store: Arc<dyn KeyStore>, declared: &[KeyRecord]) -> KeyRing {
+        let ring = KeyRing {
+            store,
+            declared: ArcSwap::from_pointee(HashMap::new()),
+            lookups: Mutex::new(HashMap::new()),
+            throttles: Mutex::new(HashMap::new()),
+            usage: Mutex::new(HashMap::new()),
+        };
+        ring.set_declared(declared);
+        ring
+    }
+
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.store
+    }
+
+    pub fn set_declared(&self, keys: &[KeyRecord]) {
+        let map = keys.iter().map(|k| (k.hash.clone(), k.clone())).collect();
+        self.declared.store(Arc::new(map));
+    }
+
+    /// Forgets cached lookups, so a revocation takes effect at once.
+    pub fn forget(&self, hash: &str) {
+        if let Ok(mut lookups) = self.lookups.lock() {
+            lookups.remove(hash);
+        }
+    }
+
+    async fn find(&self, plain: &str) -> Result<Option<KeyRecord>, GatewayError> {
+        let hash = sha256_hex(plain.as_bytes());
+        if let Some(k) = self.declared.load().get(&hash) {
+            return Ok(Some(k.clone()));
+        }
+        if let Some((at, found)) = self.lookups.lock().ok().and_then(|l| l.get(&hash).cloned()) {
+            if at.elapsed() < LOOKUP_TTL {
+                return Ok(found);
+            }
+        }
+        let store = self.store.clone();
+        let h = hash.clone();
+        let found = tokio::task::spawn_blocking(move || store.find_by_hash(&h))
+            .await
+            .map_err(|_| GatewayError::Internal)?
+            .map_err(|e| {
+                tracing::error!(error = %e, "key lookup failed");
+                GatewayError::Internal
+            })?;
+        if let Ok(mut lookups) = self.lookups.lock() {
+            if lookups.len() >= LOOKUP_CACHE_CAPACITY {
+                lookups.clear();
+            }
+            lookups.insert(hash, (Instant::now(), found.clone()));
+        }
+        Ok(found)
+    }
+
+    /// The API-key policy: the key must exist, be active, belong to an
+    /// accepted plan, and be within the plan's throttle and quota.
+    pub async fn admit(
+        &self,
+        policy: &ApiKeyPolicy,
+        plans: &std::collections::BTreeMap<String, Arc<UsagePlan>>,
+        presented: Option<&str>,
+    ) -> Result<Admitted, GatewayError> {
+        let plain =
+            presented.ok_or_else(|| GatewayError::MissingApiKey(policy.header.to_string()))?;
+        let key = self
+            .find(plain)
+            .await?
+            .filter(KeyRecord::is_active)
+            .ok_or(GatewayError::InvalidApiKey)?;
+        if !policy.plans.is_empty() && !policy.plans.contains(&key.plan) {
+            return Err(GatewayError::InvalidApiKey);
+        }
+        let Some(plan) = plans.get(&key.plan) else {
+            tracing::warn!(key = %key.id, plan = %key.plan, "key's usage plan is not configured");
+            return Err(GatewayError::InvalidApiKey);
+        };
+        let mut headers = Vec::new();
+        if let Some(throttle) = &plan.throttle {
+            let limiter = self.throttle(&plan.name, throttle);
+            let standing = limiter.check(&key.id);
+            headers.extend(limiter.headers(&standing));
+            if !standing.allowed {
+                return Err(GatewayError::RateLimitedWith(headers));
+            }
+        }
+        if let Some(quota) = plan.quota {
+            let now = unix_now();
+            let (start, end) = period_bounds(quota.period, now);
+            let used = self.count(&key.id, start, quota.limit).await?;
+            let reset = (end - now).max(1);
+            let remaining = quota.limit.saturating_sub(used.unwrap_or(quota.limit));
+            headers.push(("x-quota-limit", HeaderValue::from(quota.limit)));
+            headers.push(("x-quota-remaining", HeaderValue::from(remaining)));
+            headers.push(("x-quota-reset", HeaderValue::from(reset)));
+            if used.is_none() {
+                headers.push(("retry-after", HeaderValue::from(reset)));
+                return Err(GatewayError::QuotaExceeded(headers));
+            }
+        }
+        Ok(Admitted { key, headers })
+    }
+
+    fn throttle(&self, plan: &str, spec: &Arc<RateLimit>) -> Arc<Limiter> {
+        let Ok(mut throttles) = self.throttles.lock() else {
+            return Arc::new(Limiter::new(spec));
+        };
+        match throttles.get(plan) {
+            Some((s, l)) if **s == **spec => l.clone(),
+            _ => {
+                let limiter = Arc::new(Limiter::new(spec));
+                throttles.insert(plan.to_string(), (spec.clone(), limiter.clone()));
+                limiter
+            }
+        }
+    }
+
+    /// Counts one request in the period; `Some(count after)` if within the
+    /// limit, `None` (and nothing counted) if the quota is used up.
+    async fn count(
+        &self,
+        key_id: &str,
+        period: i64,
+        limit: u64,
+    ) -> Result<Option<u64>, GatewayError> {
+        let entry = (key_id.to_string(), period);
+        let known = self.usage.lock().ok().and_then(|u| u.get(&entry).copied());
+        if known.is_none() {
+            let store = self.store.clone();
+            let id = key_id.to_string();
+            let stored = tokio::task::spawn_blocking(move || store.usage(&id, period))
+                .await
+                .map_err(|_| GatewayError::Internal)?
+                .map_err(|e| {
+                    tracing::error!(error = %e, "quota lookup failed");
+                    GatewayError::Internal
+                })?;
+            if let Ok(mut usage) = self.usage.lock() {
+                usage
+                    .entry(entry.clone())
+                    .or_insert(Counter { stored, pending: 0 });
+            }
+        }
+        let mut usage = self.usage.lock().map_err(|_| GatewayError::Internal)?;
+        let counter = usage.entry(entry).or_default();
+        let used = counter.stored + counter.pending;
+        if used >= limit {
+            return Ok(None);
+        }
+        counter.pending += 1;
+        Ok(Some(used + 1))
+    }
+
+    /// Writes pending counts to the store. Blocking: call from a blocking
+    /// thread. Counters of finished periods are dropped once written.
+    pub fn flush(&self) {
+        let pending: Vec<((String, i64), u64)> = match self.usage.lock() {
+            Ok(mut usage) => usage
+                .iter_mut()
+                .filter(|(_, c)| c.pending > 0)
+                .map(|(k, c)| {
+                    let n = c.pending;
+                    c.stored += n;
+                    c.pending = 0;
+                    (k.clone(), n)
+                })
+                .collect(),
+            Err(_) => return,
+        };
+        for ((key_id, period), n) in pending {
+            if let Err(e) = self.store.add_usage(&key_id, period, n) {
+                tracing::error!(error = %e, key = %key_id, "cannot save quota usage; will retry");
+                if let Ok(mut usage) = self.usage.lock() {
+                    let c = usage.entry((key_id, period)).or_default();
+                    c.stored = c.stored.saturating_sub(n);
+                    c.pending += n;
+                }
+            }
+        }
+        let today = unix_now() - 40 * 86_400;
+        if let Ok(mut usage) = self.usage.lock() {
+            usage.retain(|(_, period), c| *period >= today || c.pending > 0);
+        }
+    }
+
+    /// The count for a key's current period (flushed and pending).
+    pub fn current_usage(&self, key_id: &str, period: i64) -> u64 {
+        let pending = self
+            .usage
+            .lock()
+            .ok()
+            .and_then(|u| u.get(&(key_id.to_string(), period)).map(|c| c.pending))
+            .unwrap_or(0);
+        self.store.usage(key_id, period).unwrap_or(0) + pending
+    }
+}

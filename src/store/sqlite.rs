@@ -1,0 +1,201 @@
+//! The SQLite store (`data/gatehouse.db`), in WAL mode so the CLI can write
+//! while the server reads. Schema changes are numbered migrations applied at
+//! open, recorded in `user_version`.
+
+use super::{KeyRecord, KeyStore, Result, StoreError};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Mutex;
+
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        plan TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE TABLE key_usage (
+        key_id TEXT NOT NULL,
+        period INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (key_id, period)
+    );
+"];
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.to_string()))?;
+        }
+        let conn = Connection::open(path).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        migrate(&conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Database("lock poisoned".into()))?;
+        f(&conn).map_err(db)
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db)?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Database(format!(
+            "database schema {version} is newer than this gatehouse ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
+    Ok(KeyRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        plan: row.get(2)?,
+        hash: row.get(3)?,
+        created_at: row.get(4)?,
+        revoked_at: row.get(5)?,
+    })
+}
+
+const COLUMNS: &str = "id, name, plan, hash, created_at, revoked_at";
+
+impl KeyStore for SqliteStore {
+    fn insert_key(&self, r: &KeyRecord) -> Result<()> {
+        let result = self.with(|c| {
+            c.execute(
+                "INSERT INTO api_keys (id, name, plan, hash, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.id, r.name, r.plan, r.hash, r.created_at, r.revoked_at],
+            )
+        });
+        match result {
+            Err(StoreError::Database(m)) if m.contains("UNIQUE") => Err(StoreError::Conflict(
+                format!("a key named `{}` or with that value exists", r.name),
+            )),
+            other => other.map(|_| ()),
+        }
+    }
+
+    fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM api_keys ORDER BY created_at, name"
+            ))?;
+            let rows = stmt.query_map([], record)?;
+            rows.collect()
+        })
+    }
+
+    fn find_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE hash = ?1"),
+                [hash],
+                record,
+            )
+            .optional()
+        })
+    }
+
+    fn revoke_key(&self, id_or_name: &str, at: i64) -> Result<bool> {
+        let existing = self.find(id_or_name)?;
+        let Some(key) = existing else {
+            return Err(StoreError::NotFound(format!("no key `{id_or_name}`")));
+        };
+        self.with(|c| {
+            c.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![key.id, at],
+            )
+        })
+        .map(|n| n == 1)
+    }
+
+    fn find(&self, id_or_name: &str) -> Result<Option<KeyRecord>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1 OR name = ?1"),
+                [id_or_name],
+                record,
+            )
+            .optional()
+        })
+    }
+
+    fn add_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO key_usage (key_id, period, count) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key_id, period) DO UPDATE SET count = count + excluded.count",
+                params![key_id, period, n as i64],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn usage(&self, key_id: &str, period: i64) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT count FROM key_usage WHERE key_id = ?1 AND period = ?2",
+                params![key_id, period],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+        })
+        .map(|n| n.unwrap_or(0).max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behaves_like_a_store_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.db");
+        let store = SqliteStore::open(&path).unwrap();
+        super::super::exercise(&store);
+        drop(store);
+        let again = SqliteStore::open(&path).unwrap();
+        assert_eq!(again.list_keys().unwrap().len(), 1);
+        assert_eq!(
+            again
+                .usage(&again.list_keys().unwrap()[0].id, 86_400)
+                .unwrap(),
+            7
+        );
+    }
+}
