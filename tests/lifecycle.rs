@@ -235,6 +235,20 @@ async fn the_demo_contract_from_the_readme() {
     assert_eq!(resp.status(), 201);
     assert_eq!(json(resp).await["accepted"], true);
 
+    // The WAF: SQL injection and XSS are refused, an Irish surname is not.
+    for (q, expected) in [
+        ("1'%20OR%20'1'='1", 403),
+        ("%3Cscript%3Ealert(1)%3C/script%3E", 403),
+        ("O'Brien", 200),
+    ] {
+        let resp = c
+            .get(format!("{}?q={q}", gh.url("/demo/hello")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), expected, "{q}");
+    }
+
     // /demo/secure: no key 401, an unknown key 403, the README's demo key 200.
     assert_eq!(
         c.get(gh.url("/demo/secure")).send().await.unwrap().status(),
@@ -266,10 +280,12 @@ async fn the_demo_contract_from_the_readme() {
         .await
         .unwrap();
     for needle in [
-        "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"200\"} 1",
+        // The first GET, and O'Brien past the WAF; the two attacks were 403.
+        "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"200\"} 2",
+        "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"403\"} 2",
         "gatehouse_requests_total{api=\"\",route=\"\",status=\"404\"} 1",
         "gatehouse_requests_total{api=\"\",route=\"\",status=\"405\"} 1",
-        "gatehouse_request_duration_seconds_count{api=\"demo\",route=\"hello\"} 1",
+        "gatehouse_request_duration_seconds_count{api=\"demo\",route=\"hello\"} 4",
         "gatehouse_active_connections",
         "gatehouse_inflight_requests",
     ] {

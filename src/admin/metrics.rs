@@ -18,6 +18,7 @@ pub struct Metrics {
     pub upstream_ejections: IntCounterVec,
     pub policy_decisions: IntCounterVec,
     pub rate_limit_keys: IntGauge,
+    pub waf_matches: IntCounterVec,
 }
 
 /// Seconds: 1ms to 60s, dense where gateways usually live.
@@ -89,6 +90,14 @@ impl Metrics {
             "Rate-limit buckets held in memory (after the last idle eviction)",
         )
         .expect("static metric definition");
+        let waf_matches = IntCounterVec::new(
+            Opts::new(
+                "waf_matches_total",
+                "WAF rule matches, by rule set, rule and action",
+            ),
+            &["rule_set", "rule", "action"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -100,6 +109,7 @@ impl Metrics {
             Box::new(upstream_ejections.clone()),
             Box::new(policy_decisions.clone()),
             Box::new(rate_limit_keys.clone()),
+            Box::new(waf_matches.clone()),
         ] {
             registry
                 .register(collector)
@@ -117,6 +127,7 @@ impl Metrics {
             upstream_ejections,
             policy_decisions,
             rate_limit_keys,
+            waf_matches,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod policies;
 pub mod raw;
 pub mod units;
 pub mod validate;
+pub mod waf;
 pub mod yaml;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
@@ -74,16 +75,7 @@ pub fn load_with_env(
     }
     config.apis = parsed_apis
         .iter()
-        .map(|(id, parsed)| {
-            validate::api(
-                root,
-                id,
-                parsed,
-                &config.usage_plans,
-                &config.upstreams,
-                &mut diags,
-            )
-        })
+        .map(|(id, parsed)| validate::api(root, id, parsed, &config, &mut diags))
         .collect();
     validate::conflicts(&config.apis, &parsed_apis, &mut diags);
 

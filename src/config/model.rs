@@ -30,6 +30,7 @@ pub struct Config {
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub usage_plans: BTreeMap<String, Arc<UsagePlan>>,
+    pub waf_rule_sets: BTreeMap<String, Arc<super::waf::RuleSet>>,
     /// Keys declared in config, already hashed.
     pub api_keys: Vec<crate::store::KeyRecord>,
 }
@@ -312,6 +313,7 @@ pub struct MockIntegration {
 #[derive(Debug, Clone, Default)]
 pub struct Policies {
     pub cors: Option<Arc<Cors>>,
+    pub waf: Option<Arc<super::waf::RuleSet>>,
     pub api_key: Option<Arc<ApiKeyPolicy>>,
     pub jwt: Option<Arc<Jwt>>,
     pub authorizer: Option<Arc<Authorizer>>,

@@ -17,6 +17,7 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub struct Level {
     cors: Option<Option<Arc<Cors>>>,
+    waf: Option<Option<Arc<super::waf::RuleSet>>>,
     api_key: Option<Option<Arc<ApiKeyPolicy>>>,
     jwt: Option<Option<Arc<Jwt>>>,
     authorizer: Option<Option<Arc<Authorizer>>>,
@@ -37,6 +38,7 @@ impl Level {
     pub fn over(&self, parent: &Level) -> Policies {
         Policies {
             cors: pick(&self.cors, &parent.cors),
+            waf: pick(&self.waf, &parent.waf),
             api_key: pick(&self.api_key, &parent.api_key),
             jwt: pick(&self.jwt, &parent.jwt),
             authorizer: pick(&self.authorizer, &parent.authorizer),
@@ -51,6 +53,7 @@ pub struct Context<'a> {
     /// Where `json_schema` paths start.
     pub routes_dir: &'a Path,
     pub plans: &'a std::collections::BTreeMap<String, Arc<UsagePlan>>,
+    pub rule_sets: &'a std::collections::BTreeMap<String, Arc<super::waf::RuleSet>>,
 }
 
 pub fn build(raw: Option<&PoliciesRaw>, path: &str, ctx: &Context<'_>, r: &mut Reporter) -> Level {
@@ -63,6 +66,10 @@ pub fn build(raw: Option<&PoliciesRaw>, path: &str, ctx: &Context<'_>, r: &mut R
             .cors
             .as_ref()
             .map(|c| cors(c, &format!("{path}.cors"), r).map(Arc::new)),
+        waf: raw
+            .waf
+            .as_ref()
+            .map(|w| waf(w, &format!("{path}.waf"), ctx, r)),
         api_key: raw
             .api_key
             .as_ref()
@@ -226,6 +233,36 @@ fn header_names(list: &[String], path: &str, r: &mut Reporter) -> Vec<HeaderName
             }
         })
         .collect()
+}
+
+fn waf(
+    raw: &super::raw::WafPolicyRaw,
+    path: &str,
+    ctx: &Context<'_>,
+    r: &mut Reporter,
+) -> Option<Arc<super::waf::RuleSet>> {
+    if raw.enabled == Some(false) {
+        return None;
+    }
+    let Some(name) = &raw.rule_set else {
+        r.error(
+            path,
+            "name a `rule_set` from `waf_rule_sets` in gatehouse.yaml",
+        );
+        return None;
+    };
+    let found = ctx.rule_sets.get(name).cloned();
+    if found.is_none() {
+        let known: Vec<&str> = ctx.rule_sets.keys().map(String::as_str).collect();
+        r.error(
+            &format!("{path}.rule_set"),
+            format!(
+                "unknown rule set `{name}`{}; rule sets are defined under `waf_rule_sets:` in gatehouse.yaml",
+                super::de::did_you_mean(name, &known)
+            ),
+        );
+    }
+    found
 }
 
 fn api_key(

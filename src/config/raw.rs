@@ -37,6 +37,49 @@ pub struct GatehouseFile {
     /// API keys declared in config, besides those created with `gatehouse keys create`.
     #[serde(default)]
     pub api_keys: Vec<ApiKeyRaw>,
+    /// WAF rule sets, attached to APIs and routes with `policies.waf.rule_set`.
+    #[serde(default)]
+    pub waf_rule_sets: BTreeMap<String, RuleSetRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSetRaw {
+    /// Managed rule groups: `sqli`, `xss`, `path_traversal`,
+    /// `command_injection`, `known_bad_inputs`.
+    #[serde(default)]
+    pub managed: Vec<String>,
+    /// Your own rules, evaluated by priority (lowest first) before the
+    /// managed groups.
+    #[serde(default)]
+    pub rules: Vec<WafRuleRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WafRuleRaw {
+    pub name: String,
+    /// Lower runs first. Default 100.
+    pub priority: Option<i32>,
+    /// `block` (default), `allow` (skip the remaining rules) or `count`.
+    pub action: Option<String>,
+    /// Client IPs or networks (v4 and v6).
+    #[serde(default)]
+    pub ip_set: Vec<String>,
+    /// What to inspect: `method`, `path`, `query`, `header:NAME`,
+    /// `cookie:NAME`. Needed with `contains`, `equals`, `starts_with`,
+    /// `regex` or `size_over`.
+    pub field: Option<String>,
+    pub contains: Option<String>,
+    pub equals: Option<String>,
+    pub starts_with: Option<String>,
+    pub regex: Option<String>,
+    /// Matches when the field is longer than this many bytes.
+    pub size_over: Option<usize>,
+    /// Applied in order before matching: `url_decode`, `html_entity_decode`,
+    /// `lowercase`, `normalize_path`, `compress_whitespace`, `base64_decode`.
+    #[serde(default)]
+    pub transforms: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -312,11 +355,12 @@ pub struct MockIntegrationRaw {
     pub body: Option<String>,
 }
 
-/// The policy chain. Order at run time: CORS preflight, API key, JWT, authorizer, rate limit, request validation.
+/// The policy chain. Order at run time: CORS preflight, WAF, API key, JWT, authorizer, rate limit, request validation.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoliciesRaw {
     pub cors: Option<CorsRaw>,
+    pub waf: Option<WafPolicyRaw>,
     pub api_key: Option<ApiKeyPolicyRaw>,
     pub jwt: Option<JwtRaw>,
     pub authorizer: Option<AuthorizerRaw>,
@@ -449,4 +493,13 @@ pub struct ApiKeyPolicyRaw {
     /// Only keys of these plans are accepted. Default: any plan.
     #[serde(default)]
     pub plans: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WafPolicyRaw {
+    /// Default true; `false` turns an inherited policy off for a route.
+    pub enabled: Option<bool>,
+    /// A rule set under `waf_rule_sets` in gatehouse.yaml.
+    pub rule_set: Option<String>,
 }

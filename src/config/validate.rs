@@ -130,6 +130,7 @@ pub fn settings(
     }
     let usage_plans = super::plans::usage_plans(&raw.usage_plans, &mut r);
     let api_keys = super::plans::declared_keys(&raw.api_keys, &usage_plans, &mut r);
+    let waf_rule_sets = super::waf::rule_sets(&raw.waf_rule_sets, &mut r);
     Config {
         root: root.to_path_buf(),
         listeners,
@@ -145,6 +146,7 @@ pub fn settings(
         trusted_proxies,
         usage_plans,
         api_keys,
+        waf_rule_sets,
     }
 }
 
@@ -404,8 +406,7 @@ pub fn api(
     root: &Path,
     id: &str,
     parsed: &Parsed<ApiFile>,
-    plans: &BTreeMap<String, Arc<UsagePlan>>,
-    upstreams: &BTreeMap<String, Arc<UpstreamSpec>>,
+    settings: &Config,
     diags: &mut Diagnostics,
 ) -> Api {
     let raw = &parsed.raw;
@@ -439,9 +440,11 @@ pub fn api(
         .parent()
         .map(|d| root.join(d))
         .unwrap_or_else(|| root.join("routes"));
+    let upstreams = &settings.upstreams;
     let ctx = super::policies::Context {
         routes_dir: &routes_dir,
-        plans,
+        plans: &settings.usage_plans,
+        rule_sets: &settings.waf_rule_sets,
     };
     let api_policies = super::policies::build(raw.policies.as_ref(), "policies", &ctx, &mut r);
     let mut routes: Vec<Arc<Route>> = Vec::new();

@@ -31,6 +31,9 @@ pub struct Entry<'a> {
     /// The policy that refused the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denied_by: Option<&'a str>,
+    /// The WAF rule that blocked the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'a str>,
 }
 
 pub struct AccessLog {

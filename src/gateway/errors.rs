@@ -29,6 +29,8 @@ pub enum GatewayError {
     RateLimitedWith(Vec<(&'static str, http::HeaderValue)>),
     /// A usage plan's quota is used up for the period, with its headers.
     QuotaExceeded(Vec<(&'static str, http::HeaderValue)>),
+    /// The WAF blocked the request (which rule is logged, never answered).
+    WafBlocked,
     /// The custom authorizer said no.
     AccessDenied,
     /// The identity provider (JWKS endpoint, authorizer) could not be reached.
@@ -51,7 +53,7 @@ impl GatewayError {
             GatewayError::HeadersTooLarge { .. } => 431,
             GatewayError::BadRequest(_) | GatewayError::ValidationFailed(_) => 400,
             GatewayError::Unauthorized(_) | GatewayError::MissingApiKey(_) => 401,
-            GatewayError::InvalidApiKey => 403,
+            GatewayError::InvalidApiKey | GatewayError::WafBlocked => 403,
             GatewayError::RateLimitedWith(_) | GatewayError::QuotaExceeded(_) => 429,
             GatewayError::InsufficientScope(_) | GatewayError::AccessDenied => 403,
             GatewayError::AuthUnavailable => 503,
@@ -72,7 +74,7 @@ impl GatewayError {
             GatewayError::BadRequest(_) => "BadRequest",
             GatewayError::ValidationFailed(_) => "ValidationFailed",
             GatewayError::Unauthorized(_) | GatewayError::MissingApiKey(_) => "Unauthorized",
-            GatewayError::InvalidApiKey => "Forbidden",
+            GatewayError::InvalidApiKey | GatewayError::WafBlocked => "Forbidden",
             GatewayError::RateLimitedWith(_) => "TooManyRequests",
             GatewayError::QuotaExceeded(_) => "QuotaExceeded",
             GatewayError::InsufficientScope(_) | GatewayError::AccessDenied => "Forbidden",
@@ -102,6 +104,7 @@ impl GatewayError {
             }
             GatewayError::MissingApiKey(header) => format!("missing API key (header `{header}`)"),
             GatewayError::InvalidApiKey => "invalid API key".into(),
+            GatewayError::WafBlocked => "request blocked".into(),
             GatewayError::RateLimitedWith(_) => "rate limit exceeded; see Retry-After".into(),
             GatewayError::QuotaExceeded(_) => {
                 "quota exceeded for this period; see Retry-After".into()

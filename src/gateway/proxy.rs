@@ -73,6 +73,8 @@ pub struct Ctx {
     upstream_headers: policy::jwt::Forward,
     /// The policy that refused the request, for the access log.
     denied_by: Option<&'static str>,
+    /// The WAF rule that blocked it: logged, never sent to the client.
+    denied_rule: Option<String>,
     _inflight: ConnectionGuard,
 }
 
@@ -113,6 +115,7 @@ impl ProxyHttp for Gateway {
             extra_headers: Vec::new(),
             upstream_headers: Vec::new(),
             denied_by: None,
+            denied_rule: None,
             _inflight: ConnectionGuard::new(&self.state.metrics.inflight_requests),
         }
     }
@@ -184,6 +187,11 @@ impl ProxyHttp for Gateway {
             peer: peer_ip(session),
         };
         let metrics = &self.state.metrics;
+        if let Err((denied, rule)) = policy::inspect(&runtime, &route, &request, metrics) {
+            ctx.denied_by = Some(denied.policy);
+            ctx.denied_rule = Some(rule);
+            return self.answer_error(session, ctx, denied.error).await;
+        }
         let keys = &self.state.keys;
         let extra = &mut ctx.extra_headers;
         let auth = policy::authenticate(&runtime, keys, &route, &request, metrics, extra).await;
@@ -481,6 +489,7 @@ impl ProxyHttp for Gateway {
             bytes_out: session.body_bytes_sent(),
             error,
             denied_by: ctx.denied_by,
+            rule: ctx.denied_rule.as_deref(),
         });
     }
 

@@ -1,8 +1,8 @@
 //! The policy chain, run in `request_filter` after routing, first deny wins:
 //!
 //! ```text
-//! CORS preflight (answered before anything else) -> API key -> JWT -> authorizer
-//!   -> rate limit -> validate -> integration
+//! CORS preflight (answered before anything else) -> WAF -> API key -> JWT
+//!   -> authorizer -> rate limit -> validate -> integration
 //! ```
 //!
 //! WAF, auth and request validation slot in ahead of and after the rate limit
@@ -18,6 +18,7 @@ pub mod jwt;
 pub mod quota;
 pub mod rate_limit;
 pub mod validate;
+pub mod waf;
 
 use crate::config::model::{Api, Authorizer, JwtKeys, RateLimit};
 use rate_limit::Limiter;
@@ -231,6 +232,60 @@ pub type ExtraHeaders = Vec<(&'static str, HeaderValue)>;
 pub struct Denied {
     pub error: GatewayError,
     pub policy: &'static str,
+}
+
+/// The WAF, first in the chain. `Err` carries the refusal and the rule that
+/// matched (for the log only).
+pub fn inspect(
+    runtime: &Runtime,
+    route: &Route,
+    req: &Request<'_>,
+    metrics: &Metrics,
+) -> Result<(), (Denied, String)> {
+    let Some(set) = &route.policies.waf else {
+        return Ok(());
+    };
+    let ip = client_ip::client_ip(
+        req.peer,
+        req.get("x-forwarded-for"),
+        &runtime.config.trusted_proxies,
+    );
+    let count = |rule: &str, action: &str| {
+        metrics
+            .waf_matches
+            .with_label_values(&[&set.name, rule, action])
+            .inc();
+    };
+    match waf::evaluate(set, req.header, ip) {
+        waf::Outcome::Pass(counted) => {
+            counted.iter().for_each(|r| count(r, "count"));
+            metrics
+                .policy_decisions
+                .with_label_values(&["waf", "pass"])
+                .inc();
+            Ok(())
+        }
+        waf::Outcome::Allow(rule) => {
+            count(&rule, "allow");
+            metrics
+                .policy_decisions
+                .with_label_values(&["waf", "allow"])
+                .inc();
+            Ok(())
+        }
+        waf::Outcome::Block(rule) => {
+            count(&rule, "block");
+            metrics
+                .policy_decisions
+                .with_label_values(&["waf", "block"])
+                .inc();
+            let denied = Denied {
+                error: GatewayError::WafBlocked,
+                policy: "waf",
+            };
+            Err((denied, rule))
+        }
+    }
 }
 
 /// What the request looks like to the policies.

@@ -1,0 +1,270 @@
+//! WAF rule sets: the validated model and how it is built from config.
+
+use super::raw::{RuleSetRaw, WafRuleRaw};
+use super::validate::Reporter;
+use http::HeaderName;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct RuleSet {
+    pub name: String,
+    /// Sorted by priority, lowest first.
+    pub rules: Vec<Rule>,
+    pub managed: Vec<ManagedGroup>,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub name: String,
+    pub priority: i32,
+    pub action: Action,
+    pub statement: Statement,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Block,
+    Allow,
+    Count,
+}
+
+#[derive(Debug)]
+pub enum Statement {
+    IpSet(Vec<ipnet::IpNet>),
+    Match {
+        field: Field,
+        transforms: Vec<Transform>,
+        test: Test,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Method,
+    Path,
+    Query,
+    Header(HeaderName),
+    Cookie(String),
+}
+
+#[derive(Debug)]
+pub enum Test {
+    Contains(String),
+    Equals(String),
+    StartsWith(String),
+    Regex(regex::Regex),
+    SizeOver(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    UrlDecode,
+    HtmlEntityDecode,
+    Lowercase,
+    NormalizePath,
+    CompressWhitespace,
+    Base64Decode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagedGroup {
+    Sqli,
+    Xss,
+    PathTraversal,
+    CommandInjection,
+    KnownBadInputs,
+}
+
+impl ManagedGroup {
+    pub fn name(self) -> &'static str {
+        match self {
+            ManagedGroup::Sqli => "sqli",
+            ManagedGroup::Xss => "xss",
+            ManagedGroup::PathTraversal => "path_traversal",
+            ManagedGroup::CommandInjection => "command_injection",
+            ManagedGroup::KnownBadInputs => "known_bad_inputs",
+        }
+    }
+}
+
+const MANAGED: [ManagedGroup; 5] = [
+    ManagedGroup::Sqli,
+    ManagedGroup::Xss,
+    ManagedGroup::PathTraversal,
+    ManagedGroup::CommandInjection,
+    ManagedGroup::KnownBadInputs,
+];
+
+pub fn rule_sets(
+    raw: &BTreeMap<String, RuleSetRaw>,
+    r: &mut Reporter,
+) -> BTreeMap<String, Arc<RuleSet>> {
+    let mut out = BTreeMap::new();
+    for (name, set) in raw {
+        let path = format!("waf_rule_sets.{name}");
+        let mut managed = Vec::new();
+        for (i, group) in set.managed.iter().enumerate() {
+            match MANAGED.iter().find(|g| g.name() == group) {
+                Some(g) => managed.push(*g),
+                None => {
+                    let known: Vec<&str> = MANAGED.iter().map(|g| g.name()).collect();
+                    r.error(
+                        &format!("{path}.managed[{i}]"),
+                        format!(
+                            "unknown managed rule group `{group}`{}; groups: {}",
+                            super::de::did_you_mean(group, &known),
+                            known.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        let mut rules: Vec<Rule> = set
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, rule)| build_rule(rule, &format!("{path}.rules[{i}]"), r))
+            .collect();
+        rules.sort_by_key(|rule| rule.priority);
+        out.insert(
+            name.clone(),
+            Arc::new(RuleSet {
+                name: name.clone(),
+                rules,
+                managed,
+            }),
+        );
+    }
+    out
+}
+
+fn build_rule(raw: &WafRuleRaw, path: &str, r: &mut Reporter) -> Option<Rule> {
+    let action = match raw.action.as_deref().unwrap_or("block") {
+        "block" => Action::Block,
+        "allow" => Action::Allow,
+        "count" => Action::Count,
+        other => {
+            r.error(
+                &format!("{path}.action"),
+                format!("unknown action `{other}`: use block, allow or count"),
+            );
+            return None;
+        }
+    };
+    let tests: Vec<Test> = [
+        raw.contains.clone().map(Test::Contains),
+        raw.equals.clone().map(Test::Equals),
+        raw.starts_with.clone().map(Test::StartsWith),
+        raw.size_over.map(Test::SizeOver),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let regex = match raw
+        .regex
+        .as_deref()
+        .map(|re| regex::RegexBuilder::new(re).size_limit(1 << 20).build())
+    {
+        None => None,
+        Some(Ok(re)) => Some(Test::Regex(re)),
+        Some(Err(e)) => {
+            // regex errors are multi-line pictures; keep the last line, the reason.
+            let text = e.to_string();
+            let reason = text
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .unwrap_or("invalid");
+            let reason = reason.trim_start_matches("error: ");
+            r.error(
+                &format!("{path}.regex"),
+                format!(
+                    "bad regex `{}`: {reason}",
+                    raw.regex.as_deref().unwrap_or("")
+                ),
+            );
+            return None;
+        }
+    };
+    let mut tests = tests;
+    tests.extend(regex);
+    let statement = match (raw.ip_set.is_empty(), tests.len(), &raw.field) {
+        (false, 0, None) => {
+            let mut nets = Vec::new();
+            for (i, text) in raw.ip_set.iter().enumerate() {
+                match text
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                {
+                    Ok(n) => nets.push(n),
+                    Err(_) => r.error(
+                        &format!("{path}.ip_set[{i}]"),
+                        format!("bad network `{text}`"),
+                    ),
+                }
+            }
+            Statement::IpSet(nets)
+        }
+        (true, 1, Some(field)) => {
+            let field = parse_field(field)
+                .map_err(|m| r.error(&format!("{path}.field"), m))
+                .ok()?;
+            let mut transforms = Vec::new();
+            for (i, t) in raw.transforms.iter().enumerate() {
+                match parse_transform(t) {
+                    Some(t) => transforms.push(t),
+                    None => r.error(
+                        &format!("{path}.transforms[{i}]"),
+                        format!("unknown transform `{t}`: use url_decode, html_entity_decode, lowercase, normalize_path, compress_whitespace or base64_decode"),
+                    ),
+                }
+            }
+            Statement::Match {
+                field,
+                transforms,
+                test: tests.pop()?,
+            }
+        }
+        _ => {
+            r.error(
+                path,
+                "a rule needs either `ip_set`, or a `field` with exactly one of `contains`, `equals`, `starts_with`, `regex`, `size_over`",
+            );
+            return None;
+        }
+    };
+    Some(Rule {
+        name: raw.name.clone(),
+        priority: raw.priority.unwrap_or(100),
+        action,
+        statement,
+    })
+}
+
+fn parse_field(text: &str) -> Result<Field, String> {
+    match text.split_once(':') {
+        None if text == "method" => Ok(Field::Method),
+        None if text == "path" => Ok(Field::Path),
+        None if text == "query" => Ok(Field::Query),
+        Some(("header", h)) => HeaderName::try_from(h.trim())
+            .map(Field::Header)
+            .map_err(|_| format!("bad header name `{h}`")),
+        Some(("cookie", c)) if !c.trim().is_empty() => Ok(Field::Cookie(c.trim().to_string())),
+        _ => Err(format!(
+            "bad field `{text}`: use method, path, query, header:NAME or cookie:NAME"
+        )),
+    }
+}
+
+fn parse_transform(text: &str) -> Option<Transform> {
+    Some(match text {
+        "url_decode" => Transform::UrlDecode,
+        "html_entity_decode" => Transform::HtmlEntityDecode,
+        "lowercase" => Transform::Lowercase,
+        "normalize_path" => Transform::NormalizePath,
+        "compress_whitespace" => Transform::CompressWhitespace,
+        "base64_decode" => Transform::Base64Decode,
+        _ => return None,
+    })
+}

@@ -1,0 +1,167 @@
+//! The WAF: a rule set's own rules by priority (block, allow, count), then
+//! its managed groups. What matched goes to the access log and metrics, never
+//! into the response.
+//!
+//! Every value is inspected as sent and URL-decoded once and twice, so double
+//! encoding (`%2527`) hides nothing.
+
+mod managed;
+pub mod transform;
+
+use crate::config::waf::{Action, Field, RuleSet, Statement, Test};
+use pingora::http::RequestHeader;
+use std::net::IpAddr;
+
+pub enum Outcome {
+    /// No rule decided; the request goes on. Carries the rules that counted.
+    Pass(Vec<String>),
+    /// An `allow` rule matched: the remaining rules are skipped.
+    Allow(String),
+    /// Blocked, by this rule (`managed:<group>` for managed groups).
+    Block(String),
+}
+
+/// The request as the WAF sees it, decoded once up front.
+pub struct Inputs<'a> {
+    req: &'a RequestHeader,
+    path: Vec<String>,
+    /// Query values and cookie values (and their names), in decoded variants.
+    values: Vec<String>,
+    /// Every header value, as sent.
+    headers: Vec<&'a str>,
+}
+
+impl<'a> Inputs<'a> {
+    pub fn new(req: &'a RequestHeader) -> Inputs<'a> {
+        let mut values = Vec::new();
+        for pair in req
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            push_variants(&mut values, k);
+            push_variants(&mut values, v);
+        }
+        for cookie in req.headers.get_all(http::header::COOKIE) {
+            for pair in cookie.to_str().unwrap_or("").split(';') {
+                let (_, v) = pair.trim().split_once('=').unwrap_or(("", pair.trim()));
+                push_variants(&mut values, v);
+            }
+        }
+        for name in [http::header::USER_AGENT, http::header::REFERER] {
+            if let Some(v) = req.headers.get(&name).and_then(|v| v.to_str().ok()) {
+                push_variants(&mut values, v);
+            }
+        }
+        let mut path = Vec::new();
+        push_variants(&mut path, req.uri.path());
+        let headers = req
+            .headers
+            .values()
+            .map(|v| v.to_str().unwrap_or(""))
+            .collect();
+        Inputs {
+            req,
+            path,
+            values,
+            headers,
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(String::as_str)
+    }
+
+    fn path_and_values(&self) -> impl Iterator<Item = &str> {
+        self.path.iter().map(String::as_str).chain(self.values())
+    }
+
+    fn everything(&self) -> impl Iterator<Item = &str> {
+        self.path_and_values().chain(self.headers.iter().copied())
+    }
+
+    fn field(&self, field: &Field) -> Option<String> {
+        match field {
+            Field::Method => Some(self.req.method.as_str().to_string()),
+            Field::Path => Some(self.req.uri.path().to_string()),
+            Field::Query => Some(self.req.uri.query().unwrap_or("").to_string()),
+            Field::Header(h) => {
+                let all: Vec<&str> = self
+                    .req
+                    .headers
+                    .get_all(h)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                (!all.is_empty()).then(|| all.join(", "))
+            }
+            Field::Cookie(name) => self
+                .req
+                .headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .find_map(|c| {
+                    c.to_str().ok()?.split(';').find_map(|pair| {
+                        let (k, v) = pair.trim().split_once('=')?;
+                        (k == name).then(|| v.to_string())
+                    })
+                }),
+        }
+    }
+}
+
+/// The value as sent, URL-decoded, and decoded twice, without repeats.
+fn push_variants(out: &mut Vec<String>, raw: &str) {
+    let once = transform::url_decode(raw);
+    let twice = transform::url_decode(&once);
+    for v in [raw.to_string(), once, twice] {
+        if !v.is_empty() && !out.contains(&v) {
+            out.push(v);
+        }
+    }
+}
+
+pub fn evaluate(set: &RuleSet, req: &RequestHeader, client_ip: Option<IpAddr>) -> Outcome {
+    let inputs = Inputs::new(req);
+    let mut counted = Vec::new();
+    for rule in &set.rules {
+        if !matches(&rule.statement, &inputs, client_ip) {
+            continue;
+        }
+        match rule.action {
+            Action::Block => return Outcome::Block(rule.name.clone()),
+            Action::Allow => return Outcome::Allow(rule.name.clone()),
+            Action::Count => counted.push(rule.name.clone()),
+        }
+    }
+    match managed::check(&set.managed, &inputs) {
+        Some(group) => Outcome::Block(format!("managed:{}", group.name())),
+        None => Outcome::Pass(counted),
+    }
+}
+
+fn matches(statement: &Statement, inputs: &Inputs<'_>, client_ip: Option<IpAddr>) -> bool {
+    match statement {
+        Statement::IpSet(nets) => client_ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+        Statement::Match {
+            field,
+            transforms,
+            test,
+        } => {
+            let Some(raw) = inputs.field(field) else {
+                return false;
+            };
+            let value = transform::apply(&raw, transforms);
+            match test {
+                Test::Contains(s) => value.contains(s.as_str()),
+                Test::Equals(s) => *value == **s,
+                Test::StartsWith(s) => value.starts_with(s.as_str()),
+                Test::Regex(re) => re.is_match(&value),
+                Test::SizeOver(n) => value.len() > *n,
+            }
+        }
+    }
+}

