@@ -5,6 +5,8 @@
 #   benches/proxy.sh                    # defaults below
 #   ROUNDS=5 DURATION=15 CONNECTIONS=64 GATEHOUSE_THREADS=1 benches/proxy.sh
 #   BASELINE=1 benches/proxy.sh         # also measure a bare pingora proxy
+#   POLICIES=1 benches/proxy.sh         # gatehouse without policies vs with API key,
+#                                       # JWT, rate limit (not exceeded) and WAF managed groups
 #
 # Needs nginx and wrk (Debian: apt-get install -y nginx wrk) and a release
 # build (cargo build --release). Everything listens on 127.0.0.1 only.
@@ -18,6 +20,9 @@ WRK_THREADS=${WRK_THREADS:-2}
 GATEHOUSE_THREADS=${GATEHOUSE_THREADS:-1}
 ACCESS_LOG=${ACCESS_LOG:-off}
 BASELINE=${BASELINE:-0}
+POLICIES=${POLICIES:-0}
+JWT_SECRET=bench-secret-bench-secret-bench-secret-0001
+API_KEY=gh_bench_key_0123456789abcdef
 BACKEND_PORT=18081 NGINX_PORT=18082 GATEHOUSE_PORT=18083 ADMIN_PORT=18084 BASELINE_PORT=18085
 
 for tool in nginx wrk; do
@@ -90,6 +95,15 @@ upstreams:
   backend:
     targets:
       - address: 127.0.0.1:$BACKEND_PORT
+usage_plans:
+  bench: {}
+api_keys:
+  - name: bench
+    key: $API_KEY
+    plan: bench
+waf_rule_sets:
+  bench:
+    managed: [sqli, xss, path_traversal, command_injection, known_bad_inputs]
 YAML
 cat > "$work/gh/routes/bench.yaml" <<YAML
 routes:
@@ -97,27 +111,59 @@ routes:
     integration:
       http:
         upstream: backend
+  - path: /guarded/{proxy+}
+    policies:
+      waf: {rule_set: bench}
+      api_key: {}
+      jwt: {algorithms: [HS256], secret: $JWT_SECRET}
+      rate_limit: {rate: 1000000/s, key: client_ip}
+    integration:
+      http:
+        upstream: backend
+        path: /{proxy}
 YAML
+# An HS256 token valid for a day, made with the standard library only.
+JWT=$(python3 - "$JWT_SECRET" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": "bench", "exp": int(time.time()) + 86400}).encode())
+sig = hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+print(f"{head}.{body}.{b64(sig)}")
+PY
+)
 GATEHOUSE_LOG=warn target/release/gatehouse -C "$work/gh" serve 2>"$work/gh.err" &
 GH_PID=$!
 
-names=(nginx gatehouse); ports=($NGINX_PORT $GATEHOUSE_PORT)
+# What is measured: a name, a URL and the headers wrk sends.
+names=(nginx gatehouse)
+urls=("http://127.0.0.1:$NGINX_PORT/bench" "http://127.0.0.1:$GATEHOUSE_PORT/bench")
+headers=("" "")
+if [ "$POLICIES" = 1 ]; then
+  names=(gatehouse policies)
+  # Same query and headers both ways: only the policies differ.
+  urls=("http://127.0.0.1:$GATEHOUSE_PORT/bench?q=hello&page=2" "http://127.0.0.1:$GATEHOUSE_PORT/guarded/bench?q=hello&page=2")
+  headers=("x-api-key: $API_KEY|authorization: Bearer $JWT" "x-api-key: $API_KEY|authorization: Bearer $JWT")
+fi
 if [ "$BASELINE" = 1 ]; then
   (cd benches/pingora-baseline && CARGO_TARGET_DIR=../../target cargo build --release -q)
   target/release/pingora-baseline "127.0.0.1:$BASELINE_PORT" "127.0.0.1:$BACKEND_PORT" "$GATEHOUSE_THREADS" >/dev/null 2>&1 &
   BASE_PID=$!
-  names+=(pingora); ports+=($BASELINE_PORT)
+  names+=(pingora); urls+=("http://127.0.0.1:$BASELINE_PORT/bench"); headers+=("")
 fi
 
 wait_port() { for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$1/x" && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
-wait_port $BACKEND_PORT
-for port in "${ports[@]}"; do wait_port "$port"; done
+wait_port $BACKEND_PORT; wait_port $NGINX_PORT; wait_port $GATEHOUSE_PORT
+[ "$BASELINE" = 1 ] && wait_port $BASELINE_PORT
 
-run_wrk() { # port -> "rps p50_ms p99_ms"
-  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$1/bench" > "$work/wrk.out"
+run_wrk() { # index -> "rps p50_ms p99_ms"
+  local args=() h
+  IFS='|' read -ra hs <<< "${headers[$1]}"
+  for h in "${hs[@]}"; do [ -n "$h" ] && args+=(-H "$h"); done
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${args[@]}" "${urls[$1]}" > "$work/wrk.out"
   local errors
   errors=$(grep -E "Non-2xx|Socket errors" "$work/wrk.out" || true)
-  [ -n "$errors" ] && echo "  warning: $errors" >&2
+  [ -n "$errors" ] && echo "  warning (${names[$1]}): $errors" >&2
   awk '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /Requests\/sec/ { rps=$2 }
@@ -126,13 +172,21 @@ run_wrk() { # port -> "rps p50_ms p99_ms"
     END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }' "$work/wrk.out"
 }
 
+# Every measured URL must answer 200 before we time it.
+for i in "${!names[@]}"; do
+  args=(); IFS='|' read -ra hs <<< "${headers[$i]}"
+  for h in "${hs[@]}"; do [ -n "$h" ] && args+=(-H "$h"); done
+  code=$(curl -s -o /dev/null -w '%{http_code}' "${args[@]}" "${urls[$i]}")
+  [ "$code" = 200 ] || { echo "${names[$i]}: ${urls[$i]} answered $code"; cat "$work/gh.err"; exit 1; }
+done
+
 echo "warm-up"
-for port in "${ports[@]}"; do run_wrk "$port" >/dev/null; done
+for i in "${!names[@]}"; do run_wrk "$i" >/dev/null; done
 printf "%-6s %-10s %10s %9s %9s\n" round proxy req/s p50_ms p99_ms
 declare -A RPS P50 P99
 for r in $(seq 1 "$ROUNDS"); do
   for i in "${!names[@]}"; do
-    read -r rps p50 p99 < <(run_wrk "${ports[$i]}")
+    read -r rps p50 p99 < <(run_wrk "$i")
     RPS[${names[$i]}]+="$rps "; P50[${names[$i]}]+="$p50 "; P99[${names[$i]}]+="$p99 "
     printf "%-6s %-10s %10s %9s %9s\n" "$r" "${names[$i]}" "$rps" "$p50" "$p99"
   done
@@ -145,8 +199,9 @@ for name in "${names[@]}"; do
   printf "%-10s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms\n" "$name" \
     "$(median "${RPS[$name]}")" "$(median "${P50[$name]}")" "$(median "${P99[$name]}")"
 done
-nr=$(median "${RPS[nginx]}"); n99=$(median "${P99[nginx]}")
+first=${names[0]}
+nr=$(median "${RPS[$first]}"); n99=$(median "${P99[$first]}")
 for name in "${names[@]:1}"; do
-  awk -v who="$name" -v g="$(median "${RPS[$name]}")" -v n="$nr" -v gp="$(median "${P99[$name]}")" -v np="$n99" \
-    'BEGIN { printf "ratio %s/nginx: req/s %.2f, p99 %.2f\n", who, g/n, gp/np }'
+  awk -v who="$name" -v base="$first" -v g="$(median "${RPS[$name]}")" -v n="$nr" -v gp="$(median "${P99[$name]}")" -v np="$n99" \
+    'BEGIN { printf "ratio %s/%s: req/s %.2f, p99 %.2f\n", who, base, g/n, gp/np }'
 done

@@ -19,7 +19,11 @@ pub struct Metrics {
     pub policy_decisions: IntCounterVec,
     pub rate_limit_keys: IntGauge,
     pub waf_matches: IntCounterVec,
+    decisions: Vec<std::sync::OnceLock<IntCounter>>,
 }
+
+const POLICIES: [&str; 7] = ["cors", "waf", "api_key", "jwt", "authorizer", "rate_limit", "validate"];
+const OUTCOMES: [&str; 5] = ["allow", "deny", "pass", "block", "preflight"];
 
 /// Seconds: 1ms to 60s, dense where gateways usually live.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -128,6 +132,20 @@ impl Metrics {
             policy_decisions,
             rate_limit_keys,
             waf_matches,
+            decisions: (0..POLICIES.len() * OUTCOMES.len()).map(|_| std::sync::OnceLock::new()).collect(),
+        }
+    }
+
+    /// Counts a policy decision. The labelled counters are resolved once per
+    /// (policy, outcome) and kept, so the request path does no label lookup.
+    pub fn decision(&self, policy: &'static str, outcome: &'static str) {
+        let p = POLICIES.iter().position(|x| *x == policy);
+        let o = OUTCOMES.iter().position(|x| *x == outcome);
+        match (p, o) {
+            (Some(p), Some(o)) => self.decisions[p * OUTCOMES.len() + o]
+                .get_or_init(|| self.policy_decisions.with_label_values(&[policy, outcome]))
+                .inc(),
+            _ => self.policy_decisions.with_label_values(&[policy, outcome]).inc(),
         }
     }
 

@@ -42,6 +42,7 @@ pub struct Runtime {
     pub limiters: policy::Limiters,
     pub jwks: policy::JwksCaches,
     pub authorizers: policy::Authorizers,
+    pub verified_tokens: policy::jwt::VerifiedTokens,
 }
 
 impl Runtime {
@@ -62,6 +63,7 @@ impl Runtime {
             limiters: policy::Limiters::build(&config.apis, previous.map(|p| &p.limiters)),
             jwks: policy::JwksCaches::build(&config.apis, previous.map(|p| &p.jwks)),
             authorizers: policy::Authorizers::build(&config.apis, previous.map(|p| &p.authorizers)),
+            verified_tokens: Default::default(),
             config,
             pools,
         }

@@ -212,10 +212,7 @@ impl ProxyHttp for Gateway {
                 if let Err(err) = check_body_against_schema(session, rules, limit).await? {
                     ctx.denied_by = Some("validate");
                     self.state
-                        .metrics
-                        .policy_decisions
-                        .with_label_values(&["validate", "deny"])
-                        .inc();
+                        .metrics.decision("validate", "deny");
                     return self.answer_error(session, ctx, err).await;
                 }
             }

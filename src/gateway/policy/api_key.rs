@@ -25,8 +25,8 @@ const LOOKUP_CACHE_CAPACITY: usize = 100_000;
 pub struct KeyRing {
     store: Arc<dyn KeyStore>,
     /// Config-declared keys by hash; replaced on reload.
-    declared: ArcSwap<HashMap<String, KeyRecord>>,
-    lookups: Mutex<HashMap<String, (Instant, Option<KeyRecord>)>>,
+    declared: ArcSwap<HashMap<String, Arc<Known>>>,
+    lookups: Mutex<HashMap<String, (Instant, Option<Arc<Known>>)>>,
     /// Per plan: the throttle it was built from, and its buckets.
     throttles: Mutex<HashMap<String, Throttle>>,
     usage: Mutex<HashMap<(String, i64), Counter>>,
@@ -42,9 +42,27 @@ struct Counter {
     pending: u64,
 }
 
+/// A key the ring knows, with the identity headers it sends upstream built
+/// once rather than on every request.
+pub struct Known {
+    pub record: KeyRecord,
+    pub id_header: Option<HeaderValue>,
+    pub name_header: Option<HeaderValue>,
+}
+
+impl Known {
+    fn new(record: KeyRecord) -> Arc<Known> {
+        Arc::new(Known {
+            id_header: HeaderValue::from_str(&record.id).ok(),
+            name_header: HeaderValue::from_str(&record.name).ok(),
+            record,
+        })
+    }
+}
+
 /// What a caller gets for passing: the key and the headers to answer with.
 pub struct Admitted {
-    pub key: KeyRecord,
+    pub key: Arc<Known>,
     pub headers: Vec<(&'static str, HeaderValue)>,
 }
 
@@ -66,7 +84,7 @@ impl KeyRing {
     }
 
     pub fn set_declared(&self, keys: &[KeyRecord]) {
-        let map = keys.iter().map(|k| (k.hash.clone(), k.clone())).collect();
+        let map = keys.iter().map(|k| (k.hash.clone(), Known::new(k.clone()))).collect();
         self.declared.store(Arc::new(map));
     }
 
@@ -77,7 +95,7 @@ impl KeyRing {
         }
     }
 
-    async fn find(&self, plain: &str) -> Result<Option<KeyRecord>, GatewayError> {
+    async fn find(&self, plain: &str) -> Result<Option<Arc<Known>>, GatewayError> {
         let hash = sha256_hex(plain.as_bytes());
         if let Some(k) = self.declared.load().get(&hash) {
             return Ok(Some(k.clone()));
@@ -95,7 +113,8 @@ impl KeyRing {
             .map_err(|e| {
                 tracing::error!(error = %e, "key lookup failed");
                 GatewayError::Internal
-            })?;
+            })?
+            .map(Known::new);
         if let Ok(mut lookups) = self.lookups.lock() {
             if lookups.len() >= LOOKUP_CACHE_CAPACITY {
                 lookups.clear();
@@ -115,11 +134,12 @@ impl KeyRing {
     ) -> Result<Admitted, GatewayError> {
         let plain =
             presented.ok_or_else(|| GatewayError::MissingApiKey(policy.header.to_string()))?;
-        let key = self
+        let known = self
             .find(plain)
             .await?
-            .filter(KeyRecord::is_active)
+            .filter(|k| k.record.is_active())
             .ok_or(GatewayError::InvalidApiKey)?;
+        let key = &known.record;
         if !policy.plans.is_empty() && !policy.plans.contains(&key.plan) {
             return Err(GatewayError::InvalidApiKey);
         }
@@ -150,7 +170,10 @@ impl KeyRing {
                 return Err(GatewayError::QuotaExceeded(headers));
             }
         }
-        Ok(Admitted { key, headers })
+        Ok(Admitted {
+            key: known.clone(),
+            headers,
+        })
     }
 
     fn throttle(&self, plan: &str, spec: &Arc<RateLimit>) -> Arc<Limiter> {

@@ -16,12 +16,61 @@ use std::sync::Arc;
 /// client may have sent itself, so forwarded claims cannot be spoofed.
 pub type Forward = Vec<(HeaderName, Option<HeaderValue>)>;
 
-pub async fn authenticate(
+/// Tokens already verified, with what they let through, until they expire
+/// (at most a minute): clients send the same token many times, and checking a
+/// signature and parsing claims is the costly part.
+#[derive(Default)]
+pub struct VerifiedTokens {
+    entries: std::sync::Mutex<std::collections::HashMap<(usize, String), (u64, Forward)>>,
+}
+
+/// Cached verifications at most; past it the cache starts over.
+const VERIFIED_CAPACITY: usize = 10_000;
+/// Longest a verification is reused, so a JWKS key rotation or policy change
+/// is seen soon.
+const VERIFIED_TTL_SECS: u64 = 60;
+
+impl VerifiedTokens {
+    /// The policy is told apart by its address: a cache belongs to one
+    /// config generation, whose policies do not move.
+    fn get(&self, policy: &Jwt, token: &str) -> Option<Forward> {
+        let entries = self.entries.lock().ok()?;
+        let (until, forward) = entries.get(&(policy as *const Jwt as usize, token.to_string()))?;
+        (jsonwebtoken::get_current_timestamp() < *until).then(|| forward.clone())
+    }
+
+    fn put(&self, policy: &Jwt, token: &str, exp: u64, forward: &Forward) {
+        let Ok(mut entries) = self.entries.lock() else { return };
+        if entries.len() >= VERIFIED_CAPACITY {
+            entries.clear();
+        }
+        let until = exp.min(jsonwebtoken::get_current_timestamp() + VERIFIED_TTL_SECS);
+        entries.insert((policy as *const Jwt as usize, token.to_string()), (until, forward.clone()));
+    }
+}
+
+/// `authenticate`, answered from `cache` when this token passed before.
+pub async fn authenticate_cached(
     jwt: &Jwt,
     jwks: Option<&Arc<JwksCache>>,
     req: &RequestHeader,
+    cache: &VerifiedTokens,
 ) -> Result<Forward, GatewayError> {
     let token = bearer_token(req).ok_or(GatewayError::Unauthorized(None))?;
+    if let Some(forward) = cache.get(jwt, token) {
+        return Ok(forward);
+    }
+    let (forward, exp) = verify(jwt, jwks, token).await?;
+    cache.put(jwt, token, exp, &forward);
+    Ok(forward)
+}
+
+/// Verifies `token`; on success, the upstream headers and the token's `exp`.
+async fn verify(
+    jwt: &Jwt,
+    jwks: Option<&Arc<JwksCache>>,
+    token: &str,
+) -> Result<(Forward, u64), GatewayError> {
     let invalid = |why: &str| GatewayError::Unauthorized(Some(why.to_string()));
     let header = decode_header(token).map_err(|_| invalid("malformed token"))?;
     if !jwt.algorithms.contains(&header.alg) {
@@ -88,7 +137,7 @@ pub async fn authenticate(
     if !missing.is_empty() {
         return Err(GatewayError::InsufficientScope(jwt.scopes.clone()));
     }
-    Ok(jwt
+    let forward = jwt
         .forward_claims
         .iter()
         .map(|(claim, header)| {
@@ -101,7 +150,9 @@ pub async fn authenticate(
             });
             (header.clone(), value)
         })
-        .collect())
+        .collect();
+    let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(now);
+    Ok((forward, exp))
 }
 
 fn bearer_token(req: &RequestHeader) -> Option<&str> {

@@ -118,12 +118,10 @@ pub async fn authenticate(
         let result = result.map(|admitted| {
             extra.extend(admitted.headers);
             // The key never travels upstream; its identity does.
-            let id = HeaderValue::from_str(&admitted.key.id).ok();
-            let name = HeaderValue::from_str(&admitted.key.name).ok();
             vec![
                 (policy.header.clone(), None),
-                (http::HeaderName::from_static("x-api-key-id"), id),
-                (http::HeaderName::from_static("x-api-key-name"), name),
+                (http::HeaderName::from_static("x-api-key-id"), admitted.key.id_header.clone()),
+                (http::HeaderName::from_static("x-api-key-name"), admitted.key.name_header.clone()),
             ]
         });
         forward.extend(decided(result, "api_key", metrics)?);
@@ -133,7 +131,7 @@ pub async fn authenticate(
             JwtKeys::Jwks { url, .. } => runtime.jwks.for_url(url),
             JwtKeys::Static(_) => None,
         };
-        let result = jwt::authenticate(policy, cache, req.header).await;
+        let result = jwt::authenticate_cached(policy, cache, req.header, &runtime.verified_tokens).await;
         forward.extend(decided(result, "jwt", metrics)?);
     }
     if let Some(spec) = &route.policies.authorizer {
@@ -156,10 +154,7 @@ fn decided(
     metrics: &Metrics,
 ) -> Result<jwt::Forward, Denied> {
     let outcome = if result.is_ok() { "allow" } else { "deny" };
-    metrics
-        .policy_decisions
-        .with_label_values(&[policy, outcome])
-        .inc();
+    metrics.decision(policy, outcome);
     result.map_err(|error| Denied { error, policy })
 }
 
@@ -259,26 +254,17 @@ pub fn inspect(
     match waf::evaluate(set, req.header, ip) {
         waf::Outcome::Pass(counted) => {
             counted.iter().for_each(|r| count(r, "count"));
-            metrics
-                .policy_decisions
-                .with_label_values(&["waf", "pass"])
-                .inc();
+            metrics.decision("waf", "pass");
             Ok(())
         }
         waf::Outcome::Allow(rule) => {
             count(&rule, "allow");
-            metrics
-                .policy_decisions
-                .with_label_values(&["waf", "allow"])
-                .inc();
+            metrics.decision("waf", "allow");
             Ok(())
         }
         waf::Outcome::Block(rule) => {
             count(&rule, "block");
-            metrics
-                .policy_decisions
-                .with_label_values(&["waf", "block"])
-                .inc();
+            metrics.decision("waf", "block");
             let denied = Denied {
                 error: GatewayError::WafBlocked,
                 policy: "waf",
@@ -319,10 +305,7 @@ pub fn preflight(
     } else {
         "deny"
     };
-    metrics
-        .policy_decisions
-        .with_label_values(&["cors", outcome])
-        .inc();
+    metrics.decision("cors", outcome);
     Some(verdict.ok_or(Denied {
         error: GatewayError::CorsRejected,
         policy: "cors",
@@ -366,10 +349,7 @@ pub fn check(
         let standing = limiter.check(&key);
         extra.extend(limiter.headers(&standing));
         let outcome = if standing.allowed { "allow" } else { "deny" };
-        metrics
-            .policy_decisions
-            .with_label_values(&["rate_limit", outcome])
-            .inc();
+        metrics.decision("rate_limit", outcome);
         if !standing.allowed {
             return Err(Denied {
                 error: GatewayError::RateLimited,
@@ -384,20 +364,14 @@ pub fn check(
             .get("content-length")
             .and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
-            metrics
-                .policy_decisions
-                .with_label_values(&["validate", "deny"])
-                .inc();
+            metrics.decision("validate", "deny");
             return Err(Denied {
                 error: GatewayError::PayloadTooLarge { limit },
                 policy: "validate",
             });
         }
         if !violations.is_empty() {
-            metrics
-                .policy_decisions
-                .with_label_values(&["validate", "deny"])
-                .inc();
+            metrics.decision("validate", "deny");
             return Err(Denied {
                 error: GatewayError::ValidationFailed(violations),
                 policy: "validate",

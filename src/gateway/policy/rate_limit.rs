@@ -13,13 +13,20 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Buckets are keyed by a 64-bit hash of the client's key, made with a key
+/// chosen at random per process: no allocation per request, and clients
+/// cannot pick keys that collide with someone else's bucket.
 type Buckets =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+    RateLimiter<u64, DefaultKeyedStateStore<u64>, DefaultClock, StateInformationMiddleware>;
 
 pub struct Limiter {
     spec: Arc<RateLimit>,
     buckets: Buckets,
     clock: DefaultClock,
+    hasher: std::collections::hash_map::RandomState,
+    /// `RateLimit-Policy` and `X-RateLimit-Limit` never change: built once.
+    policy_header: HeaderValue,
+    limit_header: HeaderValue,
 }
 
 /// Where a client stands after a check.
@@ -38,16 +45,21 @@ impl Limiter {
         let quota = Quota::with_period(interval)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(burst);
+        let window = spec.period.as_secs().max(1);
         Limiter {
             spec: spec.clone(),
             buckets: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
             clock: DefaultClock::default(),
+            hasher: std::collections::hash_map::RandomState::new(),
+            policy_header: header(format!("\"default\";q={};w={window}", spec.count)),
+            limit_header: HeaderValue::from(spec.count),
         }
     }
 
     pub fn check(&self, key: &str) -> Standing {
+        use std::hash::BuildHasher;
         let interval = self.spec.period / self.spec.count.max(1);
-        match self.buckets.check_key(&key.to_string()) {
+        match self.buckets.check_key(&self.hasher.hash_one(key)) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 Standing {
@@ -79,26 +91,18 @@ impl Limiter {
 
     /// The response headers for `standing`.
     pub fn headers(&self, standing: &Standing) -> Vec<(&'static str, HeaderValue)> {
-        let window = self.spec.period.as_secs().max(1);
         let reset = ceil_secs(standing.reset);
-        let mut out = vec![
-            (
-                "ratelimit-policy",
-                header(format!("\"default\";q={};w={window}", self.spec.count)),
-            ),
-            (
-                "ratelimit",
-                header(format!("\"default\";r={};t={reset}", standing.remaining)),
-            ),
-            ("x-ratelimit-limit", header(self.spec.count.to_string())),
-            (
-                "x-ratelimit-remaining",
-                header(standing.remaining.to_string()),
-            ),
-            ("x-ratelimit-reset", header(reset.to_string())),
-        ];
+        let mut out = Vec::with_capacity(6);
+        out.push(("ratelimit-policy", self.policy_header.clone()));
+        out.push((
+            "ratelimit",
+            header(format!("\"default\";r={};t={reset}", standing.remaining)),
+        ));
+        out.push(("x-ratelimit-limit", self.limit_header.clone()));
+        out.push(("x-ratelimit-remaining", HeaderValue::from(standing.remaining)));
+        out.push(("x-ratelimit-reset", HeaderValue::from(reset)));
         if !standing.allowed {
-            out.push(("retry-after", header(reset.max(1).to_string())));
+            out.push(("retry-after", HeaderValue::from(reset.max(1))));
         }
         out
     }

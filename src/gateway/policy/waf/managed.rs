@@ -44,6 +44,6 @@ fn trips(group: ManagedGroup, inputs: &Inputs<'_>) -> bool {
         ManagedGroup::CommandInjection => inputs.values().any(|v| COMMAND.is_match(v)),
         ManagedGroup::KnownBadInputs => inputs
             .everything()
-            .any(|v| JNDI.is_match(v) || v.trim_start().starts_with("() {")),
+            .any(|v| (v.contains("${") && JNDI.is_match(v)) || v.trim_start().starts_with("() {")),
     }
 }

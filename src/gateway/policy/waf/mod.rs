@@ -114,9 +114,25 @@ impl<'a> Inputs<'a> {
 }
 
 /// The value as sent, URL-decoded, and decoded twice, without repeats.
+/// Plain words (letters, digits, `_`, `.`, `-`) cannot carry any attack the
+/// managed groups look for, so they are not inspected at all: most query
+/// values are ids and names, and this keeps the WAF cheap for them.
 fn push_variants(out: &mut Vec<String>, raw: &str) {
+    if raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+        return;
+    }
+    if !raw.contains(['%', '+']) {
+        if !out.iter().any(|v| v == raw) {
+            out.push(raw.to_string());
+        }
+        return;
+    }
     let once = transform::url_decode(raw);
-    let twice = transform::url_decode(&once);
+    let twice = if once.contains('%') {
+        transform::url_decode(&once)
+    } else {
+        String::new()
+    };
     for v in [raw.to_string(), once, twice] {
         if !v.is_empty() && !out.contains(&v) {
             out.push(v);
