@@ -3,7 +3,12 @@
 
 mod common;
 
-use common::{client, json, Gatehouse};
+use common::{client, json, upstream, Gatehouse};
+
+async fn start() -> Gatehouse {
+    let a = upstream::start("a").await;
+    Gatehouse::start("waf", &[("A", a.address())])
+}
 
 /// Sends a raw request line (clients would normalise or re-encode it).
 async fn raw(gh: &Gatehouse, target: &str, headers: &[(&str, &str)]) -> u16 {
@@ -24,7 +29,7 @@ async fn raw(gh: &Gatehouse, target: &str, headers: &[(&str, &str)]) -> u16 {
 
 #[tokio::test]
 async fn managed_groups_block_attacks_and_pass_ordinary_input() {
-    let gh = Gatehouse::start("waf", &[]);
+    let gh = start().await;
     let attacks: &[(&str, &[(&str, &str)])] = &[
         ("/w/hello?q=1'%20OR%20'1'='1", &[]),
         (
@@ -88,7 +93,7 @@ async fn managed_groups_block_attacks_and_pass_ordinary_input() {
 
 #[tokio::test]
 async fn blocks_name_the_rule_in_the_log_not_the_response() {
-    let gh = Gatehouse::start("waf", &[]);
+    let gh = start().await;
     let resp = client()
         .get(format!("{}?q=1'%20OR%20'1'='1", gh.url("/w/hello")))
         .send()
@@ -113,7 +118,7 @@ async fn blocks_name_the_rule_in_the_log_not_the_response() {
 
 #[tokio::test]
 async fn custom_rules_ip_sets_transforms_and_actions() {
-    let gh = Gatehouse::start("waf", &[]);
+    let gh = start().await;
     let xff = |ip: &'static str| [("x-forwarded-for", ip)];
     assert_eq!(raw(&gh, "/w/hello", &xff("203.0.113.9")).await, 403);
     assert_eq!(raw(&gh, "/w/hello", &xff("2001:db8::1")).await, 403);
@@ -168,4 +173,75 @@ async fn custom_rules_ip_sets_transforms_and_actions() {
     assert_eq!(raw(&gh, "/w/free/x?q=1'%20OR%20'1'='1", &[]).await, 200);
     let v = json(client().get(gh.url("/w/free/x")).send().await.unwrap()).await;
     assert_eq!(v["free"], true);
+}
+
+#[tokio::test]
+async fn json_and_form_bodies_are_inspected_then_sent_upstream_whole() {
+    let gh = start().await;
+    let c = client();
+    let post = |path: &'static str, ctype: &'static str, body: String| {
+        c.post(gh.url(path))
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+    };
+    // Clean bodies pass, and the upstream gets every byte.
+    let clean =
+        r#"{"name":"O'Brien","note":"select the union of both sets","tags":["a","b"]}"#.to_string();
+    let resp = post("/w/bodies/x", "application/json", clean.clone())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(resp).await["body_len"], clean.len());
+    let resp = post(
+        "/w/bodies/x",
+        "application/x-www-form-urlencoded",
+        "name=O%27Brien&city=Cork".into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Attacks nested in JSON, in form fields, or caught by a body rule.
+    for (ctype, body) in [
+        (
+            "application/json",
+            r#"{"user":{"filters":[{"q":"1' OR '1'='1"}]}}"#.to_string(),
+        ),
+        (
+            "application/json",
+            r#"{"bio":"<script>alert(1)</script>"}"#.to_string(),
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "comment=%3Cscript%3Ealert(1)%3C%2Fscript%3E".to_string(),
+        ),
+        ("text/plain", "and then: OPEN SESAME".to_string()),
+    ] {
+        let resp = post("/w/bodies/x", ctype, body.clone()).await.unwrap();
+        assert_eq!(resp.status(), 403, "{ctype} {body}");
+    }
+    // Over the inspection size: `oversize: block` refuses, `continue` passes it on.
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(2000));
+    assert_eq!(
+        post("/w/bodies/x", "application/json", big.clone())
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let resp = post("/w/lenient/x", "application/json", big.clone())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(resp).await["body_len"], big.len());
+    // Invalid UTF-8 and broken JSON are inspected as text, not a crash.
+    let resp = c
+        .post(gh.url("/w/lenient/x"))
+        .header("content-type", "application/json")
+        .body(vec![0xff, 0xfe, b'{', b'"'])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
 }

@@ -22,7 +22,15 @@ pub struct Metrics {
     decisions: Vec<std::sync::OnceLock<IntCounter>>,
 }
 
-const POLICIES: [&str; 7] = ["cors", "waf", "api_key", "jwt", "authorizer", "rate_limit", "validate"];
+const POLICIES: [&str; 7] = [
+    "cors",
+    "waf",
+    "api_key",
+    "jwt",
+    "authorizer",
+    "rate_limit",
+    "validate",
+];
 const OUTCOMES: [&str; 5] = ["allow", "deny", "pass", "block", "preflight"];
 
 /// Seconds: 1ms to 60s, dense where gateways usually live.
@@ -132,7 +140,9 @@ impl Metrics {
             policy_decisions,
             rate_limit_keys,
             waf_matches,
-            decisions: (0..POLICIES.len() * OUTCOMES.len()).map(|_| std::sync::OnceLock::new()).collect(),
+            decisions: (0..POLICIES.len() * OUTCOMES.len())
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
         }
     }
 
@@ -145,7 +155,10 @@ impl Metrics {
             (Some(p), Some(o)) => self.decisions[p * OUTCOMES.len() + o]
                 .get_or_init(|| self.policy_decisions.with_label_values(&[policy, outcome]))
                 .inc(),
-            _ => self.policy_decisions.with_label_values(&[policy, outcome]).inc(),
+            _ => self
+                .policy_decisions
+                .with_label_values(&[policy, outcome])
+                .inc(),
         }
     }
 

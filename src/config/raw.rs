@@ -53,6 +53,12 @@ pub struct RuleSetRaw {
     /// managed groups.
     #[serde(default)]
     pub rules: Vec<WafRuleRaw>,
+    /// Inspect JSON and form bodies up to this size (at most 64KiB), with the
+    /// managed groups and `field: body` rules. Default: bodies are not inspected.
+    pub inspect_body: Option<ByteSize>,
+    /// A body larger than `inspect_body`: `continue` (default: pass it on
+    /// uninspected) or `block`.
+    pub oversize: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -67,7 +73,7 @@ pub struct WafRuleRaw {
     #[serde(default)]
     pub ip_set: Vec<String>,
     /// What to inspect: `method`, `path`, `query`, `header:NAME`,
-    /// `cookie:NAME`. Needed with `contains`, `equals`, `starts_with`,
+    /// `cookie:NAME`, or `body` (with `inspect_body` on the rule set). Needed with `contains`, `equals`, `starts_with`,
     /// `regex` or `size_over`.
     pub field: Option<String>,
     pub contains: Option<String>,

@@ -12,7 +12,15 @@ pub struct RuleSet {
     /// Sorted by priority, lowest first.
     pub rules: Vec<Rule>,
     pub managed: Vec<ManagedGroup>,
+    /// Bodies up to this many bytes are inspected; `None`: bodies are not.
+    pub inspect_body: Option<u64>,
+    /// Block bodies over `inspect_body` rather than pass them uninspected.
+    pub block_oversize: bool,
 }
+
+/// Bodies are read before the upstream is contacted and replayed from
+/// pingora's retry buffer, which holds 64 KiB.
+pub const MAX_INSPECTED_BODY: u64 = 64 * 1024;
 
 #[derive(Debug)]
 pub struct Rule {
@@ -46,6 +54,7 @@ pub enum Field {
     Query,
     Header(HeaderName),
     Cookie(String),
+    Body,
 }
 
 #[derive(Debug)]
@@ -127,12 +136,48 @@ pub fn rule_sets(
             .filter_map(|(i, rule)| build_rule(rule, &format!("{path}.rules[{i}]"), r))
             .collect();
         rules.sort_by_key(|rule| rule.priority);
+        let inspect_body = set.inspect_body.map(|b| b.0);
+        if inspect_body.is_some_and(|b| b > MAX_INSPECTED_BODY) {
+            r.error(
+                &format!("{path}.inspect_body"),
+                "bodies are inspected up to 64KiB",
+            );
+        }
+        let block_oversize = match set.oversize.as_deref() {
+            None | Some("continue") => false,
+            Some("block") => true,
+            Some(other) => {
+                r.error(
+                    &format!("{path}.oversize"),
+                    format!("unknown action `{other}`: use continue or block"),
+                );
+                false
+            }
+        };
+        if inspect_body.is_none()
+            && rules.iter().any(|rule| {
+                matches!(
+                    &rule.statement,
+                    Statement::Match {
+                        field: Field::Body,
+                        ..
+                    }
+                )
+            })
+        {
+            r.error(
+                &format!("{path}.inspect_body"),
+                "rules on `body` need `inspect_body` (a size) on the rule set",
+            );
+        }
         out.insert(
             name.clone(),
             Arc::new(RuleSet {
                 name: name.clone(),
                 rules,
                 managed,
+                inspect_body: inspect_body.map(|b| b.min(MAX_INSPECTED_BODY)),
+                block_oversize,
             }),
         );
     }
@@ -247,12 +292,13 @@ fn parse_field(text: &str) -> Result<Field, String> {
         None if text == "method" => Ok(Field::Method),
         None if text == "path" => Ok(Field::Path),
         None if text == "query" => Ok(Field::Query),
+        None if text == "body" => Ok(Field::Body),
         Some(("header", h)) => HeaderName::try_from(h.trim())
             .map(Field::Header)
             .map_err(|_| format!("bad header name `{h}`")),
         Some(("cookie", c)) if !c.trim().is_empty() => Ok(Field::Cookie(c.trim().to_string())),
         _ => Err(format!(
-            "bad field `{text}`: use method, path, query, header:NAME or cookie:NAME"
+            "bad field `{text}`: use method, path, query, header:NAME, cookie:NAME or body"
         )),
     }
 }

@@ -75,6 +75,9 @@ pub struct Ctx {
     denied_by: Option<&'static str>,
     /// The WAF rule that blocked it: logged, never sent to the client.
     denied_rule: Option<String>,
+    /// The request body, when a policy read it before proxying (it is
+    /// replayed to the upstream from pingora's retry buffer).
+    body: Option<Bytes>,
     _inflight: ConnectionGuard,
 }
 
@@ -116,6 +119,7 @@ impl ProxyHttp for Gateway {
             upstream_headers: Vec::new(),
             denied_by: None,
             denied_rule: None,
+            body: None,
             _inflight: ConnectionGuard::new(&self.state.metrics.inflight_requests),
         }
     }
@@ -180,14 +184,23 @@ impl ProxyHttp for Gateway {
                 policy::validate::body_limit(v, limits.max_body_bytes)
             });
 
-        // The chain: authentication (async: JWKS, authorizer), then the
-        // checks that only look at the request.
+        // The chain: the WAF (reading the body first if it inspects bodies),
+        // authentication (async: JWKS, authorizer), then the checks that only
+        // look at the request.
+        let metrics = &self.state.metrics;
+        if let Some(set) = &route.policies.waf {
+            if let Some(refusal) = self.read_body_for_waf(session, ctx, set).await? {
+                return Ok(refusal);
+            }
+        }
         let request = policy::Request {
             header: session.req_header(),
             peer: peer_ip(session),
         };
-        let metrics = &self.state.metrics;
-        if let Err((denied, rule)) = policy::inspect(&runtime, &route, &request, metrics) {
+        let body = ctx.body.clone();
+        if let Err((denied, rule)) =
+            policy::inspect(&runtime, &route, &request, body.as_deref(), metrics)
+        {
             ctx.denied_by = Some(denied.policy);
             ctx.denied_rule = Some(rule);
             return self.answer_error(session, ctx, denied.error).await;
@@ -209,10 +222,9 @@ impl ProxyHttp for Gateway {
         if let Some(rules) = &route.policies.validate {
             if policy::validate::wants_body(rules, session.req_header()) {
                 let limit = policy::validate::body_limit(rules, limits.max_body_bytes);
-                if let Err(err) = check_body_against_schema(session, rules, limit).await? {
+                if let Err(err) = check_body_against_schema(session, ctx, rules, limit).await? {
                     ctx.denied_by = Some("validate");
-                    self.state
-                        .metrics.decision("validate", "deny");
+                    self.state.metrics.decision("validate", "deny");
                     return self.answer_error(session, ctx, err).await;
                 }
             }
@@ -570,6 +582,55 @@ impl Gateway {
         Ok(true)
     }
 
+    /// Reads the body when the route's WAF inspects bodies. `Some(answer)`
+    /// when the request was refused (too large to inspect).
+    async fn read_body_for_waf(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        set: &crate::config::waf::RuleSet,
+    ) -> Result<Option<bool>> {
+        let Some(limit) = set.inspect_body else {
+            return Ok(None);
+        };
+        if !policy::validate::has_body(session.req_header()) {
+            return Ok(None);
+        }
+        let declared = session
+            .get_header(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let oversize = |ctx: &mut Ctx| {
+            ctx.denied_by = Some("waf");
+            ctx.denied_rule = Some("oversize".into());
+            self.state.metrics.decision("waf", "block");
+        };
+        if declared.is_some_and(|n| n > limit) {
+            if !set.block_oversize {
+                return Ok(None); // passed on uninspected, as configured
+            }
+            oversize(ctx);
+            session.set_keepalive(None);
+            return self
+                .answer_error(session, ctx, GatewayError::WafBlocked)
+                .await
+                .map(Some);
+        }
+        match read_body(session, limit).await? {
+            Some(body) => {
+                ctx.body = Some(body);
+                Ok(None)
+            }
+            // A chunked body past the limit was partly read and cannot be
+            // replayed: it is refused whatever `oversize` says.
+            None => {
+                oversize(ctx);
+                let err = GatewayError::PayloadTooLarge { limit };
+                self.answer_error(session, ctx, err).await.map(Some)
+            }
+        }
+    }
+
     /// Answers a CORS preflight when the route the browser asks about has a
     /// CORS policy. `None`: not such a preflight; route as usual.
     async fn cors_preflight(
@@ -697,24 +758,43 @@ fn check_request(
 /// proxy sends them upstream.
 async fn check_body_against_schema(
     session: &mut Session,
+    ctx: &mut Ctx,
     rules: &crate::config::model::Validation,
     limit: u64,
 ) -> Result<std::result::Result<(), GatewayError>> {
-    session.enable_retry_buffering();
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > limit {
-            session.set_keepalive(None);
-            return Ok(Err(GatewayError::PayloadTooLarge { limit }));
-        }
-    }
+    let body = match ctx.body.clone() {
+        Some(b) if b.len() as u64 <= limit => b,
+        Some(_) => return Ok(Err(GatewayError::PayloadTooLarge { limit })),
+        None => match read_body(session, limit).await? {
+            Some(b) => {
+                ctx.body = Some(b.clone());
+                b
+            }
+            None => return Ok(Err(GatewayError::PayloadTooLarge { limit })),
+        },
+    };
     let violations = policy::validate::check_body(rules, &body);
     if violations.is_empty() {
         Ok(Ok(()))
     } else {
         Ok(Err(GatewayError::ValidationFailed(violations)))
     }
+}
+
+/// Reads the whole request body before the upstream is contacted, keeping it
+/// in pingora's retry buffer, from which the proxy sends it upstream.
+/// `None`: the body is larger than `limit` (and the connection will close).
+async fn read_body(session: &mut Session, limit: u64) -> Result<Option<Bytes>> {
+    session.enable_retry_buffering();
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > limit {
+            session.set_keepalive(None);
+            return Ok(None);
+        }
+    }
+    Ok(Some(body.freeze()))
 }
 
 /// On mTLS connections, the client certificate's subject and SANs go

@@ -84,7 +84,10 @@ impl KeyRing {
     }
 
     pub fn set_declared(&self, keys: &[KeyRecord]) {
-        let map = keys.iter().map(|k| (k.hash.clone(), Known::new(k.clone()))).collect();
+        let map = keys
+            .iter()
+            .map(|k| (k.hash.clone(), Known::new(k.clone())))
+            .collect();
         self.declared.store(Arc::new(map));
     }
 

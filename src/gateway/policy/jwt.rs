@@ -40,12 +40,17 @@ impl VerifiedTokens {
     }
 
     fn put(&self, policy: &Jwt, token: &str, exp: u64, forward: &Forward) {
-        let Ok(mut entries) = self.entries.lock() else { return };
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
         if entries.len() >= VERIFIED_CAPACITY {
             entries.clear();
         }
         let until = exp.min(jsonwebtoken::get_current_timestamp() + VERIFIED_TTL_SECS);
-        entries.insert((policy as *const Jwt as usize, token.to_string()), (until, forward.clone()));
+        entries.insert(
+            (policy as *const Jwt as usize, token.to_string()),
+            (until, forward.clone()),
+        );
     }
 }
 

@@ -120,8 +120,14 @@ pub async fn authenticate(
             // The key never travels upstream; its identity does.
             vec![
                 (policy.header.clone(), None),
-                (http::HeaderName::from_static("x-api-key-id"), admitted.key.id_header.clone()),
-                (http::HeaderName::from_static("x-api-key-name"), admitted.key.name_header.clone()),
+                (
+                    http::HeaderName::from_static("x-api-key-id"),
+                    admitted.key.id_header.clone(),
+                ),
+                (
+                    http::HeaderName::from_static("x-api-key-name"),
+                    admitted.key.name_header.clone(),
+                ),
             ]
         });
         forward.extend(decided(result, "api_key", metrics)?);
@@ -131,7 +137,8 @@ pub async fn authenticate(
             JwtKeys::Jwks { url, .. } => runtime.jwks.for_url(url),
             JwtKeys::Static(_) => None,
         };
-        let result = jwt::authenticate_cached(policy, cache, req.header, &runtime.verified_tokens).await;
+        let result =
+            jwt::authenticate_cached(policy, cache, req.header, &runtime.verified_tokens).await;
         forward.extend(decided(result, "jwt", metrics)?);
     }
     if let Some(spec) = &route.policies.authorizer {
@@ -235,6 +242,7 @@ pub fn inspect(
     runtime: &Runtime,
     route: &Route,
     req: &Request<'_>,
+    body: Option<&[u8]>,
     metrics: &Metrics,
 ) -> Result<(), (Denied, String)> {
     let Some(set) = &route.policies.waf else {
@@ -251,7 +259,7 @@ pub fn inspect(
             .with_label_values(&[&set.name, rule, action])
             .inc();
     };
-    match waf::evaluate(set, req.header, ip) {
+    match waf::evaluate(set, req.header, body, ip) {
         waf::Outcome::Pass(counted) => {
             counted.iter().for_each(|r| count(r, "count"));
             metrics.decision("waf", "pass");

@@ -99,7 +99,10 @@ impl Limiter {
             header(format!("\"default\";r={};t={reset}", standing.remaining)),
         ));
         out.push(("x-ratelimit-limit", self.limit_header.clone()));
-        out.push(("x-ratelimit-remaining", HeaderValue::from(standing.remaining)));
+        out.push((
+            "x-ratelimit-remaining",
+            HeaderValue::from(standing.remaining),
+        ));
         out.push(("x-ratelimit-reset", HeaderValue::from(reset)));
         if !standing.allowed {
             out.push(("retry-after", HeaderValue::from(reset.max(1))));

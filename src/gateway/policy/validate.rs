@@ -76,7 +76,7 @@ pub fn check_body(v: &Validation, body: &[u8]) -> Vec<String> {
         .collect()
 }
 
-fn has_body(req: &RequestHeader) -> bool {
+pub fn has_body(req: &RequestHeader) -> bool {
     let declared = req
         .headers
         .get(http::header::CONTENT_LENGTH)

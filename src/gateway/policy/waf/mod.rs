@@ -24,6 +24,7 @@ pub enum Outcome {
 /// The request as the WAF sees it, decoded once up front.
 pub struct Inputs<'a> {
     req: &'a RequestHeader,
+    body: Option<&'a [u8]>,
     path: Vec<String>,
     /// Query values and cookie values (and their names), in decoded variants.
     values: Vec<String>,
@@ -32,8 +33,11 @@ pub struct Inputs<'a> {
 }
 
 impl<'a> Inputs<'a> {
-    pub fn new(req: &'a RequestHeader) -> Inputs<'a> {
+    pub fn new(req: &'a RequestHeader, body: Option<&'a [u8]>) -> Inputs<'a> {
         let mut values = Vec::new();
+        if let Some(body) = body {
+            body_values(req, body, &mut values);
+        }
         for pair in req
             .uri
             .query()
@@ -65,6 +69,7 @@ impl<'a> Inputs<'a> {
             .collect();
         Inputs {
             req,
+            body,
             path,
             values,
             headers,
@@ -98,6 +103,7 @@ impl<'a> Inputs<'a> {
                     .collect();
                 (!all.is_empty()).then(|| all.join(", "))
             }
+            Field::Body => self.body.map(|b| String::from_utf8_lossy(b).into_owned()),
             Field::Cookie(name) => self
                 .req
                 .headers
@@ -118,7 +124,10 @@ impl<'a> Inputs<'a> {
 /// managed groups look for, so they are not inspected at all: most query
 /// values are ids and names, and this keeps the WAF cheap for them.
 fn push_variants(out: &mut Vec<String>, raw: &str) {
-    if raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+    if raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
         return;
     }
     if !raw.contains(['%', '+']) {
@@ -140,8 +149,62 @@ fn push_variants(out: &mut Vec<String>, raw: &str) {
     }
 }
 
-pub fn evaluate(set: &RuleSet, req: &RequestHeader, client_ip: Option<IpAddr>) -> Outcome {
-    let inputs = Inputs::new(req);
+/// The strings in a JSON body (keys and string values, at any depth) or a
+/// form body's names and values; other bodies only feed `field: body` rules.
+fn body_values(req: &RequestHeader, body: &[u8], out: &mut Vec<String>) {
+    let media = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media == "application/json" || media.ends_with("+json") {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+            json_strings(&value, out, 0);
+        } else {
+            // Not JSON after all: inspect it as text.
+            push_variants(out, &String::from_utf8_lossy(body));
+        }
+    } else if media == "application/x-www-form-urlencoded" {
+        for pair in String::from_utf8_lossy(body)
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            push_variants(out, k);
+            push_variants(out, v);
+        }
+    }
+}
+
+fn json_strings(value: &serde_json::Value, out: &mut Vec<String>, depth: usize) {
+    // Bounded: bodies are small, but nesting need not be.
+    if depth > 64 {
+        return;
+    }
+    match value {
+        serde_json::Value::String(s) => push_variants(out, s),
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|v| json_strings(v, out, depth + 1))
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                push_variants(out, k);
+                json_strings(v, out, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+pub fn evaluate(
+    set: &RuleSet,
+    req: &RequestHeader,
+    body: Option<&[u8]>,
+    client_ip: Option<IpAddr>,
+) -> Outcome {
+    let inputs = Inputs::new(req, body);
     let mut counted = Vec::new();
     for rule in &set.rules {
         if !matches(&rule.statement, &inputs, client_ip) {
