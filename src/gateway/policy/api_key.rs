@@ -26,13 +26,15 @@ pub struct KeyRing {
     store: Arc<dyn KeyStore>,
     /// Config-declared keys by hash; replaced on reload.
     declared: ArcSwap<HashMap<String, Arc<Known>>>,
-    lookups: Mutex<HashMap<String, (Instant, Option<Arc<Known>>)>>,
+    /// Store lookups by hash: when made, and what was found.
+    lookups: Mutex<HashMap<String, Lookup>>,
     /// Per plan: the throttle it was built from, and its buckets.
     throttles: Mutex<HashMap<String, Throttle>>,
     usage: Mutex<HashMap<(String, i64), Counter>>,
 }
 
 type Throttle = (Arc<RateLimit>, Arc<Limiter>);
+type Lookup = (Instant, Option<Arc<Known>>);
 
 #[derive(Default, Clone, Copy)]
 struct Counter {
