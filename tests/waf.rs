@@ -245,3 +245,18 @@ async fn json_and_form_bodies_are_inspected_then_sent_upstream_whole() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+#[tokio::test]
+async fn rate_based_rules_block_a_flooding_ip_for_a_while() {
+    let gh = start().await;
+    let from = |ip: &'static str| [("x-forwarded-for", ip)];
+    // 192.0.2.50 floods: five requests pass, the sixth and later are blocked.
+    for _ in 0..5 {
+        assert_eq!(raw(&gh, "/w/flood/x", &from("192.0.2.50")).await, 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(raw(&gh, "/w/flood/x", &from("192.0.2.50")).await, 403);
+    }
+    // Everyone else is unaffected.
+    assert_eq!(raw(&gh, "/w/flood/x", &from("192.0.2.51")).await, 200);
+}

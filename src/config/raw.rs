@@ -82,6 +82,13 @@ pub struct WafRuleRaw {
     pub regex: Option<String>,
     /// Matches when the field is longer than this many bytes.
     pub size_over: Option<usize>,
+    /// Rate-based rule: matches a client IP that sent more than this many
+    /// requests within `window`; it then stays blocked for `block_for`.
+    pub rate_over: Option<u32>,
+    /// Default 1m.
+    pub window: Option<HumanDuration>,
+    /// Default 5m.
+    pub block_for: Option<HumanDuration>,
     /// Applied in order before matching: `url_decode`, `html_entity_decode`,
     /// `lowercase`, `normalize_path`, `compress_whitespace`, `base64_decode`.
     #[serde(default)]

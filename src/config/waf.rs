@@ -40,6 +40,13 @@ pub enum Action {
 #[derive(Debug)]
 pub enum Statement {
     IpSet(Vec<ipnet::IpNet>),
+    /// More than `limit` requests from one client IP within `window`; the IP
+    /// then matches for `block_for`.
+    Rate {
+        limit: u32,
+        window: std::time::Duration,
+        block_for: std::time::Duration,
+    },
     Match {
         field: Field,
         transforms: Vec<Transform>,
@@ -235,6 +242,15 @@ fn build_rule(raw: &WafRuleRaw, path: &str, r: &mut Reporter) -> Option<Rule> {
     let mut tests = tests;
     tests.extend(regex);
     let statement = match (raw.ip_set.is_empty(), tests.len(), &raw.field) {
+        (true, 0, None) if raw.rate_over.is_some() => Statement::Rate {
+            limit: raw.rate_over.unwrap_or(1).max(1),
+            window: raw
+                .window
+                .map_or(std::time::Duration::from_secs(60), |d| d.0),
+            block_for: raw
+                .block_for
+                .map_or(std::time::Duration::from_secs(300), |d| d.0),
+        },
         (false, 0, None) => {
             let mut nets = Vec::new();
             for (i, text) in raw.ip_set.iter().enumerate() {
@@ -274,7 +290,7 @@ fn build_rule(raw: &WafRuleRaw, path: &str, r: &mut Reporter) -> Option<Rule> {
         _ => {
             r.error(
                 path,
-                "a rule needs either `ip_set`, or a `field` with exactly one of `contains`, `equals`, `starts_with`, `regex`, `size_over`",
+                "a rule needs one statement: `ip_set`, `rate_over`, or a `field` with exactly one of `contains`, `equals`, `starts_with`, `regex`, `size_over`",
             );
             return None;
         }

@@ -43,6 +43,8 @@ pub struct Runtime {
     pub jwks: policy::JwksCaches,
     pub authorizers: policy::Authorizers,
     pub verified_tokens: policy::jwt::VerifiedTokens,
+    /// Rate-based WAF rule counts, shared across reloads.
+    pub waf_rates: Arc<policy::waf::rate::RateRules>,
 }
 
 impl Runtime {
@@ -64,6 +66,7 @@ impl Runtime {
             jwks: policy::JwksCaches::build(&config.apis, previous.map(|p| &p.jwks)),
             authorizers: policy::Authorizers::build(&config.apis, previous.map(|p| &p.authorizers)),
             verified_tokens: Default::default(),
+            waf_rates: previous.map(|p| p.waf_rates.clone()).unwrap_or_default(),
             config,
             pools,
         }
@@ -167,6 +170,9 @@ async fn evict_idle_rate_limit_keys(state: std::sync::Weak<State>) {
         let Some(state) = state.upgrade() else { return };
         let runtime = state.runtime.load();
         runtime.limiters.evict_idle();
+        runtime
+            .waf_rates
+            .evict(std::time::Duration::from_secs(3600));
         state
             .metrics
             .rate_limit_keys

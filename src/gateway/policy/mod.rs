@@ -259,7 +259,7 @@ pub fn inspect(
             .with_label_values(&[&set.name, rule, action])
             .inc();
     };
-    match waf::evaluate(set, req.header, body, ip) {
+    match waf::evaluate(set, req.header, body, ip, &runtime.waf_rates) {
         waf::Outcome::Pass(counted) => {
             counted.iter().for_each(|r| count(r, "count"));
             metrics.decision("waf", "pass");

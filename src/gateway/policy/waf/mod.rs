@@ -6,6 +6,7 @@
 //! encoding (`%2527`) hides nothing.
 
 mod managed;
+pub mod rate;
 pub mod transform;
 
 use crate::config::waf::{Action, Field, RuleSet, Statement, Test};
@@ -203,11 +204,22 @@ pub fn evaluate(
     req: &RequestHeader,
     body: Option<&[u8]>,
     client_ip: Option<IpAddr>,
+    rates: &rate::RateRules,
 ) -> Outcome {
     let inputs = Inputs::new(req, body);
     let mut counted = Vec::new();
     for rule in &set.rules {
-        if !matches(&rule.statement, &inputs, client_ip) {
+        let hit = match &rule.statement {
+            Statement::Rate {
+                limit,
+                window,
+                block_for,
+            } => client_ip.is_some_and(|ip| {
+                rates.over(&set.name, &rule.name, ip, *limit, *window, *block_for)
+            }),
+            other => matches(other, &inputs, client_ip),
+        };
+        if !hit {
             continue;
         }
         match rule.action {
@@ -225,6 +237,8 @@ pub fn evaluate(
 fn matches(statement: &Statement, inputs: &Inputs<'_>, client_ip: Option<IpAddr>) -> bool {
     match statement {
         Statement::IpSet(nets) => client_ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+        // Counted in `evaluate`, which holds the per-IP state.
+        Statement::Rate { .. } => false,
         Statement::Match {
             field,
             transforms,
