@@ -255,3 +255,22 @@ async fn the_admin_keys_api_needs_its_token() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 }
+
+#[tokio::test]
+async fn rate_limits_can_be_keyed_by_api_key() {
+    let a = upstream::start("a").await;
+    let gh = Gatehouse::start_with(
+        "api_keys",
+        Options {
+            env: env(&a),
+            args: vec![],
+        },
+        |_| {},
+    );
+    let first = create_key(&gh, "gold", "per-key-1");
+    let second = create_key(&gh, "gold", "per-key-2");
+    assert_eq!(get(&gh, "/k/per-key", Some(&first)).await.status(), 200);
+    assert_eq!(get(&gh, "/k/per-key", Some(&first)).await.status(), 200);
+    assert_eq!(get(&gh, "/k/per-key", Some(&first)).await.status(), 429);
+    assert_eq!(get(&gh, "/k/per-key", Some(&second)).await.status(), 200);
+}

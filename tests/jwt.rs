@@ -423,3 +423,23 @@ async fn an_unreachable_or_slow_jwks_endpoint_fails_closed_in_bounded_time() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn rate_limits_can_be_keyed_by_jwt_subject() {
+    let s = setup().await;
+    let token = |sub: &str| hs(json!({"sub": sub, "exp": now() + 300}));
+    let (alice, bob) = (token("alice"), token("bob"));
+    assert_eq!(
+        get(&s.gh, "/j/per-subject", Some(&alice)).await.status(),
+        200
+    );
+    assert_eq!(
+        get(&s.gh, "/j/per-subject", Some(&alice)).await.status(),
+        200
+    );
+    assert_eq!(
+        get(&s.gh, "/j/per-subject", Some(&alice)).await.status(),
+        429
+    );
+    assert_eq!(get(&s.gh, "/j/per-subject", Some(&bob)).await.status(), 200);
+}

@@ -377,6 +377,10 @@ pub enum RateKey {
     ClientIp,
     Route,
     Header(HeaderName),
+    /// The caller's API key (from the `api_key` policy).
+    ApiKey,
+    /// The `sub` of the caller's JWT (from the `jwt` policy).
+    JwtSubject,
 }
 
 pub struct Jwt {

@@ -358,6 +358,8 @@ fn rate_limit(raw: &RateLimitRaw, path: &str, r: &mut Reporter) -> Option<RateLi
     let key = match raw.key.as_deref().unwrap_or("client_ip") {
         "client_ip" => RateKey::ClientIp,
         "route" => RateKey::Route,
+        "api_key" => RateKey::ApiKey,
+        "jwt_sub" => RateKey::JwtSubject,
         other => match other
             .strip_prefix("header:")
             .map(|h| HeaderName::try_from(h.trim()))
@@ -366,7 +368,7 @@ fn rate_limit(raw: &RateLimitRaw, path: &str, r: &mut Reporter) -> Option<RateLi
             _ => {
                 r.error(
                     &format!("{path}.key"),
-                    format!("bad key `{other}`: expected `client_ip`, `route` or `header:NAME`"),
+                    format!("bad key `{other}`: expected `client_ip`, `route`, `api_key`, `jwt_sub` or `header:NAME`"),
                 );
                 return None;
             }

@@ -430,7 +430,8 @@ pub struct CorsRaw {
 pub struct RateLimitRaw {
     /// Default true; `false` turns an inherited policy off for a route.
     pub enabled: Option<bool>,
-    /// `client_ip` (default), `route` (one budget for everyone) or `header:NAME`.
+    /// `client_ip` (default), `route` (one budget for everyone), `api_key`,
+    /// `jwt_sub` or `header:NAME`. Requests without that identity count by client IP.
     pub key: Option<String>,
     /// Sustained rate: `N/s`, `N/min`, `N/hour` or `N/day`. Required unless `enabled: false`.
     pub rate: Option<String>,

@@ -209,9 +209,17 @@ impl ProxyHttp for Gateway {
         let extra = &mut ctx.extra_headers;
         let auth = policy::authenticate(&runtime, keys, &route, &request, metrics, extra).await;
         let verdict = match auth {
-            Ok(forward) => {
-                ctx.upstream_headers = forward;
-                policy::check(&runtime, &route, &request, metrics, &mut ctx.extra_headers)
+            Ok(authenticated) => {
+                ctx.upstream_headers = authenticated.forward;
+                let identity = &authenticated.identity;
+                policy::check(
+                    &runtime,
+                    &route,
+                    &request,
+                    identity,
+                    metrics,
+                    &mut ctx.extra_headers,
+                )
             }
             Err(denied) => Err(denied),
         };

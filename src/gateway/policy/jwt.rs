@@ -16,12 +16,19 @@ use std::sync::Arc;
 /// client may have sent itself, so forwarded claims cannot be spoofed.
 pub type Forward = Vec<(HeaderName, Option<HeaderValue>)>;
 
+/// What a valid token yields: headers for the upstream and its subject.
+#[derive(Clone)]
+pub struct Verified {
+    pub forward: Forward,
+    pub subject: Option<String>,
+}
+
 /// Tokens already verified, with what they let through, until they expire
 /// (at most a minute): clients send the same token many times, and checking a
 /// signature and parsing claims is the costly part.
 #[derive(Default)]
 pub struct VerifiedTokens {
-    entries: std::sync::Mutex<std::collections::HashMap<(usize, String), (u64, Forward)>>,
+    entries: std::sync::Mutex<std::collections::HashMap<(usize, String), (u64, Verified)>>,
 }
 
 /// Cached verifications at most; past it the cache starts over.
@@ -33,13 +40,13 @@ const VERIFIED_TTL_SECS: u64 = 60;
 impl VerifiedTokens {
     /// The policy is told apart by its address: a cache belongs to one
     /// config generation, whose policies do not move.
-    fn get(&self, policy: &Jwt, token: &str) -> Option<Forward> {
+    fn get(&self, policy: &Jwt, token: &str) -> Option<Verified> {
         let entries = self.entries.lock().ok()?;
-        let (until, forward) = entries.get(&(policy as *const Jwt as usize, token.to_string()))?;
-        (jsonwebtoken::get_current_timestamp() < *until).then(|| forward.clone())
+        let (until, verified) = entries.get(&(policy as *const Jwt as usize, token.to_string()))?;
+        (jsonwebtoken::get_current_timestamp() < *until).then(|| verified.clone())
     }
 
-    fn put(&self, policy: &Jwt, token: &str, exp: u64, forward: &Forward) {
+    fn put(&self, policy: &Jwt, token: &str, exp: u64, verified: &Verified) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
@@ -49,7 +56,7 @@ impl VerifiedTokens {
         let until = exp.min(jsonwebtoken::get_current_timestamp() + VERIFIED_TTL_SECS);
         entries.insert(
             (policy as *const Jwt as usize, token.to_string()),
-            (until, forward.clone()),
+            (until, verified.clone()),
         );
     }
 }
@@ -60,22 +67,22 @@ pub async fn authenticate_cached(
     jwks: Option<&Arc<JwksCache>>,
     req: &RequestHeader,
     cache: &VerifiedTokens,
-) -> Result<Forward, GatewayError> {
+) -> Result<Verified, GatewayError> {
     let token = bearer_token(req).ok_or(GatewayError::Unauthorized(None))?;
-    if let Some(forward) = cache.get(jwt, token) {
-        return Ok(forward);
+    if let Some(verified) = cache.get(jwt, token) {
+        return Ok(verified);
     }
-    let (forward, exp) = verify(jwt, jwks, token).await?;
-    cache.put(jwt, token, exp, &forward);
-    Ok(forward)
+    let (verified, exp) = verify(jwt, jwks, token).await?;
+    cache.put(jwt, token, exp, &verified);
+    Ok(verified)
 }
 
-/// Verifies `token`; on success, the upstream headers and the token's `exp`.
+/// Verifies `token`; on success, what it yields and its `exp`.
 async fn verify(
     jwt: &Jwt,
     jwks: Option<&Arc<JwksCache>>,
     token: &str,
-) -> Result<(Forward, u64), GatewayError> {
+) -> Result<(Verified, u64), GatewayError> {
     let invalid = |why: &str| GatewayError::Unauthorized(Some(why.to_string()));
     let header = decode_header(token).map_err(|_| invalid("malformed token"))?;
     if !jwt.algorithms.contains(&header.alg) {
@@ -157,7 +164,11 @@ async fn verify(
         })
         .collect();
     let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(now);
-    Ok((forward, exp))
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok((Verified { forward, subject }, exp))
 }
 
 fn bearer_token(req: &RequestHeader) -> Option<&str> {

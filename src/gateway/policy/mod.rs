@@ -99,6 +99,20 @@ impl Authorizers {
     }
 }
 
+/// Who the authentication policies say the caller is, for rate-limit keys.
+#[derive(Default)]
+pub struct Identity {
+    pub api_key: Option<String>,
+    pub jwt_subject: Option<String>,
+}
+
+/// What authentication yields: headers for the upstream, and the identity.
+#[derive(Default)]
+pub struct Authenticated {
+    pub forward: jwt::Forward,
+    pub identity: Identity,
+}
+
 /// Runs the authentication policies (JWT, then the authorizer) of `route`. Async: a JWKS fetch may
 /// be needed. On success, the headers to set upstream.
 pub async fn authenticate(
@@ -108,8 +122,9 @@ pub async fn authenticate(
     req: &Request<'_>,
     metrics: &Metrics,
     extra: &mut ExtraHeaders,
-) -> Result<jwt::Forward, Denied> {
+) -> Result<Authenticated, Denied> {
     let mut forward = Vec::new();
+    let mut identity = Identity::default();
     if let Some(policy) = &route.policies.api_key {
         let presented = req.get(policy.header.as_str()).map(str::trim);
         let result = keys
@@ -117,6 +132,7 @@ pub async fn authenticate(
             .await;
         let result = result.map(|admitted| {
             extra.extend(admitted.headers);
+            identity.api_key = Some(admitted.key.record.id.clone());
             // The key never travels upstream; its identity does.
             vec![
                 (policy.header.clone(), None),
@@ -137,8 +153,12 @@ pub async fn authenticate(
             JwtKeys::Jwks { url, .. } => runtime.jwks.for_url(url),
             JwtKeys::Static(_) => None,
         };
-        let result =
-            jwt::authenticate_cached(policy, cache, req.header, &runtime.verified_tokens).await;
+        let result = jwt::authenticate_cached(policy, cache, req.header, &runtime.verified_tokens)
+            .await
+            .map(|verified| {
+                identity.jwt_subject = verified.subject;
+                verified.forward
+            });
         forward.extend(decided(result, "jwt", metrics)?);
     }
     if let Some(spec) = &route.policies.authorizer {
@@ -152,7 +172,7 @@ pub async fn authenticate(
         };
         forward.extend(decided(result, "authorizer", metrics)?);
     }
-    Ok(forward)
+    Ok(Authenticated { forward, identity })
 }
 
 fn decided(
@@ -326,6 +346,7 @@ pub fn check(
     runtime: &Runtime,
     route: &Route,
     req: &Request<'_>,
+    identity: &Identity,
     metrics: &Metrics,
     extra: &mut ExtraHeaders,
 ) -> Result<(), Denied> {
@@ -351,6 +372,14 @@ pub fn check(
             // Requests without the header share the client-IP bucket space.
             RateKey::Header(name) => match req.get(name.as_str()) {
                 Some(v) => format!("h:{v}"),
+                None => client(),
+            },
+            RateKey::ApiKey => match &identity.api_key {
+                Some(id) => format!("k:{id}"),
+                None => client(),
+            },
+            RateKey::JwtSubject => match &identity.jwt_subject {
+                Some(sub) => format!("s:{sub}"),
                 None => client(),
             },
         };
