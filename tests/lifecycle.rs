@@ -104,14 +104,7 @@ async fn an_invalid_config_is_rejected_and_the_old_one_keeps_serving() {
         ),
         "{logged}"
     );
-    let metrics = client()
-        .get(gh.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gh.metrics().await;
     assert!(metrics.contains("gatehouse_config_reloads_total{result=\"rejected\"} 1"));
 }
 
@@ -271,14 +264,7 @@ async fn the_demo_contract_from_the_readme() {
     assert_eq!(entry["api"], "demo");
     assert_eq!(entry["status"], 200);
 
-    let metrics = c
-        .get(gh.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gh.metrics().await;
     for needle in [
         // The first GET, and O'Brien past the WAF; the two attacks were 403.
         "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"200\"} 2",
@@ -318,27 +304,12 @@ async fn active_connections_are_counted_while_open() {
     for _ in 0..3 {
         keepalive.get(gh.url("/demo/hello")).send().await.unwrap();
     }
-    let admin = reqwest::Client::builder().no_proxy().build().unwrap();
-    let text = admin
-        .get(gh.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gh.metrics().await;
     assert_eq!(gauge(&text), 1, "one keep-alive connection is open");
     drop(keepalive);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = admin
-            .get(gh.admin_url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = gh.metrics().await;
         if gauge(&text) == 0 {
             break;
         }

@@ -60,14 +60,7 @@ async fn the_sixth_request_in_a_burst_of_five_gets_429_with_rate_limit_headers()
     let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(entry["status"], 429);
     assert_eq!(entry["denied_by"], "rate_limit");
-    let metrics = c
-        .get(gh.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gh.metrics().await;
     assert!(metrics
         .contains("gatehouse_policy_decisions_total{outcome=\"deny\",policy=\"rate_limit\"} 1"));
     assert!(metrics

@@ -118,14 +118,7 @@ async fn consistent_hashing_is_sticky_by_header_and_cookie() {
 }
 
 async fn target_up(gh: &Gatehouse, pool: &str, target: &str) -> Option<bool> {
-    let text = client()
-        .get(gh.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gh.metrics().await;
     let needle =
         format!("gatehouse_upstream_target_up{{target=\"{target}\",upstream=\"{pool}\"}} ");
     text.lines()
@@ -179,14 +172,7 @@ async fn passive_ejection_takes_a_failing_target_out() {
     wait_target(&s.gh, "passive", &s.dead, false).await;
     let after = servers(&s.gh, "/passive/x", 10).await;
     assert_eq!(count(&after, "a"), 10);
-    let metrics = c
-        .get(s.gh.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.gh.metrics().await;
     assert!(metrics.contains(&format!(
         "gatehouse_upstream_ejections_total{{target=\"{}\",upstream=\"passive\"}} 1",
         s.dead

@@ -156,14 +156,7 @@ async fn custom_rules_ip_sets_transforms_and_actions() {
         raw(&gh, "/w/hello", &[("user-agent", "curl/8.0")]).await,
         200
     );
-    let metrics = client()
-        .get(gh.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gh.metrics().await;
     assert!(metrics.contains(
         "gatehouse_waf_matches_total{action=\"count\",rule=\"count-curl\",rule_set=\"edge\"} 1"
     ));

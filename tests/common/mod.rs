@@ -196,6 +196,18 @@ impl Gatehouse {
         }
     }
 
+    /// The admin listener's /metrics text.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn count_stderr(&self, needle: &str) -> usize {
         self.stderr
             .lock()
