@@ -128,7 +128,14 @@ async fn setup() -> Setup {
             ],
             args: vec![],
         },
-        |dir| std::fs::write(dir.join("es-public.pem"), pem).unwrap(),
+        |dir| {
+            std::fs::write(dir.join("es-public.pem"), pem).unwrap();
+            std::fs::copy(
+                common::fixture("jwt-keys/rsa-public.pem"),
+                dir.join("rsa-public.pem"),
+            )
+            .unwrap();
+        },
     );
     Setup { gh, es, keys }
 }
@@ -442,4 +449,32 @@ async fn rate_limits_can_be_keyed_by_jwt_subject() {
         429
     );
     assert_eq!(get(&s.gh, "/j/per-subject", Some(&bob)).await.status(), 200);
+}
+
+#[tokio::test]
+async fn rsa_tokens_verify_and_hs_rs_confusion_is_refused() {
+    let s = setup().await;
+    let private = std::fs::read(common::fixture("jwt-keys/rsa-private.pem")).unwrap();
+    let public = std::fs::read(common::fixture("jwt-keys/rsa-public.pem")).unwrap();
+    let claims = json!({"sub": "x", "exp": now() + 300});
+    let key = EncodingKey::from_rsa_pem(&private).unwrap();
+    for alg in [Algorithm::RS256, Algorithm::PS256] {
+        let token = encode(&Header::new(alg), &claims, &key).unwrap();
+        assert_eq!(
+            get(&s.gh, "/j/rs", Some(&token)).await.status(),
+            200,
+            "{alg:?}"
+        );
+    }
+    // RS512 is not in the route's list.
+    let rs512 = encode(&Header::new(Algorithm::RS512), &claims, &key).unwrap();
+    expect_401(&s.gh, "/j/rs", Some(&rs512), "algorithm not accepted").await;
+    // HS256 "signed" with the RSA public key as the HMAC secret.
+    let confused = encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(&public),
+    )
+    .unwrap();
+    expect_401(&s.gh, "/j/rs", Some(&confused), "algorithm not accepted").await;
 }
