@@ -7,6 +7,7 @@
 //! - `upstream/`: pools, balancing, active and passive health
 //! - `errors.rs`: every error response, mapped in one place
 //! - `headers.rs`: per-route request and response header rules
+//! - `request.rs`: reading the request (host, client, pre-routing checks, body)
 //! - `access_log.rs`, `request_id.rs`: observability of each request
 
 pub mod access_log;
@@ -16,6 +17,7 @@ pub mod integration;
 pub mod path_template;
 pub mod policy;
 pub mod proxy;
+pub mod request;
 pub mod request_id;
 pub mod router;
 pub mod upstream;

@@ -22,6 +22,10 @@ use super::headers;
 use super::integration::{http as http_integration, mock};
 use super::path_template::Params;
 use super::policy;
+use super::request::{
+    check_body_against_schema, check_request, forward_client_identity, peer_ip, read_body,
+    request_host, request_host_raw,
+};
 use super::request_id;
 use super::router::Match;
 use super::upstream::Pool;
@@ -184,58 +188,8 @@ impl ProxyHttp for Gateway {
                 policy::validate::body_limit(v, limits.max_body_bytes)
             });
 
-        // The chain: the WAF (reading the body first if it inspects bodies),
-        // authentication (async: JWKS, authorizer), then the checks that only
-        // look at the request.
-        let metrics = &self.state.metrics;
-        if let Some(set) = &route.policies.waf {
-            if let Some(refusal) = self.read_body_for_waf(session, ctx, set).await? {
-                return Ok(refusal);
-            }
-        }
-        let request = policy::Request {
-            header: session.req_header(),
-            peer: peer_ip(session),
-        };
-        let body = ctx.body.clone();
-        if let Err((denied, rule)) =
-            policy::inspect(&runtime, &route, &request, body.as_deref(), metrics)
-        {
-            ctx.denied_by = Some(denied.policy);
-            ctx.denied_rule = Some(rule);
-            return self.answer_error(session, ctx, denied.error).await;
-        }
-        let keys = &self.state.keys;
-        let extra = &mut ctx.extra_headers;
-        let auth = policy::authenticate(&runtime, keys, &route, &request, metrics, extra).await;
-        let verdict = match auth {
-            Ok(authenticated) => {
-                ctx.upstream_headers = authenticated.forward;
-                let identity = &authenticated.identity;
-                policy::check(
-                    &runtime,
-                    &route,
-                    &request,
-                    identity,
-                    metrics,
-                    &mut ctx.extra_headers,
-                )
-            }
-            Err(denied) => Err(denied),
-        };
-        if let Err(denied) = verdict {
-            ctx.denied_by = Some(denied.policy);
-            return self.answer_error(session, ctx, denied.error).await;
-        }
-        if let Some(rules) = &route.policies.validate {
-            if policy::validate::wants_body(rules, session.req_header()) {
-                let limit = policy::validate::body_limit(rules, limits.max_body_bytes);
-                if let Err(err) = check_body_against_schema(session, ctx, rules, limit).await? {
-                    ctx.denied_by = Some("validate");
-                    self.state.metrics.decision("validate", "deny");
-                    return self.answer_error(session, ctx, err).await;
-                }
-            }
+        if let Some(answered) = self.run_policies(session, ctx, &runtime, &route).await? {
+            return Ok(answered);
         }
 
         match &route.integration {
@@ -590,6 +544,80 @@ impl Gateway {
         Ok(true)
     }
 
+    /// The policy chain: the WAF (reading the body first if it inspects
+    /// bodies), authentication (async: JWKS, authorizer), the checks that only
+    /// look at the request, then body validation. `Some(answered)` when a
+    /// policy refused and the response is written.
+    async fn run_policies(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        runtime: &Runtime,
+        route: &Route,
+    ) -> Result<Option<bool>> {
+        let limits = &runtime.config.limits;
+        let metrics = &self.state.metrics;
+        if let Some(set) = &route.policies.waf {
+            if let Some(refusal) = self.read_body_for_waf(session, ctx, set).await? {
+                return Ok(Some(refusal));
+            }
+        }
+        let request = policy::Request {
+            header: session.req_header(),
+            peer: peer_ip(session),
+        };
+        let body = ctx.body.clone();
+        if let Err((denied, rule)) =
+            policy::inspect(runtime, route, &request, body.as_deref(), metrics)
+        {
+            ctx.denied_by = Some(denied.policy);
+            ctx.denied_rule = Some(rule);
+            return self
+                .answer_error(session, ctx, denied.error)
+                .await
+                .map(Some);
+        }
+        let keys = &self.state.keys;
+        let extra = &mut ctx.extra_headers;
+        let auth = policy::authenticate(runtime, keys, route, &request, metrics, extra).await;
+        let verdict = match auth {
+            Ok(authenticated) => {
+                ctx.upstream_headers = authenticated.forward;
+                let identity = &authenticated.identity;
+                policy::check(
+                    runtime,
+                    route,
+                    &request,
+                    identity,
+                    metrics,
+                    &mut ctx.extra_headers,
+                )
+            }
+            Err(denied) => Err(denied),
+        };
+        if let Err(denied) = verdict {
+            ctx.denied_by = Some(denied.policy);
+            return self
+                .answer_error(session, ctx, denied.error)
+                .await
+                .map(Some);
+        }
+        if let Some(rules) = &route.policies.validate {
+            if policy::validate::wants_body(rules, session.req_header()) {
+                let limit = policy::validate::body_limit(rules, limits.max_body_bytes);
+                if let Err(err) =
+                    check_body_against_schema(session, &mut ctx.body, rules, limit).await?
+                {
+                    ctx.denied_by = Some("validate");
+                    self.state.metrics.decision("validate", "deny");
+                    return self.answer_error(session, ctx, err).await.map(Some);
+                }
+            }
+        }
+
+        Ok(None)
+    }
+
     /// Reads the body when the route's WAF inspects bodies. `Some(answer)`
     /// when the request was refused (too large to inspect).
     async fn read_body_for_waf(
@@ -719,175 +747,6 @@ impl Gateway {
                 .upstream_ejections
                 .with_label_values(&[&pool.spec.name, address])
                 .inc();
-        }
-    }
-}
-
-/// 431 for oversized headers, 413 for a declared body over the limit, 400 for
-/// dot segments (`/a/../b`, also percent-encoded): the gateway routes on the
-/// path as written, so a path an upstream would resolve elsewhere is refused.
-fn check_request(
-    req: &RequestHeader,
-    limits: &crate::config::model::Limits,
-) -> Option<GatewayError> {
-    let target_len = req.uri.path_and_query().map_or(1, |p| p.as_str().len())
-        + req.uri.authority().map_or(0, |a| a.as_str().len());
-    let header_bytes: usize = req
-        .headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 4)
-        .sum::<usize>()
-        + target_len;
-    if header_bytes > limits.max_header_bytes {
-        return Some(GatewayError::HeadersTooLarge {
-            limit: limits.max_header_bytes,
-        });
-    }
-    if req.uri.path().split('/').any(is_dot_segment) {
-        return Some(GatewayError::BadRequest(
-            "path contains `.` or `..` segments".into(),
-        ));
-    }
-    let declared = req
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()));
-    match declared {
-        Some(None) => Some(GatewayError::BadRequest("invalid Content-Length".into())),
-        Some(Some(n)) if n > limits.max_body_bytes => Some(GatewayError::PayloadTooLarge {
-            limit: limits.max_body_bytes,
-        }),
-        _ => None,
-    }
-}
-
-/// Reads the whole body (at most `limit` bytes) and checks it against the
-/// route's schema. The bytes stay in pingora's retry buffer, from which the
-/// proxy sends them upstream.
-async fn check_body_against_schema(
-    session: &mut Session,
-    ctx: &mut Ctx,
-    rules: &crate::config::model::Validation,
-    limit: u64,
-) -> Result<std::result::Result<(), GatewayError>> {
-    let body = match ctx.body.clone() {
-        Some(b) if b.len() as u64 <= limit => b,
-        Some(_) => return Ok(Err(GatewayError::PayloadTooLarge { limit })),
-        None => match read_body(session, limit).await? {
-            Some(b) => {
-                ctx.body = Some(b.clone());
-                b
-            }
-            None => return Ok(Err(GatewayError::PayloadTooLarge { limit })),
-        },
-    };
-    let violations = policy::validate::check_body(rules, &body);
-    if violations.is_empty() {
-        Ok(Ok(()))
-    } else {
-        Ok(Err(GatewayError::ValidationFailed(violations)))
-    }
-}
-
-/// Reads the whole request body before the upstream is contacted, keeping it
-/// in pingora's retry buffer, from which the proxy sends it upstream.
-/// `None`: the body is larger than `limit` (and the connection will close).
-async fn read_body(session: &mut Session, limit: u64) -> Result<Option<Bytes>> {
-    session.enable_retry_buffering();
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > limit {
-            session.set_keepalive(None);
-            return Ok(None);
-        }
-    }
-    Ok(Some(body.freeze()))
-}
-
-/// On mTLS connections, the client certificate's subject and SANs go
-/// upstream; elsewhere the headers are removed, so a client cannot claim an
-/// identity it did not prove.
-fn forward_client_identity(session: &Session, upstream: &mut RequestHeader) -> Result<()> {
-    const SUBJECT: &str = "x-client-cert-subject";
-    const SAN: &str = "x-client-cert-san";
-    upstream.remove_header(SUBJECT);
-    upstream.remove_header(SAN);
-    let identity = session
-        .digest()
-        .and_then(|d| d.ssl_digest.as_ref())
-        .and_then(|s| s.extension.get::<crate::tls::ClientIdentity>());
-    if let Some(id) = identity {
-        if let Ok(v) = http::HeaderValue::from_str(&id.subject) {
-            upstream.insert_header(SUBJECT, v)?;
-        }
-        if let Ok(v) = http::HeaderValue::from_str(&id.sans.join(", ")) {
-            upstream.insert_header(SAN, v)?;
-        }
-    }
-    Ok(())
-}
-
-fn peer_ip(session: &Session) -> Option<std::net::IpAddr> {
-    session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip())
-}
-
-/// `.` or `..`, with any dot possibly written `%2e`.
-fn is_dot_segment(segment: &str) -> bool {
-    let mut rest = segment.as_bytes();
-    let mut dots = 0;
-    while !rest.is_empty() {
-        if rest[0] == b'.' {
-            rest = &rest[1..];
-        } else if rest.len() >= 3 && rest[0] == b'%' && rest[1] == b'2' && (rest[2] | 0x20) == b'e'
-        {
-            rest = &rest[3..];
-        } else {
-            return false;
-        }
-        dots += 1;
-    }
-    matches!(dots, 1 | 2)
-}
-
-/// The Host header (or HTTP/2 :authority) as sent, port included.
-fn request_host_raw(req: &RequestHeader) -> &str {
-    req.uri
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| {
-            req.headers
-                .get(http::header::HOST)
-                .and_then(|v| v.to_str().ok())
-        })
-        .unwrap_or("")
-}
-
-/// The host for routing: lowercase, without port.
-fn request_host(req: &RequestHeader) -> String {
-    let raw = request_host_raw(req);
-    let without_port = if raw.starts_with('[') {
-        raw.split(']').next().map_or(raw, |h| &raw[..h.len() + 1])
-    } else {
-        raw.rsplit_once(':').map_or(raw, |(h, _)| h)
-    };
-    without_port.to_ascii_lowercase()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_dot_segment;
-
-    #[test]
-    fn dot_segments() {
-        for s in [".", "..", "%2e", "%2E%2e", ".%2e", "%2e."] {
-            assert!(is_dot_segment(s), "{s}");
-        }
-        for s in ["", "...", "a", ".a", "..a", "%2f", "%2", "file.txt"] {
-            assert!(!is_dot_segment(s), "{s}");
         }
     }
 }
