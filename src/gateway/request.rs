@@ -156,7 +156,8 @@ pub fn request_host_raw(req: &RequestHeader) -> &str {
 pub fn request_host(req: &RequestHeader) -> String {
     let raw = request_host_raw(req);
     let without_port = if raw.starts_with('[') {
-        raw.split(']').next().map_or(raw, |h| &raw[..h.len() + 1])
+        // `[v6]:port`; a bracket that never closes is kept as written.
+        raw.find(']').map_or(raw, |end| &raw[..=end])
     } else {
         raw.rsplit_once(':').map_or(raw, |(h, _)| h)
     };
@@ -165,7 +166,22 @@ pub fn request_host(req: &RequestHeader) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::is_dot_segment;
+    use super::{is_dot_segment, request_host, RequestHeader};
+
+    #[test]
+    fn hosts_from_clients() {
+        for (given, host) in [
+            ("API.example.com:8080", "api.example.com"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("[unclosed", "[unclosed"),
+            ("", ""),
+        ] {
+            let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+            req.insert_header("host", given).unwrap();
+            assert_eq!(request_host(&req), host, "{given}");
+        }
+    }
 
     #[test]
     fn dot_segments() {
