@@ -12,6 +12,19 @@ fn env(a: &upstream::Upstream) -> Vec<(&'static str, String)> {
     vec![("A", a.address()), ("ADMIN_TOKEN", ADMIN_TOKEN.to_string())]
 }
 
+/// The api_keys fixture in front of a fresh echo upstream.
+async fn start() -> Gatehouse {
+    let a = upstream::start("a").await;
+    Gatehouse::start_with(
+        "api_keys",
+        Options {
+            env: env(&a),
+            args: vec![],
+        },
+        |_| {},
+    )
+}
+
 async fn get(gh: &Gatehouse, path: &str, key: Option<&str>) -> reqwest::Response {
     let mut req = client().get(gh.url(path));
     if let Some(k) = key {
@@ -34,15 +47,7 @@ fn create_key(gh: &Gatehouse, plan: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn keys_are_required_checked_and_never_forwarded() {
-    let a = upstream::start("a").await;
-    let gh = Gatehouse::start_with(
-        "api_keys",
-        Options {
-            env: env(&a),
-            args: vec![],
-        },
-        |_| {},
-    );
+    let gh = start().await;
     let resp = get(&gh, "/k/echo", None).await;
     assert_eq!(resp.status(), 401);
     assert_eq!(
@@ -119,15 +124,7 @@ async fn quotas_run_out_and_stay_used_up_across_a_restart() {
 
 #[tokio::test]
 async fn plan_throttles_answer_429_with_rate_headers() {
-    let a = upstream::start("a").await;
-    let gh = Gatehouse::start_with(
-        "api_keys",
-        Options {
-            env: env(&a),
-            args: vec![],
-        },
-        |_| {},
-    );
+    let gh = start().await;
     let key = create_key(&gh, "tight", "tight-1");
     assert_eq!(get(&gh, "/k/echo", Some(&key)).await.status(), 200);
     assert_eq!(get(&gh, "/k/echo", Some(&key)).await.status(), 200);
@@ -142,15 +139,7 @@ async fn plan_throttles_answer_429_with_rate_headers() {
 
 #[tokio::test]
 async fn revoked_keys_stop_working() {
-    let a = upstream::start("a").await;
-    let gh = Gatehouse::start_with(
-        "api_keys",
-        Options {
-            env: env(&a),
-            args: vec![],
-        },
-        |_| {},
-    );
+    let gh = start().await;
     let key = create_key(&gh, "gold", "revoke-me");
     assert_eq!(get(&gh, "/k/echo", Some(&key)).await.status(), 200);
     let out = gh.cli(&["keys", "revoke", "revoke-me"]);
@@ -176,15 +165,7 @@ async fn revoked_keys_stop_working() {
 
 #[tokio::test]
 async fn the_admin_keys_api_needs_its_token() {
-    let a = upstream::start("a").await;
-    let gh = Gatehouse::start_with(
-        "api_keys",
-        Options {
-            env: env(&a),
-            args: vec![],
-        },
-        |_| {},
-    );
+    let gh = start().await;
     let c = client();
     let resp = c.get(gh.admin_url("/keys")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
@@ -258,15 +239,7 @@ async fn the_admin_keys_api_needs_its_token() {
 
 #[tokio::test]
 async fn rate_limits_can_be_keyed_by_api_key() {
-    let a = upstream::start("a").await;
-    let gh = Gatehouse::start_with(
-        "api_keys",
-        Options {
-            env: env(&a),
-            args: vec![],
-        },
-        |_| {},
-    );
+    let gh = start().await;
     let first = create_key(&gh, "gold", "per-key-1");
     let second = create_key(&gh, "gold", "per-key-2");
     assert_eq!(get(&gh, "/k/per-key", Some(&first)).await.status(), 200);

@@ -67,11 +67,14 @@ impl AuthorizerClient {
     ) -> Result<Forward, GatewayError> {
         let identity =
             identity(&self.spec.identity, req).ok_or(GatewayError::Unauthorized(None))?;
-        let decision = match self.cached(identity) {
+        // Cached by digest: a fixed 64 bytes per entry however long the
+        // identity, and no caller's token kept in memory as written.
+        let digest = crate::store::sha256_hex(identity.as_bytes());
+        let decision = match self.cached(&digest) {
             Some(d) => d,
             None => {
                 let d = Arc::new(self.ask(identity, route, req, source_ip).await?);
-                self.remember(identity, d.clone());
+                self.remember(digest, d.clone());
                 d
             }
         };
@@ -94,15 +97,15 @@ impl AuthorizerClient {
         Ok(forward)
     }
 
-    fn cached(&self, identity: &str) -> Option<Arc<Decision>> {
+    fn cached(&self, digest: &str) -> Option<Arc<Decision>> {
         let cache = self.cache.lock().ok()?;
         cache
-            .get(identity)
+            .get(digest)
             .filter(|(expires, _)| Instant::now() < *expires)
             .map(|(_, d)| d.clone())
     }
 
-    fn remember(&self, identity: &str, decision: Arc<Decision>) {
+    fn remember(&self, digest: String, decision: Arc<Decision>) {
         if self.spec.cache_ttl.is_zero() {
             return;
         }
@@ -116,10 +119,7 @@ impl AuthorizerClient {
                 cache.clear();
             }
         }
-        cache.insert(
-            identity.to_string(),
-            (Instant::now() + self.spec.cache_ttl, decision),
-        );
+        cache.insert(digest, (Instant::now() + self.spec.cache_ttl, decision));
     }
 
     async fn ask(
