@@ -6,6 +6,7 @@
 //! - `server`: the pingora server, listeners, reload and shutdown
 //! - `tls`: certificates by SNI, mTLS, dev certificates
 //! - `gateway`: router, integrations, upstream pools, the proxy phases
+//! - `messaging`: SQS queues and SNS topics, their AWS wire protocols
 //! - `store`: durable state in the data dir (SQLite), behind `KeyStore`
 //! - `admin`: /metrics, /healthz, /readyz, the keys API
 //! - `logging`: process logs
@@ -16,6 +17,7 @@ pub mod config;
 pub mod gateway;
 pub mod keys_cli;
 pub mod logging;
+pub mod messaging;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -40,6 +40,12 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("opening the store: {e}"))?;
     let state = State::new(&loaded, Arc::new(store), control.handle().clone())?;
 
+    let messaging = config
+        .messaging
+        .as_ref()
+        .map(|m| crate::messaging::service::start(m, &config.data_dir, config.server.threads))
+        .transpose()?;
+
     let listeners = resolve_ports(&config.listeners)?;
     let admin = config.admin.map(resolve_port).transpose()?;
 
@@ -123,6 +129,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     control.spawn(exit_when_drained(
         server.watch_execution_phase(),
         state.clone(),
+        messaging.as_ref().map(|m| m.broker.clone()),
         config.data_dir.join("gatehouse.pid"),
     ));
 
@@ -131,7 +138,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let pid_file = config.data_dir.join("gatehouse.pid");
     std::fs::write(&pid_file, format!("{}\n", std::process::id()))
         .with_context(|| format!("writing {}", pid_file.display()))?;
-    announce(&listeners, admin);
+    announce(&listeners, admin, messaging.as_ref().map(|m| m.address));
     server.run(RunArgs::default());
     Ok(())
 }
@@ -179,7 +186,11 @@ fn tls_settings(listener: &Listener, state: &State) -> anyhow::Result<TlsSetting
 }
 
 /// One line on stderr that scripts and tests can wait for.
-fn announce(listeners: &[(Listener, SocketAddr)], admin: Option<SocketAddr>) {
+fn announce(
+    listeners: &[(Listener, SocketAddr)],
+    admin: Option<SocketAddr>,
+    messaging: Option<SocketAddr>,
+) {
     let mut fields = serde_json::Map::new();
     for (l, addr) in listeners {
         fields.insert(l.name.clone(), addr.to_string().into());
@@ -188,6 +199,7 @@ fn announce(listeners: &[(Listener, SocketAddr)], admin: Option<SocketAddr>) {
         "event": "listening",
         "listeners": fields,
         "admin": admin.map(|a| a.to_string()),
+        "messaging": messaging.map(|a| a.to_string()),
     });
     eprintln!("{line}");
 }
@@ -279,6 +291,7 @@ fn is_config_path(p: &Path) -> bool {
 async fn exit_when_drained(
     mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
     state: Arc<State>,
+    broker: Option<crate::messaging::Broker>,
     pid_file: PathBuf,
 ) {
     loop {
@@ -291,6 +304,11 @@ async fn exit_when_drained(
     tracing::info!("draining in-flight requests");
     while state.metrics.inflight_requests.get() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(broker) = &broker {
+        // Long polls answer now; then everything acknowledged is on disk.
+        broker.close();
+        let _ = broker.barrier().await;
     }
     let keys = state.keys.clone();
     let _ = tokio::task::spawn_blocking(move || keys.flush()).await;

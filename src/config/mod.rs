@@ -7,6 +7,7 @@
 pub mod de;
 pub mod diagnostics;
 pub mod jwt;
+pub mod messaging;
 pub mod model;
 pub mod plans;
 pub mod policies;

@@ -33,6 +33,43 @@ pub struct Config {
     pub waf_rule_sets: BTreeMap<String, Arc<super::waf::RuleSet>>,
     /// Keys declared in config, already hashed.
     pub api_keys: Vec<crate::store::KeyRecord>,
+    /// `None` when the messaging API is disabled.
+    pub messaging: Option<Messaging>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Messaging {
+    pub address: SocketAddr,
+    pub region: String,
+    pub account_id: String,
+    pub public_url: Option<String>,
+    pub fsync: bool,
+    /// Access key id -> secret. Empty: open (loopback only).
+    pub access_keys: BTreeMap<String, String>,
+    pub queues: Vec<DeclaredQueue>,
+    pub topics: Vec<DeclaredTopic>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredQueue {
+    pub name: String,
+    pub attributes: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredTopic {
+    pub name: String,
+    pub attributes: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub subscriptions: Vec<DeclaredSubscription>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredSubscription {
+    pub protocol: String,
+    pub endpoint: String,
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,6 +40,83 @@ pub struct GatehouseFile {
     /// WAF rule sets, attached to APIs and routes with `policies.waf.rule_set`.
     #[serde(default)]
     pub waf_rule_sets: BTreeMap<String, RuleSetRaw>,
+    /// The SQS/SNS API and the queues and topics that exist from the start.
+    pub messaging: Option<MessagingRaw>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessagingRaw {
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Where the SQS/SNS API listens. Default 127.0.0.1:9324.
+    pub address: Option<String>,
+    /// Region in ARNs. Default us-east-1.
+    pub region: Option<String>,
+    /// Account id in queue URLs and ARNs: 12 digits. Default 000000000000.
+    pub account_id: Option<String>,
+    /// The start of queue URLs handed to clients, when they reach Gatehouse
+    /// by another name than the listen address (a proxy, a container).
+    pub public_url: Option<String>,
+    /// Flush every commit to disk (default true): acknowledged messages
+    /// survive power loss. `false` survives only a crash of the process.
+    pub fsync: Option<bool>,
+    /// Access keys whose SigV4 signatures are accepted. None: the API is
+    /// open, which is allowed only on a loopback address.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyRaw>,
+    /// Queues created at start-up (or updated to these attributes).
+    #[serde(default)]
+    pub queues: BTreeMap<String, QueueRaw>,
+    /// Topics created at start-up, with their subscriptions.
+    #[serde(default)]
+    pub topics: BTreeMap<String, TopicRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyRaw {
+    pub id: String,
+    /// Use `${ENV}`.
+    pub secret: String,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueRaw {
+    /// SQS attributes by their AWS names (`VisibilityTimeout: 60`, ...).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Shorthand for a RedrivePolicy: the dead-letter queue's name.
+    pub dead_letter_queue: Option<String>,
+    /// With `dead_letter_queue`: receives before a message moves there. Default 5.
+    pub max_receive_count: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicRaw {
+    /// SNS topic attributes by their AWS names.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionRaw {
+    /// `sqs`, `http` or `https`.
+    pub protocol: String,
+    /// A queue name (sqs) or URL (http/https).
+    pub endpoint: String,
+    /// Subscription attributes: `FilterPolicy`, `RawMessageDelivery`, ...
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -131,6 +131,7 @@ pub fn settings(
     let usage_plans = super::plans::usage_plans(&raw.usage_plans, &mut r);
     let api_keys = super::plans::declared_keys(&raw.api_keys, &usage_plans, &mut r);
     let waf_rule_sets = super::waf::rule_sets(&raw.waf_rule_sets, &mut r);
+    let messaging = super::messaging::messaging(raw.messaging.as_ref(), &mut r);
     Config {
         root: root.to_path_buf(),
         listeners,
@@ -147,6 +148,7 @@ pub fn settings(
         usage_plans,
         api_keys,
         waf_rule_sets,
+        messaging,
     }
 }
 
@@ -238,7 +240,7 @@ fn listeners(
     out
 }
 
-fn socket_addr(text: &str, path: &str, r: &mut Reporter) -> Option<SocketAddr> {
+pub fn socket_addr(text: &str, path: &str, r: &mut Reporter) -> Option<SocketAddr> {
     match text.parse() {
         Ok(a) => Some(a),
         Err(_) => {

@@ -3,11 +3,12 @@
 //! implement for a fleet, and `memory::MemoryStore` is the in-memory twin for
 //! unit tests.
 //!
-//! Today it holds API keys and their quota usage; queues, topics and flow
-//! state join it with the messaging and flows engines.
+//! It holds API keys and their quota usage, and (through
+//! `messaging::store::MessageStore`) queues, topics and messages.
 
 pub mod memory;
 pub mod sqlite;
+pub mod sqlite_messages;
 
 use std::fmt;
 

@@ -7,7 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE api_keys (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
@@ -22,7 +23,81 @@ const MIGRATIONS: &[&str] = &["
         count INTEGER NOT NULL,
         PRIMARY KEY (key_id, period)
     );
-"];
+",
+    "
+    CREATE TABLE mq_queues (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        attributes TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        modified_at INTEGER NOT NULL
+    );
+    CREATE TABLE mq_messages (
+        seq INTEGER PRIMARY KEY,
+        queue_id INTEGER NOT NULL,
+        message_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attributes TEXT,
+        trace_header TEXT,
+        sent_at INTEGER NOT NULL,
+        group_id TEXT,
+        dedup_id TEXT,
+        receive_count INTEGER NOT NULL,
+        first_receive_at INTEGER,
+        visible_at INTEGER NOT NULL,
+        nonce INTEGER NOT NULL,
+        origin INTEGER
+    );
+    CREATE INDEX mq_messages_queue ON mq_messages (queue_id);
+    CREATE TABLE mq_dedup (
+        queue_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        message_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (queue_id, key)
+    );
+    CREATE TABLE mq_topics (
+        arn TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        tags TEXT NOT NULL
+    );
+    CREATE TABLE mq_subscriptions (
+        arn TEXT PRIMARY KEY,
+        topic_arn TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        confirm_token TEXT
+    );
+    CREATE TABLE mq_deliveries (
+        id INTEGER PRIMARY KEY,
+        subscription_arn TEXT NOT NULL,
+        body TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL
+    );
+",
+];
+
+/// Opens a connection in WAL mode (the CLI, the server and the journal each
+/// hold one) and brings the schema up to date.
+pub fn connect(path: &Path) -> Result<Connection> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.to_string()))?;
+    }
+    let conn = Connection::open(path).map_err(db)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -34,19 +109,8 @@ fn db(e: rusqlite::Error) -> StoreError {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.to_string()))?;
-        }
-        let conn = Connection::open(path).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(db)?;
-        migrate(&conn)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(connect(path)?),
         })
     }
 

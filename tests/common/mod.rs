@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod aws;
 pub mod pki;
 pub mod upstream;
 
@@ -40,6 +41,8 @@ pub struct Gatehouse {
     pub dir: tempfile::TempDir,
     pub listeners: HashMap<String, SocketAddr>,
     pub admin: Option<SocketAddr>,
+    /// The SQS/SNS API, when enabled.
+    pub messaging: Option<SocketAddr>,
     pub stdout: Arc<Mutex<Vec<String>>>,
     pub stderr: Arc<Mutex<Vec<String>>>,
     /// The environment it was started with, for CLI runs on the same folder.
@@ -105,11 +108,13 @@ impl Gatehouse {
             .map(|(k, a)| (k.clone(), a.as_str().unwrap().parse().unwrap()))
             .collect();
         let admin = v["admin"].as_str().map(|a| a.parse().unwrap());
+        let messaging = v["messaging"].as_str().map(|a| a.parse().unwrap());
         let gh = Gatehouse {
             child,
             dir,
             listeners,
             admin,
+            messaging,
             stdout,
             stderr,
             env: opts
@@ -118,7 +123,12 @@ impl Gatehouse {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
         };
-        for addr in gh.listeners.values().chain(gh.admin.iter()) {
+        for addr in gh
+            .listeners
+            .values()
+            .chain(gh.admin.iter())
+            .chain(gh.messaging.iter())
+        {
             wait_for_port(*addr);
         }
         gh
@@ -157,6 +167,11 @@ impl Gatehouse {
 
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin.expect("admin listener"))
+    }
+
+    /// The messaging API's endpoint URL, as SDKs take it.
+    pub fn messaging_url(&self) -> String {
+        format!("http://{}", self.messaging.expect("messaging listener"))
     }
 
     pub fn pid(&self) -> i32 {

@@ -1,0 +1,176 @@
+//! Helpers for reading action inputs: typed parse of the JSON shape, numbers
+//! that the Query protocol sends as strings, required fields, attributes.
+
+use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
+use crate::messaging::message::{AttributeValue, Attributes};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Parses an action's input; a wrongly typed field is the client's error.
+pub fn parse<T: DeserializeOwned>(input: Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        ApiError::new(
+            ErrorKind::InvalidParameterValue,
+            format!(
+                "Invalid value for the parameter {}: {}",
+                e.path(),
+                e.inner()
+            ),
+        )
+    })
+}
+
+pub fn required<T>(value: Option<T>, name: &str) -> ApiResult<T> {
+    value.ok_or_else(|| ApiError::missing(name))
+}
+
+/// A number given as a JSON number or (Query protocol) a string.
+pub fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        N(i64),
+        S(String),
+    }
+    let invalid = |v: &dyn std::fmt::Display| {
+        serde::de::Error::custom(format!("{v} is not a valid whole number"))
+    };
+    match Option::<Num>::deserialize(d)? {
+        None => Ok(None),
+        Some(Num::N(n)) => u32::try_from(n).map(Some).map_err(|_| invalid(&n)),
+        Some(Num::S(s)) => s.trim().parse().map(Some).map_err(|_| invalid(&s)),
+    }
+}
+
+/// A boolean given as JSON or as the strings "true"/"false".
+pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        B(bool),
+        S(String),
+    }
+    match Option::<B>::deserialize(d)? {
+        None => Ok(None),
+        Some(B::B(b)) => Ok(Some(b)),
+        Some(B::S(s)) => match s.as_str() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err(serde::de::Error::custom(format!(
+                "{s} is not true or false"
+            ))),
+        },
+    }
+}
+
+/// A message attribute on the wire: binary values are base64.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WireAttribute {
+    pub data_type: Option<String>,
+    pub string_value: Option<String>,
+    pub binary_value: Option<String>,
+}
+
+pub fn attributes(wire: BTreeMap<String, WireAttribute>) -> ApiResult<Attributes> {
+    wire.into_iter()
+        .map(|(name, w)| {
+            let data_type = w.data_type.ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "The message attribute '{name}' must contain a non-empty message attribute type."
+                ))
+            })?;
+            let binary_value = match w.binary_value {
+                Some(b) => Some(STANDARD.decode(b.trim()).map_err(|_| {
+                    ApiError::invalid(format!(
+                        "The message attribute '{name}' has a binary value that is not valid base64."
+                    ))
+                })?),
+                None => None,
+            };
+            Ok((
+                name,
+                AttributeValue {
+                    data_type,
+                    string_value: w.string_value,
+                    binary_value,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Attributes as the wire shows them.
+pub fn attributes_json(attributes: &Attributes) -> Value {
+    let map: serde_json::Map<String, Value> = attributes
+        .iter()
+        .map(|(k, v)| {
+            let mut o = serde_json::Map::new();
+            if let Some(s) = &v.string_value {
+                o.insert("StringValue".into(), s.clone().into());
+            }
+            if let Some(b) = &v.binary_value {
+                o.insert("BinaryValue".into(), STANDARD.encode(b).into());
+            }
+            o.insert("DataType".into(), v.data_type.clone().into());
+            (k.clone(), Value::Object(o))
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// Batch entry ids: 1-80 letters, digits, `-` and `_`, distinct.
+pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str>, max: usize) -> ApiResult<()> {
+    let ids: Vec<&str> = ids.collect();
+    if ids.is_empty() {
+        return Err(ApiError::new(
+            ErrorKind::EmptyBatchRequest,
+            "There should be at least one entry in the request.",
+        ));
+    }
+    if ids.len() > max {
+        return Err(ApiError::new(
+            ErrorKind::TooManyEntriesInBatchRequest,
+            format!(
+                "Maximum number of entries per request are {max}. You have sent {}.",
+                ids.len()
+            ),
+        ));
+    }
+    for id in &ids {
+        let ok = !id.is_empty()
+            && id.len() <= 80
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err(ApiError::new(
+                ErrorKind::InvalidBatchEntryId,
+                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.",
+            ));
+        }
+    }
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(ApiError::new(
+            ErrorKind::BatchEntryIdsNotDistinct,
+            format!("Id {} repeated.", w[0]),
+        ));
+    }
+    Ok(())
+}
+
+/// A failed batch entry, as both SQS and SNS report it.
+pub fn failed_entry(id: &str, e: &ApiError) -> Value {
+    serde_json::json!({
+        "Id": id,
+        "SenderFault": e.fault() == "Sender",
+        "Code": e.query_code(),
+        "Message": e.message,
+    })
+}

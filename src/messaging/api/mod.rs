@@ -1,0 +1,270 @@
+//! The messaging listener: one HTTP endpoint speaking three protocols.
+//!
+//! ```text
+//! request -> read body (bounded) -> which protocol?
+//!   X-Amz-Target: AmazonSQS.X        SQS JSON 1.0 -> sqs::apply -> JSON
+//!   Action=X (form or query), SQS X  SQS Query    -> sqs::apply -> XML
+//!   Action=X, SNS X                  SNS Query    -> sns::apply -> XML
+//! -> SigV4 check (unless open) -> apply -> encode; errors in that protocol's shape
+//! ```
+
+pub mod input;
+pub mod query;
+pub mod sqs;
+pub mod xml;
+
+use super::broker::Broker;
+use super::error::{ApiError, ErrorKind};
+use super::sigv4;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use http::{HeaderValue, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use xml::Style;
+
+/// Bodies past this are refused before parsing: a full batch of the largest
+/// messages with JSON escaping fits.
+const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+
+pub struct Api {
+    pub broker: Broker,
+    /// Access key -> secret; empty means open (loopback only, checked by config).
+    pub secrets: HashMap<String, String>,
+}
+
+enum Protocol {
+    SqsJson,
+    SqsQuery,
+    SnsQuery,
+}
+
+pub fn router(api: Arc<Api>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(api)
+}
+
+async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
+    let request_id = uuid::Uuid::from_u128(fastrand::u128(..)).to_string();
+    let (parts, body) = req.into_parts();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let fallback = if target.is_some() {
+        Protocol::SqsJson
+    } else {
+        Protocol::SqsQuery
+    };
+    let body = match http_body_util::Limited::new(body, MAX_REQUEST_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            let e = ApiError::new(
+                ErrorKind::RequestTooLarge,
+                format!("The request body is larger than {MAX_REQUEST_BYTES} bytes."),
+            );
+            return error_response(&fallback, &e, &request_id);
+        }
+    };
+    let (protocol, action, input) = match read_request(&parts, &body, target) {
+        Ok(found) => found,
+        Err(e) => return error_response(&fallback, &e, &request_id),
+    };
+    // SNS subscription confirmation links are followed by the subscriber
+    // unsigned: the token in the link is the credential.
+    let exempt = matches!(protocol, Protocol::SnsQuery) && action == "ConfirmSubscription";
+    if !api.secrets.is_empty() && !exempt {
+        let signed = sigv4::Request {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body: &body,
+        };
+        let now = super::clock::now_ms() / 1000;
+        if let Err(e) = sigv4::verify(&signed, &api.secrets, now) {
+            tracing::info!(action = %action, error = %e, "messaging request refused");
+            return error_response(&protocol, &e, &request_id);
+        }
+    }
+    let result = match protocol {
+        Protocol::SqsJson | Protocol::SqsQuery => sqs::apply(&api.broker, &action, input).await,
+        Protocol::SnsQuery => Err(ApiError::new(
+            ErrorKind::InvalidAction,
+            format!("The action {action} is not valid for this endpoint."),
+        )),
+    };
+    match result {
+        Ok(out) => ok_response(&protocol, &action, &out, &request_id),
+        Err(e) => {
+            if e.kind == ErrorKind::Internal {
+                tracing::error!(action = %action, error = %e, "messaging request failed");
+            } else {
+                tracing::debug!(action = %action, error = %e, "messaging request refused");
+            }
+            error_response(&protocol, &e, &request_id)
+        }
+    }
+}
+
+/// Finds the protocol and action, and the input in the JSON shape.
+fn read_request(
+    parts: &http::request::Parts,
+    body: &[u8],
+    target: Option<String>,
+) -> Result<(Protocol, String, Value), ApiError> {
+    if let Some(target) = target {
+        let Some(action) = target.strip_prefix("AmazonSQS.") else {
+            return Err(ApiError::new(
+                ErrorKind::InvalidAction,
+                format!("The target {target} is not served here."),
+            ));
+        };
+        let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_slice(body).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::MalformedInput,
+                    format!("The request body is not valid JSON: {e}"),
+                )
+            })?
+        };
+        if !input.is_object() {
+            return Err(ApiError::new(
+                ErrorKind::MalformedInput,
+                "The request body must be a JSON object.",
+            ));
+        }
+        return Ok((Protocol::SqsJson, action.to_string(), input));
+    }
+    let mut pairs: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let is_form = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        pairs.extend(form_urlencoded::parse(body).into_owned());
+    }
+    let mut map = query::nest(pairs);
+    let action = match map.remove("Action") {
+        Some(Value::String(a)) => a,
+        _ => return Err(ApiError::missing("Action")),
+    };
+    map.remove("Version");
+    if sqs::ACTIONS.contains(&action.as_str()) {
+        let mut map = query::normalize_sqs(map);
+        // Query clients post to the queue's URL rather than naming it.
+        let path = parts.uri.path();
+        if !map.contains_key("QueueUrl") && path.trim_matches('/').contains('/') {
+            map.insert("QueueUrl".into(), path.to_string().into());
+        }
+        return Ok((Protocol::SqsQuery, action, Value::Object(map)));
+    }
+    if SNS_ACTIONS.contains(&action.as_str()) {
+        return Ok((
+            Protocol::SnsQuery,
+            action,
+            Value::Object(query::normalize_sns(map)),
+        ));
+    }
+    Err(ApiError::new(
+        ErrorKind::InvalidAction,
+        format!("The action {action} is not valid for this endpoint."),
+    ))
+}
+
+const SNS_ACTIONS: &[&str] = &[];
+
+fn ok_response(
+    protocol: &Protocol,
+    action: &str,
+    out: &Map<String, Value>,
+    request_id: &str,
+) -> Response {
+    let (content_type, body) = match protocol {
+        Protocol::SqsJson => (
+            "application/x-amz-json-1.0",
+            serde_json::to_string(out).unwrap_or_else(|_| "{}".into()),
+        ),
+        Protocol::SqsQuery => (
+            "text/xml",
+            xml::response(Style::Sqs, action, out, request_id),
+        ),
+        Protocol::SnsQuery => (
+            "text/xml",
+            xml::response(Style::Sns, action, out, request_id),
+        ),
+    };
+    respond(StatusCode::OK, content_type, body, request_id)
+}
+
+fn error_response(protocol: &Protocol, e: &ApiError, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = match protocol {
+        Protocol::SqsJson => {
+            let body = serde_json::json!({
+                "__type": format!("com.amazonaws.sqs#{}", e.type_name()),
+                "message": e.message,
+            });
+            respond(
+                status,
+                "application/x-amz-json-1.0",
+                body.to_string(),
+                request_id,
+            )
+        }
+        Protocol::SqsQuery => respond(
+            status,
+            "text/xml",
+            xml::error(
+                Style::Sqs,
+                e.fault(),
+                e.query_code(),
+                &e.message,
+                request_id,
+            ),
+            request_id,
+        ),
+        Protocol::SnsQuery => respond(
+            status,
+            "text/xml",
+            xml::error(Style::Sns, e.fault(), e.type_name(), &e.message, request_id),
+            request_id,
+        ),
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("{};{}", e.query_code(), e.fault())) {
+        response.headers_mut().insert("x-amzn-query-error", v);
+    }
+    response
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+    request_id: &str,
+) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
+}

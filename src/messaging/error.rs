@@ -1,0 +1,171 @@
+//! Every error the messaging API answers with, and the one place that maps
+//! each to its AWS wire form: the JSON `__type`, the Query protocol's code
+//! (also sent in `x-amzn-query-error`, which the SDKs prefer), the status and
+//! whether the sender or the service is at fault.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    // SQS
+    QueueDoesNotExist,
+    QueueNameExists,
+    InvalidAttributeName,
+    InvalidAttributeValue,
+    ReceiptHandleIsInvalid,
+    MessageNotInflight,
+    InvalidMessageContents,
+    TooManyEntriesInBatchRequest,
+    EmptyBatchRequest,
+    BatchEntryIdsNotDistinct,
+    InvalidBatchEntryId,
+    BatchRequestTooLong,
+    PurgeQueueInProgress,
+    UnsupportedOperation,
+    ResourceNotFound,
+    InvalidAddress,
+    // Shared by both services
+    InvalidParameterValue,
+    MissingParameter,
+    InvalidAction,
+    MalformedInput,
+    RequestTooLarge,
+    MissingAuthenticationToken,
+    InvalidClientTokenId,
+    IncompleteSignature,
+    SignatureDoesNotMatch,
+    RequestExpired,
+    // SNS
+    NotFound,
+    InvalidParameter,
+    AuthorizationError,
+    Internal,
+}
+
+/// An error as the client sees it: a kind and a human message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        ApiError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn no_queue() -> ApiError {
+        ApiError::new(
+            ErrorKind::QueueDoesNotExist,
+            "The specified queue does not exist.",
+        )
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::InvalidParameterValue, message)
+    }
+
+    pub fn missing(parameter: &str) -> ApiError {
+        ApiError::new(
+            ErrorKind::MissingParameter,
+            format!("The request must contain the parameter {parameter}."),
+        )
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::Internal, message)
+    }
+
+    pub fn status(&self) -> u16 {
+        use ErrorKind::*;
+        match self.kind {
+            MissingAuthenticationToken
+            | InvalidClientTokenId
+            | IncompleteSignature
+            | SignatureDoesNotMatch
+            | RequestExpired
+            | AuthorizationError => 403,
+            NotFound => 404,
+            RequestTooLarge => 413,
+            Internal => 500,
+            _ => 400,
+        }
+    }
+
+    /// The shape name: the JSON protocol's `__type` suffix.
+    pub fn type_name(&self) -> &'static str {
+        use ErrorKind::*;
+        match self.kind {
+            QueueDoesNotExist => "QueueDoesNotExist",
+            QueueNameExists => "QueueNameExists",
+            InvalidAttributeName => "InvalidAttributeName",
+            InvalidAttributeValue => "InvalidAttributeValue",
+            ReceiptHandleIsInvalid => "ReceiptHandleIsInvalid",
+            MessageNotInflight => "MessageNotInflight",
+            InvalidMessageContents => "InvalidMessageContents",
+            TooManyEntriesInBatchRequest => "TooManyEntriesInBatchRequest",
+            EmptyBatchRequest => "EmptyBatchRequest",
+            BatchEntryIdsNotDistinct => "BatchEntryIdsNotDistinct",
+            InvalidBatchEntryId => "InvalidBatchEntryId",
+            BatchRequestTooLong => "BatchRequestTooLong",
+            PurgeQueueInProgress => "PurgeQueueInProgress",
+            UnsupportedOperation => "UnsupportedOperation",
+            ResourceNotFound => "ResourceNotFoundException",
+            InvalidAddress => "InvalidAddress",
+            InvalidParameterValue => "InvalidParameterValue",
+            MissingParameter => "MissingParameter",
+            InvalidAction => "InvalidAction",
+            MalformedInput => "SerializationException",
+            RequestTooLarge => "RequestEntityTooLarge",
+            MissingAuthenticationToken => "MissingAuthenticationToken",
+            InvalidClientTokenId => "InvalidClientTokenId",
+            IncompleteSignature => "IncompleteSignature",
+            SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            RequestExpired => "RequestExpired",
+            NotFound => "NotFound",
+            InvalidParameter => "InvalidParameter",
+            AuthorizationError => "AuthorizationError",
+            Internal => "InternalError",
+        }
+    }
+
+    /// The Query protocol's error code (SQS kept legacy names for some).
+    pub fn query_code(&self) -> &'static str {
+        use ErrorKind::*;
+        match self.kind {
+            QueueDoesNotExist => "AWS.SimpleQueueService.NonExistentQueue",
+            QueueNameExists => "QueueAlreadyExists",
+            MessageNotInflight => "AWS.SimpleQueueService.MessageNotInflight",
+            TooManyEntriesInBatchRequest => "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+            EmptyBatchRequest => "AWS.SimpleQueueService.EmptyBatchRequest",
+            BatchEntryIdsNotDistinct => "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+            InvalidBatchEntryId => "AWS.SimpleQueueService.InvalidBatchEntryId",
+            BatchRequestTooLong => "AWS.SimpleQueueService.BatchRequestTooLong",
+            PurgeQueueInProgress => "AWS.SimpleQueueService.PurgeQueueInProgress",
+            UnsupportedOperation => "AWS.SimpleQueueService.UnsupportedOperation",
+            _ => self.type_name(),
+        }
+    }
+
+    /// `Sender` when the request was wrong, `Receiver` when the service failed.
+    pub fn fault(&self) -> &'static str {
+        if self.kind == ErrorKind::Internal {
+            "Receiver"
+        } else {
+            "Sender"
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.type_name(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}

@@ -1,0 +1,28 @@
+//! Messaging: durable SQS queues and SNS topics that the AWS SDKs use
+//! unmodified. `design.md` explains the state, the journal and the invariants.
+//!
+//! Module map, from the wire inward:
+//! - `api`: the listener; SQS JSON and Query, SNS Query; SigV4 (`sigv4`)
+//! - `broker`: every queue, a cheap `Clone` handle; long polling
+//! - `queue`: one queue's rules (visibility, delays, FIFO groups, dedup)
+//! - `redrive`: dead-letter queue move tasks
+//! - `journal`: group commit of every change to the `store`
+//! - `message`, `receipt`, `settings`, `names`: the vocabulary
+//! - `error`: every API error and its wire form
+
+pub mod api;
+pub mod broker;
+pub mod clock;
+pub mod error;
+pub mod journal;
+pub mod message;
+pub mod names;
+pub mod queue;
+pub mod receipt;
+pub mod redrive;
+pub mod service;
+pub mod settings;
+pub mod sigv4;
+pub mod store;
+
+pub use broker::Broker;

@@ -1,0 +1,98 @@
+//! Starting the messaging engine inside `gatehouse serve`: the store, the
+//! broker, the declared queues, the retention sweeper and the listener, on a
+//! runtime of their own.
+
+use super::api::{self, Api};
+use super::broker::Broker;
+use super::names::Naming;
+use crate::config::model::Messaging;
+use crate::store::sqlite_messages::SqliteMessageStore;
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct Running {
+    pub broker: Broker,
+    pub address: SocketAddr,
+    /// Owns the listener's and sweeper's tasks: keep it alive.
+    pub runtime: tokio::runtime::Runtime,
+}
+
+pub fn start(settings: &Messaging, data_dir: &Path, threads: usize) -> anyhow::Result<Running> {
+    let listener = std::net::TcpListener::bind(settings.address)
+        .with_context(|| format!("binding the messaging API on {}", settings.address))?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    let naming = Naming {
+        region: settings.region.clone(),
+        account_id: settings.account_id.clone(),
+        base_url: settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}")),
+    };
+    let store = SqliteMessageStore::open(&data_dir.join("gatehouse.db"), settings.fsync)
+        .map_err(|e| anyhow::anyhow!("opening the message store: {e}"))?;
+    let broker = Broker::open(Box::new(store), naming)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name("gatehouse-messaging")
+        .enable_all()
+        .build()?;
+    runtime.block_on(declare(&broker, settings))?;
+    broker.spawn_sweeper(runtime.handle());
+    let api = Arc::new(Api {
+        broker: broker.clone(),
+        secrets: settings
+            .access_keys
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    });
+    let listener = {
+        let _guard = runtime.enter();
+        tokio::net::TcpListener::from_std(listener)?
+    };
+    runtime.spawn(async move {
+        if let Err(e) = axum::serve(listener, api::router(api)).await {
+            tracing::error!(error = %e, "messaging listener stopped");
+        }
+    });
+    Ok(Running {
+        broker,
+        address,
+        runtime,
+    })
+}
+
+/// Creates the declared queues, or brings existing ones to the declared
+/// attributes. Redrive policies go last, once their dead-letter queues exist.
+async fn declare(broker: &Broker, settings: &Messaging) -> anyhow::Result<()> {
+    for q in &settings.queues {
+        let mut attributes = q.attributes.clone();
+        attributes.remove("RedrivePolicy");
+        match broker.queue_by_name(&q.name) {
+            Ok(cell) => broker.set_attributes(&cell, attributes).await,
+            Err(_) => broker
+                .create_queue(&q.name, attributes, q.tags.clone())
+                .await
+                .map(|_| ()),
+        }
+        .map_err(|e| anyhow::anyhow!("declaring queue {}: {}", q.name, e.message))?;
+    }
+    for q in &settings.queues {
+        if let Some(policy) = q.attributes.get("RedrivePolicy") {
+            let cell = broker
+                .queue_by_name(&q.name)
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let attrs = BTreeMap::from([("RedrivePolicy".to_string(), policy.clone())]);
+            broker
+                .set_attributes(&cell, attrs)
+                .await
+                .map_err(|e| anyhow::anyhow!("declaring queue {}: {}", q.name, e.message))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Where the journal writes: `MessageStore` is the seam (SQLite is the
+//! embedded default, `store::sqlite_messages`; a PostgreSQL backend would
+//! implement it for a fleet), and `MemoryMessageStore` is its in-memory twin.
+
+use super::journal::{DeliveryRecord, Op, QueueRecord, SubscriptionRecord, TopicRecord};
+use super::message::Message;
+use crate::store::Result;
+use std::collections::BTreeMap;
+
+/// A message as stored, with its queue and, for dead-lettered ones, the queue
+/// it came from.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub queue_id: u64,
+    pub message: Message,
+    pub origin: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDedup {
+    pub queue_id: u64,
+    pub key: String,
+    pub expires_at: i64,
+    pub message_id: String,
+    pub seq: u64,
+}
+
+/// Everything the broker needs to start: the durable state.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub queues: Vec<QueueRecord>,
+    /// In sequence order.
+    pub messages: Vec<StoredMessage>,
+    pub dedup: Vec<StoredDedup>,
+    pub topics: Vec<TopicRecord>,
+    pub subscriptions: Vec<SubscriptionRecord>,
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+pub trait MessageStore: Send {
+    fn load(&mut self, now: i64) -> Result<Snapshot>;
+    /// Applies ops in order, all or none.
+    fn apply(&mut self, ops: &[Op]) -> Result<()>;
+}
+
+/// The in-memory twin: applies ops to a `Snapshot`.
+#[derive(Default)]
+pub struct MemoryMessageStore {
+    queues: BTreeMap<u64, QueueRecord>,
+    messages: BTreeMap<u64, StoredMessage>,
+    dedup: BTreeMap<(u64, String), StoredDedup>,
+    topics: BTreeMap<String, TopicRecord>,
+    subscriptions: BTreeMap<String, SubscriptionRecord>,
+    deliveries: BTreeMap<u64, DeliveryRecord>,
+}
+
+impl MessageStore for MemoryMessageStore {
+    fn load(&mut self, now: i64) -> Result<Snapshot> {
+        self.dedup.retain(|_, d| d.expires_at > now);
+        Ok(Snapshot {
+            queues: self.queues.values().cloned().collect(),
+            messages: self.messages.values().cloned().collect(),
+            dedup: self.dedup.values().cloned().collect(),
+            topics: self.topics.values().cloned().collect(),
+            subscriptions: self.subscriptions.values().cloned().collect(),
+            deliveries: self.deliveries.values().cloned().collect(),
+        })
+    }
+
+    fn apply(&mut self, ops: &[Op]) -> Result<()> {
+        for op in ops {
+            match op {
+                Op::PutQueue(q) => {
+                    self.queues.insert(q.id, q.clone());
+                }
+                Op::DeleteQueue(id) => {
+                    self.queues.remove(id);
+                    self.messages.retain(|_, m| m.queue_id != *id);
+                    self.dedup.retain(|(q, _), _| q != id);
+                }
+                Op::Purge(id) => self.messages.retain(|_, m| m.queue_id != *id),
+                Op::Insert {
+                    queue_id,
+                    message,
+                    origin,
+                } => {
+                    self.messages.insert(
+                        message.seq,
+                        StoredMessage {
+                            queue_id: *queue_id,
+                            message: message.clone(),
+                            origin: *origin,
+                        },
+                    );
+                }
+                Op::Update {
+                    seq,
+                    visible_at,
+                    receive_count,
+                    first_receive_at,
+                    nonce,
+                } => {
+                    if let Some(m) = self.messages.get_mut(seq) {
+                        m.message.visible_at = *visible_at;
+                        m.message.receive_count = *receive_count;
+                        m.message.first_receive_at = *first_receive_at;
+                        m.message.nonce = *nonce;
+                    }
+                }
+                Op::Delete(seq) => {
+                    self.messages.remove(seq);
+                }
+                Op::Move {
+                    seq,
+                    queue_id,
+                    origin,
+                    visible_at,
+                    receive_count,
+                } => {
+                    if let Some(m) = self.messages.get_mut(seq) {
+                        m.queue_id = *queue_id;
+                        m.origin = *origin;
+                        m.message.visible_at = *visible_at;
+                        m.message.receive_count = *receive_count;
+                    }
+                }
+                Op::Dedup {
+                    queue_id,
+                    key,
+                    expires_at,
+                    message_id,
+                    seq,
+                } => {
+                    self.dedup.insert(
+                        (*queue_id, key.clone()),
+                        StoredDedup {
+                            queue_id: *queue_id,
+                            key: key.clone(),
+                            expires_at: *expires_at,
+                            message_id: message_id.clone(),
+                            seq: *seq,
+                        },
+                    );
+                }
+                Op::PutTopic(t) => {
+                    self.topics.insert(t.arn.clone(), t.clone());
+                }
+                Op::DeleteTopic(arn) => {
+                    self.topics.remove(arn);
+                    self.subscriptions.retain(|_, s| &s.topic_arn != arn);
+                }
+                Op::PutSubscription(s) => {
+                    self.subscriptions.insert(s.arn.clone(), s.clone());
+                }
+                Op::DeleteSubscription(arn) => {
+                    self.subscriptions.remove(arn);
+                }
+                Op::PutDelivery(d) => {
+                    self.deliveries.insert(d.id, d.clone());
+                }
+                Op::DeleteDelivery(id) => {
+                    self.deliveries.remove(id);
+                }
+            }
+        }
+        Ok(())
+    }
+}
