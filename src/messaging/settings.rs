@@ -133,16 +133,23 @@ pub fn check(name: &str, value: &str, fifo: bool, creating: bool) -> ApiResult<(
         )
     };
     if let Some((min, max)) = range {
-        let n: u64 = value.trim().parse().map_err(|_| invalid())?;
-        if n < *min || n > *max {
-            return Err(invalid());
+        let n = value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| n >= min && n <= max);
+        if n.is_none() {
+            return Err(ApiError::new(
+                ErrorKind::InvalidAttributeValue,
+                format!("Invalid value for the parameter {name}: {value} is not a whole number from {min} to {max}."),
+            ));
         }
         return Ok(());
     }
     if FIFO_ONLY.contains(&name) && !fifo {
         return Err(ApiError::new(
             ErrorKind::InvalidAttributeName,
-            format!("Unknown Attribute {name}."),
+            format!("Unknown Attribute {name}: only FIFO queues (named *.fifo) have it."),
         ));
     }
     match name {

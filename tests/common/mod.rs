@@ -146,6 +146,15 @@ impl Gatehouse {
         std::mem::replace(&mut self.dir, placeholder)
     }
 
+    /// SIGKILL: no chance to flush anything. Hands back the folder.
+    pub fn kill_hard(mut self) -> tempfile::TempDir {
+        self.signal(9);
+        let status = self.child.wait().unwrap();
+        assert!(status.code().is_none(), "exited on its own: {status}");
+        let placeholder = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, placeholder)
+    }
+
     /// Runs `gatehouse -C <this folder> ARGS` to completion.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_gatehouse"))
