@@ -14,6 +14,7 @@ pub mod api;
 pub mod broker;
 pub mod clock;
 pub mod error;
+pub mod filter_policy;
 pub mod journal;
 pub mod message;
 pub mod names;
