@@ -170,6 +170,7 @@ pub fn messaging(raw: Option<&MessagingRaw>, r: &mut Reporter) -> Option<Messagi
         account_id,
         public_url: raw.public_url.clone(),
         fsync: raw.fsync.unwrap_or(true),
+        allow_private_endpoints: raw.allow_private_endpoints.unwrap_or(false),
         access_keys,
         queues,
         topics,

@@ -44,6 +44,7 @@ pub struct Messaging {
     pub account_id: String,
     pub public_url: Option<String>,
     pub fsync: bool,
+    pub allow_private_endpoints: bool,
     /// Access key id -> secret. Empty: open (loopback only).
     pub access_keys: BTreeMap<String, String>,
     pub queues: Vec<DeclaredQueue>,

@@ -61,6 +61,9 @@ pub struct MessagingRaw {
     /// Flush every commit to disk (default true): acknowledged messages
     /// survive power loss. `false` survives only a crash of the process.
     pub fsync: Option<bool>,
+    /// Let http(s) subscriptions deliver to loopback, private and link-local
+    /// addresses. Default false (they could reach internal services).
+    pub allow_private_endpoints: Option<bool>,
     /// Access keys whose SigV4 signatures are accepted. None: the API is
     /// open, which is allowed only on a loopback address.
     #[serde(default)]

@@ -42,6 +42,9 @@ struct Inner {
     next_seq: AtomicU64,
     closing: AtomicBool,
     moves: super::redrive::MoveTasks,
+    sns: super::topics::SnsState,
+    deliveries: super::delivery::Deliveries,
+    allow_private_endpoints: AtomicBool,
 }
 
 /// One message sent, as the API reports it.
@@ -95,6 +98,9 @@ impl Broker {
                 next_seq: AtomicU64::new(1),
                 closing: AtomicBool::new(false),
                 moves: Default::default(),
+                sns: Default::default(),
+                deliveries: Default::default(),
+                allow_private_endpoints: AtomicBool::new(false),
             }),
         };
         broker.restore(snapshot, now);
@@ -132,8 +138,15 @@ impl Broker {
                 cell.state.lock().restore_dedup(d.key, d.expires_at, sent);
             }
         }
+        max_seq = snapshot
+            .deliveries
+            .iter()
+            .map(|d| d.id)
+            .fold(max_seq, u64::max);
         inner.next_queue_id.store(max_queue + 1, Ordering::SeqCst);
         inner.next_seq.store(max_seq + 1, Ordering::SeqCst);
+        self.restore_topics(snapshot.topics, snapshot.subscriptions);
+        inner.deliveries.restore(snapshot.deliveries);
     }
 
     fn cell(&self, queue: Queue) -> Arc<QueueCell> {
@@ -156,6 +169,30 @@ impl Broker {
 
     pub(crate) fn moves(&self) -> &super::redrive::MoveTasks {
         &self.inner.moves
+    }
+
+    pub(crate) fn sns(&self) -> &super::topics::SnsState {
+        &self.inner.sns
+    }
+
+    pub(crate) fn deliveries(&self) -> &super::delivery::Deliveries {
+        &self.inner.deliveries
+    }
+
+    pub fn wake_deliveries(&self) {
+        self.inner.deliveries.wake();
+    }
+
+    /// Whether http(s) subscriptions may point at loopback and private
+    /// addresses (off by default: SSRF).
+    pub fn allow_private_endpoints(&self) -> bool {
+        self.inner.allow_private_endpoints.load(Ordering::Relaxed)
+    }
+
+    pub fn set_allow_private_endpoints(&self, allow: bool) {
+        self.inner
+            .allow_private_endpoints
+            .store(allow, Ordering::Relaxed);
     }
 
     pub fn next_seq(&self) -> u64 {

@@ -52,6 +52,9 @@ pub struct DeliveryRecord {
     /// Unix ms of the next attempt.
     pub due_at: i64,
     pub attempts: u32,
+    pub message_id: String,
+    /// `Notification` or `SubscriptionConfirmation`.
+    pub kind: String,
 }
 
 #[derive(Debug, Clone)]

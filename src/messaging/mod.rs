@@ -6,6 +6,8 @@
 //! - `broker`: every queue, a cheap `Clone` handle; long polling
 //! - `queue`: one queue's rules (visibility, delays, FIFO groups, dedup)
 //! - `redrive`: dead-letter queue move tasks
+//! - `topics`, `publish`, `filter_policy`, `delivery`: SNS topics, fan-out,
+//!   filter policies, http(s) deliveries with retries
 //! - `journal`: group commit of every change to the `store`
 //! - `message`, `receipt`, `settings`, `names`: the vocabulary
 //! - `error`: every API error and its wire form
@@ -13,11 +15,13 @@
 pub mod api;
 pub mod broker;
 pub mod clock;
+pub mod delivery;
 pub mod error;
 pub mod filter_policy;
 pub mod journal;
 pub mod message;
 pub mod names;
+pub mod publish;
 pub mod queue;
 pub mod receipt;
 pub mod redrive;
@@ -25,5 +29,6 @@ pub mod service;
 pub mod settings;
 pub mod sigv4;
 pub mod store;
+pub mod topics;
 
 pub use broker::Broker;

@@ -36,6 +36,7 @@ pub fn start(settings: &Messaging, data_dir: &Path, threads: usize) -> anyhow::R
     let store = SqliteMessageStore::open(&data_dir.join("gatehouse.db"), settings.fsync)
         .map_err(|e| anyhow::anyhow!("opening the message store: {e}"))?;
     let broker = Broker::open(Box::new(store), naming)?;
+    broker.set_allow_private_endpoints(settings.allow_private_endpoints);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .thread_name("gatehouse-messaging")
@@ -43,6 +44,7 @@ pub fn start(settings: &Messaging, data_dir: &Path, threads: usize) -> anyhow::R
         .build()?;
     runtime.block_on(declare(&broker, settings))?;
     broker.spawn_sweeper(runtime.handle());
+    super::delivery::spawn_worker(&broker, runtime.handle());
     let api = Arc::new(Api {
         broker: broker.clone(),
         secrets: settings
@@ -92,6 +94,38 @@ async fn declare(broker: &Broker, settings: &Messaging) -> anyhow::Result<()> {
                 .set_attributes(&cell, attrs)
                 .await
                 .map_err(|e| anyhow::anyhow!("declaring queue {}: {}", q.name, e.message))?;
+        }
+    }
+    for t in &settings.topics {
+        let arn = broker.naming().topic_arn(&t.name);
+        if broker.topic(&arn).is_ok() {
+            for (k, v) in &t.attributes {
+                broker
+                    .set_topic_attribute(&arn, k, v.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("declaring topic {}: {}", t.name, e.message))?;
+            }
+        } else {
+            broker
+                .create_topic(&t.name, t.attributes.clone(), t.tags.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("declaring topic {}: {}", t.name, e.message))?;
+        }
+        for s in &t.subscriptions {
+            let endpoint = match s.protocol.as_str() {
+                "sqs" => broker.naming().queue_arn(&s.endpoint),
+                _ => s.endpoint.clone(),
+            };
+            broker
+                .subscribe(&arn, &s.protocol, &endpoint, s.attributes.clone())
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "declaring a subscription of topic {}: {}",
+                        t.name,
+                        e.message
+                    )
+                })?;
         }
     }
     Ok(())

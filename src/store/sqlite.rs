@@ -77,7 +77,9 @@ const MIGRATIONS: &[&str] = &[
         subscription_arn TEXT NOT NULL,
         body TEXT NOT NULL,
         due_at INTEGER NOT NULL,
-        attempts INTEGER NOT NULL
+        attempts INTEGER NOT NULL,
+        message_id TEXT NOT NULL,
+        kind TEXT NOT NULL
     );
 ",
 ];

@@ -223,7 +223,7 @@ impl MessageStore for SqliteMessageStore {
             });
         }
         let mut stmt = c
-            .prepare("SELECT id, subscription_arn, body, due_at, attempts FROM mq_deliveries ORDER BY id")
+            .prepare("SELECT id, subscription_arn, body, due_at, attempts, message_id, kind FROM mq_deliveries ORDER BY id")
             .map_err(db)?;
         let rows = stmt
             .query_map([], |r| {
@@ -233,6 +233,8 @@ impl MessageStore for SqliteMessageStore {
                     body: r.get(2)?,
                     due_at: r.get(3)?,
                     attempts: r.get(4)?,
+                    message_id: r.get(5)?,
+                    kind: r.get(6)?,
                 })
             })
             .map_err(db)?;
@@ -396,9 +398,18 @@ fn apply_one(c: &Connection, op: &Op) -> rusqlite::Result<()> {
         }
         Op::PutDelivery(d) => {
             c.prepare_cached(
-                "INSERT OR REPLACE INTO mq_deliveries (id, subscription_arn, body, due_at, attempts) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO mq_deliveries (id, subscription_arn, body, due_at, attempts, message_id, kind) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![d.id as i64, d.subscription_arn, d.body, d.due_at, d.attempts])?;
+            .execute(params![
+                d.id as i64,
+                d.subscription_arn,
+                d.body,
+                d.due_at,
+                d.attempts,
+                d.message_id,
+                d.kind
+            ])?;
         }
         Op::DeleteDelivery(id) => {
             c.prepare_cached("DELETE FROM mq_deliveries WHERE id = ?1")?

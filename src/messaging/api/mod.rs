@@ -10,6 +10,7 @@
 
 pub mod input;
 pub mod query;
+pub mod sns;
 pub mod sqs;
 pub mod xml;
 
@@ -59,12 +60,9 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
     } else {
         Protocol::SqsQuery
     };
-    let body = match http_body_util::Limited::new(body, MAX_REQUEST_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let body = match read_body(body).await {
+        Some(b) => b,
+        None => {
             let e = ApiError::new(
                 ErrorKind::RequestTooLarge,
                 format!("The request body is larger than {MAX_REQUEST_BYTES} bytes."),
@@ -95,10 +93,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
     }
     let result = match protocol {
         Protocol::SqsJson | Protocol::SqsQuery => sqs::apply(&api.broker, &action, input).await,
-        Protocol::SnsQuery => Err(ApiError::new(
-            ErrorKind::InvalidAction,
-            format!("The action {action} is not valid for this endpoint."),
-        )),
+        Protocol::SnsQuery => sns::apply(&api.broker, &action, input).await,
     };
     match result {
         Ok(out) => ok_response(&protocol, &action, &out, &request_id),
@@ -111,6 +106,27 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
             error_response(&protocol, &e, &request_id)
         }
     }
+}
+
+/// Reads the body up to `MAX_REQUEST_BYTES`. A longer one is read on (and
+/// dropped) up to four times that, so the client sees the 413 rather than a
+/// reset connection; `None` when too long.
+async fn read_body(mut body: Body) -> Option<bytes::Bytes> {
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return None };
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen > 4 * MAX_REQUEST_BYTES {
+                return None;
+            }
+            if seen <= MAX_REQUEST_BYTES {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    (seen <= MAX_REQUEST_BYTES).then(|| buf.freeze())
 }
 
 /// Finds the protocol and action, and the input in the JSON shape.
@@ -172,7 +188,7 @@ fn read_request(
         }
         return Ok((Protocol::SqsQuery, action, Value::Object(map)));
     }
-    if SNS_ACTIONS.contains(&action.as_str()) {
+    if sns::ACTIONS.contains(&action.as_str()) {
         return Ok((
             Protocol::SnsQuery,
             action,
@@ -184,8 +200,6 @@ fn read_request(
         format!("The action {action} is not valid for this endpoint."),
     ))
 }
-
-const SNS_ACTIONS: &[&str] = &[];
 
 fn ok_response(
     protocol: &Protocol,

@@ -1,0 +1,387 @@
+//! http(s) subscriptions: each delivery is a stored record, posted by a
+//! background worker and retried per the subscription's delivery policy;
+//! one that finally fails goes to the subscription's dead-letter queue.
+//! Records are durable, so a restart resumes pending deliveries.
+
+use super::broker::Broker;
+use super::clock::now_ms;
+use super::journal::{DeliveryRecord, Op};
+use super::queue::NewMessage;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// Deliveries in flight at once.
+const CONCURRENCY: usize = 64;
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// SNS's healthyRetryPolicy, in seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    pub num_retries: u32,
+    pub num_no_delay_retries: u32,
+    pub min_delay: u32,
+    pub max_delay: u32,
+    pub exponential: bool,
+}
+
+impl Default for RetryPolicy {
+    /// AWS's default for http(s): 3 retries, 20 s apart.
+    fn default() -> Self {
+        RetryPolicy {
+            num_retries: 3,
+            num_no_delay_retries: 0,
+            min_delay: 20,
+            max_delay: 20,
+            exponential: false,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A subscription's `{"healthyRetryPolicy": {...}}` or a topic's
+    /// `{"http": {"defaultHealthyRetryPolicy": {...}}}`.
+    pub fn parse(text: &str) -> Result<RetryPolicy, String> {
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| "not valid JSON".to_string())?;
+        let policy = json
+            .get("healthyRetryPolicy")
+            .or_else(|| json.pointer("/http/defaultHealthyRetryPolicy"))
+            .ok_or("needs healthyRetryPolicy")?;
+        let d = RetryPolicy::default();
+        let num = |k: &str, default: u32| -> Result<u32, String> {
+            match policy.get(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| format!("{k} must be a whole number")),
+            }
+        };
+        let p = RetryPolicy {
+            num_retries: num("numRetries", d.num_retries)?,
+            num_no_delay_retries: num("numNoDelayRetries", d.num_no_delay_retries)?,
+            min_delay: num("minDelayTarget", d.min_delay)?,
+            max_delay: num("maxDelayTarget", d.max_delay)?,
+            exponential: matches!(
+                policy.get("backoffFunction").and_then(|v| v.as_str()),
+                Some("exponential" | "geometric")
+            ),
+        };
+        if p.num_retries > 100
+            || p.max_delay > 3600
+            || p.min_delay > p.max_delay
+            || p.min_delay == 0
+        {
+            return Err(
+                "numRetries at most 100; 1 <= minDelayTarget <= maxDelayTarget <= 3600".into(),
+            );
+        }
+        Ok(p)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::json!({"http": {"defaultHealthyRetryPolicy": {
+            "numRetries": self.num_retries,
+            "numNoDelayRetries": self.num_no_delay_retries,
+            "minDelayTarget": self.min_delay,
+            "maxDelayTarget": self.max_delay,
+            "backoffFunction": if self.exponential { "exponential" } else { "linear" },
+        }}})
+        .to_string()
+    }
+
+    /// The wait before retry number `retry` (1-based), or None when spent.
+    pub fn delay(&self, retry: u32) -> Option<Duration> {
+        if retry > self.num_retries {
+            return None;
+        }
+        if retry <= self.num_no_delay_retries {
+            return Some(Duration::ZERO);
+        }
+        let i = retry - self.num_no_delay_retries - 1;
+        let span = self
+            .num_retries
+            .saturating_sub(self.num_no_delay_retries)
+            .max(1);
+        let secs = if self.exponential {
+            (self.min_delay as u64)
+                .saturating_mul(1u64 << i.min(20))
+                .min(self.max_delay as u64)
+        } else if span <= 1 {
+            self.min_delay as u64
+        } else {
+            self.min_delay as u64
+                + (self.max_delay - self.min_delay) as u64 * i as u64 / (span - 1) as u64
+        };
+        Some(Duration::from_secs(secs))
+    }
+}
+
+/// Refuses endpoints that are not http(s) URLs of the protocol's scheme,
+/// and (unless allowed) loopback, private and link-local addresses.
+pub fn check_endpoint(endpoint: &str, protocol: &str, allow_private: bool) -> Result<(), String> {
+    let url = reqwest::Url::parse(endpoint).map_err(|_| format!("{endpoint} is not a URL"))?;
+    if url.scheme() != protocol {
+        return Err(format!("the endpoint must be an {protocol}:// URL"));
+    }
+    let Some(host) = url.host_str() else {
+        return Err("the endpoint has no host".into());
+    };
+    if allow_private {
+        return Ok(());
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(is_private) {
+        return Err(format!(
+            "{host} is a loopback, private or link-local address; set messaging.allow_private_endpoints to allow it"
+        ));
+    }
+    Ok(())
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Pending deliveries by (due, id).
+#[derive(Default)]
+pub struct Deliveries {
+    pending: Mutex<BTreeMap<(i64, u64), DeliveryRecord>>,
+    notify: Notify,
+}
+
+impl Deliveries {
+    /// Schedules a record; returns the op that stores it.
+    pub fn add(&self, record: DeliveryRecord) -> Op {
+        self.pending
+            .lock()
+            .insert((record.due_at, record.id), record.clone());
+        Op::PutDelivery(record)
+    }
+
+    pub fn restore(&self, records: Vec<DeliveryRecord>) {
+        let mut pending = self.pending.lock();
+        for r in records {
+            pending.insert((r.due_at, r.id), r);
+        }
+    }
+
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    fn take_due(&self, now: i64) -> (Vec<DeliveryRecord>, Option<i64>) {
+        let mut pending = self.pending.lock();
+        let mut due = Vec::new();
+        while let Some((&(at, id), _)) = pending.first_key_value() {
+            if at > now {
+                return (due, Some(at));
+            }
+            if let Some(r) = pending.remove(&(at, id)) {
+                due.push(r);
+            }
+        }
+        (due, None)
+    }
+}
+
+/// Runs the delivery worker until the process ends.
+pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
+    let broker = broker.clone();
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Amazon Simple Notification Service Agent")
+        .build()
+        .unwrap_or_default();
+    let slots = Arc::new(Semaphore::new(CONCURRENCY));
+    handle.spawn(async move {
+        loop {
+            let notified = broker.deliveries().notify.notified();
+            let (due, next) = broker.deliveries().take_due(now_ms());
+            for record in due {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let (broker, client) = (broker.clone(), client.clone());
+                tokio::spawn(async move {
+                    attempt(&broker, &client, record).await;
+                    drop(permit);
+                });
+            }
+            let wait = next.map_or(Duration::from_secs(60), |at| {
+                Duration::from_millis((at - now_ms()).max(1) as u64)
+            });
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    });
+}
+
+async fn attempt(broker: &Broker, client: &reqwest::Client, mut record: DeliveryRecord) {
+    let Ok(sub) = broker.subscription(&record.subscription_arn) else {
+        broker.journal().record(vec![Op::DeleteDelivery(record.id)]);
+        return; // unsubscribed meanwhile
+    };
+    let r = &sub.record;
+    let ok = post(broker, client, &record, &sub).await;
+    let policy = r
+        .attributes
+        .get("DeliveryPolicy")
+        .and_then(|p| RetryPolicy::parse(p).ok())
+        .or_else(|| {
+            broker
+                .topic(&r.topic_arn)
+                .ok()
+                .and_then(|t| t.record.attributes.get("DeliveryPolicy").cloned())
+                .and_then(|p| RetryPolicy::parse(&p).ok())
+        })
+        .unwrap_or_default();
+    if let Err(why) = &ok {
+        record.attempts += 1;
+        if let Some(delay) = policy.delay(record.attempts) {
+            tracing::info!(subscription = %r.arn, attempt = record.attempts, error = %why, "sns delivery failed, will retry");
+            record.due_at = now_ms() + delay.as_millis() as i64;
+            let op = broker.deliveries().add(record);
+            broker.journal().record(vec![op]);
+            broker.wake_deliveries();
+            return;
+        }
+        tracing::warn!(subscription = %r.arn, attempts = record.attempts, error = %why, "sns delivery given up");
+        dead_letter(broker, &sub, &record).await;
+    }
+    broker.journal().record(vec![Op::DeleteDelivery(record.id)]);
+}
+
+async fn post(
+    broker: &Broker,
+    client: &reqwest::Client,
+    record: &DeliveryRecord,
+    sub: &super::topics::Subscription,
+) -> Result<(), String> {
+    let r = &sub.record;
+    let url = reqwest::Url::parse(&r.endpoint).map_err(|e| e.to_string())?;
+    if !broker.allow_private_endpoints() {
+        // Names are resolved now, so a name pointing inside is refused too.
+        let host = url.host_str().unwrap_or_default().to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addrs = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| format!("resolving {host}: {e}"))?;
+        for addr in addrs {
+            if is_private(addr.ip()) {
+                return Err(format!("{host} resolves to a private address"));
+            }
+        }
+    }
+    let mut req = client
+        .post(url)
+        .header("content-type", "text/plain; charset=UTF-8")
+        .header("x-amz-sns-message-type", &record.kind)
+        .header("x-amz-sns-message-id", &record.message_id)
+        .header("x-amz-sns-topic-arn", &r.topic_arn)
+        .body(record.body.clone());
+    if record.kind == "Notification" {
+        req = req.header("x-amz-sns-subscription-arn", &r.arn);
+        if sub.raw {
+            req = req.header("x-amz-sns-rawdelivery", "true");
+        }
+    }
+    match req.send().await {
+        Ok(resp) if resp.status().is_success() => Ok(()),
+        Ok(resp) => Err(format!("the endpoint answered {}", resp.status())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A delivery that will not be retried goes to the subscription's
+/// dead-letter queue, if it has one.
+async fn dead_letter(broker: &Broker, sub: &super::topics::Subscription, record: &DeliveryRecord) {
+    if record.kind != "Notification" {
+        return;
+    }
+    let Some(arn) = sub
+        .record
+        .attributes
+        .get("RedrivePolicy")
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .and_then(|j| j.get("deadLetterTargetArn")?.as_str().map(str::to_string))
+    else {
+        return;
+    };
+    let Some(queue) = broker.queue_by_arn(&arn) else {
+        tracing::warn!(queue = %arn, "sns dead-letter queue does not exist; delivery dropped");
+        return;
+    };
+    let new = NewMessage {
+        body: record.body.clone(),
+        ..Default::default()
+    };
+    if let Err(e) = broker.send(&queue, vec![new]).await {
+        tracing::error!(error = %e, "sns dead-letter send failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays() {
+        let p = RetryPolicy::parse(
+            r#"{"healthyRetryPolicy":{"numRetries":4,"minDelayTarget":1,"maxDelayTarget":7,"backoffFunction":"linear"}}"#,
+        )
+        .unwrap();
+        let delays: Vec<_> = (1..=5).map(|i| p.delay(i).map(|d| d.as_secs())).collect();
+        assert_eq!(delays, vec![Some(1), Some(3), Some(5), Some(7), None]);
+        let e = RetryPolicy::parse(
+            r#"{"healthyRetryPolicy":{"numRetries":5,"minDelayTarget":1,"maxDelayTarget":10,"backoffFunction":"exponential"}}"#,
+        )
+        .unwrap();
+        let delays: Vec<_> = (1..=5).map(|i| e.delay(i).unwrap().as_secs()).collect();
+        assert_eq!(delays, vec![1, 2, 4, 8, 10]);
+        assert!(RetryPolicy::parse("{}").is_err());
+    }
+
+    #[test]
+    fn private_endpoints_are_refused_by_default() {
+        for bad in [
+            "http://127.0.0.1/x",
+            "http://localhost:8080/",
+            "http://10.1.2.3/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+        ] {
+            assert!(check_endpoint(bad, "http", false).is_err(), "{bad}");
+            assert!(check_endpoint(bad, "http", true).is_ok(), "{bad}");
+        }
+        assert!(check_endpoint("https://example.com/hook", "https", false).is_ok());
+        assert!(check_endpoint("http://example.com/hook", "https", false).is_err());
+        assert!(check_endpoint("not a url", "http", true).is_err());
+    }
+}
