@@ -199,6 +199,7 @@ pub fn route_table(config: &config::Config) -> String {
                     .unwrap_or_default()
             ),
             Integration::Mock(m) => format!("mock {}", m.status),
+            Integration::Publish(p) => format!("{} -> {}", route.integration.kind(), p.target),
         };
         rows.push([
             api.id.clone(),

@@ -46,6 +46,10 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .map(|m| crate::messaging::service::start(m, &config.data_dir, config.server.threads))
         .transpose()?;
 
+    if let Some(m) = &messaging {
+        let _ = state.messaging.set(m.broker.clone());
+    }
+
     let listeners = resolve_ports(&config.listeners)?;
     let admin = config.admin.map(resolve_port).transpose()?;
 

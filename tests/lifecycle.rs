@@ -163,7 +163,11 @@ fn copy_shipped_routes(dir: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     common::copy_dir(&root.join("routes"), &dir.join("routes"));
     let shipped = std::fs::read_to_string(root.join("gatehouse.yaml")).unwrap();
+    // The fixture sets only ports; its messaging address joins the shipped
+    // messaging section.
     let fixture = std::fs::read_to_string(dir.join("gatehouse.yaml")).unwrap();
+    let fixture = fixture.replace("messaging:\n  address: 127.0.0.1:0\n", "");
+    let shipped = shipped.replace("messaging:\n", "messaging:\n  address: 127.0.0.1:0\n");
     std::fs::write(dir.join("gatehouse.yaml"), format!("{fixture}\n{shipped}")).unwrap();
 }
 
@@ -225,8 +229,31 @@ async fn the_demo_contract_from_the_readme() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 201);
-    assert_eq!(json(resp).await["accepted"], true);
+    assert_eq!(resp.status(), 200);
+    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let message_id = json(resp).await["MessageId"].as_str().unwrap().to_string();
+    // ... into the demo queue, where an SQS client finds it.
+    let sqs = common::aws::sqs(&gh);
+    let got = sqs
+        .receive_message()
+        .queue_url(format!("{}/000000000000/orders", gh.messaging_url()))
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap();
+    assert_eq!(got[0].message_id.as_deref(), Some(message_id.as_str()));
+    assert_eq!(
+        got[0].body.as_deref(),
+        Some(r#"{"item":"tea","quantity":2}"#)
+    );
+    let attrs = got[0].message_attributes.as_ref().unwrap();
+    assert_eq!(attrs["source"].string_value.as_deref(), Some("demo-api"));
+    assert_eq!(
+        attrs["request_id"].string_value.as_deref(),
+        Some(request_id.as_str())
+    );
 
     // The WAF: SQL injection and XSS are refused, an Irish surname is not.
     for (q, expected) in [

@@ -11,6 +11,7 @@ pub mod messaging;
 pub mod model;
 pub mod plans;
 pub mod policies;
+pub mod publish;
 pub mod raw;
 pub mod units;
 pub mod validate;

@@ -323,6 +323,7 @@ impl HeaderRules {
 pub enum Integration {
     Http(HttpIntegration),
     Mock(MockIntegration),
+    Publish(PublishIntegration),
 }
 
 impl Integration {
@@ -330,8 +331,36 @@ impl Integration {
         match self {
             Integration::Http(_) => "http",
             Integration::Mock(_) => "mock",
+            Integration::Publish(p) if p.topic => "topic",
+            Integration::Publish(_) => "queue",
         }
     }
+}
+
+/// `queue` and `topic` integrations: the request body becomes a message.
+#[derive(Debug, Clone)]
+pub struct PublishIntegration {
+    /// Publish to a topic (else send to a queue).
+    pub topic: bool,
+    /// The queue or topic name.
+    pub target: String,
+    pub attributes: Vec<(String, ValueSource)>,
+    pub subject: Option<ValueSource>,
+    pub group_id: Option<ValueSource>,
+    pub dedup_id: Option<ValueSource>,
+    pub delay_seconds: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueSource {
+    Header(HeaderName),
+    Param(String),
+    Query(String),
+    Method,
+    Path,
+    /// The gateway's X-Request-Id for the request.
+    RequestId,
+    Literal(String),
 }
 
 #[derive(Debug, Clone)]

@@ -423,6 +423,47 @@ pub enum IntegrationRaw {
     Http(HttpIntegrationRaw),
     /// Answer from the gateway itself, as API Gateway's MOCK integration.
     Mock(MockIntegrationRaw),
+    /// Enqueue the request body to a declared queue (SQS SendMessage) and
+    /// answer 200 with the MessageId.
+    Queue(QueueIntegrationRaw),
+    /// Publish the request body to a declared topic (SNS Publish) and answer
+    /// 200 with the MessageId.
+    Topic(TopicIntegrationRaw),
+}
+
+/// Where a value comes from: `header:NAME`, `param:NAME` (a path
+/// parameter), `query:NAME`, `method`, `path`, `request_id` (the gateway's
+/// X-Request-Id), or `'text'` (a literal).
+pub type ValueSourceRaw = String;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueIntegrationRaw {
+    /// A queue under `messaging.queues`.
+    pub queue: String,
+    /// Message attributes (String) by name, and where each comes from.
+    /// Requests without the source leave the attribute out.
+    #[serde(default)]
+    pub message_attributes: BTreeMap<String, ValueSourceRaw>,
+    /// FIFO queues: where the MessageGroupId comes from (required for them).
+    pub message_group_id: Option<ValueSourceRaw>,
+    /// FIFO queues: where the MessageDeduplicationId comes from (else the
+    /// queue's content-based deduplication applies).
+    pub deduplication_id: Option<ValueSourceRaw>,
+    /// Standard queues: a delay for every message, 0-900 seconds.
+    pub delay_seconds: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicIntegrationRaw {
+    /// A topic under `messaging.topics`.
+    pub topic: String,
+    #[serde(default)]
+    pub message_attributes: BTreeMap<String, ValueSourceRaw>,
+    pub subject: Option<ValueSourceRaw>,
+    pub message_group_id: Option<ValueSourceRaw>,
+    pub deduplication_id: Option<ValueSourceRaw>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -442,7 +442,6 @@ pub fn api(
         .parent()
         .map(|d| root.join(d))
         .unwrap_or_else(|| root.join("routes"));
-    let upstreams = &settings.upstreams;
     let ctx = super::policies::Context {
         routes_dir: &routes_dir,
         plans: &settings.usage_plans,
@@ -453,7 +452,7 @@ pub fn api(
     let mut ids = HashSet::new();
     for (i, route_raw) in raw.routes.iter().enumerate() {
         let path = format!("routes[{i}]");
-        let Some(mut route) = route(id, i, route_raw, &base_path, &defaults, upstreams, &mut r)
+        let Some(mut route) = route(id, i, route_raw, &base_path, &defaults, settings, &mut r)
         else {
             continue;
         };
@@ -507,9 +506,10 @@ fn route(
     raw: &RouteRaw,
     base: &PathTemplate,
     defaults: &RouteSettingsRaw,
-    upstreams: &BTreeMap<String, Arc<UpstreamSpec>>,
+    settings: &Config,
     r: &mut Reporter,
 ) -> Option<Route> {
+    let upstreams = &settings.upstreams;
     let path = &format!("routes[{index}]");
     let methods = match (&raw.method, &raw.methods) {
         (Some(_), Some(_)) => {
@@ -601,10 +601,24 @@ fn route(
                 body,
             })
         }
+        IntegrationRaw::Queue(q) => Integration::Publish(super::publish::queue(
+            q,
+            &template,
+            settings.messaging.as_ref(),
+            &format!("{path}.integration.queue"),
+            r,
+        )),
+        IntegrationRaw::Topic(t) => Integration::Publish(super::publish::topic(
+            t,
+            &template,
+            settings.messaging.as_ref(),
+            &format!("{path}.integration.topic"),
+            r,
+        )),
     };
     let upstream_timeouts = match &integration {
         Integration::Http(h) => upstreams.get(&h.upstream).map(|u| u.timeouts),
-        Integration::Mock(_) => None,
+        Integration::Mock(_) | Integration::Publish(_) => None,
     };
     let timeouts = merge_timeouts(
         merge_timeouts(

@@ -83,6 +83,9 @@ pub struct State {
     pub tls: Arc<SniResolver>,
     /// API keys and quota counters; outlives config generations.
     pub keys: Arc<policy::api_key::KeyRing>,
+    /// The messaging engine, for the `queue` and `topic` integrations
+    /// (set once it has started).
+    pub messaging: std::sync::OnceLock<crate::messaging::Broker>,
     /// Where background work (health checks) runs.
     control: tokio::runtime::Handle,
     generation: AtomicU64,
@@ -111,6 +114,7 @@ impl State {
                 store,
                 &loaded.config.api_keys,
             )),
+            messaging: std::sync::OnceLock::new(),
             control,
             generation: AtomicU64::new(1),
         });

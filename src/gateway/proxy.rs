@@ -197,6 +197,7 @@ impl ProxyHttp for Gateway {
                 mock::respond(session, mock, &route, ctx).await?;
                 Ok(true)
             }
+            Integration::Publish(target) => self.publish(session, ctx, &route, target).await,
             Integration::Http(h) => {
                 ctx.pool = runtime.pools.get(&h.upstream).cloned();
                 ctx.deadline = route.timeouts.total.map(|t| ctx.started + t);
@@ -504,6 +505,50 @@ impl ProxyHttp for Gateway {
 
 impl Gateway {
     /// Writes a JSON error response for `err` and records it for logging.
+    /// The `queue` and `topic` integrations: the body (already read if a
+    /// policy needed it) becomes a message; 200 with its MessageId.
+    async fn publish(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        route: &Route,
+        target: &crate::config::model::PublishIntegration,
+    ) -> Result<bool> {
+        let Some(broker) = self.state.messaging.get().cloned() else {
+            return self
+                .answer_error(session, ctx, GatewayError::Internal)
+                .await;
+        };
+        let body = match ctx.body.clone() {
+            Some(b) => b,
+            None => match read_body(session, ctx.body_limit).await? {
+                Some(b) => b,
+                None => {
+                    let limit = ctx.body_limit;
+                    return self
+                        .answer_error(session, ctx, GatewayError::PayloadTooLarge { limit })
+                        .await;
+                }
+            },
+        };
+        let answer = super::integration::publish::deliver(
+            &broker,
+            session,
+            target,
+            ctx.params(),
+            ctx.request_id(),
+            body,
+        )
+        .await;
+        match answer {
+            Ok(json) => {
+                super::integration::mock::respond_json(session, route, ctx, 200, json).await?;
+                Ok(true)
+            }
+            Err(e) => self.answer_error(session, ctx, e).await,
+        }
+    }
+
     async fn answer_error(
         &self,
         session: &mut Session,

@@ -46,6 +46,29 @@ pub async fn respond(
     Ok(())
 }
 
+/// Writes a JSON answer the gateway made itself (the publish integrations),
+/// with the route's response headers.
+pub async fn respond_json(
+    session: &mut Session,
+    route: &Route,
+    ctx: &crate::gateway::proxy::Ctx,
+    status: u16,
+    json: serde_json::Value,
+) -> pingora::Result<()> {
+    let body = Bytes::from(json.to_string());
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    resp.insert_header(request_id::HEADER, ctx.request_id())?;
+    for (name, value) in ctx.extra_headers() {
+        resp.append_header(*name, value.clone())?;
+    }
+    crate::gateway::headers::apply(&mut resp, &route.response_headers)?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(())
+}
+
 /// A body with `{{placeholders}}`, parsed once at config load.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BodyTemplate {

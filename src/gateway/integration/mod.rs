@@ -1,8 +1,10 @@
 //! Integrations: what answers a matched route.
 //!
 //! `mock` answers in `request_filter`; `http` hands the request to pingora's
-//! proxy loop (which also carries WebSocket upgrades). The `queue`, `topic`
-//! and `flow` integrations answer in `request_filter` like `mock` does.
+//! proxy loop (which also carries WebSocket upgrades); `publish` (the
+//! `queue` and `topic` integrations) answers in `request_filter` too, once
+//! the message is stored.
 
 pub mod http;
 pub mod mock;
+pub mod publish;
