@@ -88,7 +88,7 @@ impl Broker {
         let snapshot = store
             .load(now)
             .map_err(|e| anyhow::anyhow!("loading queues: {e}"))?;
-        let journal = Journal::start(store);
+        let journal = Journal::start(store)?;
         let broker = Broker {
             inner: Arc::new(Inner {
                 naming,

@@ -113,7 +113,7 @@ pub struct Journal {
 
 impl Journal {
     /// Starts the writer thread that owns the store.
-    pub fn start(mut store: Box<dyn MessageStore>) -> Journal {
+    pub fn start(mut store: Box<dyn MessageStore>) -> std::io::Result<Journal> {
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         std::thread::Builder::new()
             .name("gatehouse-journal".into())
@@ -138,9 +138,8 @@ impl Journal {
                         let _ = done.send(result.clone());
                     }
                 }
-            })
-            .expect("spawning the journal thread");
-        Journal { tx }
+            })?;
+        Ok(Journal { tx })
     }
 
     /// Queues ops for the next commit without waiting for it. Call while

@@ -109,7 +109,8 @@ env = dict(
 
 def aws(*args):
     out = subprocess.run(
-        ["aws", "--endpoint-url", ENDPOINT, "--output", "json", *args],
+        # `python -m awscli` works wherever pip put the `aws` script.
+        [sys.executable, "-m", "awscli", "--endpoint-url", ENDPOINT, "--output", "json", *args],
         env=env, capture_output=True, text=True, check=True,
     ).stdout
     return json.loads(out) if out.strip() else {}

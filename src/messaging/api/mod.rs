@@ -173,7 +173,7 @@ fn read_request(
     if is_form {
         pairs.extend(form_urlencoded::parse(body).into_owned());
     }
-    let mut map = query::nest(pairs);
+    let mut map = query::nest(pairs).map_err(ApiError::invalid)?;
     let action = match map.remove("Action") {
         Some(Value::String(a)) => a,
         _ => return Err(ApiError::missing("Action")),

@@ -12,20 +12,30 @@ struct Node {
     children: BTreeMap<String, Node>,
 }
 
+/// No Query parameter nests deeper than this (SQS's deepest is
+/// `Entry.N.MessageAttribute.N.Value.StringValue`); deeper keys are refused,
+/// which also bounds the recursion below.
+const MAX_SEGMENTS: usize = 8;
+
 /// Nests dotted keys: numeric segments become 1-based array positions.
-pub fn nest(pairs: impl IntoIterator<Item = (String, String)>) -> Map<String, Value> {
+pub fn nest(
+    pairs: impl IntoIterator<Item = (String, String)>,
+) -> Result<Map<String, Value>, String> {
     let mut root = Node::default();
     for (key, value) in pairs {
+        if key.split('.').count() > MAX_SEGMENTS {
+            return Err(format!("The parameter name {key} is nested too deeply."));
+        }
         let mut node = &mut root;
         for segment in key.split('.') {
             node = node.children.entry(segment.to_string()).or_default();
         }
         node.value = Some(value);
     }
-    match to_value(root) {
+    Ok(match to_value(root) {
         Value::Object(map) => map,
         _ => Map::new(),
-    }
+    })
 }
 
 fn to_value(node: Node) -> Value {
@@ -153,24 +163,27 @@ mod tests {
 
     #[test]
     fn sqs_flattened_lists_become_json_shapes() {
-        let map = normalize_sqs(nest(pairs(&[
-            ("Action", "SendMessageBatch"),
-            ("SendMessageBatchRequestEntry.2.Id", "b"),
-            ("SendMessageBatchRequestEntry.1.Id", "a"),
-            (
-                "SendMessageBatchRequestEntry.1.MessageAttribute.1.Name",
-                "color",
-            ),
-            (
-                "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType",
-                "String",
-            ),
-            (
-                "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue",
-                "red",
-            ),
-            ("AttributeName.1", "All"),
-        ])));
+        let map = normalize_sqs(
+            nest(pairs(&[
+                ("Action", "SendMessageBatch"),
+                ("SendMessageBatchRequestEntry.2.Id", "b"),
+                ("SendMessageBatchRequestEntry.1.Id", "a"),
+                (
+                    "SendMessageBatchRequestEntry.1.MessageAttribute.1.Name",
+                    "color",
+                ),
+                (
+                    "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType",
+                    "String",
+                ),
+                (
+                    "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue",
+                    "red",
+                ),
+                ("AttributeName.1", "All"),
+            ]))
+            .unwrap(),
+        );
         assert_eq!(
             Value::Object(map),
             json!({
@@ -185,16 +198,25 @@ mod tests {
     }
 
     #[test]
+    fn deep_keys_are_refused() {
+        let deep = vec![("a.".repeat(100_000) + "b", "x".to_string())];
+        assert!(nest(deep).is_err());
+    }
+
+    #[test]
     fn sns_wrapped_lists_and_maps() {
-        let map = normalize_sns(nest(pairs(&[
-            ("Attributes.entry.1.key", "RawMessageDelivery"),
-            ("Attributes.entry.1.value", "true"),
-            ("MessageAttributes.entry.1.Name", "kind"),
-            ("MessageAttributes.entry.1.Value.DataType", "String"),
-            ("MessageAttributes.entry.1.Value.StringValue", "x"),
-            ("Tags.member.1.Key", "team"),
-            ("Tags.member.1.Value", "core"),
-        ])));
+        let map = normalize_sns(
+            nest(pairs(&[
+                ("Attributes.entry.1.key", "RawMessageDelivery"),
+                ("Attributes.entry.1.value", "true"),
+                ("MessageAttributes.entry.1.Name", "kind"),
+                ("MessageAttributes.entry.1.Value.DataType", "String"),
+                ("MessageAttributes.entry.1.Value.StringValue", "x"),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", "core"),
+            ]))
+            .unwrap(),
+        );
         assert_eq!(
             Value::Object(map),
             json!({
