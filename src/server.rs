@@ -164,8 +164,44 @@ fn resolve_port(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
     if addr.port() != 0 {
         return Ok(addr);
     }
-    let probe = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
-    Ok(probe.local_addr()?)
+    // The probe is released before pingora binds (with SO_REUSEPORT), so
+    // another Gatehouse starting at the same moment could be handed the same
+    // port and the two would share it silently. A lock file per port, held
+    // for the life of the process, makes the port ours; probes that lose
+    // stay bound until we are done, so the kernel offers other ports.
+    let mut losers = Vec::new();
+    for _ in 0..64 {
+        let probe = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+        let found = probe.local_addr()?;
+        if claim_port(found.port()) {
+            return Ok(found);
+        }
+        losers.push(probe);
+    }
+    anyhow::bail!("no free port on {} after 64 tries", addr.ip())
+}
+
+/// Takes the per-port lock file under the temp dir; true when it is ours.
+fn claim_port(port: u16) -> bool {
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("gatehouse-ports");
+    let file = std::fs::create_dir_all(&dir).and_then(|_| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(port.to_string()))
+    });
+    let Ok(file) = file else {
+        return true; // no temp dir: fall back to the probe alone
+    };
+    if file.try_lock().is_err() {
+        return false;
+    }
+    if let Ok(mut held) = HELD.lock() {
+        held.push(file);
+    }
+    true
 }
 
 fn tls_settings(listener: &Listener, state: &State) -> anyhow::Result<TlsSettings> {

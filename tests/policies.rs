@@ -61,10 +61,22 @@ async fn the_sixth_request_in_a_burst_of_five_gets_429_with_rate_limit_headers()
     assert_eq!(entry["status"], 429);
     assert_eq!(entry["denied_by"], "rate_limit");
     let metrics = gh.metrics().await;
-    assert!(metrics
-        .contains("gatehouse_policy_decisions_total{outcome=\"deny\",policy=\"rate_limit\"} 1"));
-    assert!(metrics
-        .contains("gatehouse_policy_decisions_total{outcome=\"allow\",policy=\"rate_limit\"} 6"));
+    let decisions: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("gatehouse_policy_decisions_total"))
+        .collect();
+    assert!(
+        decisions.contains(
+            &"gatehouse_policy_decisions_total{outcome=\"deny\",policy=\"rate_limit\"} 1"
+        ),
+        "{decisions:?}"
+    );
+    assert!(
+        decisions.contains(
+            &"gatehouse_policy_decisions_total{outcome=\"allow\",policy=\"rate_limit\"} 6"
+        ),
+        "{decisions:?}"
+    );
 }
 
 #[tokio::test]
