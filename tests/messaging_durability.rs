@@ -186,3 +186,51 @@ async fn queues_and_attributes_survive_a_clean_restart() {
     assert_eq!(tags.tags.unwrap()["owner"], "tests");
     assert_eq!(drain(&sqs, &url).await, vec!["one", "two"]);
 }
+
+#[tokio::test]
+async fn fifo_sequence_numbers_keep_growing_after_the_queue_empties_and_restarts() {
+    let gh = Gatehouse::start("messaging", &[]);
+    let sqs = aws::sqs(&gh);
+    let url = sqs
+        .create_queue()
+        .queue_name("seq.fifo")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let send = |sqs: aws_sdk_sqs::Client, url: String, dedup: &'static str| async move {
+        sqs.send_message()
+            .queue_url(url)
+            .message_body("x")
+            .message_group_id("g")
+            .message_deduplication_id(dedup)
+            .send()
+            .await
+            .unwrap()
+            .sequence_number
+            .unwrap()
+    };
+    let before = send(sqs.clone(), url.clone(), "a").await;
+    let got = sqs
+        .receive_message()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap();
+    sqs.delete_message()
+        .queue_url(&url)
+        .receipt_handle(got[0].receipt_handle.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let dir = gh.stop();
+    let gh = Gatehouse::launch(dir, &Options::default());
+    let sqs = aws::sqs(&gh);
+    let url = format!("{}/000000000000/seq.fifo", gh.messaging_url());
+    let after = send(sqs, url, "b").await;
+    assert!(after > before, "{after} after {before}");
+}

@@ -144,7 +144,13 @@ impl Broker {
             .map(|d| d.id)
             .fold(max_seq, u64::max);
         inner.next_queue_id.store(max_queue + 1, Ordering::SeqCst);
-        inner.next_seq.store(max_seq + 1, Ordering::SeqCst);
+        // Sequence numbers must keep growing across restarts even when every
+        // message was consumed: start no lower than the clock (in units of
+        // 1/1000 ms, far above any sustained send rate).
+        let floor = now.max(0) as u64 * 1000;
+        inner
+            .next_seq
+            .store((max_seq + 1).max(floor), Ordering::SeqCst);
         self.restore_topics(snapshot.topics, snapshot.subscriptions);
         inner.deliveries.restore(snapshot.deliveries);
     }
@@ -346,6 +352,10 @@ impl Broker {
             if queues.get(&cell.name).is_some_and(|c| c.id == cell.id) {
                 queues.remove(&cell.name);
             }
+            // Under the queue's lock: a send that got the cell before the
+            // delete either records its insert before DeleteQueue or sees
+            // `deleted` and fails, so no message outlives its queue.
+            let _q = cell.state.lock();
             cell.deleted.store(true, Ordering::SeqCst);
             self.inner.journal.commit(vec![Op::DeleteQueue(cell.id)])
         };
@@ -433,6 +443,9 @@ impl Broker {
         let mut fresh = 0;
         let committed = {
             let mut q = cell.state.lock();
+            if cell.deleted.load(Ordering::SeqCst) {
+                return Err(ApiError::no_queue());
+            }
             let fifo = q.is_fifo();
             for new in batch {
                 let md5_of_attributes = md5_of_attributes(&new.attributes);

@@ -57,6 +57,10 @@ pub struct MemoryMessageStore {
 impl MessageStore for MemoryMessageStore {
     fn load(&mut self, now: i64) -> Result<Snapshot> {
         self.dedup.retain(|_, d| d.expires_at > now);
+        let queues = &self.queues;
+        self.messages
+            .retain(|_, m| queues.contains_key(&m.queue_id));
+        self.dedup.retain(|(q, _), _| queues.contains_key(q));
         Ok(Snapshot {
             queues: self.queues.values().cloned().collect(),
             messages: self.messages.values().cloned().collect(),

@@ -96,6 +96,13 @@ impl MessageStore for SqliteMessageStore {
         let c = &self.conn;
         c.execute("DELETE FROM mq_dedup WHERE expires_at <= ?1", [now])
             .map_err(db)?;
+        // Rows of queues that are gone (ops recorded after a DeleteQueue by a
+        // crashed older version) must not join a queue that reuses the id.
+        c.execute_batch(
+            "DELETE FROM mq_messages WHERE queue_id NOT IN (SELECT id FROM mq_queues);
+             DELETE FROM mq_dedup WHERE queue_id NOT IN (SELECT id FROM mq_queues);",
+        )
+        .map_err(db)?;
         let mut snapshot = Snapshot::default();
         let mut stmt = c
             .prepare("SELECT id, name, attributes, tags, created_at, modified_at FROM mq_queues ORDER BY id")
