@@ -1,4 +1,4 @@
-//! The command line: `serve`, `validate`, `routes`, `schema`, `certs`.
+//! The command line: `serve`, `validate`, `routes`, `schema`, `certs`, `keys`, `bench`.
 
 use crate::config::{self, model::Integration};
 use crate::server::{self, ServeOptions};
@@ -50,6 +50,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Measure a running service with a load generator (release builds only).
+    Bench {
+        #[command(subcommand)]
+        command: crate::bench::BenchCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +94,13 @@ pub enum CertsCommand {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Keys { command } => match crate::keys_cli::run(&cli.dir, command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gatehouse: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Bench { command } => match crate::bench::run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("gatehouse: {e:#}");

@@ -10,8 +10,10 @@
 //! - `store`: durable state in the data dir (SQLite), behind `KeyStore`
 //! - `admin`: /metrics, /healthz, /readyz, the keys API
 //! - `logging`: process logs
+//! - `bench`: load generators (`gatehouse bench`)
 
 pub mod admin;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod gateway;

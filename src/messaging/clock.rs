@@ -22,6 +22,18 @@ pub fn iso8601(ms: i64) -> String {
     )
 }
 
+/// `20240102T030405Z`, the form SigV4's X-Amz-Date takes.
+pub fn amz_date(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Howard Hinnant's inverse of days-from-civil.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
@@ -42,5 +54,6 @@ mod tests {
     fn iso8601() {
         assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(super::iso8601(951_868_800_123), "2000-03-01T00:00:00.123Z");
+        assert_eq!(super::amz_date(951_868_800 + 3_723), "20000301T010203Z");
     }
 }

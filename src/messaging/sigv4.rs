@@ -145,6 +145,69 @@ pub fn verify(
     })
 }
 
+/// The secret half of an access key, for signing outgoing requests (the
+/// load generator and tests sign like any AWS SDK).
+pub struct Credentials<'a> {
+    pub access_key: &'a str,
+    pub secret: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+}
+
+/// Signs a request: sets `x-amz-date` and `authorization` in `headers`,
+/// signing every header already present (which must include `host`).
+pub fn sign(
+    method: &str,
+    path: &str,
+    headers: &mut HeaderMap,
+    body: &[u8],
+    credentials: &Credentials<'_>,
+    now_secs: i64,
+) {
+    let amz_date = super::clock::amz_date(now_secs);
+    let date = &amz_date[..8];
+    if let Ok(value) = http::HeaderValue::from_str(&amz_date) {
+        headers.insert("x-amz-date", value);
+    }
+    let mut names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let signed_headers = names.join(";");
+    let req = Request {
+        method,
+        path,
+        query: None,
+        headers,
+        body,
+    };
+    // Every signed header was just read from `headers`, so it is present.
+    let Ok(canonical) = canonical_request(&req, &signed_headers) else {
+        return;
+    };
+    let scope = format!(
+        "{date}/{}/{}/aws4_request",
+        credentials.region, credentials.service
+    );
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
+    );
+    let key = signing_key(
+        credentials.secret,
+        date,
+        credentials.region,
+        credentials.service,
+    );
+    let signature = hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
+        credentials.access_key
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&authorization) {
+        headers.insert("authorization", value);
+    }
+}
+
 fn canonical_request(req: &Request<'_>, signed_headers: &str) -> ApiResult<String> {
     let path = if req.path.is_empty() { "/" } else { req.path };
     let mut out = String::with_capacity(256);
@@ -298,6 +361,37 @@ mod tests {
         assert_eq!(
             verify(&req, &unknown, now).unwrap_err().kind,
             ErrorKind::InvalidClientTokenId
+        );
+    }
+
+    /// What `sign` writes, `verify` accepts; a changed body does not pass.
+    #[test]
+    fn sign_then_verify() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "127.0.0.1:9324".parse().unwrap());
+        headers.insert("x-amz-target", "AmazonSQS.ListQueues".parse().unwrap());
+        let credentials = Credentials {
+            access_key: "AKIDEXAMPLE",
+            secret: "secret",
+            region: "us-east-1",
+            service: "sqs",
+        };
+        let now = 1_700_000_000;
+        sign("POST", "/", &mut headers, b"{}", &credentials, now);
+        let secrets: HashMap<String, String> =
+            [("AKIDEXAMPLE".to_string(), "secret".to_string())].into();
+        let signed = |body: &'static [u8]| Request {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: &headers,
+            body,
+        };
+        let signer = verify(&signed(b"{}"), &secrets, now).unwrap();
+        assert_eq!(signer.service, "sqs");
+        assert_eq!(
+            verify(&signed(b"{ }"), &secrets, now).unwrap_err().kind,
+            ErrorKind::SignatureDoesNotMatch
         );
     }
 

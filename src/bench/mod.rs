@@ -1,0 +1,106 @@
+//! `gatehouse bench`: load generators that measure a running service from
+//! the outside, over the same wire a real client uses.
+//!
+//! - `sqs_load`: producers and consumers against any SQS endpoint (Gatehouse,
+//!   moto, AWS), the messaging benchmark in BENCHMARKS.md
+//! - `sqs_client`: the smallest signed SQS JSON client the load needs
+//! - `latency`: percentiles from recorded samples
+
+pub mod latency;
+pub mod sqs_client;
+pub mod sqs_load;
+
+use crate::bench::sqs_client::Keys;
+use std::time::Duration;
+
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// Producers and consumers against an SQS endpoint (Gatehouse, moto, AWS):
+    /// batches of sends, receives and deletes; reports messages/s and latency.
+    Sqs(SqsArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SqsArgs {
+    /// The SQS endpoint, e.g. http://127.0.0.1:9324.
+    #[arg(long, default_value = "http://127.0.0.1:9324")]
+    pub endpoint: String,
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Sign requests with this access key (or AWS_ACCESS_KEY_ID); unsigned without one.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    pub access_key: Option<String>,
+    /// The key's secret (or AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Use a FIFO queue (groups spread over the producers, explicit dedup ids).
+    #[arg(long)]
+    pub fifo: bool,
+    #[arg(long, default_value_t = 64)]
+    pub groups: usize,
+    #[arg(long, default_value_t = 4)]
+    pub producers: usize,
+    #[arg(long, default_value_t = 4)]
+    pub consumers: usize,
+    /// Messages per send, receive and delete call (1-10).
+    #[arg(long, default_value_t = 10)]
+    pub batch: usize,
+    /// How long the producers send, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Total messages per second; flat out if unset.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    #[arg(long, default_value_t = 256)]
+    pub body_size: usize,
+    /// Producers pause when this many messages are sent but not yet received.
+    #[arg(long, default_value_t = 1000)]
+    pub max_backlog: usize,
+    /// ReceiveMessage long-poll wait in seconds.
+    #[arg(long, default_value_t = 1)]
+    pub wait_seconds: u32,
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// Worker threads of the load generator.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    let BenchCommand::Sqs(args) = command;
+    let keys = match (args.access_key, args.secret_key) {
+        (Some(access_key), Some(secret)) => Some(Keys { access_key, secret }),
+        (None, _) => None,
+        (Some(_), None) => anyhow::bail!("--access-key needs --secret-key"),
+    };
+    let options = sqs_load::LoadOptions {
+        endpoint: args.endpoint,
+        region: args.region,
+        keys,
+        fifo: args.fifo,
+        groups: args.groups,
+        producers: args.producers,
+        consumers: args.consumers,
+        batch: args.batch,
+        duration: args.duration,
+        rate: args.rate,
+        body_size: args.body_size,
+        max_backlog: args.max_backlog,
+        wait_seconds: args.wait_seconds,
+        drain_timeout: args.drain_timeout,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(sqs_load::run(options))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.human());
+    }
+    Ok(())
+}
