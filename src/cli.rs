@@ -50,6 +50,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Flows in flows/: list them, run one now, show its history, preview records.
+    Flow {
+        #[command(subcommand)]
+        command: FlowCommand,
+    },
     /// Measure a running service with a load generator (release builds only).
     Bench {
         #[command(subcommand)]
@@ -74,6 +79,41 @@ pub enum KeysCommand {
     Usage { key: String },
 }
 
+#[derive(Subcommand)]
+pub enum FlowCommand {
+    /// Every flow with its schedule, state and last run.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a flow now and wait for it (progress on a terminal); exit 1 if it fails.
+    Run {
+        name: String,
+        /// A webhook flow's records: a JSON file.
+        #[arg(long)]
+        body: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A flow's runs, newest first.
+    History {
+        name: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch and transform records without writing anything (one JSON line each).
+    Preview {
+        name: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// A webhook flow's sample body: a JSON file.
+        #[arg(long)]
+        body: Option<PathBuf>,
+    },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum SchemaKind {
     /// routes/<api>.yaml
@@ -95,6 +135,14 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Keys { command } => match crate::keys_cli::run(&cli.dir, command) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gatehouse: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Flow { command } => match crate::flows_cli::run(&cli.dir, command) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
             Err(e) => {
                 eprintln!("gatehouse: {e:#}");
                 ExitCode::FAILURE

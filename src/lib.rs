@@ -7,6 +7,7 @@
 //! - `tls`: certificates by SNI, mTLS, dev certificates
 //! - `gateway`: router, integrations, upstream pools, the proxy phases
 //! - `messaging`: SQS queues and SNS topics, their AWS wire protocols
+//! - `flows`: ingestion from SaaS APIs and webhooks into object storage
 //! - `store`: durable state in the data dir (SQLite), behind `KeyStore`
 //! - `admin`: /metrics, /healthz, /readyz, the keys API
 //! - `logging`: process logs
@@ -16,6 +17,8 @@ pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod flows;
+pub mod flows_cli;
 pub mod gateway;
 pub mod keys_cli;
 pub mod logging;

@@ -1,11 +1,14 @@
 //! Config: files on disk -> positioned YAML -> raw serde types -> validated model.
 //!
 //! `load` reads `gatehouse.yaml` (optional), `routes/*.yaml` (one API per
-//! file, the file name is the API id), checks `flows/*.yaml` parse, and loads
+//! file, the file name is the API id), `flows/*.yaml` (the file name is the
+//! flow id), and loads
 //! `certs/`. It returns the model or every problem found, as `file:line:col`.
 
 pub mod de;
 pub mod diagnostics;
+pub mod flow_raw;
+pub mod flows;
 pub mod jwt;
 pub mod messaging;
 pub mod model;
@@ -81,17 +84,21 @@ pub fn load_with_env(
         .collect();
     validate::conflicts(&config.apis, &parsed_apis, &mut diags);
 
-    // Flow files are defined by the flows engine; until it lands they must at
-    // least be well-formed YAML so `validate` catches a broken file early.
     for file in yaml_files(&root.join("flows"), &mut diags, root) {
-        if let Ok(source) = std::fs::read_to_string(&file) {
-            if let Err(e) = yaml::parse(&source) {
-                diags.push(
-                    &relative(root, &file),
-                    e.pos,
-                    "",
-                    format!("invalid YAML: {}", e.message),
-                );
+        let id = file_id(&file);
+        if !valid_id(&id) {
+            diags.push(
+                &relative(root, &file),
+                Pos { line: 1, col: 1 },
+                "",
+                format!("bad flow id `{id}` (the file name): use letters, digits, `-` and `_`"),
+            );
+            continue;
+        }
+        if let Some(parsed) = read_file::<flow_raw::FlowFile>(root, &file, env, &mut diags) {
+            let mut reporter = validate::Reporter::new(&parsed.file, &parsed.node, &mut diags);
+            if let Some(spec) = flows::flow(&id, parsed.raw, &mut reporter) {
+                config.flows.insert(id, Arc::new(spec));
             }
         }
     }

@@ -35,6 +35,8 @@ pub struct Config {
     pub api_keys: Vec<crate::store::KeyRecord>,
     /// `None` when the messaging API is disabled.
     pub messaging: Option<Messaging>,
+    /// `flows/<id>.yaml`, by id.
+    pub flows: BTreeMap<String, Arc<crate::flows::spec::FlowSpec>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

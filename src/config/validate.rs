@@ -28,7 +28,16 @@ pub struct Reporter<'a> {
     diags: &'a mut Diagnostics,
 }
 
-impl Reporter<'_> {
+impl<'a> Reporter<'a> {
+    pub fn new(file: &'a PathBuf, node: &'a Node, diags: &'a mut Diagnostics) -> Reporter<'a> {
+        Reporter { file, node, diags }
+    }
+
+    /// Problems reported so far (in every file).
+    pub fn count(&self) -> usize {
+        self.diags.len()
+    }
+
     pub fn error(&mut self, path: &str, message: impl Into<String>) {
         let pos = self.node.pos_at(path);
         self.diags.push(self.file, pos, path, message);
@@ -149,6 +158,7 @@ pub fn settings(
         api_keys,
         waf_rule_sets,
         messaging,
+        flows: BTreeMap::new(),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod memory;
 pub mod sqlite;
+pub mod sqlite_flows;
 pub mod sqlite_messages;
 
 use std::fmt;

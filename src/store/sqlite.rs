@@ -82,6 +82,32 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL
     );
 ",
+    "
+    CREATE TABLE flow_runs (
+        id TEXT PRIMARY KEY,
+        flow TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        status TEXT NOT NULL,
+        records_read INTEGER NOT NULL,
+        records_filtered INTEGER NOT NULL,
+        records_invalid INTEGER NOT NULL,
+        records_written INTEGER NOT NULL,
+        bytes_written INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        watermark_before TEXT,
+        watermark_after TEXT,
+        error TEXT,
+        files TEXT NOT NULL
+    );
+    CREATE INDEX flow_runs_by_flow ON flow_runs (flow, started_at);
+    CREATE TABLE flow_state (
+        flow TEXT PRIMARY KEY,
+        watermark TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        deactivated INTEGER NOT NULL DEFAULT 0
+    );
+",
 ];
 
 /// Opens a connection in WAL mode (the CLI, the server and the journal each

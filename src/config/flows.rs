@@ -1,0 +1,639 @@
+//! `flows/<id>.yaml` -> `FlowSpec`: every field checked, every problem
+//! reported at its position, presets filled in under the user's fields.
+
+use super::flow_raw::*;
+use super::policies::parse_rate;
+use super::validate::Reporter;
+use crate::flows::presets;
+use crate::flows::sink::keys::{check_template, DEFAULT_TEMPLATE};
+use crate::flows::spec::*;
+use crate::flows::tasks::{
+    transform, CastTo, Check, Condition, MaskSpan, Operand, Operator, Task, Test,
+};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn flow(id: &str, raw: FlowFile, r: &mut Reporter<'_>) -> Option<FlowSpec> {
+    let before = r.count();
+    let trigger = raw.trigger.unwrap_or_default();
+    let schedule = trigger
+        .schedule
+        .as_deref()
+        .and_then(|s| match parse_schedule(s) {
+            Ok(s) => Some(s),
+            Err(m) => {
+                r.error("trigger.schedule", m);
+                None
+            }
+        });
+    let source = match raw.source {
+        SourceRaw::Http(h) => http_source(*h, r).map(|h| Source::Http(Arc::new(h))),
+        SourceRaw::Webhook(w) => Some(Source::Webhook { records: w.records }),
+        SourceRaw::Queue(q) => Some(Source::Queue {
+            queue: q.queue,
+            max_messages: q.max_messages,
+        }),
+    };
+    let tasks: Vec<Task> = raw
+        .tasks
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, t)| task(t, &format!("tasks[{i}]"), r))
+        .collect();
+    let destination = destination(raw.destination.unwrap_or_default(), r);
+    if r.count() > before {
+        return None;
+    }
+    Some(FlowSpec {
+        id: id.to_string(),
+        description: raw.description.unwrap_or_default(),
+        enabled: raw.enabled.unwrap_or(true),
+        schedule,
+        deactivate_after_failures: trigger.deactivate_after_failures.unwrap_or(5),
+        source: source?,
+        tasks,
+        destination: destination?,
+        allow_private_network: raw.allow_private_network.unwrap_or(false),
+    })
+}
+
+/// `rate(5 minutes)` or a six-field cron expression (seconds first).
+pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
+    let text = text.trim();
+    if let Some(inner) = text.strip_prefix("rate(").and_then(|t| t.strip_suffix(')')) {
+        let (n, unit) = inner
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| format!("bad rate `{text}`: expected rate(5 minutes)"))?;
+        let n: u64 = n
+            .parse()
+            .map_err(|_| format!("bad rate `{text}`: the count must be a positive integer"))?;
+        let unit_secs = match unit.trim() {
+            "second" | "seconds" => 1,
+            "minute" | "minutes" => 60,
+            "hour" | "hours" => 3600,
+            "day" | "days" => 86_400,
+            other => {
+                return Err(format!(
+                    "bad rate unit `{other}`: seconds, minutes, hours or days"
+                ))
+            }
+        };
+        if n == 0 {
+            return Err("the rate must be at least 1".into());
+        }
+        return Ok(Schedule::Every(Duration::from_secs(n * unit_secs)));
+    }
+    let fields = text.split_whitespace().count();
+    if fields != 6 {
+        return Err(format!(
+            "cron expressions here have six fields, seconds first (`0 */5 * * * *`); `{text}` has {fields}"
+        ));
+    }
+    tokio_cron_scheduler::Job::new_async(text, |_, _| Box::pin(async {}))
+        .map_err(|e| format!("bad cron expression `{text}`: {e}"))?;
+    Ok(Schedule::Cron(text.to_string()))
+}
+
+fn http_source(raw: HttpSourceRaw, r: &mut Reporter<'_>) -> Option<HttpSource> {
+    let raw = match raw.preset.clone().as_deref() {
+        None => raw,
+        Some(name) => match presets::apply(name, raw) {
+            Ok(merged) => merged,
+            Err(m) => {
+                r.error("source.http.preset", m);
+                return None;
+            }
+        },
+    };
+    let p = "source.http";
+    let Some(base) = raw.base_url.clone() else {
+        r.error(p, "missing `base_url`");
+        return None;
+    };
+    let url = format!(
+        "{}{}",
+        base.trim_end_matches('/'),
+        raw.path.clone().unwrap_or_default()
+    );
+    match url::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => r.error(
+            &format!("{p}.base_url"),
+            format!("`{url}` is not an http(s) URL"),
+        ),
+    }
+    let method = match raw
+        .method
+        .as_deref()
+        .unwrap_or("GET")
+        .to_ascii_uppercase()
+        .parse::<http::Method>()
+    {
+        Ok(m) => m,
+        Err(_) => {
+            r.error(&format!("{p}.method"), "not an HTTP method");
+            http::Method::GET
+        }
+    };
+    let auth = match raw.auth {
+        None => Auth::None,
+        Some(AuthRaw::Bearer(t)) => Auth::Bearer(t),
+        Some(AuthRaw::Basic(b)) => Auth::Basic {
+            username: b.username,
+            password: b.password,
+        },
+        Some(AuthRaw::ApiKey(k)) => match (k.header, k.query) {
+            (Some(header), None) => Auth::HeaderKey {
+                header,
+                value: format!("{}{}", k.prefix.unwrap_or_default(), k.value),
+            },
+            (None, Some(param)) => Auth::QueryKey {
+                param,
+                value: k.value,
+            },
+            _ => {
+                r.error(
+                    &format!("{p}.auth.api_key"),
+                    "set exactly one of `header` and `query`",
+                );
+                Auth::None
+            }
+        },
+        Some(AuthRaw::Oauth2(o)) => Auth::OAuth2 {
+            token_url: o.token_url,
+            client_id: o.client_id,
+            client_secret: o.client_secret,
+            scopes: o.scopes,
+        },
+    };
+    let pagination = pagination(
+        raw.pagination.unwrap_or_default(),
+        &format!("{p}.pagination"),
+        r,
+    );
+    let incremental = raw
+        .incremental
+        .and_then(|i| incremental(i, &format!("{p}.incremental"), r));
+    let rate_limit = raw.rate_limit.as_deref().and_then(|t| match parse_rate(t) {
+        Ok(rate) => Some(rate),
+        Err(m) => {
+            r.error(&format!("{p}.rate_limit"), m);
+            None
+        }
+    });
+    Some(HttpSource {
+        url,
+        method,
+        query: raw.query.into_iter().collect(),
+        headers: raw.headers.into_iter().collect(),
+        body: raw.body,
+        records: raw.records.filter(|r| r != "."),
+        auth,
+        pagination: pagination?,
+        incremental,
+        rate_limit,
+        timeout: raw.timeout.map_or(Duration::from_secs(30), |d| d.0),
+        max_retries: raw.max_retries.unwrap_or(5),
+        retry_base_delay: raw
+            .retry_base_delay
+            .map_or(Duration::from_millis(500), |d| d.0),
+        retry_max_delay: raw.retry_max_delay.map_or(Duration::from_secs(30), |d| d.0),
+        max_pages: raw.max_pages.unwrap_or(100_000),
+    })
+}
+
+fn pagination(raw: PaginationRaw, p: &str, r: &mut Reporter<'_>) -> Option<Pagination> {
+    let stop = match (raw.stop_field, raw.stop_value) {
+        (Some(field), Some(value)) => Some(Stop { field, value }),
+        (None, None) => None,
+        _ => {
+            r.error(p, "`stop_field` and `stop_value` go together");
+            None
+        }
+    };
+    let need = |name: &str, v: Option<String>, r: &mut Reporter<'_>| {
+        v.or_else(|| {
+            r.error(p, format!("this pagination kind needs `{name}`"));
+            None
+        })
+    };
+    let kind = raw.kind.as_deref().unwrap_or("none");
+    Some(match kind {
+        "none" => Pagination::None,
+        "cursor" => {
+            if raw.from.is_none() && raw.from_last_record.is_none() {
+                r.error(
+                    p,
+                    "cursor pagination needs `from` (a body path) or `from_last_record`",
+                );
+                return None;
+            }
+            Pagination::Cursor {
+                from: raw.from,
+                from_last_record: raw.from_last_record,
+                param: need("param", raw.param, r)?,
+                stop,
+            }
+        }
+        "next_url" => Pagination::NextUrl {
+            from: need("from", raw.from, r)?,
+            stop,
+        },
+        "link_header" => Pagination::LinkHeader,
+        "offset" => Pagination::Offset {
+            param: need("param", raw.param, r)?,
+            size_param: need("size_param", raw.size_param, r)?,
+            size: raw.size.unwrap_or(100).max(1),
+        },
+        "page" => Pagination::Page {
+            param: need("param", raw.param, r)?,
+            start: raw.start.unwrap_or(1),
+            size_param: raw.size_param,
+            size: raw.size,
+        },
+        other => {
+            r.error(
+                &format!("{p}.kind"),
+                format!("unknown pagination `{other}`: cursor, next_url, link_header, offset, page or none"),
+            );
+            return None;
+        }
+    })
+}
+
+fn incremental(raw: IncrementalRaw, p: &str, r: &mut Reporter<'_>) -> Option<Incremental> {
+    let kind = match raw.kind.as_deref().unwrap_or("datetime") {
+        "datetime" => WatermarkKind::DateTime,
+        "integer" => WatermarkKind::Integer,
+        other => {
+            r.error(
+                &format!("{p}.type"),
+                format!("unknown type `{other}`: datetime or integer"),
+            );
+            return None;
+        }
+    };
+    let inject = match raw.inject.split_once(':') {
+        Some(("query", name)) if !name.is_empty() => Inject::Query(name.into()),
+        Some(("header", name)) if !name.is_empty() => Inject::Header(name.into()),
+        Some(("body", path)) if !path.is_empty() => Inject::Body(path.into()),
+        _ => {
+            r.error(
+                &format!("{p}.inject"),
+                "expected `query:NAME`, `header:NAME` or `body:PATH`",
+            );
+            return None;
+        }
+    };
+    let format = match raw.format.as_deref().unwrap_or("rfc3339") {
+        "rfc3339" => TimeFormat::Rfc3339,
+        "unix" => TimeFormat::Unix,
+        "unix_ms" => TimeFormat::UnixMillis,
+        pattern if pattern.contains('%') => TimeFormat::Pattern(pattern.into()),
+        other => {
+            r.error(
+                &format!("{p}.format"),
+                format!("unknown format `{other}`: rfc3339, unix, unix_ms or a strftime pattern"),
+            );
+            return None;
+        }
+    };
+    let lookback = match (kind, raw.lookback.as_deref()) {
+        (WatermarkKind::DateTime, None) => Lookback::Time(Duration::ZERO),
+        (WatermarkKind::Integer, None) => Lookback::Count(0),
+        (WatermarkKind::DateTime, Some(t)) => match super::units::parse_duration(t) {
+            Ok(d) => Lookback::Time(d),
+            Err(m) => {
+                r.error(&format!("{p}.lookback"), m);
+                return None;
+            }
+        },
+        (WatermarkKind::Integer, Some(t)) => match t.parse::<i64>() {
+            Ok(n) if n >= 0 => Lookback::Count(n),
+            _ => {
+                r.error(
+                    &format!("{p}.lookback"),
+                    "an integer watermark's lookback is a count",
+                );
+                return None;
+            }
+        },
+    };
+    Some(Incremental {
+        field: raw.field,
+        kind,
+        inject,
+        format,
+        first_run: raw
+            .first_run
+            .map_or(Duration::from_secs(30 * 86_400), |d| d.0),
+        lookback,
+    })
+}
+
+fn task(raw: TaskRaw, p: &str, r: &mut Reporter<'_>) -> Option<Task> {
+    Some(match raw {
+        TaskRaw::Map(pairs) => {
+            if pairs.is_empty() {
+                r.error(p, "`map` needs at least one `target: source` pair");
+                return None;
+            }
+            Task::Map(pairs.into_iter().collect())
+        }
+        TaskRaw::MapAll(renames) => Task::MapAll(renames.into_iter().collect()),
+        TaskRaw::Merge(m) => match transform::parse_format(&m.format) {
+            Ok(pieces) => Task::Merge {
+                into: m.into,
+                pieces,
+            },
+            Err(e) => {
+                r.error(&format!("{p}.merge.format"), e);
+                return None;
+            }
+        },
+        TaskRaw::Mask(m) => {
+            let span = match (m.first, m.last, m.keep_last) {
+                (None, None, None) => MaskSpan::All,
+                (Some(n), None, None) => MaskSpan::First(n),
+                (None, Some(n), None) => MaskSpan::Last(n),
+                (None, None, Some(n)) => MaskSpan::KeepLast(n),
+                _ => {
+                    r.error(
+                        &format!("{p}.mask"),
+                        "set at most one of `first`, `last`, `keep_last`",
+                    );
+                    return None;
+                }
+            };
+            let with = m.with.as_deref().unwrap_or("*");
+            let mut chars = with.chars();
+            let (Some(c), None) = (chars.next(), chars.next()) else {
+                r.error(&format!("{p}.mask.with"), "one character");
+                return None;
+            };
+            Task::Mask {
+                field: m.field,
+                span,
+                with: c,
+            }
+        }
+        TaskRaw::Truncate(t) => Task::Truncate {
+            field: t.field,
+            length: t.length,
+        },
+        TaskRaw::Arithmetic(a) => {
+            let op = match a.op.as_str() {
+                "add" => Operator::Add,
+                "subtract" => Operator::Subtract,
+                "multiply" => Operator::Multiply,
+                "divide" => Operator::Divide,
+                other => {
+                    r.error(
+                        &format!("{p}.arithmetic.op"),
+                        format!("unknown op `{other}`: add, subtract, multiply, divide"),
+                    );
+                    return None;
+                }
+            };
+            let operand = |v: Value, side: &str, r: &mut Reporter<'_>| match v {
+                Value::Number(n) => n.as_f64().map(Operand::Number),
+                Value::String(s) => Some(Operand::Field(s)),
+                _ => {
+                    r.error(
+                        &format!("{p}.arithmetic.{side}"),
+                        "a field name or a number",
+                    );
+                    None
+                }
+            };
+            Task::Arithmetic {
+                into: a.into,
+                left: operand(a.left, "left", r)?,
+                op,
+                right: operand(a.right, "right", r)?,
+            }
+        }
+        TaskRaw::Cast(c) => {
+            let to = match c.to.as_str() {
+                "string" => CastTo::String,
+                "integer" => CastTo::Integer,
+                "decimal" => CastTo::Decimal,
+                "boolean" => CastTo::Boolean,
+                "timestamp" => CastTo::Timestamp,
+                other => {
+                    r.error(
+                        &format!("{p}.cast.to"),
+                        format!(
+                            "unknown type `{other}`: string, integer, decimal, boolean, timestamp"
+                        ),
+                    );
+                    return None;
+                }
+            };
+            Task::Cast {
+                field: c.field,
+                to,
+                format: c.format,
+            }
+        }
+        TaskRaw::Default(d) => Task::Default {
+            field: d.field,
+            value: d.value,
+        },
+        TaskRaw::Filter(c) => Task::Filter(condition(*c, &format!("{p}.filter"), r)?),
+        TaskRaw::Validate(v) => {
+            let check = match v.check.as_str() {
+                "non_null" => Check::NonNull,
+                "non_zero" => Check::NonZero,
+                "non_negative" => Check::NonNegative,
+                "numeric" => Check::Numeric,
+                "matches" => match v.pattern.as_deref().map(regex::Regex::new) {
+                    Some(Ok(re)) => Check::Matches(Pattern(re)),
+                    Some(Err(e)) => {
+                        r.error(&format!("{p}.validate.pattern"), format!("bad regex: {e}"));
+                        return None;
+                    }
+                    None => {
+                        r.error(&format!("{p}.validate"), "`matches` needs `pattern`");
+                        return None;
+                    }
+                },
+                other => {
+                    r.error(&format!("{p}.validate.check"), format!("unknown check `{other}`: non_null, non_zero, non_negative, numeric, matches"));
+                    return None;
+                }
+            };
+            let fail_run = match v.action.as_deref().unwrap_or("drop") {
+                "drop" => false,
+                "fail" => true,
+                other => {
+                    r.error(
+                        &format!("{p}.validate.action"),
+                        format!("unknown action `{other}`: drop or fail"),
+                    );
+                    return None;
+                }
+            };
+            Task::Validate {
+                field: v.field,
+                check,
+                fail_run,
+            }
+        }
+    })
+}
+
+fn condition(raw: ConditionRaw, p: &str, r: &mut Reporter<'_>) -> Option<Condition> {
+    if let Some(all) = raw.all {
+        return all
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| condition(c, &format!("{p}.all[{i}]"), r))
+            .collect::<Option<Vec<_>>>()
+            .map(Condition::All);
+    }
+    if let Some(any) = raw.any {
+        return any
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| condition(c, &format!("{p}.any[{i}]"), r))
+            .collect::<Option<Vec<_>>>()
+            .map(Condition::Any);
+    }
+    let Some(field) = raw.field else {
+        r.error(
+            p,
+            "a condition needs `field` and one operator, or `all` / `any`",
+        );
+        return None;
+    };
+    let mut tests = Vec::new();
+    if let Some(v) = raw.equals {
+        tests.push(Test::Equals(v));
+    }
+    if let Some(v) = raw.not_equals {
+        tests.push(Test::NotEquals(v));
+    }
+    if let Some(v) = raw.contains {
+        tests.push(Test::Contains(v));
+    }
+    if let Some(v) = raw.greater_than {
+        tests.push(Test::GreaterThan(v));
+    }
+    if let Some(v) = raw.greater_or_equal {
+        tests.push(Test::GreaterOrEqual(v));
+    }
+    if let Some(v) = raw.less_than {
+        tests.push(Test::LessThan(v));
+    }
+    if let Some(v) = raw.less_or_equal {
+        tests.push(Test::LessOrEqual(v));
+    }
+    if let Some(v) = raw.between {
+        match <[Value; 2]>::try_from(v) {
+            Ok([low, high]) => tests.push(Test::Between(low, high)),
+            Err(_) => {
+                r.error(&format!("{p}.between"), "`between` takes [low, high]");
+                return None;
+            }
+        }
+    }
+    if let Some(v) = raw.one_of {
+        tests.push(Test::In(v));
+    }
+    if let Some(v) = raw.exists {
+        tests.push(Test::Exists(v));
+    }
+    if let Some(v) = raw.regex {
+        match regex::Regex::new(&v) {
+            Ok(re) => tests.push(Test::Regex(Pattern(re))),
+            Err(e) => {
+                r.error(&format!("{p}.regex"), format!("bad regex: {e}"));
+                return None;
+            }
+        }
+    }
+    if tests.len() != 1 {
+        r.error(p, format!("a condition on `{field}` needs exactly one operator (equals, not_equals, contains, greater_than, greater_or_equal, less_than, less_or_equal, between, in, exists, regex); it has {}", tests.len()));
+        return None;
+    }
+    Some(Condition::Field {
+        field,
+        test: tests.remove(0),
+    })
+}
+
+fn destination(raw: DestinationRaw, r: &mut Reporter<'_>) -> Option<Destination> {
+    let p = "destination";
+    let url = raw.url.unwrap_or_else(|| "file://".into());
+    if !(url.starts_with("file://") || url.starts_with("s3://") || url.starts_with("memory://")) {
+        r.error(
+            &format!("{p}.url"),
+            "use file://, file:///absolute/path, s3://bucket/prefix or memory://",
+        );
+    }
+    if url.split('/').any(|s| s == "..") {
+        r.error(
+            &format!("{p}.url"),
+            "`..` is not allowed in the destination",
+        );
+    }
+    let format = match raw.format.as_deref().unwrap_or("jsonl") {
+        "jsonl" | "json_lines" => Format::JsonLines,
+        "csv" => Format::Csv,
+        "parquet" => Format::Parquet,
+        other => {
+            r.error(
+                &format!("{p}.format"),
+                format!("unknown format `{other}`: jsonl, csv or parquet"),
+            );
+            return None;
+        }
+    };
+    let compression = match raw.compression.as_deref().unwrap_or("none") {
+        "none" => Compression::None,
+        "gzip" => Compression::Gzip,
+        "zstd" => Compression::Zstd,
+        other => {
+            r.error(
+                &format!("{p}.compression"),
+                format!("unknown compression `{other}`: none, gzip or zstd"),
+            );
+            return None;
+        }
+    };
+    if format == Format::Parquet && compression != Compression::None {
+        r.error(
+            &format!("{p}.compression"),
+            "Parquet files compress their own pages (snappy); leave `compression` out",
+        );
+    }
+    let key = raw.key.unwrap_or_else(|| DEFAULT_TEMPLATE.to_string());
+    if let Some(m) = check_template(&key) {
+        r.error(&format!("{p}.key"), m);
+    }
+    let mut s3 = std::collections::BTreeMap::new();
+    if let Some(raw) = raw.s3 {
+        for (k, v) in [
+            ("endpoint", raw.endpoint),
+            ("region", raw.region),
+            ("access_key_id", raw.access_key_id),
+            ("secret_access_key", raw.secret_access_key),
+            ("allow_http", raw.allow_http.map(|b| b.to_string())),
+        ] {
+            if let Some(v) = v {
+                s3.insert(k.to_string(), v);
+            }
+        }
+    }
+    Some(Destination {
+        url,
+        format,
+        compression,
+        key,
+        max_file_size: raw.max_file_size.map_or(64 << 20, |b| b.0.max(1024)),
+        s3,
+    })
+}

@@ -1,0 +1,34 @@
+//! Why a run failed. The message is what history, the CLI and the admin API
+//! show, so it never carries a secret: URLs are shown without their query.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum FlowError {
+    #[error("no flow named `{0}`")]
+    UnknownFlow(String),
+    #[error("flow `{0}` is already running")]
+    Busy(String),
+    #[error("source request failed: {0}")]
+    Source(String),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("pagination: {0}")]
+    Pagination(String),
+    #[error("{0}")]
+    Payload(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("destination: {0}")]
+    Destination(String),
+    #[error("run history: {0}")]
+    Store(String),
+    #[error("canceled")]
+    Canceled,
+}
+
+impl FlowError {
+    pub fn destination(e: impl std::fmt::Display) -> FlowError {
+        FlowError::Destination(e.to_string())
+    }
+}

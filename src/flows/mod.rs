@@ -1,0 +1,24 @@
+//! Flows: AppFlow-like ingestion. A flow pulls records from a source, puts
+//! each through its tasks, and writes files to an object store. See
+//! `design.md` for the watermark and idempotency invariants.
+//!
+//! Module map, in the order a record meets them:
+//! - `spec`: a checked flow (built by `config/flows.rs`); `presets` for SaaS APIs
+//! - `source`: http (pagination, auth, retries, SSRF guard) and webhook bodies
+//! - `watermark`: incremental sync
+//! - `tasks`: map, merge, mask, truncate, arithmetic, cast, default, filter, validate
+//! - `sink`: object stores, key templates, JSONL/CSV/Parquet files, the manifest
+//! - `run`: one run from source to commit; `history`: runs and flow state
+//! - `engine`: which flows exist, run locks, triggers
+
+pub mod engine;
+pub mod error;
+pub mod history;
+pub mod presets;
+pub mod record;
+pub mod run;
+pub mod sink;
+pub mod source;
+pub mod spec;
+pub mod tasks;
+pub mod watermark;

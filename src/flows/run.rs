@@ -1,0 +1,303 @@
+//! One run of a flow: read pages from the source, put every record through
+//! the tasks, write what is kept, file what is invalid, commit (files, then
+//! the manifest), and only then advance the watermark. A failure anywhere
+//! leaves the watermark where it was, so the next run reads the same records
+//! again and nothing is skipped.
+
+use super::error::FlowError;
+use super::history::{FlowStore, RunRecord, RunStatus};
+use super::sink::keys::KeyContext;
+use super::sink::{stores, RunWriter};
+use super::source::{self, http::HttpReader};
+use super::spec::{FlowSpec, Source};
+use super::tasks::{self, Outcome};
+use super::watermark::{self, Mark};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Live counters, for progress bars.
+#[derive(Default)]
+pub struct Progress {
+    pub read: AtomicU64,
+    pub written: AtomicU64,
+}
+
+pub struct RunInput {
+    pub id: String,
+    pub trigger: String,
+    /// The webhook body or topic message, for `webhook` sources.
+    pub payload: Option<bytes::Bytes>,
+}
+
+pub struct Runner {
+    pub data_dir: PathBuf,
+    pub store: Arc<dyn FlowStore>,
+}
+
+pub fn now_rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A run id that sorts by start time: `20261124T101500Z-3f9a1c`.
+pub fn new_run_id(now: DateTime<Utc>) -> String {
+    format!(
+        "{}-{:06x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        fastrand::u32(..0x0100_0000)
+    )
+}
+
+struct Counts {
+    read: u64,
+    filtered: u64,
+    invalid: u64,
+    written: u64,
+}
+
+impl Runner {
+    /// Runs the flow to the end and records the outcome.
+    pub async fn execute(
+        &self,
+        spec: &FlowSpec,
+        input: RunInput,
+        progress: &Progress,
+    ) -> RunRecord {
+        let started = Utc::now();
+        let state = self.store.state(&spec.id).unwrap_or_default();
+        let mut run = RunRecord {
+            id: input.id.clone(),
+            flow: spec.id.clone(),
+            trigger: input.trigger.clone(),
+            status: RunStatus::InProgress,
+            records_read: 0,
+            records_filtered: 0,
+            records_invalid: 0,
+            records_written: 0,
+            bytes_written: 0,
+            started_at: now_rfc3339(started),
+            ended_at: None,
+            watermark_before: state.watermark.clone(),
+            watermark_after: None,
+            error: None,
+            files: Vec::new(),
+        };
+        if let Err(e) = self.store.insert_run(&run) {
+            tracing::warn!(flow = %spec.id, error = %e, "cannot record the run start");
+        }
+        let result = self
+            .attempt(spec, &input, started, &mut run, progress)
+            .await;
+        run.ended_at = Some(now_rfc3339(Utc::now()));
+        let mark = match result {
+            Ok(mark) => {
+                run.status = RunStatus::Successful;
+                run.watermark_after = mark
+                    .as_ref()
+                    .map(Mark::stored)
+                    .or(run.watermark_before.clone());
+                mark
+            }
+            Err(e) => {
+                run.status = if matches!(e, FlowError::Canceled) {
+                    RunStatus::Canceled
+                } else {
+                    RunStatus::Error
+                };
+                run.error = Some(e.to_string());
+                run.watermark_after = run.watermark_before.clone();
+                None
+            }
+        };
+        match self
+            .store
+            .finish_run(&run, mark.as_ref().map(Mark::stored).as_deref())
+        {
+            Ok(state) => {
+                if run.status == RunStatus::Error {
+                    tracing::warn!(flow = %spec.id, run = %run.id, error = run.error.as_deref().unwrap_or(""), failures = state.consecutive_failures, "flow run failed");
+                } else {
+                    tracing::info!(flow = %spec.id, run = %run.id, read = run.records_read, written = run.records_written, "flow run finished");
+                }
+            }
+            Err(e) => {
+                tracing::error!(flow = %spec.id, run = %run.id, error = %e, "cannot record the run's end")
+            }
+        }
+        run
+    }
+
+    /// The run proper; returns the new watermark (if the flow has one).
+    async fn attempt(
+        &self,
+        spec: &FlowSpec,
+        input: &RunInput,
+        started: DateTime<Utc>,
+        run: &mut RunRecord,
+        progress: &Progress,
+    ) -> Result<Option<Mark>, FlowError> {
+        let destination = &spec.destination;
+        let store = stores::open(&destination.url, &self.data_dir, &destination.s3)?;
+        let context = KeyContext {
+            flow: spec.id.clone(),
+            run_id: input.id.clone(),
+            started,
+        };
+        let mut writer = RunWriter::new(store, destination, context);
+        let outcome = self
+            .pump(spec, input, started, run, progress, &mut writer)
+            .await;
+        let (counts, mark) = match outcome {
+            Ok(done) => done,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
+            }
+        };
+        let summary = json!({
+            "flow": spec.id,
+            "run_id": input.id,
+            "trigger": input.trigger,
+            "started_at": run.started_at,
+            "records_read": counts.read,
+            "records_filtered": counts.filtered,
+            "records_invalid": counts.invalid,
+            "records_written": counts.written,
+            "watermark": mark.as_ref().map(Mark::stored),
+        });
+        let bytes = writer.bytes_written();
+        let (files, _errors) = writer.commit(summary).await?;
+        run.bytes_written = bytes;
+        run.files = files;
+        Ok(mark)
+    }
+
+    async fn pump(
+        &self,
+        spec: &FlowSpec,
+        input: &RunInput,
+        started: DateTime<Utc>,
+        run: &mut RunRecord,
+        progress: &Progress,
+        writer: &mut RunWriter,
+    ) -> Result<(Counts, Option<Mark>), FlowError> {
+        let mut counts = Counts {
+            read: 0,
+            filtered: 0,
+            invalid: 0,
+            written: 0,
+        };
+        let incremental = match &spec.source {
+            Source::Http(http) => http.incremental.clone(),
+            _ => None,
+        };
+        let stored = incremental.as_ref().and_then(|inc| {
+            run.watermark_before
+                .as_deref()
+                .and_then(|w| Mark::parse_stored(inc.kind, w))
+        });
+        let start = incremental
+            .as_ref()
+            .and_then(|inc| watermark::start(inc, stored.as_ref(), started));
+        let mut highest = stored.clone();
+        // Records re-read from the lookback overlap are written once per run.
+        let mut overlap_seen: HashSet<[u8; 32]> = HashSet::new();
+
+        let mut pages = Pages::open(spec, input, start.as_ref())?;
+        while let Some(page) = pages.next().await? {
+            let mut kept = Vec::with_capacity(page.len());
+            let mut invalid = Vec::new();
+            for record in page {
+                counts.read += 1;
+                if let Some(inc) = &incremental {
+                    if let Some(mark) = Mark::of(inc, &record) {
+                        if stored.as_ref().is_some_and(|s| &mark <= s) {
+                            let digest = ring::digest::digest(
+                                &ring::digest::SHA256,
+                                record.to_string().as_bytes(),
+                            );
+                            let mut key = [0u8; 32];
+                            key.copy_from_slice(digest.as_ref());
+                            if !overlap_seen.insert(key) {
+                                counts.filtered += 1;
+                                continue;
+                            }
+                        }
+                        if highest.as_ref().is_none_or(|h| &mark > h) {
+                            highest = Some(mark);
+                        }
+                    }
+                }
+                match tasks::apply(&spec.tasks, record.clone()) {
+                    Outcome::Keep(r) => kept.push(r),
+                    Outcome::Filtered => counts.filtered += 1,
+                    Outcome::Invalid(reason) => invalid.push((record, reason)),
+                    Outcome::FailRun(reason) => return Err(FlowError::Validation(reason)),
+                }
+            }
+            let offered = kept.len() as u64;
+            let rejected = writer.write(kept).await?;
+            counts.written += offered - rejected;
+            counts.invalid += invalid.len() as u64 + rejected;
+            if !invalid.is_empty() {
+                writer.write_errors(invalid).await?;
+            }
+            progress.read.store(counts.read, Ordering::Relaxed);
+            progress.written.store(counts.written, Ordering::Relaxed);
+            run.records_read = counts.read;
+            run.records_filtered = counts.filtered;
+            run.records_invalid = counts.invalid;
+            run.records_written = counts.written;
+        }
+        let mark = if incremental.is_some() { highest } else { None };
+        Ok((counts, mark))
+    }
+}
+
+/// The source, page by page.
+enum Pages {
+    Http(Box<HttpReader>),
+    Once(Option<Vec<Value>>),
+}
+
+impl Pages {
+    fn open(spec: &FlowSpec, input: &RunInput, start: Option<&Mark>) -> Result<Pages, FlowError> {
+        match &spec.source {
+            Source::Http(http) => {
+                let since = match (&http.incremental, start) {
+                    (Some(inc), Some(mark)) => Some(mark.formatted(&inc.format)),
+                    _ => None,
+                };
+                Ok(Pages::Http(Box::new(HttpReader::new(
+                    http.clone(),
+                    spec.allow_private_network,
+                    since,
+                )?)))
+            }
+            Source::Webhook { records } => {
+                let payload = input.payload.as_deref().ok_or_else(|| {
+                    FlowError::Payload(
+                        "this flow reads a webhook body; trigger it through its route".into(),
+                    )
+                })?;
+                Ok(Pages::Once(Some(source::from_payload(
+                    payload,
+                    records.as_deref(),
+                )?)))
+            }
+            Source::Queue { queue, .. } => Err(FlowError::Source(format!(
+                "queue sources ({queue}) run inside the server"
+            ))),
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<Vec<Value>>, FlowError> {
+        match self {
+            Pages::Http(reader) => reader.next_page().await,
+            Pages::Once(page) => Ok(page.take()),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Object keys from templates: `{flow}`, `{run_id}`, `{yyyy}`, `{MM}`,
+//! `{dd}`, `{HH}` (the run's start, UTC) and `{part}` (00000, 00001, ...).
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+pub const DEFAULT_TEMPLATE: &str = "{flow}/{yyyy}/{MM}/{dd}/{run_id}/part-{part}";
+const PLACEHOLDERS: [&str; 7] = ["flow", "run_id", "yyyy", "MM", "dd", "HH", "part"];
+
+pub struct KeyContext {
+    pub flow: String,
+    pub run_id: String,
+    pub started: DateTime<Utc>,
+}
+
+impl KeyContext {
+    pub fn render(&self, template: &str, part: u32, extension: &str) -> String {
+        let filled = template
+            .replace("{flow}", &self.flow)
+            .replace("{run_id}", &self.run_id)
+            .replace("{yyyy}", &format!("{:04}", self.started.year()))
+            .replace("{MM}", &format!("{:02}", self.started.month()))
+            .replace("{dd}", &format!("{:02}", self.started.day()))
+            .replace("{HH}", &format!("{:02}", self.started.hour()))
+            .replace("{part}", &format!("{part:05}"));
+        format!("{filled}.{extension}")
+    }
+
+    /// `_manifest.json` in the run's folder (the template's folder part).
+    pub fn manifest_key(&self, template: &str) -> String {
+        let folder = template.rsplit_once('/').map_or("", |(folder, _)| folder);
+        let rendered = self.render(folder, 0, "x");
+        let rendered = rendered.strip_suffix(".x").unwrap_or(&rendered);
+        if rendered.is_empty() {
+            "_manifest.json".to_string()
+        } else {
+            format!("{rendered}/_manifest.json")
+        }
+    }
+}
+
+/// Why a key template is unusable, or None. Keys never climb out of the
+/// destination: no `..`, no leading `/`, nothing but safe characters.
+pub fn check_template(template: &str) -> Option<String> {
+    let Some((folder, name)) = template.rsplit_once('/') else {
+        return Some("the key needs a folder with {run_id} and a file name with {part}".into());
+    };
+    if !folder.contains("{run_id}") {
+        return Some(
+            "`{run_id}` must be in the folder part, so each run has its own folder (and manifest)"
+                .into(),
+        );
+    }
+    if !name.contains("{part}") {
+        return Some("`{part}` must be in the file name".into());
+    }
+    if template.starts_with('/')
+        || template
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Some("the key must be relative, without empty, `.` or `..` segments".into());
+    }
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            return Some("unclosed `{` in the key".into());
+        };
+        let name = &rest[open + 1..open + close];
+        if !PLACEHOLDERS.contains(&name) {
+            return Some(format!(
+                "unknown placeholder `{{{name}}}`; known: {}",
+                PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(" ")
+            ));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    let plain = PLACEHOLDERS.iter().fold(template.to_string(), |t, p| {
+        t.replace(&format!("{{{p}}}"), "x")
+    });
+    if !plain
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=".contains(c))
+    {
+        return Some("the key may hold letters, digits and - _ . / = besides placeholders".into());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        let ctx = KeyContext {
+            flow: "orders".into(),
+            run_id: "r1".into(),
+            started: DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z")
+                .unwrap()
+                .to_utc(),
+        };
+        assert_eq!(
+            ctx.render(DEFAULT_TEMPLATE, 2, "jsonl"),
+            "orders/2026/03/04/r1/part-00002.jsonl"
+        );
+        assert_eq!(
+            ctx.manifest_key(DEFAULT_TEMPLATE),
+            "orders/2026/03/04/r1/_manifest.json"
+        );
+        assert_eq!(check_template(DEFAULT_TEMPLATE), None);
+        assert!(check_template("{flow}/part-{part}").is_some());
+        assert!(check_template("{run_id}/data").is_some());
+        assert!(check_template("../{run_id}/p{part}").is_some());
+        assert!(check_template("/abs/{run_id}/p{part}").is_some());
+        assert!(check_template("{run_id}/{nope}{part}")
+            .unwrap()
+            .contains("unknown placeholder"));
+        assert!(check_template("{run_id}/a b{part}").is_some());
+        assert_eq!(check_template("dt={yyyy}-{MM}/{run_id}/p{part}"), None);
+    }
+}

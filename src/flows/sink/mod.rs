@@ -1,0 +1,241 @@
+//! The destination: an object store (a local folder, any S3 API, memory)
+//! and the files of one run in it.
+//!
+//! Keys are rendered from the flow's template with the run's id and start
+//! time, so they are the same whenever that run is written: a retried run
+//! overwrites its own files. Each file is a multipart upload (a staged file
+//! renamed into place on a local disk), so a reader never sees half a file,
+//! and `_manifest.json` is written last: a run folder without one is not
+//! complete.
+
+pub mod encode;
+pub mod keys;
+pub mod parquet;
+pub mod stores;
+
+use super::error::FlowError;
+use super::spec::{Compression, Destination, Format};
+use encode::Encoder;
+use keys::KeyContext;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Bytes per multipart chunk (S3's minimum part size is 5 MiB).
+const CHUNK: usize = 5 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct FileEntry {
+    pub key: String,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// One run's output: data files, error files, and at the end the manifest.
+pub struct RunWriter {
+    store: Arc<dyn ObjectStore>,
+    context: KeyContext,
+    data: PartStream,
+    errors: PartStream,
+}
+
+impl RunWriter {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        destination: &Destination,
+        context: KeyContext,
+    ) -> RunWriter {
+        let data = PartStream::new(
+            destination.key.clone(),
+            destination.format,
+            destination.compression,
+            destination.max_file_size,
+        );
+        let errors = PartStream::new(
+            format!("_errors/{}", destination.key),
+            Format::JsonLines,
+            Compression::None,
+            destination.max_file_size,
+        );
+        RunWriter {
+            store,
+            context,
+            data,
+            errors,
+        }
+    }
+
+    /// Writes a page of records; those the format refuses are filed as
+    /// errors and counted in the return value.
+    pub async fn write(&mut self, records: Vec<Value>) -> Result<u64, FlowError> {
+        let rejected = self.data.write(&self.store, &self.context, records).await?;
+        let count = rejected.len() as u64;
+        if count > 0 {
+            self.write_errors(rejected).await?;
+        }
+        Ok(count)
+    }
+
+    /// Files invalid records with the reason each was refused.
+    pub async fn write_errors(&mut self, invalid: Vec<(Value, String)>) -> Result<(), FlowError> {
+        let lines = invalid
+            .into_iter()
+            .map(|(record, reason)| json!({"reason": reason, "record": record}))
+            .collect();
+        self.errors.write(&self.store, &self.context, lines).await?;
+        Ok(())
+    }
+
+    /// Closes the last files and writes the manifest; returns the data
+    /// files, then the error files.
+    pub async fn commit(
+        self,
+        summary: Value,
+    ) -> Result<(Vec<FileEntry>, Vec<FileEntry>), FlowError> {
+        let template = self.data.template.clone();
+        let data = self.data.close(&self.store).await?;
+        let errors = self.errors.close(&self.store).await?;
+        let mut manifest = summary;
+        manifest["files"] = serde_json::to_value(&data).unwrap_or_default();
+        manifest["error_files"] = serde_json::to_value(&errors).unwrap_or_default();
+        let key = Path::from(self.context.manifest_key(&template));
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(FlowError::destination)?;
+        self.store
+            .put(&key, PutPayload::from(bytes))
+            .await
+            .map_err(FlowError::destination)?;
+        Ok((data, errors))
+    }
+
+    /// Gives up: aborts the open uploads (finished files stay, and the
+    /// missing manifest says the run is incomplete).
+    pub async fn abort(self) {
+        self.data.abort().await;
+        self.errors.abort().await;
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.data.bytes_total()
+    }
+}
+
+struct OpenFile {
+    key: String,
+    upload: WriteMultipart,
+    encoder: Encoder,
+    records: u64,
+    bytes: u64,
+}
+
+/// The files of one kind (data or errors), one part after another.
+struct PartStream {
+    template: String,
+    format: Format,
+    compression: Compression,
+    max_size: u64,
+    next_part: u32,
+    open: Option<OpenFile>,
+    done: Vec<FileEntry>,
+}
+
+impl PartStream {
+    fn new(
+        template: String,
+        format: Format,
+        compression: Compression,
+        max_size: u64,
+    ) -> PartStream {
+        PartStream {
+            template,
+            format,
+            compression,
+            max_size,
+            next_part: 0,
+            open: None,
+            done: Vec::new(),
+        }
+    }
+
+    fn bytes_total(&self) -> u64 {
+        self.done.iter().map(|f| f.bytes).sum::<u64>() + self.open.as_ref().map_or(0, |f| f.bytes)
+    }
+
+    async fn write(
+        &mut self,
+        store: &Arc<dyn ObjectStore>,
+        context: &KeyContext,
+        records: Vec<Value>,
+    ) -> Result<Vec<(Value, String)>, FlowError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.open.is_none() {
+            let key = context.render(
+                &self.template,
+                self.next_part,
+                self.format.extension(self.compression),
+            );
+            self.next_part += 1;
+            let upload = store
+                .put_multipart(&Path::from(key.as_str()))
+                .await
+                .map_err(FlowError::destination)?;
+            let mut encoder = Encoder::new(self.format, self.compression)?;
+            encoder.start(records.first())?;
+            self.open = Some(OpenFile {
+                key,
+                upload: WriteMultipart::new_with_chunk_size(upload, CHUNK),
+                encoder,
+                records: 0,
+                bytes: 0,
+            });
+        }
+        let Some(file) = self.open.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let count = records.len() as u64;
+        let rejected = file.encoder.write(records)?;
+        file.records += count - rejected.len() as u64;
+        let bytes = file.encoder.take()?;
+        file.bytes += bytes.len() as u64;
+        file.upload.write(&bytes);
+        // At most two chunks in flight: memory stays bounded on a slow store.
+        file.upload
+            .wait_for_capacity(2)
+            .await
+            .map_err(FlowError::destination)?;
+        if file.bytes >= self.max_size {
+            self.finish_file().await?;
+        }
+        Ok(rejected)
+    }
+
+    async fn finish_file(&mut self) -> Result<(), FlowError> {
+        let Some(mut file) = self.open.take() else {
+            return Ok(());
+        };
+        let tail = file.encoder.finish()?;
+        file.bytes += tail.len() as u64;
+        file.upload.write(&tail);
+        file.upload.finish().await.map_err(FlowError::destination)?;
+        self.done.push(FileEntry {
+            key: file.key,
+            records: file.records,
+            bytes: file.bytes,
+        });
+        Ok(())
+    }
+
+    async fn close(mut self, _store: &Arc<dyn ObjectStore>) -> Result<Vec<FileEntry>, FlowError> {
+        self.finish_file().await?;
+        Ok(self.done)
+    }
+
+    async fn abort(self) {
+        if let Some(file) = self.open {
+            let _ = file.upload.abort().await;
+        }
+    }
+}

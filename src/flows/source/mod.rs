@@ -1,0 +1,34 @@
+//! Where records come from. Every source hands out pages of records until it
+//! is done; the runner never holds more than one page.
+//!
+//! - `http`: a REST API, page after page (`pagination`), with `auth`,
+//!   retries and a rate limit; `guard` keeps it away from internal addresses
+//! - webhook: the records are the triggering request's body (`from_payload`)
+
+pub mod auth;
+pub mod guard;
+pub mod http;
+pub mod pagination;
+
+use super::error::FlowError;
+use super::record;
+use serde_json::Value;
+
+/// The records in a webhook body or topic message: the array at `records`
+/// (or the body itself), one object as one record.
+pub fn from_payload(body: &[u8], records: Option<&str>) -> Result<Vec<Value>, FlowError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| FlowError::Payload(format!("the body is not JSON: {e}")))?;
+    let found = match records {
+        Some(path) => record::get(&value, path)
+            .ok_or_else(|| FlowError::Payload(format!("the body has no `{path}`")))?,
+        None => &value,
+    };
+    match found {
+        Value::Array(items) => Ok(items.clone()),
+        Value::Object(_) => Ok(vec![found.clone()]),
+        _ => Err(FlowError::Payload(
+            "the records must be a JSON array of objects or one object".into(),
+        )),
+    }
+}

@@ -1,0 +1,210 @@
+//! A flow as the engine runs it: checked and complete. Built from
+//! `flows/<id>.yaml` by `config/flows.rs`; nothing here is read from a file.
+
+use super::tasks::Task;
+use regex::Regex;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct FlowSpec {
+    pub id: String,
+    pub description: String,
+    pub enabled: bool,
+    pub schedule: Option<Schedule>,
+    /// Consecutive failures that deactivate the schedule; 0 never.
+    pub deactivate_after_failures: u32,
+    pub source: Source,
+    pub tasks: Vec<Task>,
+    pub destination: Destination,
+    pub allow_private_network: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    /// Six fields, with seconds.
+    Cron(String),
+    Every(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    Http(Arc<HttpSource>),
+    Webhook {
+        records: Option<String>,
+    },
+    Queue {
+        queue: String,
+        max_messages: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSource {
+    pub url: String,
+    pub method: http::Method,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<serde_json::Value>,
+    /// Dotted path to the records array; None: the response is the array.
+    pub records: Option<String>,
+    pub auth: Auth,
+    pub pagination: Pagination,
+    pub incremental: Option<Incremental>,
+    /// Requests per `per`.
+    pub rate_limit: Option<(u32, Duration)>,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub retry_base_delay: Duration,
+    pub retry_max_delay: Duration,
+    pub max_pages: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    Bearer(String),
+    Basic {
+        username: String,
+        password: String,
+    },
+    HeaderKey {
+        header: String,
+        value: String,
+    },
+    QueryKey {
+        param: String,
+        value: String,
+    },
+    OAuth2 {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scopes: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pagination {
+    None,
+    /// The next cursor from the body (`from`) or the last record's field
+    /// (`from_last_record`) into a query parameter.
+    Cursor {
+        from: Option<String>,
+        from_last_record: Option<String>,
+        param: String,
+        stop: Option<Stop>,
+    },
+    /// The next page's full URL from the body.
+    NextUrl {
+        from: String,
+        stop: Option<Stop>,
+    },
+    /// RFC 8288 `Link: <...>; rel="next"`.
+    LinkHeader,
+    Offset {
+        param: String,
+        size_param: String,
+        size: u64,
+    },
+    Page {
+        param: String,
+        start: u64,
+        size_param: Option<String>,
+        size: Option<u64>,
+    },
+}
+
+/// Stop when the body's `field` equals `value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stop {
+    pub field: String,
+    pub value: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Incremental {
+    pub field: String,
+    pub kind: WatermarkKind,
+    pub inject: Inject,
+    pub format: TimeFormat,
+    pub first_run: Duration,
+    pub lookback: Lookback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatermarkKind {
+    DateTime,
+    Integer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inject {
+    Query(String),
+    Header(String),
+    Body(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeFormat {
+    Rfc3339,
+    Unix,
+    UnixMillis,
+    Pattern(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookback {
+    Time(Duration),
+    Count(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub url: String,
+    pub format: Format,
+    pub compression: Compression,
+    /// With `{run_id}` in the folder and `{part}` in the name; no extension.
+    pub key: String,
+    pub max_file_size: u64,
+    pub s3: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    JsonLines,
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Format {
+    pub fn extension(self, compression: Compression) -> &'static str {
+        match (self, compression) {
+            (Format::JsonLines, Compression::None) => "jsonl",
+            (Format::JsonLines, Compression::Gzip) => "jsonl.gz",
+            (Format::JsonLines, Compression::Zstd) => "jsonl.zst",
+            (Format::Csv, Compression::None) => "csv",
+            (Format::Csv, Compression::Gzip) => "csv.gz",
+            (Format::Csv, Compression::Zstd) => "csv.zst",
+            (Format::Parquet, _) => "parquet",
+        }
+    }
+}
+
+/// A compiled `matches` / `regex` pattern that still prints as written.
+#[derive(Clone)]
+pub struct Pattern(pub Regex);
+
+impl std::fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/{}/", self.0.as_str())
+    }
+}

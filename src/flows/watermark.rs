@@ -1,0 +1,138 @@
+//! Incremental sync: where the last run got to. The stored watermark is the
+//! largest value of the incremental field among the records a successful
+//! run read; a run asks the source for records from (watermark - lookback),
+//! or from (now - first_run) the first time. It is stored only after the
+//! destination committed (see design.md).
+
+use super::record;
+use super::spec::{Incremental, Lookback, TimeFormat, WatermarkKind};
+use super::tasks::transform::parse_time;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+/// A watermark value, comparable within its kind.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mark {
+    Time(DateTime<Utc>),
+    Integer(i64),
+}
+
+impl Mark {
+    /// How it is stored in run history: RFC 3339 or the integer.
+    pub fn stored(&self) -> String {
+        match self {
+            Mark::Time(t) => t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            Mark::Integer(i) => i.to_string(),
+        }
+    }
+
+    pub fn parse_stored(kind: WatermarkKind, text: &str) -> Option<Mark> {
+        match kind {
+            WatermarkKind::DateTime => DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| Mark::Time(t.to_utc())),
+            WatermarkKind::Integer => text.parse().ok().map(Mark::Integer),
+        }
+    }
+
+    /// The field's value in a record, if it has one of the right kind.
+    pub fn of(spec: &Incremental, record: &Value) -> Option<Mark> {
+        let value = record::get(record, &spec.field)?;
+        match spec.kind {
+            WatermarkKind::DateTime => parse_time(value, None).map(Mark::Time),
+            WatermarkKind::Integer => record::number(value).map(|n| Mark::Integer(n as i64)),
+        }
+    }
+
+    /// As the source expects it in a request.
+    pub fn formatted(&self, format: &TimeFormat) -> String {
+        match (self, format) {
+            (Mark::Integer(i), _) => i.to_string(),
+            (Mark::Time(t), TimeFormat::Rfc3339) => t.to_rfc3339_opts(SecondsFormat::Secs, true),
+            (Mark::Time(t), TimeFormat::Unix) => t.timestamp().to_string(),
+            (Mark::Time(t), TimeFormat::UnixMillis) => t.timestamp_millis().to_string(),
+            (Mark::Time(t), TimeFormat::Pattern(p)) => t.format(p).to_string(),
+        }
+    }
+}
+
+/// Where this run starts reading: None reads everything (an integer
+/// watermark's first run).
+pub fn start(spec: &Incremental, stored: Option<&Mark>, now: DateTime<Utc>) -> Option<Mark> {
+    match (stored, spec.kind) {
+        (Some(Mark::Time(t)), _) => {
+            let back = match spec.lookback {
+                Lookback::Time(d) => chrono::Duration::from_std(d).unwrap_or_default(),
+                Lookback::Count(_) => chrono::Duration::zero(),
+            };
+            Some(Mark::Time(*t - back))
+        }
+        (Some(Mark::Integer(i)), _) => {
+            let back = match spec.lookback {
+                Lookback::Count(n) => n,
+                Lookback::Time(_) => 0,
+            };
+            Some(Mark::Integer(i - back))
+        }
+        (None, WatermarkKind::DateTime) => Some(Mark::Time(
+            now - chrono::Duration::from_std(spec.first_run).unwrap_or_default(),
+        )),
+        (None, WatermarkKind::Integer) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::spec::Inject;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn spec(kind: WatermarkKind, lookback: Lookback) -> Incremental {
+        Incremental {
+            field: "updated_at".into(),
+            kind,
+            inject: Inject::Query("since".into()),
+            format: TimeFormat::Rfc3339,
+            first_run: Duration::from_secs(30 * 86_400),
+            lookback,
+        }
+    }
+
+    #[test]
+    fn start_points() {
+        let now = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let s = spec(
+            WatermarkKind::DateTime,
+            Lookback::Time(Duration::from_secs(300)),
+        );
+        assert_eq!(
+            start(&s, None, now).unwrap().stored(),
+            "2026-10-25T12:00:00Z"
+        );
+        let mark = Mark::parse_stored(WatermarkKind::DateTime, "2026-11-24T10:00:00Z").unwrap();
+        assert_eq!(
+            start(&s, Some(&mark), now).unwrap().stored(),
+            "2026-11-24T09:55:00Z"
+        );
+        assert_eq!(mark.formatted(&TimeFormat::Unix), "1795514400");
+        assert_eq!(
+            mark.formatted(&TimeFormat::Pattern("%Y%m%d".into())),
+            "20261124"
+        );
+        let s = spec(WatermarkKind::Integer, Lookback::Count(10));
+        assert_eq!(start(&s, None, now), None);
+        assert_eq!(
+            start(&s, Some(&Mark::Integer(100)), now),
+            Some(Mark::Integer(90))
+        );
+        assert_eq!(
+            Mark::of(&s, &json!({"updated_at": "42"})),
+            Some(Mark::Integer(42))
+        );
+        assert_eq!(Mark::of(&s, &json!({"other": 1})), None);
+        assert!(Mark::Integer(2) > Mark::Integer(1));
+    }
+}

@@ -1,0 +1,173 @@
+//! `gatehouse flow ...`: list, run, history and preview, in this process,
+//! against the same data dir (and run locks) as the server.
+
+use crate::cli::FlowCommand;
+use crate::config;
+use crate::flows::engine::Engine;
+use crate::flows::history::{FlowStore, RunRecord, RunStatus};
+use crate::flows::run::Progress;
+use crate::flows::spec::{Schedule, Source};
+use crate::store::sqlite_flows::SqliteFlowStore;
+use anyhow::{anyhow, Context};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
+    let loaded = config::load(root).map_err(|d| anyhow!("the config has errors:\n{d}"))?;
+    let config = &loaded.config;
+    let store: Arc<dyn FlowStore> = Arc::new(
+        SqliteFlowStore::open(&config.data_dir.join("gatehouse.db"))
+            .context("opening the store")?,
+    );
+    let engine = Engine::new(config.flows.clone(), config.data_dir.clone(), store.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    match command {
+        FlowCommand::List { json } => {
+            let mut rows = Vec::new();
+            for (id, spec) in engine.flows.iter() {
+                let state = store.state(id)?;
+                let last = store.runs(Some(id), 1)?.into_iter().next();
+                rows.push(serde_json::json!({
+                    "flow": id,
+                    "source": match &spec.source {
+                        Source::Http(_) => "http",
+                        Source::Webhook { .. } => "webhook",
+                        Source::Queue { .. } => "queue",
+                    },
+                    "schedule": match &spec.schedule {
+                        Some(Schedule::Cron(c)) => Some(c.clone()),
+                        Some(Schedule::Every(d)) => Some(format!("every {}", humantime::format_duration(*d))),
+                        None => None,
+                    },
+                    "enabled": spec.enabled && !state.deactivated,
+                    "destination": spec.destination.url,
+                    "watermark": state.watermark,
+                    "last_run": last.as_ref().map(|r| r.id.clone()),
+                    "last_status": last.as_ref().map(|r| r.status.as_str()),
+                }));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:<24} {:<8} {:<22} {:<8} {:<12} LAST RUN",
+                    "FLOW", "SOURCE", "SCHEDULE", "ENABLED", "LAST STATUS"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<24} {:<8} {:<22} {:<8} {:<12} {}",
+                        r["flow"].as_str().unwrap_or(""),
+                        r["source"].as_str().unwrap_or(""),
+                        r["schedule"].as_str().unwrap_or("-"),
+                        r["enabled"].as_bool().unwrap_or(false),
+                        r["last_status"].as_str().unwrap_or("-"),
+                        r["last_run"].as_str().unwrap_or("-"),
+                    );
+                }
+            }
+            Ok(true)
+        }
+        FlowCommand::Run { name, body, json } => {
+            let payload = match body {
+                Some(path) => Some(bytes::Bytes::from(
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+                )),
+                None => None,
+            };
+            let progress = Arc::new(Progress::default());
+            let shown = progress.clone();
+            let run = runtime.block_on(async move {
+                let ticker = std::io::stderr().is_terminal().then(|| {
+                    tokio::spawn(async move {
+                        let started = Instant::now();
+                        loop {
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                            let read = shown.read.load(Ordering::Relaxed);
+                            let written = shown.written.load(Ordering::Relaxed);
+                            let rate = read as f64 / started.elapsed().as_secs_f64().max(0.001);
+                            eprint!("\r\x1b[2Kread {read}  written {written}  {rate:.0} records/s");
+                        }
+                    })
+                });
+                let run = engine
+                    .run(&name, "on_demand", payload, false, &progress)
+                    .await;
+                if let Some(t) = ticker {
+                    t.abort();
+                    eprint!("\r\x1b[2K");
+                }
+                run
+            })?;
+            print_run(&run, json)?;
+            Ok(run.status == RunStatus::Successful)
+        }
+        FlowCommand::History { name, limit, json } => {
+            engine.spec(&name)?;
+            let runs = store.runs(Some(&name), limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                println!(
+                    "{:<24} {:<11} {:<10} {:>8} {:>8} {:>8} {:>8}  {:<24} ERROR",
+                    "RUN", "STATUS", "TRIGGER", "READ", "FILTERED", "INVALID", "WRITTEN", "STARTED"
+                );
+                for r in &runs {
+                    println!(
+                        "{:<24} {:<11} {:<10} {:>8} {:>8} {:>8} {:>8}  {:<24} {}",
+                        r.id,
+                        r.status.as_str(),
+                        r.trigger,
+                        r.records_read,
+                        r.records_filtered,
+                        r.records_invalid,
+                        r.records_written,
+                        r.started_at,
+                        r.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(true)
+        }
+        FlowCommand::Preview { name, limit, body } => {
+            let payload = match body {
+                Some(path) => Some(bytes::Bytes::from(
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+                )),
+                None => None,
+            };
+            let shown = runtime.block_on(engine.preview(&name, limit, payload))?;
+            for p in shown {
+                println!("{}", serde_json::to_string(&p)?);
+            }
+            Ok(true)
+        }
+    }
+}
+
+fn print_run(run: &RunRecord, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(run)?);
+        return Ok(());
+    }
+    println!(
+        "run {} {}: read {}, filtered {}, invalid {}, written {} ({} bytes in {} files)",
+        run.id,
+        run.status.as_str(),
+        run.records_read,
+        run.records_filtered,
+        run.records_invalid,
+        run.records_written,
+        run.bytes_written,
+        run.files.len()
+    );
+    if let Some(e) = &run.error {
+        println!("error: {e}");
+    }
+    Ok(())
+}

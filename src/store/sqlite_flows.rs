@@ -1,0 +1,163 @@
+//! The SQLite `FlowStore`: run history and flow state in `data/gatehouse.db`.
+
+use crate::flows::error::FlowError;
+use crate::flows::history::{apply_finish, FlowState, FlowStore, RunRecord, RunStatus};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Mutex;
+
+pub struct SqliteFlowStore {
+    conn: Mutex<Connection>,
+}
+
+fn db(e: impl std::fmt::Display) -> FlowError {
+    FlowError::Store(e.to_string())
+}
+
+const RUN_COLUMNS: &str = "id, flow, trigger, status, records_read, records_filtered, records_invalid, \
+     records_written, bytes_written, started_at, ended_at, watermark_before, watermark_after, error, files";
+
+impl SqliteFlowStore {
+    pub fn open(path: &Path) -> Result<SqliteFlowStore, FlowError> {
+        let conn = super::sqlite::connect(path).map_err(db)?;
+        Ok(SqliteFlowStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn write_run(conn: &Connection, run: &RunRecord) -> rusqlite::Result<usize> {
+    conn.execute(
+        &format!("INSERT OR REPLACE INTO flow_runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+        params![
+            run.id,
+            run.flow,
+            run.trigger,
+            run.status.as_str(),
+            run.records_read as i64,
+            run.records_filtered as i64,
+            run.records_invalid as i64,
+            run.records_written as i64,
+            run.bytes_written as i64,
+            run.started_at,
+            run.ended_at,
+            run.watermark_before,
+            run.watermark_after,
+            run.error,
+            serde_json::to_string(&run.files).unwrap_or_else(|_| "[]".into()),
+        ],
+    )
+}
+
+fn read_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let files: String = row.get(14)?;
+    Ok(RunRecord {
+        id: row.get(0)?,
+        flow: row.get(1)?,
+        trigger: row.get(2)?,
+        status: RunStatus::parse(&row.get::<_, String>(3)?),
+        records_read: row.get::<_, i64>(4)? as u64,
+        records_filtered: row.get::<_, i64>(5)? as u64,
+        records_invalid: row.get::<_, i64>(6)? as u64,
+        records_written: row.get::<_, i64>(7)? as u64,
+        bytes_written: row.get::<_, i64>(8)? as u64,
+        started_at: row.get(9)?,
+        ended_at: row.get(10)?,
+        watermark_before: row.get(11)?,
+        watermark_after: row.get(12)?,
+        error: row.get(13)?,
+        files: serde_json::from_str(&files).unwrap_or_default(),
+    })
+}
+
+fn read_state(conn: &Connection, flow: &str) -> rusqlite::Result<FlowState> {
+    Ok(conn
+        .query_row(
+            "SELECT watermark, consecutive_failures, deactivated FROM flow_state WHERE flow = ?1",
+            [flow],
+            |row| {
+                Ok(FlowState {
+                    watermark: row.get(0)?,
+                    consecutive_failures: row.get::<_, i64>(1)? as u32,
+                    deactivated: row.get::<_, i64>(2)? != 0,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
+fn write_state(conn: &Connection, flow: &str, state: &FlowState) -> rusqlite::Result<usize> {
+    conn.execute(
+        "INSERT OR REPLACE INTO flow_state (flow, watermark, consecutive_failures, deactivated) VALUES (?1, ?2, ?3, ?4)",
+        params![flow, state.watermark, state.consecutive_failures as i64, state.deactivated as i64],
+    )
+}
+
+impl FlowStore for SqliteFlowStore {
+    fn insert_run(&self, run: &RunRecord) -> Result<(), FlowError> {
+        write_run(&self.conn(), run).map(|_| ()).map_err(db)
+    }
+
+    fn finish_run(&self, run: &RunRecord, watermark: Option<&str>) -> Result<FlowState, FlowError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(db)?;
+        write_run(&tx, run).map_err(db)?;
+        let mut state = read_state(&tx, &run.flow).map_err(db)?;
+        apply_finish(&mut state, run, watermark);
+        write_state(&tx, &run.flow, &state).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(state)
+    }
+
+    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, FlowError> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM flow_runs WHERE (?1 IS NULL OR flow = ?1) ORDER BY started_at DESC, id DESC LIMIT ?2"
+        );
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let rows = stmt
+            .query_map(params![flow, limit as i64], read_run)
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+    }
+
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, FlowError> {
+        let conn = self.conn();
+        conn.query_row(
+            &format!("SELECT {RUN_COLUMNS} FROM flow_runs WHERE id = ?1"),
+            [id],
+            read_run,
+        )
+        .optional()
+        .map_err(db)
+    }
+
+    fn state(&self, flow: &str) -> Result<FlowState, FlowError> {
+        read_state(&self.conn(), flow).map_err(db)
+    }
+
+    fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), FlowError> {
+        let conn = self.conn();
+        let mut state = read_state(&conn, flow).map_err(db)?;
+        state.deactivated = deactivated;
+        if !deactivated {
+            state.consecutive_failures = 0;
+        }
+        write_state(&conn, flow, &state).map(|_| ()).map_err(db)
+    }
+
+    fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, FlowError> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE flow_runs SET status = 'Error', ended_at = ?1, error = 'interrupted: the process stopped during the run' WHERE status = 'InProgress' AND flow = ?2",
+            [now, flow],
+        )
+        .map(|n| n as u64)
+        .map_err(db)
+    }
+}
