@@ -143,26 +143,9 @@ pub fn check_endpoint(endpoint: &str, protocol: &str, allow_private: bool) -> Re
     Ok(())
 }
 
+/// One definition of "internal" for every outbound request (shared with flows).
 fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
-    }
+    crate::flows::source::guard::is_internal(ip)
 }
 
 /// Pending deliveries by (due, id).
