@@ -38,7 +38,6 @@ pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
                     "source": match &spec.source {
                         Source::Http(_) => "http",
                         Source::Webhook { .. } => "webhook",
-                        Source::Queue { .. } => "queue",
                     },
                     "schedule": match &spec.schedule {
                         Some(Schedule::Cron(c)) => Some(c.clone()),

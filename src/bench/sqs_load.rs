@@ -318,7 +318,12 @@ async fn produce(shared: Arc<Shared>, plan: ProducerPlan) -> Samples {
         if let Some(ticker) = &mut ticker {
             ticker.tick().await;
         }
-        let Ok(permits) = shared.backlog.acquire_many(plan.batch as u32).await else {
+        // Bounded by the end of the run: consumers that stop receiving (a
+        // server gone) must not leave the producers waiting forever.
+        let until = tokio::time::Instant::from_std(plan.until);
+        let Ok(Ok(permits)) =
+            tokio::time::timeout_at(until, shared.backlog.acquire_many(plan.batch as u32)).await
+        else {
             break;
         };
         permits.forget();

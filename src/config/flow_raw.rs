@@ -48,9 +48,6 @@ pub enum SourceRaw {
     /// The body of the request (or topic message) that triggered the run: a
     /// JSON array of records, or one object.
     Webhook(WebhookSourceRaw),
-    /// Drain a Gatehouse queue; messages are deleted after the destination
-    /// commits.
-    Queue(QueueSourceRaw),
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -58,15 +55,6 @@ pub enum SourceRaw {
 pub struct WebhookSourceRaw {
     /// Where the records are in the body (`data.items`); default: the body.
     pub records: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QueueSourceRaw {
-    /// A queue under `messaging.queues`, or one created through the API.
-    pub queue: String,
-    /// Stop after this many messages. Default: until the queue is empty.
-    pub max_messages: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -30,10 +30,6 @@ pub fn flow(id: &str, raw: FlowFile, r: &mut Reporter<'_>) -> Option<FlowSpec> {
     let source = match raw.source {
         SourceRaw::Http(h) => http_source(*h, r).map(|h| Source::Http(Arc::new(h))),
         SourceRaw::Webhook(w) => Some(Source::Webhook { records: w.records }),
-        SourceRaw::Queue(q) => Some(Source::Queue {
-            queue: q.queue,
-            max_messages: q.max_messages,
-        }),
     };
     let tasks: Vec<Task> = raw
         .tasks
@@ -636,4 +632,31 @@ fn destination(raw: DestinationRaw, r: &mut Reporter<'_>) -> Option<Destination>
         max_file_size: raw.max_file_size.map_or(64 << 20, |b| b.0.max(1024)),
         s3,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        assert_eq!(
+            parse_schedule("rate(5 minutes)"),
+            Ok(Schedule::Every(Duration::from_secs(300)))
+        );
+        assert_eq!(
+            parse_schedule("0 */5 * * * *"),
+            Ok(Schedule::Cron("0 */5 * * * *".into()))
+        );
+        assert!(parse_schedule("*/5 * * * *")
+            .unwrap_err()
+            .contains("six fields"));
+        assert!(parse_schedule("0 99 * * * *")
+            .unwrap_err()
+            .contains("bad cron"));
+        assert!(parse_schedule("rate(0 minutes)").is_err());
+        assert!(parse_schedule("rate(5 fortnights)")
+            .unwrap_err()
+            .contains("unit"));
+    }
 }

@@ -162,10 +162,11 @@ impl Engine {
     ) -> Result<Vec<Previewed>, FlowError> {
         let spec = self.spec(id)?;
         let mut out = Vec::new();
-        let take = |records: Vec<Value>, out: &mut Vec<Previewed>| -> Result<bool, FlowError> {
+        // Returns whether more records are wanted.
+        let take = |records: Vec<Value>, out: &mut Vec<Previewed>| -> bool {
             for record in records {
                 if out.len() >= limit {
-                    return Ok(false);
+                    return false;
                 }
                 let (outcome, record, reason) = match tasks::apply(&spec.tasks, record.clone()) {
                     Outcome::Keep(r) => ("kept", r, None),
@@ -179,13 +180,13 @@ impl Engine {
                     reason,
                 });
             }
-            Ok(out.len() < limit)
+            out.len() < limit
         };
         match &spec.source {
             Source::Http(http) => {
                 let mut reader = HttpReader::new(http.clone(), spec.allow_private_network, None)?;
                 while let Some(page) = reader.next_page().await? {
-                    if !take(page, &mut out)? {
+                    if !take(page, &mut out) {
                         break;
                     }
                 }
@@ -199,12 +200,7 @@ impl Engine {
                 take(
                     source::from_payload(&payload, records.as_deref())?,
                     &mut out,
-                )?;
-            }
-            Source::Queue { queue, .. } => {
-                return Err(FlowError::Source(format!(
-                    "previewing a queue source ({queue}) would take its messages"
-                )))
+                );
             }
         }
         Ok(out)

@@ -35,6 +35,14 @@ pub fn set(record: &mut Value, path: &str, value: Value) {
     }
 }
 
+/// Moves the value at `path` out, leaving null in its place (`.`: the whole value).
+pub fn take(record: &mut Value, path: &str) -> Option<Value> {
+    if path == "." || path.is_empty() {
+        return Some(record.take());
+    }
+    get_mut(record, path).map(Value::take)
+}
+
 pub fn remove(record: &mut Value, path: &str) -> Option<Value> {
     let (parent, last) = match path.rsplit_once('.') {
         Some((parent, last)) => (get_mut(record, parent)?, last),
@@ -97,6 +105,9 @@ mod tests {
         assert_eq!(r["a"]["b"], json!({"x": 2}));
         assert_eq!(remove(&mut r, "a.c"), Some(json!({"d": true})));
         assert_eq!(remove(&mut r, "nope.x"), None);
+        let mut body = json!({"data": {"items": [1, 2]}, "next": "c"});
+        assert_eq!(take(&mut body, "data.items"), Some(json!([1, 2])));
+        assert_eq!(body, json!({"data": {"items": null}, "next": "c"}));
         assert_eq!(text(&json!(1.5)), "1.5");
         assert_eq!(number(&json!(" 42 ")), Some(42.0));
         assert_eq!(from_f64(6.0), json!(6));

@@ -51,13 +51,6 @@ pub fn new_run_id(now: DateTime<Utc>) -> String {
     )
 }
 
-struct Counts {
-    read: u64,
-    filtered: u64,
-    invalid: u64,
-    written: u64,
-}
-
 impl Runner {
     /// Runs the flow to the end and records the outcome.
     pub async fn execute(
@@ -67,7 +60,12 @@ impl Runner {
         progress: &Progress,
     ) -> RunRecord {
         let started = Utc::now();
-        let state = self.store.state(&spec.id).unwrap_or_default();
+        // Without the stored watermark the run would start from the first-run
+        // window and could move the watermark backwards: it fails instead.
+        let (state, unreadable) = match self.store.state(&spec.id) {
+            Ok(state) => (state, None),
+            Err(e) => (Default::default(), Some(e)),
+        };
         let mut run = RunRecord {
             id: input.id.clone(),
             flow: spec.id.clone(),
@@ -88,9 +86,13 @@ impl Runner {
         if let Err(e) = self.store.insert_run(&run) {
             tracing::warn!(flow = %spec.id, error = %e, "cannot record the run start");
         }
-        let result = self
-            .attempt(spec, &input, started, &mut run, progress)
-            .await;
+        let result = match unreadable {
+            Some(e) => Err(e),
+            None => {
+                self.attempt(spec, &input, started, &mut run, progress)
+                    .await
+            }
+        };
         run.ended_at = Some(now_rfc3339(Utc::now()));
         let mark = match result {
             Ok(mark) => {
@@ -150,8 +152,8 @@ impl Runner {
         let outcome = self
             .pump(spec, input, started, run, progress, &mut writer)
             .await;
-        let (counts, mark) = match outcome {
-            Ok(done) => done,
+        let mark = match outcome {
+            Ok(mark) => mark,
             Err(e) => {
                 writer.abort().await;
                 return Err(e);
@@ -162,15 +164,15 @@ impl Runner {
             "run_id": input.id,
             "trigger": input.trigger,
             "started_at": run.started_at,
-            "records_read": counts.read,
-            "records_filtered": counts.filtered,
-            "records_invalid": counts.invalid,
-            "records_written": counts.written,
+            "records_read": run.records_read,
+            "records_filtered": run.records_filtered,
+            "records_invalid": run.records_invalid,
+            "records_written": run.records_written,
             "watermark": mark.as_ref().map(Mark::stored),
         });
-        let bytes = writer.bytes_written();
         let (files, _errors) = writer.commit(summary).await?;
-        run.bytes_written = bytes;
+        // Counted after commit: compressed streams and Parquet footers end there.
+        run.bytes_written = files.iter().map(|f| f.bytes).sum();
         run.files = files;
         Ok(mark)
     }
@@ -183,13 +185,7 @@ impl Runner {
         run: &mut RunRecord,
         progress: &Progress,
         writer: &mut RunWriter,
-    ) -> Result<(Counts, Option<Mark>), FlowError> {
-        let mut counts = Counts {
-            read: 0,
-            filtered: 0,
-            invalid: 0,
-            written: 0,
-        };
+    ) -> Result<Option<Mark>, FlowError> {
         let incremental = match &spec.source {
             Source::Http(http) => http.incremental.clone(),
             _ => None,
@@ -211,7 +207,7 @@ impl Runner {
             let mut kept = Vec::with_capacity(page.len());
             let mut invalid = Vec::new();
             for record in page {
-                counts.read += 1;
+                run.records_read += 1;
                 if let Some(inc) = &incremental {
                     if let Some(mark) = Mark::of(inc, &record) {
                         if stored.as_ref().is_some_and(|s| &mark <= s) {
@@ -222,7 +218,7 @@ impl Runner {
                             let mut key = [0u8; 32];
                             key.copy_from_slice(digest.as_ref());
                             if !overlap_seen.insert(key) {
-                                counts.filtered += 1;
+                                run.records_filtered += 1;
                                 continue;
                             }
                         }
@@ -233,27 +229,25 @@ impl Runner {
                 }
                 match tasks::apply(&spec.tasks, record.clone()) {
                     Outcome::Keep(r) => kept.push(r),
-                    Outcome::Filtered => counts.filtered += 1,
+                    Outcome::Filtered => run.records_filtered += 1,
                     Outcome::Invalid(reason) => invalid.push((record, reason)),
                     Outcome::FailRun(reason) => return Err(FlowError::Validation(reason)),
                 }
             }
             let offered = kept.len() as u64;
             let rejected = writer.write(kept).await?;
-            counts.written += offered - rejected;
-            counts.invalid += invalid.len() as u64 + rejected;
+            run.records_written += offered - rejected;
+            run.records_invalid += invalid.len() as u64 + rejected;
             if !invalid.is_empty() {
                 writer.write_errors(invalid).await?;
             }
-            progress.read.store(counts.read, Ordering::Relaxed);
-            progress.written.store(counts.written, Ordering::Relaxed);
-            run.records_read = counts.read;
-            run.records_filtered = counts.filtered;
-            run.records_invalid = counts.invalid;
-            run.records_written = counts.written;
+            progress.read.store(run.records_read, Ordering::Relaxed);
+            progress
+                .written
+                .store(run.records_written, Ordering::Relaxed);
         }
         let mark = if incremental.is_some() { highest } else { None };
-        Ok((counts, mark))
+        Ok(mark)
     }
 }
 
@@ -288,9 +282,6 @@ impl Pages {
                     records.as_deref(),
                 )?)))
             }
-            Source::Queue { queue, .. } => Err(FlowError::Source(format!(
-                "queue sources ({queue}) run inside the server"
-            ))),
         }
     }
 

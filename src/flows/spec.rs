@@ -31,13 +31,7 @@ pub enum Schedule {
 #[derive(Debug, Clone)]
 pub enum Source {
     Http(Arc<HttpSource>),
-    Webhook {
-        records: Option<String>,
-    },
-    Queue {
-        queue: String,
-        max_messages: Option<u64>,
-    },
+    Webhook { records: Option<String> },
 }
 
 #[derive(Debug, Clone)]

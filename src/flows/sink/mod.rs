@@ -95,8 +95,8 @@ impl RunWriter {
         summary: Value,
     ) -> Result<(Vec<FileEntry>, Vec<FileEntry>), FlowError> {
         let template = self.data.template.clone();
-        let data = self.data.close(&self.store).await?;
-        let errors = self.errors.close(&self.store).await?;
+        let data = self.data.close().await?;
+        let errors = self.errors.close().await?;
         let mut manifest = summary;
         manifest["files"] = serde_json::to_value(&data).unwrap_or_default();
         manifest["error_files"] = serde_json::to_value(&errors).unwrap_or_default();
@@ -114,10 +114,6 @@ impl RunWriter {
     pub async fn abort(self) {
         self.data.abort().await;
         self.errors.abort().await;
-    }
-
-    pub fn bytes_written(&self) -> u64 {
-        self.data.bytes_total()
     }
 }
 
@@ -156,10 +152,6 @@ impl PartStream {
             open: None,
             done: Vec::new(),
         }
-    }
-
-    fn bytes_total(&self) -> u64 {
-        self.done.iter().map(|f| f.bytes).sum::<u64>() + self.open.as_ref().map_or(0, |f| f.bytes)
     }
 
     async fn write(
@@ -228,7 +220,7 @@ impl PartStream {
         Ok(())
     }
 
-    async fn close(mut self, _store: &Arc<dyn ObjectStore>) -> Result<Vec<FileEntry>, FlowError> {
+    async fn close(mut self) -> Result<Vec<FileEntry>, FlowError> {
         self.finish_file().await?;
         Ok(self.done)
     }

@@ -21,9 +21,10 @@ pub struct ParquetEncoder {
     open: Option<(ArrowWriter<Vec<u8>>, SchemaRef)>,
 }
 
-fn decoder(schema: &SchemaRef) -> Result<Decoder, FlowError> {
+/// `rows` sizes the decoder's buffers (it decodes whatever it is given).
+fn decoder(schema: &SchemaRef, rows: usize) -> Result<Decoder, FlowError> {
     ReaderBuilder::new(schema.clone())
-        .with_batch_size(usize::MAX / 2)
+        .with_batch_size(rows.max(1))
         .build_decoder()
         .map_err(FlowError::destination)
 }
@@ -49,7 +50,7 @@ impl ParquetEncoder {
         let Some((writer, schema)) = self.open.as_mut() else {
             return Ok(Vec::new());
         };
-        let mut whole = decoder(schema)?;
+        let mut whole = decoder(schema, records.len())?;
         let batch = whole.serialize(&records).and_then(|()| whole.flush());
         if let Ok(Some(batch)) = batch {
             writer.write(&batch).map_err(FlowError::destination)?;
@@ -58,7 +59,7 @@ impl ParquetEncoder {
         // Some record does not fit: find which, one at a time.
         let mut rejected = Vec::new();
         for record in records {
-            let mut one = decoder(schema)?;
+            let mut one = decoder(schema, 1)?;
             match one
                 .serialize(std::slice::from_ref(&record))
                 .and_then(|()| one.flush())
@@ -89,5 +90,70 @@ impl ParquetEncoder {
             }
             None => Ok(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use serde_json::json;
+
+    #[test]
+    fn types_survive_and_misfits_are_returned() {
+        let mut encoder = ParquetEncoder::default();
+        let first = vec![
+            json!({"id": 1, "total": 2.5, "name": "a"}),
+            json!({"id": 2, "total": 3.0, "name": "b"}),
+        ];
+        assert!(encoder.write(first).unwrap().is_empty());
+        let mut bytes = encoder.take().unwrap();
+        let rejected = encoder
+            .write(vec![
+                json!({"id": 3, "total": 1.0, "name": "c"}),
+                json!({"id": {"x": 1}, "total": 1.0, "name": "d"}),
+            ])
+            .unwrap();
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].0["name"], "d");
+        assert!(
+            rejected[0].1.contains("does not fit the Parquet schema"),
+            "{}",
+            rejected[0].1
+        );
+        bytes.extend(encoder.take().unwrap());
+        bytes.extend(encoder.finish().unwrap());
+
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 3);
+        let b = &batches[0];
+        let ids = b
+            .column_by_name("id")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(ids.value(0), 1);
+        let totals = b
+            .column_by_name("total")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!(totals.value(0), 2.5);
+        let names = b
+            .column_by_name("name")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(names.value(1), "b");
+        assert_eq!(ids.null_count(), 0);
     }
 }

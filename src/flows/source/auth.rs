@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 
 pub struct Authenticator {
     auth: Auth,
+    allow_private: bool,
     token: Mutex<Option<(String, Instant)>>,
 }
 
@@ -17,9 +18,10 @@ pub struct Authenticator {
 const EARLY: Duration = Duration::from_secs(60);
 
 impl Authenticator {
-    pub fn new(auth: Auth) -> Authenticator {
+    pub fn new(auth: Auth, allow_private: bool) -> Authenticator {
         Authenticator {
             auth,
+            allow_private,
             token: Mutex::new(None),
         }
     }
@@ -64,12 +66,15 @@ impl Authenticator {
                 return Ok(token.clone());
             }
         }
+        let url = reqwest::Url::parse(token_url)
+            .map_err(|_| FlowError::Auth("the token_url is not a URL".into()))?;
+        super::guard::check_url(&url, self.allow_private).map_err(FlowError::Auth)?;
         let mut form = vec![("grant_type", "client_credentials".to_string())];
         if !scopes.is_empty() {
             form.push(("scope", scopes.join(" ")));
         }
         let response = client
-            .post(token_url)
+            .post(url)
             .basic_auth(client_id, Some(client_secret))
             .form(&form)
             .send()

@@ -49,9 +49,19 @@ impl HttpReader {
             .map_err(|_| FlowError::Source(format!("{} is not a URL", spec.url)))?;
         guard::check_url(&base, allow_private).map_err(FlowError::Source)?;
         crate::tls::install_crypto();
+        // Literal addresses never reach the resolver: each redirect hop is checked too.
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 {
+                attempt.error("more than 5 redirects")
+            } else if let Err(why) = guard::check_url(attempt.url(), allow_private) {
+                attempt.error(why)
+            } else {
+                attempt.follow()
+            }
+        });
         let mut builder = reqwest::Client::builder()
             .timeout(spec.timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(redirects)
             .user_agent(concat!("gatehouse-flows/", env!("CARGO_PKG_VERSION")));
         if !allow_private {
             builder = builder.dns_resolver(Arc::new(guard::PublicOnly));
@@ -65,7 +75,7 @@ impl HttpReader {
             Some(RateLimiter::direct(quota))
         });
         Ok(HttpReader {
-            auth: Authenticator::new(spec.auth.clone()),
+            auth: Authenticator::new(spec.auth.clone(), allow_private),
             paginator: Paginator::new(spec.pagination.clone()),
             spec,
             client,
@@ -91,19 +101,17 @@ impl HttpReader {
         }
         let fetched = self.fetch().await?;
         self.pages += 1;
-        let body: Value = serde_json::from_slice(&fetched.bytes).map_err(|_| {
+        let mut body: Value = serde_json::from_slice(&fetched.bytes).map_err(|_| {
             FlowError::Source(format!(
                 "{} did not answer JSON",
                 guard::redact(&fetched.url)
             ))
         })?;
-        let records = match self.spec.records.as_deref() {
-            None => Some(&body),
-            Some(path) => record::get(&body, path),
-        };
-        let records: Vec<Value> = match records {
+        // Moved out, not copied: the paginator reads the rest of the body.
+        let path = self.spec.records.as_deref().unwrap_or(".");
+        let records: Vec<Value> = match record::take(&mut body, path) {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items.clone(),
+            Some(Value::Array(items)) => items,
             Some(_) => {
                 return Err(FlowError::Source(format!(
                     "the response's `{}` is not an array",

@@ -17,16 +17,14 @@ use serde_json::Value;
 /// The records in a webhook body or topic message: the array at `records`
 /// (or the body itself), one object as one record.
 pub fn from_payload(body: &[u8], records: Option<&str>) -> Result<Vec<Value>, FlowError> {
-    let value: Value = serde_json::from_slice(body)
+    let mut value: Value = serde_json::from_slice(body)
         .map_err(|e| FlowError::Payload(format!("the body is not JSON: {e}")))?;
-    let found = match records {
-        Some(path) => record::get(&value, path)
-            .ok_or_else(|| FlowError::Payload(format!("the body has no `{path}`")))?,
-        None => &value,
-    };
+    let found = record::take(&mut value, records.unwrap_or(".")).ok_or_else(|| {
+        FlowError::Payload(format!("the body has no `{}`", records.unwrap_or(".")))
+    })?;
     match found {
-        Value::Array(items) => Ok(items.clone()),
-        Value::Object(_) => Ok(vec![found.clone()]),
+        Value::Array(items) => Ok(items),
+        Value::Object(_) => Ok(vec![found]),
         _ => Err(FlowError::Payload(
             "the records must be a JSON array of objects or one object".into(),
         )),
