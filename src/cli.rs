@@ -95,6 +95,8 @@ pub enum FlowCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Turn a flow's schedule back on after it was deactivated by failures.
+    Activate { name: String },
     /// A flow's runs, newest first.
     History {
         name: String,
@@ -170,9 +172,10 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(loaded) => {
                 let routes: usize = loaded.config.apis.iter().map(|a| a.routes.len()).sum();
                 println!(
-                    "ok: {} APIs, {routes} routes, {} upstreams",
+                    "ok: {} APIs, {routes} routes, {} upstreams, {} flows",
                     loaded.config.apis.len(),
-                    loaded.config.upstreams.len()
+                    loaded.config.upstreams.len(),
+                    loaded.config.flows.len()
                 );
                 ExitCode::SUCCESS
             }
@@ -260,6 +263,11 @@ pub fn route_table(config: &config::Config) -> String {
             ),
             Integration::Mock(m) => format!("mock {}", m.status),
             Integration::Publish(p) => format!("{} -> {}", route.integration.kind(), p.target),
+            Integration::Flow(f) => format!(
+                "flow -> {}{}",
+                f.flow,
+                if f.signature.is_some() { " (signed)" } else { "" }
+            ),
         };
         rows.push([
             api.id.clone(),

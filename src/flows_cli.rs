@@ -6,7 +6,6 @@ use crate::config;
 use crate::flows::engine::Engine;
 use crate::flows::history::{FlowStore, RunRecord, RunStatus};
 use crate::flows::run::Progress;
-use crate::flows::spec::{Schedule, Source};
 use crate::store::sqlite_flows::SqliteFlowStore;
 use anyhow::{anyhow, Context};
 use std::io::IsTerminal;
@@ -29,42 +28,28 @@ pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
         .build()?;
     match command {
         FlowCommand::List { json } => {
-            let mut rows = Vec::new();
-            for (id, spec) in engine.flows.iter() {
-                let state = store.state(id)?;
-                let last = store.runs(Some(id), 1)?.into_iter().next();
-                rows.push(serde_json::json!({
-                    "flow": id,
-                    "source": match &spec.source {
-                        Source::Http(_) => "http",
-                        Source::Webhook { .. } => "webhook",
-                    },
-                    "schedule": match &spec.schedule {
-                        Some(Schedule::Cron(c)) => Some(c.clone()),
-                        Some(Schedule::Every(d)) => Some(format!("every {}", humantime::format_duration(*d))),
-                        None => None,
-                    },
-                    "enabled": spec.enabled && !state.deactivated,
-                    "destination": spec.destination.url,
-                    "watermark": state.watermark,
-                    "last_run": last.as_ref().map(|r| r.id.clone()),
-                    "last_status": last.as_ref().map(|r| r.status.as_str()),
-                }));
-            }
+            let rows = engine.overview()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 println!(
-                    "{:<24} {:<8} {:<22} {:<8} {:<12} LAST RUN",
-                    "FLOW", "SOURCE", "SCHEDULE", "ENABLED", "LAST STATUS"
+                    "{:<24} {:<8} {:<22} {:<12} {:<12} LAST RUN",
+                    "FLOW", "SOURCE", "SCHEDULE", "STATE", "LAST STATUS"
                 );
                 for r in &rows {
+                    let state = if r["deactivated"].as_bool().unwrap_or(false) {
+                        "deactivated"
+                    } else if r["enabled"].as_bool().unwrap_or(false) {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    };
                     println!(
-                        "{:<24} {:<8} {:<22} {:<8} {:<12} {}",
+                        "{:<24} {:<8} {:<22} {:<12} {:<12} {}",
                         r["flow"].as_str().unwrap_or(""),
                         r["source"].as_str().unwrap_or(""),
                         r["schedule"].as_str().unwrap_or("-"),
-                        r["enabled"].as_bool().unwrap_or(false),
+                        state,
                         r["last_status"].as_str().unwrap_or("-"),
                         r["last_run"].as_str().unwrap_or("-"),
                     );
@@ -95,7 +80,7 @@ pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
                     })
                 });
                 let run = engine
-                    .run(&name, "on_demand", payload, false, &progress)
+                    .run(&name, "on_demand", payload, false, progress)
                     .await;
                 if let Some(t) = ticker {
                     t.abort();
@@ -105,6 +90,11 @@ pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
             })?;
             print_run(&run, json)?;
             Ok(run.status == RunStatus::Successful)
+        }
+        FlowCommand::Activate { name } => {
+            engine.activate(&name)?;
+            println!("{name}: activated; its schedule fires again");
+            Ok(true)
         }
         FlowCommand::History { name, limit, json } => {
             engine.spec(&name)?;

@@ -38,7 +38,34 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .build()?;
     let store = crate::store::sqlite::SqliteStore::open(&config.data_dir.join("gatehouse.db"))
         .map_err(|e| anyhow::anyhow!("opening the store: {e}"))?;
-    let state = State::new(&loaded, Arc::new(store), control.handle().clone())?;
+    let flow_store = crate::store::sqlite_flows::SqliteFlowStore::open(
+        &config.data_dir.join("gatehouse.db"),
+    )
+    .map_err(|e| anyhow::anyhow!("opening the flow store: {e}"))?;
+    // Flow runs get threads of their own: parsing and encoding a big run
+    // must not take a gateway worker's time.
+    let flows_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.threads.clamp(1, 4))
+        .thread_name("gatehouse-flows")
+        .enable_all()
+        .build()?;
+    let engine = crate::flows::engine::Engine::new(
+        config.flows.clone(),
+        config.data_dir.clone(),
+        Arc::new(flow_store),
+    )
+    .with_runtime(flows_runtime.handle().clone());
+    engine.show_deactivated();
+    let state = State::new(
+        &loaded,
+        Arc::new(store),
+        engine.clone(),
+        control.handle().clone(),
+    )?;
+    let scheduler = control
+        .block_on(crate::flows::schedule::Scheduler::start(engine))
+        .map_err(|e| anyhow::anyhow!("starting flow schedules: {e}"))?;
+    let _ = state.scheduler.set(Arc::new(scheduler));
 
     let messaging = config
         .messaging
@@ -144,6 +171,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", pid_file.display()))?;
     announce(&listeners, admin, messaging.as_ref().map(|m| m.address));
     server.run(RunArgs::default());
+    drop(flows_runtime);
     Ok(())
 }
 

@@ -203,6 +203,15 @@ impl Metrics {
         })
     }
 
+    /// Adds another subsystem's metrics (flows) to the registry.
+    pub fn register(&self, collectors: Vec<Box<dyn prometheus::core::Collector>>) {
+        for c in collectors {
+            if let Err(e) = self.registry.register(c) {
+                tracing::warn!(error = %e, "metric not registered");
+            }
+        }
+    }
+
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail for well-formed metric families.

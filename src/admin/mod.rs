@@ -1,7 +1,9 @@
 //! The admin listener (default 127.0.0.1:9180): `/metrics` for Prometheus,
 //! `/healthz` (the process is up), `/readyz` (a valid config is loaded and
-//! the gateway is serving), and the keys API under `/keys`.
+//! the gateway is serving), the keys API under `/keys` and the flows API
+//! under `/flows`. Both APIs want the admin token when one is configured.
 
+pub mod flows;
 pub mod keys;
 pub mod metrics;
 
@@ -20,8 +22,16 @@ pub struct AdminApp {
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
-        if path == "/keys" || path.starts_with("/keys/") {
-            return self.keys(session, &path).await;
+        let api = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+        if api("/keys") || api("/flows") {
+            if let Some(refused) = self.check_token(session) {
+                return refused;
+            }
+            return if api("/keys") {
+                self.keys(session, &path).await
+            } else {
+                self.flows(session, &path).await
+            };
         }
         match path.as_str() {
             "/metrics" => {
@@ -54,22 +64,72 @@ impl ServeHttp for AdminApp {
 }
 
 impl AdminApp {
-    async fn keys(&self, session: &mut ServerSession, path: &str) -> Response<Vec<u8>> {
-        let token = self.state.runtime.load().config.admin_token.clone();
-        if let Some(token) = token {
-            let presented = session
-                .req_header()
-                .headers
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
-                return json(
-                    StatusCode::UNAUTHORIZED,
-                    serde_json::json!({"message": "admin token required", "code": "Unauthorized"}),
-                );
-            }
+    /// The 401 to answer when an admin token is configured and the request
+    /// does not carry it.
+    fn check_token(&self, session: &ServerSession) -> Option<Response<Vec<u8>>> {
+        let token = self.state.runtime.load().config.admin_token.clone()?;
+        let presented = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+            return None;
         }
+        Some(json(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"message": "admin token required", "code": "Unauthorized"}),
+        ))
+    }
+
+    async fn flows(&self, session: &mut ServerSession, path: &str) -> Response<Vec<u8>> {
+        let method = session.req_header().method.clone();
+        let limit = session
+            .req_header()
+            .uri
+            .query()
+            .and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "limit")
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+            })
+            .unwrap_or(20)
+            .clamp(1, 1000);
+        let rest = path.trim_start_matches("/flows").trim_start_matches('/');
+        let parts: Vec<String> = rest
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let request = match (method.as_str(), parts.as_slice()) {
+            ("GET", []) => flows::Request::List,
+            ("GET", [name]) => flows::Request::Show(name.to_string()),
+            ("GET", [name, "runs"]) => flows::Request::Runs(name.to_string(), limit),
+            ("GET", [name, "runs", id]) => flows::Request::Run(name.to_string(), id.to_string()),
+            ("POST", [name, "activate"]) => flows::Request::Activate(name.to_string()),
+            ("POST", [name, "runs"]) => match read_bytes(session, RUN_BODY_LIMIT).await {
+                Some(body) => flows::Request::Start(name.to_string(), body),
+                None => {
+                    return json(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        serde_json::json!({"message": format!("the body is larger than {RUN_BODY_LIMIT} bytes"), "code": "PayloadTooLarge"}),
+                    )
+                }
+            },
+            _ => {
+                return json(
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({"message": "no such flows endpoint", "code": "NotFound"}),
+                )
+            }
+        };
+        let (status, body) = flows::handle(&self.state.flows, request).await;
+        json(status, body)
+    }
+
+    async fn keys(&self, session: &mut ServerSession, path: &str) -> Response<Vec<u8>> {
         let method = session.req_header().method.clone();
         let rest = path.trim_start_matches("/keys").trim_start_matches('/');
         let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
@@ -96,6 +156,20 @@ impl AdminApp {
         let (status, body) = keys::handle(&self.state, request);
         json(status, body)
     }
+}
+
+/// A run's records through the admin API: as much as a gateway body.
+const RUN_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+async fn read_bytes(session: &mut ServerSession, limit: usize) -> Option<bytes::Bytes> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = session.read_request_body().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > limit {
+            return None;
+        }
+    }
+    Some(body.into())
 }
 
 async fn read_json(session: &mut ServerSession) -> Option<serde_json::Value> {

@@ -7,6 +7,7 @@
 
 pub mod de;
 pub mod diagnostics;
+pub mod flow_integration;
 pub mod flow_raw;
 pub mod flows;
 pub mod jwt;
@@ -62,6 +63,26 @@ pub fn load_with_env(
 
     let mut config = validate::settings(root, main.as_ref(), !certs.is_empty(), &mut diags);
 
+    // Flows first: routes' `flow` integrations name them.
+    for file in yaml_files(&root.join("flows"), &mut diags, root) {
+        let id = file_id(&file);
+        if !valid_id(&id) {
+            diags.push(
+                &relative(root, &file),
+                Pos { line: 1, col: 1 },
+                "",
+                format!("bad flow id `{id}` (the file name): use letters, digits, `-` and `_`"),
+            );
+            continue;
+        }
+        if let Some(parsed) = read_file::<flow_raw::FlowFile>(root, &file, env, &mut diags) {
+            let mut reporter = validate::Reporter::new(&parsed.file, &parsed.node, &mut diags);
+            if let Some(spec) = flows::flow(&id, parsed.raw, &mut reporter) {
+                config.flows.insert(id, Arc::new(spec));
+            }
+        }
+    }
+
     let mut parsed_apis = BTreeMap::new();
     for file in yaml_files(&root.join("routes"), &mut diags, root) {
         let id = file_id(&file);
@@ -83,25 +104,6 @@ pub fn load_with_env(
         .map(|(id, parsed)| validate::api(root, id, parsed, &config, &mut diags))
         .collect();
     validate::conflicts(&config.apis, &parsed_apis, &mut diags);
-
-    for file in yaml_files(&root.join("flows"), &mut diags, root) {
-        let id = file_id(&file);
-        if !valid_id(&id) {
-            diags.push(
-                &relative(root, &file),
-                Pos { line: 1, col: 1 },
-                "",
-                format!("bad flow id `{id}` (the file name): use letters, digits, `-` and `_`"),
-            );
-            continue;
-        }
-        if let Some(parsed) = read_file::<flow_raw::FlowFile>(root, &file, env, &mut diags) {
-            let mut reporter = validate::Reporter::new(&parsed.file, &parsed.node, &mut diags);
-            if let Some(spec) = flows::flow(&id, parsed.raw, &mut reporter) {
-                config.flows.insert(id, Arc::new(spec));
-            }
-        }
-    }
 
     if diags.is_empty() {
         Ok(Loaded {

@@ -326,6 +326,7 @@ pub enum Integration {
     Http(HttpIntegration),
     Mock(MockIntegration),
     Publish(PublishIntegration),
+    Flow(FlowIntegration),
 }
 
 impl Integration {
@@ -335,6 +336,7 @@ impl Integration {
             Integration::Mock(_) => "mock",
             Integration::Publish(p) if p.topic => "topic",
             Integration::Publish(_) => "queue",
+            Integration::Flow(_) => "flow",
         }
     }
 }
@@ -363,6 +365,13 @@ pub enum ValueSource {
     /// The gateway's X-Request-Id for the request.
     RequestId,
     Literal(String),
+}
+
+/// `flow` integrations: the request starts a run of the flow.
+#[derive(Debug, Clone)]
+pub struct FlowIntegration {
+    pub flow: String,
+    pub signature: Option<crate::gateway::integration::signature::Signature>,
 }
 
 #[derive(Debug, Clone)]

@@ -429,6 +429,68 @@ pub enum IntegrationRaw {
     /// Publish the request body to a declared topic (SNS Publish) and answer
     /// 200 with the MessageId.
     Topic(TopicIntegrationRaw),
+    /// Start a run of a flow (a webhook): `flow: NAME`, or a map with a
+    /// signature check. Answers 202 with the run id; a `webhook` flow's
+    /// records are the request body.
+    Flow(FlowIntegrationRaw),
+}
+
+/// `flow: NAME` or `flow: {name: NAME, signature: {...}}`.
+#[derive(Debug, JsonSchema)]
+#[serde(untagged)]
+pub enum FlowIntegrationRaw {
+    Name(String),
+    Full(FlowTargetRaw),
+}
+
+impl<'de> Deserialize<'de> for FlowIntegrationRaw {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = FlowIntegrationRaw;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a flow name, or a map with `name` and `signature`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(FlowIntegrationRaw::Name(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                FlowTargetRaw::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(FlowIntegrationRaw::Full)
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowTargetRaw {
+    /// A flow in `flows/`.
+    pub name: String,
+    /// Refuse requests whose signature header does not match the body.
+    pub signature: Option<SignatureRaw>,
+}
+
+/// An HMAC-SHA256 signature of the request body, checked before the run
+/// starts (401 when it does not match).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureRaw {
+    /// `github` (X-Hub-Signature-256: sha256=HEX), `stripe`
+    /// (Stripe-Signature: t=TIME,v1=HEX over `TIME.BODY`), or `hmac` (any
+    /// header; set `header`, and `prefix`/`encoding` as the sender does).
+    pub kind: String,
+    /// The shared secret; use `${ENV}`.
+    pub secret: String,
+    /// `hmac`: the header carrying the signature.
+    pub header: Option<String>,
+    /// `hmac`: text before the digest, such as `sha256=`.
+    pub prefix: Option<String>,
+    /// `hmac`: `hex` (default) or `base64`.
+    pub encoding: Option<String>,
+    /// `stripe`: how old the signed timestamp may be. Default 5m.
+    pub tolerance: Option<HumanDuration>,
 }
 
 /// Where a value comes from: `header:NAME`, `param:NAME` (a path

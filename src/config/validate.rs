@@ -625,10 +625,16 @@ fn route(
             &format!("{path}.integration.topic"),
             r,
         )),
+        IntegrationRaw::Flow(f) => Integration::Flow(super::flow_integration::check(
+            f,
+            &settings.flows,
+            &format!("{path}.integration.flow"),
+            r,
+        )?),
     };
     let upstream_timeouts = match &integration {
         Integration::Http(h) => upstreams.get(&h.upstream).map(|u| u.timeouts),
-        Integration::Mock(_) | Integration::Publish(_) => None,
+        Integration::Mock(_) | Integration::Publish(_) | Integration::Flow(_) => None,
     };
     let timeouts = merge_timeouts(
         merge_timeouts(

@@ -4,22 +4,45 @@
 //! `gatehouse flow run` and the server's triggers never overlap.
 
 use super::error::FlowError;
-use super::history::{FlowStore, RunRecord};
+use super::history::{FlowStore, RunRecord, RunStatus};
+use super::metrics::FlowMetrics;
 use super::run::{new_run_id, now_rfc3339, Progress, RunInput, Runner};
 use super::source::{self, http::HttpReader};
-use super::spec::{FlowSpec, Source};
+use super::spec::{FlowSpec, Schedule, Source};
 use super::tasks::{self, Outcome};
+use arc_swap::ArcSwap;
 use chrono::Utc;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub type Flows = BTreeMap<String, Arc<FlowSpec>>;
+
+/// Runs waiting for a flow's lock (webhooks and topic messages queue behind
+/// a running run): past this, triggers are refused instead of piling up
+/// payloads in memory.
+const MAX_WAITING_RUNS: usize = 256;
+
 #[derive(Clone)]
 pub struct Engine {
-    pub flows: Arc<BTreeMap<String, Arc<FlowSpec>>>,
+    /// Swapped on config reload.
+    flows: Arc<ArcSwap<Flows>>,
     runner: Arc<Runner>,
+    metrics: Arc<FlowMetrics>,
+    waiting: Arc<tokio::sync::Semaphore>,
+    local_locks: Arc<parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Where runs execute in the server (a runtime of their own, so a big
+    /// run never shares a thread with the gateway's requests); None: the
+    /// caller's runtime (the CLI).
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+/// Held for the length of a run.
+struct RunLock {
+    _file: File,
+    _local: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// What `preview` shows for one record.
@@ -32,15 +55,47 @@ pub struct Previewed {
 }
 
 impl Engine {
-    pub fn new(
-        flows: BTreeMap<String, Arc<FlowSpec>>,
-        data_dir: PathBuf,
-        store: Arc<dyn FlowStore>,
-    ) -> Engine {
+    pub fn new(flows: Flows, data_dir: PathBuf, store: Arc<dyn FlowStore>) -> Engine {
         Engine {
-            flows: Arc::new(flows),
+            flows: Arc::new(ArcSwap::from_pointee(flows)),
             runner: Arc::new(Runner { data_dir, store }),
+            metrics: Arc::new(FlowMetrics::new()),
+            waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_RUNS)),
+            local_locks: Default::default(),
+            runtime: None,
         }
+    }
+
+    /// Runs execute on `runtime` from now on.
+    pub fn with_runtime(mut self, runtime: tokio::runtime::Handle) -> Engine {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.runtime {
+            Some(handle) => handle.spawn(task),
+            None => tokio::spawn(task),
+        }
+    }
+
+    /// The flows of the current config generation.
+    pub fn flows(&self) -> Arc<Flows> {
+        self.flows.load_full()
+    }
+
+    /// Swaps in the flows of a reloaded config; runs in progress finish
+    /// with the spec they started with.
+    pub fn set_flows(&self, flows: Flows) {
+        self.flows.store(Arc::new(flows));
+    }
+
+    pub fn metrics(&self) -> &Arc<FlowMetrics> {
+        &self.metrics
     }
 
     pub fn store(&self) -> &Arc<dyn FlowStore> {
@@ -49,6 +104,7 @@ impl Engine {
 
     pub fn spec(&self, id: &str) -> Result<Arc<FlowSpec>, FlowError> {
         self.flows
+            .load()
             .get(id)
             .cloned()
             .ok_or_else(|| FlowError::UnknownFlow(id.to_string()))
@@ -62,8 +118,31 @@ impl Engine {
     }
 
     /// Takes the flow's run lock: at once (`wait` false: Busy if held) or
-    /// when the current run ends.
-    async fn lock(&self, id: &str, wait: bool) -> Result<File, FlowError> {
+    /// when the current run ends. Runs of this process queue on an async
+    /// mutex first, so at most one blocking thread per flow waits on the
+    /// file lock (held only by another process).
+    async fn lock(&self, id: &str, wait: bool) -> Result<RunLock, FlowError> {
+        let local = self.local_lock(id);
+        let local = if wait {
+            local.lock_owned().await
+        } else {
+            local
+                .try_lock_owned()
+                .map_err(|_| FlowError::Busy(id.to_string()))?
+        };
+        let file = self.file_lock(id, wait).await?;
+        Ok(RunLock {
+            _file: file,
+            _local: local,
+        })
+    }
+
+    fn local_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.local_locks.lock();
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    async fn file_lock(&self, id: &str, wait: bool) -> Result<File, FlowError> {
         let path = self.lock_path(id);
         let id = id.to_string();
         tokio::task::spawn_blocking(move || {
@@ -96,12 +175,23 @@ impl Engine {
         trigger: &str,
         payload: Option<bytes::Bytes>,
         wait: bool,
-        progress: &Progress,
+        progress: Arc<Progress>,
     ) -> Result<RunRecord, FlowError> {
         let spec = self.spec(id)?;
         let run_id = new_run_id(Utc::now());
-        self.run_with_id(spec, run_id, trigger, payload, wait, progress)
-            .await
+        let (engine, trigger) = (self.clone(), trigger.to_string());
+        let run = async move {
+            engine
+                .run_with_id(spec, run_id, &trigger, payload, wait, &progress)
+                .await
+        };
+        match &self.runtime {
+            Some(handle) => handle
+                .spawn(run)
+                .await
+                .map_err(|e| FlowError::Store(format!("the run's task failed: {e}")))?,
+            None => run.await,
+        }
     }
 
     async fn run_with_id(
@@ -125,7 +215,106 @@ impl Engine {
             trigger: trigger.to_string(),
             payload,
         };
-        Ok(self.runner.execute(&spec, input, progress).await)
+        let started = std::time::Instant::now();
+        let run = self.runner.execute(&spec, input, progress).await;
+        self.metrics
+            .observe(&run, started.elapsed().as_secs_f64());
+        if run.status == RunStatus::Error {
+            self.deactivate_if_failing(&spec).await;
+        }
+        Ok(run)
+    }
+
+    /// AppFlow's flowErrorDeactivationThreshold: a scheduled flow that has
+    /// failed this many runs in a row stops firing until it is activated
+    /// again (`gatehouse flow activate`, or the admin API).
+    async fn deactivate_if_failing(&self, spec: &FlowSpec) {
+        let threshold = spec.deactivate_after_failures;
+        if spec.schedule.is_none() || threshold == 0 {
+            return;
+        }
+        let store = self.runner.store.clone();
+        let id = spec.id.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let state = store.state(&id)?;
+            if state.deactivated || state.consecutive_failures < threshold {
+                return Ok(None);
+            }
+            store.set_deactivated(&id, true)?;
+            Ok::<_, FlowError>(Some(state.consecutive_failures))
+        })
+        .await;
+        match outcome {
+            Ok(Ok(Some(failures))) => {
+                tracing::error!(flow = %spec.id, failures, "flow deactivated after consecutive failed runs; its schedule is off until `gatehouse flow activate`");
+                self.metrics
+                    .deactivated
+                    .with_label_values(&[spec.id.as_str()])
+                    .set(1);
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(flow = %spec.id, error = %e, "cannot check the flow's failures"),
+            Err(e) => tracing::warn!(flow = %spec.id, error = %e, "cannot check the flow's failures"),
+        }
+    }
+
+    /// Turns a deactivated flow's schedule back on and clears its failures.
+    pub fn activate(&self, id: &str) -> Result<(), FlowError> {
+        self.spec(id)?;
+        self.runner.store.set_deactivated(id, false)?;
+        self.metrics.deactivated.with_label_values(&[id]).set(0);
+        Ok(())
+    }
+
+    /// Every flow with its schedule, state and last run (`flow list`, the
+    /// admin API).
+    pub fn overview(&self) -> Result<Vec<Value>, FlowError> {
+        let store = &self.runner.store;
+        let mut rows = Vec::new();
+        for (id, spec) in self.flows().iter() {
+            let state = store.state(id)?;
+            let last = store.runs(Some(id), 1)?.into_iter().next();
+            rows.push(serde_json::json!({
+                "flow": id,
+                "description": spec.description,
+                "source": match &spec.source {
+                    Source::Http(_) => "http",
+                    Source::Webhook { .. } => "webhook",
+                },
+                "schedule": match &spec.schedule {
+                    Some(Schedule::Cron(c)) => Some(c.clone()),
+                    Some(Schedule::Every(d)) => Some(format!("every {}", humantime::format_duration(*d))),
+                    None => None,
+                },
+                "enabled": spec.enabled,
+                "deactivated": state.deactivated,
+                "consecutive_failures": state.consecutive_failures,
+                "destination": spec.destination.url,
+                "watermark": state.watermark,
+                "last_run": last.as_ref().map(|r| r.id.clone()),
+                "last_status": last.as_ref().map(|r| r.status.as_str()),
+            }));
+        }
+        Ok(rows)
+    }
+
+    /// Sets the deactivation gauge from the store (at start-up).
+    pub fn show_deactivated(&self) {
+        for id in self.flows().keys() {
+            if let Ok(state) = self.runner.store.state(id) {
+                self.metrics
+                    .deactivated
+                    .with_label_values(&[id.as_str()])
+                    .set(i64::from(state.deactivated));
+            }
+        }
+    }
+
+    /// Whether a flow's schedule may fire: enabled in its file and not
+    /// deactivated by failures.
+    pub fn schedulable(&self, id: &str) -> Result<bool, FlowError> {
+        let spec = self.spec(id)?;
+        Ok(spec.enabled && !self.runner.store.state(id)?.deactivated)
     }
 
     /// Starts a run in the background; returns its id at once (webhooks
@@ -137,10 +326,16 @@ impl Engine {
         payload: Option<bytes::Bytes>,
     ) -> Result<String, FlowError> {
         let spec = self.spec(id)?;
+        let waiting = self
+            .waiting
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| FlowError::Backlogged)?;
         let run_id = new_run_id(Utc::now());
         let engine = self.clone();
         let (trigger, returned) = (trigger.to_string(), run_id.clone());
-        tokio::spawn(async move {
+        self.spawn(async move {
+            let _waiting = waiting;
             let progress = Progress::default();
             if let Err(e) = engine
                 .run_with_id(spec, run_id, &trigger, payload, true, &progress)

@@ -9,6 +9,8 @@ pub enum FlowError {
     UnknownFlow(String),
     #[error("flow `{0}` is already running")]
     Busy(String),
+    #[error("too many runs are waiting to start; try again later")]
+    Backlogged,
     #[error("source request failed: {0}")]
     Source(String),
     #[error("authentication failed: {0}")]

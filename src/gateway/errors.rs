@@ -38,6 +38,10 @@ pub enum GatewayError {
     /// A rate limit said no; its headers travel in the request's extra headers.
     RateLimited,
     CorsRejected,
+    /// A webhook's signature header is missing or does not match (why).
+    BadSignature(String),
+    /// Gatehouse cannot take the request now (why); the client may retry.
+    Unavailable(String),
     NoHealthyUpstream,
     UpstreamUnavailable,
     UpstreamTimeout,
@@ -59,6 +63,8 @@ impl GatewayError {
             GatewayError::AuthUnavailable => 503,
             GatewayError::RateLimited => 429,
             GatewayError::CorsRejected => 403,
+            GatewayError::BadSignature(_) => 401,
+            GatewayError::Unavailable(_) => 503,
             GatewayError::NoHealthyUpstream | GatewayError::UpstreamUnavailable => 502,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::Internal => 500,
@@ -81,6 +87,8 @@ impl GatewayError {
             GatewayError::AuthUnavailable => "AuthUnavailable",
             GatewayError::RateLimited => "TooManyRequests",
             GatewayError::CorsRejected => "CorsRejected",
+            GatewayError::BadSignature(_) => "InvalidSignature",
+            GatewayError::Unavailable(_) => "ServiceUnavailable",
             GatewayError::NoHealthyUpstream => "NoHealthyUpstream",
             GatewayError::UpstreamUnavailable => "BadGateway",
             GatewayError::UpstreamTimeout => "GatewayTimeout",
@@ -118,6 +126,8 @@ impl GatewayError {
             GatewayError::CorsRejected => {
                 "cross-origin request not allowed for this origin or method".into()
             }
+            GatewayError::BadSignature(why) => format!("webhook signature refused: {why}"),
+            GatewayError::Unavailable(why) => why.clone(),
             GatewayError::NoHealthyUpstream => "no healthy upstream target".into(),
             GatewayError::UpstreamUnavailable => "the upstream could not be reached".into(),
             GatewayError::UpstreamTimeout => "the upstream did not answer in time".into(),

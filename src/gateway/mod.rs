@@ -86,6 +86,10 @@ pub struct State {
     /// The messaging engine, for the `queue` and `topic` integrations
     /// (set once it has started).
     pub messaging: std::sync::OnceLock<crate::messaging::Broker>,
+    /// The flows engine (the `flow` integration, the admin API).
+    pub flows: crate::flows::engine::Engine,
+    /// Scheduled flow triggers (set once started).
+    pub scheduler: std::sync::OnceLock<Arc<crate::flows::schedule::Scheduler>>,
     /// Where background work (health checks) runs.
     control: tokio::runtime::Handle,
     generation: AtomicU64,
@@ -95,9 +99,11 @@ impl State {
     pub fn new(
         loaded: &Loaded,
         store: Arc<dyn crate::store::KeyStore>,
+        flows: crate::flows::engine::Engine,
         control: tokio::runtime::Handle,
     ) -> std::io::Result<Arc<State>> {
         let metrics = Arc::new(Metrics::new());
+        metrics.register(flows.metrics().collectors());
         let access_log = AccessLog::new(
             &loaded.config.access_log,
             metrics.access_log_dropped.clone(),
@@ -115,6 +121,8 @@ impl State {
                 &loaded.config.api_keys,
             )),
             messaging: std::sync::OnceLock::new(),
+            flows,
+            scheduler: std::sync::OnceLock::new(),
             control,
             generation: AtomicU64::new(1),
         });
@@ -136,6 +144,10 @@ impl State {
         }
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         self.keys.set_declared(&loaded.config.api_keys);
+        self.flows.set_flows(loaded.config.flows.clone());
+        if let Some(scheduler) = self.scheduler.get().cloned() {
+            self.control.spawn(async move { scheduler.sync().await });
+        }
         let runtime = Arc::new(Runtime::build(loaded.config, generation, Some(&old)));
         self.start_background(&runtime);
         self.runtime.store(runtime);

@@ -198,6 +198,7 @@ impl ProxyHttp for Gateway {
                 Ok(true)
             }
             Integration::Publish(target) => self.publish(session, ctx, &route, target).await,
+            Integration::Flow(target) => self.start_flow(session, ctx, &route, target).await,
             Integration::Http(h) => {
                 ctx.pool = runtime.pools.get(&h.upstream).cloned();
                 ctx.deadline = route.timeouts.total.map(|t| ctx.started + t);
@@ -519,17 +520,11 @@ impl Gateway {
                 .answer_error(session, ctx, GatewayError::Internal)
                 .await;
         };
-        let body = match ctx.body.clone() {
-            Some(b) => b,
-            None => match read_body(session, ctx.body_limit).await? {
-                Some(b) => b,
-                None => {
-                    let limit = ctx.body_limit;
-                    return self
-                        .answer_error(session, ctx, GatewayError::PayloadTooLarge { limit })
-                        .await;
-                }
-            },
+        let Some(body) = self.whole_body(session, ctx).await? else {
+            let limit = ctx.body_limit;
+            return self
+                .answer_error(session, ctx, GatewayError::PayloadTooLarge { limit })
+                .await;
         };
         let answer = super::integration::publish::deliver(
             &broker,
@@ -546,6 +541,44 @@ impl Gateway {
                 Ok(true)
             }
             Err(e) => self.answer_error(session, ctx, e).await,
+        }
+    }
+
+    /// The `flow` integration: 202 with the run id once the run has started.
+    async fn start_flow(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        route: &Route,
+        target: &crate::config::model::FlowIntegration,
+    ) -> Result<bool> {
+        let Some(body) = self.whole_body(session, ctx).await? else {
+            let limit = ctx.body_limit;
+            return self
+                .answer_error(session, ctx, GatewayError::PayloadTooLarge { limit })
+                .await;
+        };
+        let answer = super::integration::flow::start(
+            &self.state.flows,
+            target,
+            &session.req_header().headers,
+            body,
+        );
+        match answer {
+            Ok(json) => {
+                super::integration::mock::respond_json(session, route, ctx, 202, json).await?;
+                Ok(true)
+            }
+            Err(e) => self.answer_error(session, ctx, e).await,
+        }
+    }
+
+    /// The request body, whole (already read if a policy needed it); None
+    /// when it is over the route's limit.
+    async fn whole_body(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Option<Bytes>> {
+        match ctx.body.clone() {
+            Some(b) => Ok(Some(b)),
+            None => read_body(session, ctx.body_limit).await,
         }
     }
 
