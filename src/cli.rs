@@ -266,7 +266,11 @@ pub fn route_table(config: &config::Config) -> String {
             Integration::Flow(f) => format!(
                 "flow -> {}{}",
                 f.flow,
-                if f.signature.is_some() { " (signed)" } else { "" }
+                if f.signature.is_some() {
+                    " (signed)"
+                } else {
+                    ""
+                }
             ),
         };
         rows.push([

@@ -38,10 +38,9 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .build()?;
     let store = crate::store::sqlite::SqliteStore::open(&config.data_dir.join("gatehouse.db"))
         .map_err(|e| anyhow::anyhow!("opening the store: {e}"))?;
-    let flow_store = crate::store::sqlite_flows::SqliteFlowStore::open(
-        &config.data_dir.join("gatehouse.db"),
-    )
-    .map_err(|e| anyhow::anyhow!("opening the flow store: {e}"))?;
+    let flow_store =
+        crate::store::sqlite_flows::SqliteFlowStore::open(&config.data_dir.join("gatehouse.db"))
+            .map_err(|e| anyhow::anyhow!("opening the flow store: {e}"))?;
     // Flow runs get threads of their own: parsing and encoding a big run
     // must not take a gateway worker's time.
     let flows_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -70,11 +69,19 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let messaging = config
         .messaging
         .as_ref()
-        .map(|m| crate::messaging::service::start(m, &config.data_dir, config.server.threads))
+        .map(|m| {
+            crate::messaging::service::start(
+                m,
+                &config.data_dir,
+                config.server.threads,
+                Some(Arc::new(state.flows.clone())),
+            )
+        })
         .transpose()?;
 
     if let Some(m) = &messaging {
         let _ = state.messaging.set(m.broker.clone());
+        state.flows.set_broker(m.broker.clone());
     }
 
     let listeners = resolve_ports(&config.listeners)?;

@@ -11,7 +11,6 @@
 use crate::flows::engine::Engine;
 use crate::flows::error::FlowError;
 use crate::flows::source;
-use crate::flows::spec::Source;
 use http::StatusCode;
 use serde_json::{json, Value};
 
@@ -46,14 +45,18 @@ pub async fn handle(engine: &Engine, req: Request) -> (StatusCode, Value) {
     })
 }
 
-fn start(engine: &Engine, name: &str, body: bytes::Bytes) -> Result<(StatusCode, Value), FlowError> {
+fn start(
+    engine: &Engine,
+    name: &str,
+    body: bytes::Bytes,
+) -> Result<(StatusCode, Value), FlowError> {
     let spec = engine.spec(name)?;
-    let payload = match &spec.source {
-        Source::Webhook { records } => {
-            source::from_payload(&body, records.as_deref())?;
+    let payload = match spec.source.payload_records() {
+        Some(records) => {
+            source::from_payload(&body, records)?;
             Some(body)
         }
-        Source::Http(_) => None,
+        None => None,
     };
     let run_id = engine.start(name, "on_demand", payload)?;
     Ok((

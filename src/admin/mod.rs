@@ -96,6 +96,8 @@ impl AdminApp {
             })
             .unwrap_or(20)
             .clamp(1, 1000);
+        // A run's records: as much as a gateway request body may carry.
+        let body_limit = self.state.runtime.load().config.limits.max_body_bytes as usize;
         let rest = path.trim_start_matches("/flows").trim_start_matches('/');
         let parts: Vec<String> = rest
             .split('/')
@@ -109,12 +111,12 @@ impl AdminApp {
             ("GET", [name, "runs"]) => flows::Request::Runs(name.to_string(), limit),
             ("GET", [name, "runs", id]) => flows::Request::Run(name.to_string(), id.to_string()),
             ("POST", [name, "activate"]) => flows::Request::Activate(name.to_string()),
-            ("POST", [name, "runs"]) => match read_bytes(session, RUN_BODY_LIMIT).await {
+            ("POST", [name, "runs"]) => match read_bytes(session, body_limit).await {
                 Some(body) => flows::Request::Start(name.to_string(), body),
                 None => {
                     return json(
                         StatusCode::PAYLOAD_TOO_LARGE,
-                        serde_json::json!({"message": format!("the body is larger than {RUN_BODY_LIMIT} bytes"), "code": "PayloadTooLarge"}),
+                        serde_json::json!({"message": format!("the body is larger than {body_limit} bytes"), "code": "PayloadTooLarge"}),
                     )
                 }
             },
@@ -157,9 +159,6 @@ impl AdminApp {
         json(status, body)
     }
 }
-
-/// A run's records through the admin API: as much as a gateway body.
-const RUN_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 async fn read_bytes(session: &mut ServerSession, limit: usize) -> Option<bytes::Bytes> {
     let mut body = Vec::new();

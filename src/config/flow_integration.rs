@@ -1,7 +1,7 @@
-//! `flow` route integrations: the flow must exist, and a signature check
-//! must be complete for its kind.
+//! `flow` route integrations and `flow` topic subscriptions: the flow must
+//! exist, and a signature check must be complete for its kind.
 
-use super::model::FlowIntegration;
+use super::model::{FlowIntegration, Messaging};
 use super::raw::{FlowIntegrationRaw, FlowTargetRaw, SignatureRaw};
 use super::validate::Reporter;
 use crate::flows::engine::Flows;
@@ -41,6 +41,28 @@ pub fn check(
     })
 }
 
+/// Topic subscriptions with protocol `flow` name a flow in `flows/`.
+pub fn check_subscriptions(messaging: &Messaging, flows: &Flows, r: &mut Reporter) {
+    for topic in &messaging.topics {
+        for (i, s) in topic.subscriptions.iter().enumerate() {
+            if s.protocol == "flow" && !flows.contains_key(&s.endpoint) {
+                let known: Vec<&str> = flows.keys().map(String::as_str).collect();
+                r.error(
+                    &format!(
+                        "messaging.topics.{}.subscriptions[{i}].endpoint",
+                        topic.name
+                    ),
+                    format!(
+                        "no flow `{}` in flows/{}",
+                        s.endpoint,
+                        super::de::did_you_mean(&s.endpoint, &known)
+                    ),
+                );
+            }
+        }
+    }
+}
+
 fn check_signature(raw: &SignatureRaw, path: &str, r: &mut Reporter) -> Option<Signature> {
     if raw.secret.is_empty() {
         r.error(&format!("{path}.secret"), "the secret is empty");
@@ -78,7 +100,10 @@ fn check_signature(raw: &SignatureRaw, path: &str, r: &mut Reporter) -> Option<S
                 return None;
             };
             let Ok(header) = http::HeaderName::from_bytes(header.as_bytes()) else {
-                r.error(&format!("{path}.header"), format!("bad header name `{header}`"));
+                r.error(
+                    &format!("{path}.header"),
+                    format!("bad header name `{header}`"),
+                );
                 return None;
             };
             let base64 = match raw.encoding.as_deref() {

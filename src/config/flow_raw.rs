@@ -48,6 +48,21 @@ pub enum SourceRaw {
     /// The body of the request (or topic message) that triggered the run: a
     /// JSON array of records, or one object.
     Webhook(WebhookSourceRaw),
+    /// Drain a Gatehouse queue: each message body is a record (a JSON object,
+    /// or an array of them); messages are deleted after the run commits.
+    Queue(QueueSourceRaw),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSourceRaw {
+    /// A queue under `messaging.queues` in gatehouse.yaml.
+    pub queue: String,
+    /// Messages one run takes at most. Default 100000.
+    pub max_messages: Option<u64>,
+    /// How long taken messages stay hidden while the run goes on; longer
+    /// than a run takes. Default 15m, at most 12h.
+    pub visibility_timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

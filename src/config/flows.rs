@@ -2,6 +2,7 @@
 //! reported at its position, presets filled in under the user's fields.
 
 use super::flow_raw::*;
+use super::model::Messaging;
 use super::policies::parse_rate;
 use super::validate::Reporter;
 use crate::flows::presets;
@@ -14,7 +15,12 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub fn flow(id: &str, raw: FlowFile, r: &mut Reporter<'_>) -> Option<FlowSpec> {
+pub fn flow(
+    id: &str,
+    raw: FlowFile,
+    messaging: Option<&Messaging>,
+    r: &mut Reporter<'_>,
+) -> Option<FlowSpec> {
     let before = r.count();
     let trigger = raw.trigger.unwrap_or_default();
     let schedule = trigger
@@ -30,6 +36,7 @@ pub fn flow(id: &str, raw: FlowFile, r: &mut Reporter<'_>) -> Option<FlowSpec> {
     let source = match raw.source {
         SourceRaw::Http(h) => http_source(*h, r).map(|h| Source::Http(Arc::new(h))),
         SourceRaw::Webhook(w) => Some(Source::Webhook { records: w.records }),
+        SourceRaw::Queue(q) => queue_source(q, messaging, r).map(Source::Queue),
     };
     let tasks: Vec<Task> = raw
         .tasks
@@ -90,6 +97,59 @@ pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
     tokio_cron_scheduler::Job::new_async(text, |_, _| Box::pin(async {}))
         .map_err(|e| format!("bad cron expression `{text}`: {e}"))?;
     Ok(Schedule::Cron(text.to_string()))
+}
+
+fn queue_source(
+    raw: QueueSourceRaw,
+    messaging: Option<&Messaging>,
+    r: &mut Reporter<'_>,
+) -> Option<QueueSource> {
+    let Some(messaging) = messaging else {
+        r.error(
+            "source.queue",
+            "the queue source needs the messaging API (messaging.enabled is false)",
+        );
+        return None;
+    };
+    let declared: Vec<&str> = messaging.queues.iter().map(|q| q.name.as_str()).collect();
+    if !declared.contains(&raw.queue.as_str()) {
+        r.error(
+            "source.queue.queue",
+            format!(
+                "no queue `{}` is declared under `messaging.queues` in gatehouse.yaml{}",
+                raw.queue,
+                super::de::did_you_mean(&raw.queue, &declared)
+            ),
+        );
+        return None;
+    }
+    if raw.queue.ends_with(".fifo") {
+        r.error(
+            "source.queue.queue",
+            "FIFO queues are not a flow source yet: a run reads out of group order",
+        );
+        return None;
+    }
+    let visibility = raw
+        .visibility_timeout
+        .map_or(Duration::from_secs(900), |d| d.0);
+    if visibility.is_zero() || visibility > Duration::from_secs(43_200) {
+        r.error(
+            "source.queue.visibility_timeout",
+            "between 1s and 12h (SQS's limit)",
+        );
+        return None;
+    }
+    let max_messages = raw.max_messages.unwrap_or(100_000);
+    if max_messages == 0 {
+        r.error("source.queue.max_messages", "at least 1");
+        return None;
+    }
+    Some(QueueSource {
+        queue: raw.queue,
+        max_messages,
+        visibility_timeout: visibility.as_secs() as u32,
+    })
 }
 
 fn http_source(raw: HttpSourceRaw, r: &mut Reporter<'_>) -> Option<HttpSource> {

@@ -134,11 +134,11 @@ pub fn messaging(raw: Option<&MessagingRaw>, r: &mut Reporter) -> Option<Messagi
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
-                if !matches!(s.protocol.as_str(), "sqs" | "http" | "https") {
+                if !matches!(s.protocol.as_str(), "sqs" | "http" | "https" | "flow") {
                     r.error(
                         &format!("{path}.subscriptions[{i}].protocol"),
                         format!(
-                            "unknown protocol `{}`: expected sqs, http or https",
+                            "unknown protocol `{}`: expected sqs, http, https or flow",
                             s.protocol
                         ),
                     );

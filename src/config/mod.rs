@@ -77,7 +77,9 @@ pub fn load_with_env(
         }
         if let Some(parsed) = read_file::<flow_raw::FlowFile>(root, &file, env, &mut diags) {
             let mut reporter = validate::Reporter::new(&parsed.file, &parsed.node, &mut diags);
-            if let Some(spec) = flows::flow(&id, parsed.raw, &mut reporter) {
+            if let Some(spec) =
+                flows::flow(&id, parsed.raw, config.messaging.as_ref(), &mut reporter)
+            {
                 config.flows.insert(id, Arc::new(spec));
             }
         }
@@ -104,6 +106,11 @@ pub fn load_with_env(
         .map(|(id, parsed)| validate::api(root, id, parsed, &config, &mut diags))
         .collect();
     validate::conflicts(&config.apis, &parsed_apis, &mut diags);
+
+    if let (Some(main), Some(messaging)) = (&main, &config.messaging) {
+        let mut r = validate::Reporter::new(&main.file, &main.node, &mut diags);
+        flow_integration::check_subscriptions(messaging, &config.flows, &mut r);
+    }
 
     if diags.is_empty() {
         Ok(Loaded {

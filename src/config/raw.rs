@@ -113,9 +113,9 @@ pub struct TopicRaw {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionRaw {
-    /// `sqs`, `http` or `https`.
+    /// `sqs`, `http`, `https` or `flow` (a run of a flow per message).
     pub protocol: String,
-    /// A queue name (sqs) or URL (http/https).
+    /// A queue name (sqs), a URL (http/https) or a flow name (flow).
     pub endpoint: String,
     /// Subscription attributes: `FilterPolicy`, `RawMessageDelivery`, ...
     #[serde(default)]
@@ -454,7 +454,10 @@ impl<'de> Deserialize<'de> for FlowIntegrationRaw {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(FlowIntegrationRaw::Name(v.to_string()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
                 FlowTargetRaw::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(FlowIntegrationRaw::Full)
             }

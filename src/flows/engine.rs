@@ -58,7 +58,11 @@ impl Engine {
     pub fn new(flows: Flows, data_dir: PathBuf, store: Arc<dyn FlowStore>) -> Engine {
         Engine {
             flows: Arc::new(ArcSwap::from_pointee(flows)),
-            runner: Arc::new(Runner { data_dir, store }),
+            runner: Arc::new(Runner {
+                data_dir,
+                store,
+                broker: Default::default(),
+            }),
             metrics: Arc::new(FlowMetrics::new()),
             waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_RUNS)),
             local_locks: Default::default(),
@@ -81,6 +85,11 @@ impl Engine {
             Some(handle) => handle.spawn(task),
             None => tokio::spawn(task),
         }
+    }
+
+    /// The messaging engine, for `queue` sources (in the server).
+    pub fn set_broker(&self, broker: crate::messaging::Broker) {
+        let _ = self.runner.broker.set(broker);
     }
 
     /// The flows of the current config generation.
@@ -217,8 +226,7 @@ impl Engine {
         };
         let started = std::time::Instant::now();
         let run = self.runner.execute(&spec, input, progress).await;
-        self.metrics
-            .observe(&run, started.elapsed().as_secs_f64());
+        self.metrics.observe(&run, started.elapsed().as_secs_f64());
         if run.status == RunStatus::Error {
             self.deactivate_if_failing(&spec).await;
         }
@@ -253,8 +261,12 @@ impl Engine {
                     .set(1);
             }
             Ok(Ok(None)) => {}
-            Ok(Err(e)) => tracing::warn!(flow = %spec.id, error = %e, "cannot check the flow's failures"),
-            Err(e) => tracing::warn!(flow = %spec.id, error = %e, "cannot check the flow's failures"),
+            Ok(Err(e)) => {
+                tracing::warn!(flow = %spec.id, error = %e, "cannot check the flow's failures")
+            }
+            Err(e) => {
+                tracing::warn!(flow = %spec.id, error = %e, "cannot check the flow's failures")
+            }
         }
     }
 
@@ -277,10 +289,7 @@ impl Engine {
             rows.push(serde_json::json!({
                 "flow": id,
                 "description": spec.description,
-                "source": match &spec.source {
-                    Source::Http(_) => "http",
-                    Source::Webhook { .. } => "webhook",
-                },
+                "source": spec.source.kind(),
                 "schedule": match &spec.schedule {
                     Some(Schedule::Cron(c)) => Some(c.clone()),
                     Some(Schedule::Every(d)) => Some(format!("every {}", humantime::format_duration(*d))),
@@ -397,7 +406,51 @@ impl Engine {
                     &mut out,
                 );
             }
+            Source::Queue(_) => {
+                // Receiving would hide the messages (and count a receive
+                // towards their dead-letter limit) for nothing.
+                return Err(FlowError::Source(
+                    "preview does not read queues: receiving would hide their messages".into(),
+                ));
+            }
         }
         Ok(out)
+    }
+}
+
+/// SNS subscriptions with protocol `flow`: the message is the payload of a
+/// `webhook` flow (an `http` flow just runs). The delivery succeeds once the
+/// run has committed; a failed run is retried by the delivery policy.
+impl crate::messaging::flow_target::FlowTarget for Engine {
+    fn has_flow(&self, name: &str) -> bool {
+        self.flows.load().contains_key(name)
+    }
+
+    fn deliver(&self, flow: &str, message: String) -> crate::messaging::flow_target::Delivery {
+        let (engine, flow) = (self.clone(), flow.to_string());
+        Box::pin(async move {
+            let spec = engine.spec(&flow).map_err(|e| e.to_string())?;
+            let payload = spec
+                .source
+                .payload_records()
+                .map(|_| bytes::Bytes::from(message));
+            let _waiting = engine
+                .waiting
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| FlowError::Backlogged.to_string())?;
+            let run = engine
+                .run(&flow, "topic", payload, true, Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            match run.status {
+                RunStatus::Successful => Ok(()),
+                _ => Err(format!(
+                    "run {} of flow {flow} failed: {}",
+                    run.id,
+                    run.error.unwrap_or_default()
+                )),
+            }
+        })
     }
 }

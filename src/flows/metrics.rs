@@ -20,7 +20,10 @@ impl FlowMetrics {
     pub fn new() -> FlowMetrics {
         FlowMetrics {
             runs: IntCounterVec::new(
-                Opts::new("flow_runs_total", "Finished flow runs, by flow, trigger and status"),
+                Opts::new(
+                    "flow_runs_total",
+                    "Finished flow runs, by flow, trigger and status",
+                ),
                 &["flow", "trigger", "status"],
             )
             .expect("static metric definition"),
@@ -33,7 +36,10 @@ impl FlowMetrics {
             )
             .expect("static metric definition"),
             bytes: IntCounterVec::new(
-                Opts::new("flow_bytes_written_total", "Bytes committed to destinations, by flow"),
+                Opts::new(
+                    "flow_bytes_written_total",
+                    "Bytes committed to destinations, by flow",
+                ),
                 &["flow"],
             )
             .expect("static metric definition"),
@@ -86,7 +92,9 @@ impl FlowMetrics {
         ] {
             self.records.with_label_values(&[flow, outcome]).inc_by(n);
         }
-        self.bytes.with_label_values(&[flow]).inc_by(run.bytes_written);
+        self.bytes
+            .with_label_values(&[flow])
+            .inc_by(run.bytes_written);
         self.duration.with_label_values(&[flow]).observe(seconds);
     }
 }

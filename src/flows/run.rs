@@ -8,8 +8,8 @@ use super::error::FlowError;
 use super::history::{FlowStore, RunRecord, RunStatus};
 use super::sink::keys::KeyContext;
 use super::sink::{stores, RunWriter};
-use super::source::{self, http::HttpReader};
-use super::spec::{FlowSpec, Source};
+use super::source::{self, http::HttpReader, queue::QueueReader};
+use super::spec::{FlowSpec, Incremental, Source};
 use super::tasks::{self, Outcome};
 use super::watermark::{self, Mark};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -36,6 +36,8 @@ pub struct RunInput {
 pub struct Runner {
     pub data_dir: PathBuf,
     pub store: Arc<dyn FlowStore>,
+    /// For `queue` sources; set when the server runs messaging.
+    pub broker: std::sync::OnceLock<crate::messaging::Broker>,
 }
 
 pub fn now_rfc3339(t: DateTime<Utc>) -> String {
@@ -149,8 +151,29 @@ impl Runner {
             started,
         };
         let mut writer = RunWriter::new(store, destination, context);
+        let incremental = match &spec.source {
+            Source::Http(http) => http.incremental.clone(),
+            _ => None,
+        };
+        let stored = incremental.as_ref().and_then(|inc| {
+            run.watermark_before
+                .as_deref()
+                .and_then(|w| Mark::parse_stored(inc.kind, w))
+        });
+        let start = incremental
+            .as_ref()
+            .and_then(|inc| watermark::start(inc, stored.as_ref(), started));
+        let mut pages = Pages::open(spec, input, start.as_ref(), self.broker.get())?;
         let outcome = self
-            .pump(spec, input, started, run, progress, &mut writer)
+            .pump(
+                spec,
+                incremental.as_ref(),
+                stored,
+                &mut pages,
+                run,
+                progress,
+                &mut writer,
+            )
             .await;
         let mark = match outcome {
             Ok(mark) => mark,
@@ -171,44 +194,36 @@ impl Runner {
             "watermark": mark.as_ref().map(Mark::stored),
         });
         let (files, _errors) = writer.commit(summary).await?;
+        // Only now may a queue forget what the run took.
+        pages.acknowledge().await;
         // Counted after commit: compressed streams and Parquet footers end there.
         run.bytes_written = files.iter().map(|f| f.bytes).sum();
         run.files = files;
         Ok(mark)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn pump(
         &self,
         spec: &FlowSpec,
-        input: &RunInput,
-        started: DateTime<Utc>,
+        incremental: Option<&Incremental>,
+        stored: Option<Mark>,
+        pages: &mut Pages,
         run: &mut RunRecord,
         progress: &Progress,
         writer: &mut RunWriter,
     ) -> Result<Option<Mark>, FlowError> {
-        let incremental = match &spec.source {
-            Source::Http(http) => http.incremental.clone(),
-            _ => None,
-        };
-        let stored = incremental.as_ref().and_then(|inc| {
-            run.watermark_before
-                .as_deref()
-                .and_then(|w| Mark::parse_stored(inc.kind, w))
-        });
-        let start = incremental
-            .as_ref()
-            .and_then(|inc| watermark::start(inc, stored.as_ref(), started));
         let mut highest = stored.clone();
         // Records re-read from the lookback overlap are written once per run.
         let mut overlap_seen: HashSet<[u8; 32]> = HashSet::new();
 
-        let mut pages = Pages::open(spec, input, start.as_ref())?;
         while let Some(page) = pages.next().await? {
             let mut kept = Vec::with_capacity(page.len());
-            let mut invalid = Vec::new();
+            let mut invalid = pages.take_rejected();
+            run.records_read += invalid.len() as u64;
             for record in page {
                 run.records_read += 1;
-                if let Some(inc) = &incremental {
+                if let Some(inc) = incremental {
                     if let Some(mark) = Mark::of(inc, &record) {
                         if stored.as_ref().is_some_and(|s| &mark <= s) {
                             let digest = ring::digest::digest(
@@ -255,10 +270,16 @@ impl Runner {
 enum Pages {
     Http(Box<HttpReader>),
     Once(Option<Vec<Value>>),
+    Queue(Box<QueueReader>),
 }
 
 impl Pages {
-    fn open(spec: &FlowSpec, input: &RunInput, start: Option<&Mark>) -> Result<Pages, FlowError> {
+    fn open(
+        spec: &FlowSpec,
+        input: &RunInput,
+        start: Option<&Mark>,
+        broker: Option<&crate::messaging::Broker>,
+    ) -> Result<Pages, FlowError> {
         match &spec.source {
             Source::Http(http) => {
                 let since = match (&http.incremental, start) {
@@ -282,6 +303,7 @@ impl Pages {
                     records.as_deref(),
                 )?)))
             }
+            Source::Queue(queue) => Ok(Pages::Queue(Box::new(QueueReader::new(broker, queue)?))),
         }
     }
 
@@ -289,6 +311,22 @@ impl Pages {
         match self {
             Pages::Http(reader) => reader.next_page().await,
             Pages::Once(page) => Ok(page.take()),
+            Pages::Queue(reader) => reader.next_page().await,
+        }
+    }
+
+    /// Records the source could not hand out as records (with why).
+    fn take_rejected(&mut self) -> Vec<(Value, String)> {
+        match self {
+            Pages::Queue(reader) => reader.take_rejected(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// After the commit.
+    async fn acknowledge(&mut self) {
+        if let Pages::Queue(reader) = self {
+            reader.acknowledge().await;
         }
     }
 }

@@ -32,6 +32,35 @@ pub enum Schedule {
 pub enum Source {
     Http(Arc<HttpSource>),
     Webhook { records: Option<String> },
+    Queue(QueueSource),
+}
+
+impl Source {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Http(_) => "http",
+            Source::Webhook { .. } => "webhook",
+            Source::Queue(_) => "queue",
+        }
+    }
+
+    /// A `webhook` source reads the trigger's payload (the records path in
+    /// it); other sources ignore payloads.
+    pub fn payload_records(&self) -> Option<Option<&str>> {
+        match self {
+            Source::Webhook { records } => Some(records.as_deref()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueSource {
+    pub queue: String,
+    /// Messages one run takes at most.
+    pub max_messages: u64,
+    /// Seconds a taken message stays hidden from other consumers.
+    pub visibility_timeout: u32,
 }
 
 #[derive(Debug, Clone)]

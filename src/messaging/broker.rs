@@ -45,6 +45,7 @@ struct Inner {
     sns: super::topics::SnsState,
     deliveries: super::delivery::Deliveries,
     allow_private_endpoints: AtomicBool,
+    flow_target: std::sync::OnceLock<Arc<dyn super::flow_target::FlowTarget>>,
 }
 
 /// One message sent, as the API reports it.
@@ -101,6 +102,7 @@ impl Broker {
                 sns: Default::default(),
                 deliveries: Default::default(),
                 allow_private_endpoints: AtomicBool::new(false),
+                flow_target: std::sync::OnceLock::new(),
             }),
         };
         broker.restore(snapshot, now);
@@ -199,6 +201,16 @@ impl Broker {
         self.inner
             .allow_private_endpoints
             .store(allow, Ordering::Relaxed);
+    }
+
+    /// Where `flow` subscriptions deliver (set once, before subscriptions
+    /// are declared).
+    pub fn set_flow_target(&self, target: Arc<dyn super::flow_target::FlowTarget>) {
+        let _ = self.inner.flow_target.set(target);
+    }
+
+    pub fn flow_target(&self) -> Option<&Arc<dyn super::flow_target::FlowTarget>> {
+        self.inner.flow_target.get()
     }
 
     pub fn next_seq(&self) -> u64 {

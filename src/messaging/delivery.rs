@@ -1,5 +1,5 @@
-//! http(s) subscriptions: each delivery is a stored record, posted by a
-//! background worker and retried per the subscription's delivery policy;
+//! http(s) and `flow` subscriptions: each delivery is a stored record,
+//! posted (or handed to the flows engine) by a background worker and retried per the subscription's delivery policy;
 //! one that finally fails goes to the subscription's dead-letter queue.
 //! Records are durable, so a restart resumes pending deliveries.
 
@@ -267,6 +267,12 @@ async fn post(
     sub: &super::topics::Subscription,
 ) -> Result<(), String> {
     let r = &sub.record;
+    if r.protocol == "flow" {
+        let target = broker
+            .flow_target()
+            .ok_or("flows are not running in this process")?;
+        return target.deliver(&r.endpoint, record.body.clone()).await;
+    }
     let url = reqwest::Url::parse(&r.endpoint).map_err(|e| e.to_string())?;
     if !broker.allow_private_endpoints() {
         // Names are resolved now, so a name pointing inside is refused too.

@@ -7,7 +7,7 @@
 //! - `queue`: one queue's rules (visibility, delays, FIFO groups, dedup)
 //! - `redrive`: dead-letter queue move tasks
 //! - `topics`, `publish`, `filter_policy`, `delivery`: SNS topics, fan-out,
-//!   filter policies, http(s) deliveries with retries
+//!   filter policies, http(s) and `flow` deliveries with retries (`flow_target`)
 //! - `journal`: group commit of every change to the `store`
 //! - `message`, `receipt`, `settings`, `names`: the vocabulary
 //! - `error`: every API error and its wire form
@@ -18,6 +18,7 @@ pub mod clock;
 pub mod delivery;
 pub mod error;
 pub mod filter_policy;
+pub mod flow_target;
 pub mod journal;
 pub mod message;
 pub mod names;

@@ -150,7 +150,8 @@ impl Broker {
                 .and_then(|m| m.get(protocol).or_else(|| m.get("default")))
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| input.message.clone());
-            let body = if sub.raw {
+            // A flow reads the message itself: its records.
+            let body = if sub.raw || protocol == "flow" {
                 text
             } else {
                 envelope(self, &input, &message_id, &text, &sub.record.arn, seq, now)

@@ -20,7 +20,12 @@ pub struct Running {
     pub runtime: tokio::runtime::Runtime,
 }
 
-pub fn start(settings: &Messaging, data_dir: &Path, threads: usize) -> anyhow::Result<Running> {
+pub fn start(
+    settings: &Messaging,
+    data_dir: &Path,
+    threads: usize,
+    flows: Option<Arc<dyn super::flow_target::FlowTarget>>,
+) -> anyhow::Result<Running> {
     let listener = std::net::TcpListener::bind(settings.address)
         .with_context(|| format!("binding the messaging API on {}", settings.address))?;
     listener.set_nonblocking(true)?;
@@ -37,6 +42,9 @@ pub fn start(settings: &Messaging, data_dir: &Path, threads: usize) -> anyhow::R
         .map_err(|e| anyhow::anyhow!("opening the message store: {e}"))?;
     let broker = Broker::open(Box::new(store), naming)?;
     broker.set_allow_private_endpoints(settings.allow_private_endpoints);
+    if let Some(flows) = flows {
+        broker.set_flow_target(flows);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .thread_name("gatehouse-messaging")

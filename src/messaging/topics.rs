@@ -370,6 +370,19 @@ impl Broker {
                 super::delivery::check_endpoint(endpoint, protocol, self.allow_private_endpoints())
                     .map_err(|why| invalid(format!("Invalid parameter: Endpoint: {why}")))?;
             }
+            "flow" => {
+                if topic.fifo {
+                    return Err(invalid(
+                        "Invalid parameter: Endpoint: FIFO topics deliver only to SQS FIFO queues",
+                    ));
+                }
+                let known = self.flow_target().is_some_and(|t| t.has_flow(endpoint));
+                if !known {
+                    return Err(invalid(format!(
+                        "Invalid parameter: Endpoint: no flow named {endpoint}"
+                    )));
+                }
+            }
             other => {
                 return Err(invalid(format!(
                     "Invalid parameter: Amazon SNS does not support this protocol string: {other}"

@@ -8,7 +8,6 @@ use crate::config::model::FlowIntegration;
 use crate::flows::engine::Engine;
 use crate::flows::error::FlowError;
 use crate::flows::source;
-use crate::flows::spec::Source;
 use crate::gateway::errors::GatewayError;
 use bytes::Bytes;
 use http::HeaderMap;
@@ -29,14 +28,15 @@ pub fn start(
             .map_err(GatewayError::BadSignature)?;
     }
     let spec = engine.spec(&target.flow).map_err(gateway_error)?;
-    let payload = match &spec.source {
-        Source::Webhook { records } => {
-            source::from_payload(&body, records.as_deref())
+    let payload = match spec.source.payload_records() {
+        Some(records) => {
+            source::from_payload(&body, records)
                 .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
             Some(body)
         }
-        // The webhook only says "something changed": the run reads the API.
-        Source::Http(_) => None,
+        // The webhook only says "something changed": the run reads the API
+        // or the queue.
+        None => None,
     };
     let run_id = engine
         .start(&target.flow, "webhook", payload)

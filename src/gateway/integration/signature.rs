@@ -53,7 +53,7 @@ impl Signature {
                 let value = header(headers, "x-hub-signature-256")?;
                 let digest = value
                     .strip_prefix("sha256=")
-                    .and_then(|h| hex_decode(h))
+                    .and_then(hex_decode)
                     .ok_or("X-Hub-Signature-256 is not sha256=<hex>")?;
                 self.check(body, &digest, "X-Hub-Signature-256")
             }
@@ -178,9 +178,14 @@ mod tests {
         let sig = Signature::new(SignatureKind::Stripe { tolerance }, "whsec_test");
         let body = br#"{"id":"evt_1"}"#;
         let t = 1_700_000_000i64;
-        let v1 = Signature::sign_hex("whsec_test", format!("{t}.{}", "{\"id\":\"evt_1\"}").as_bytes());
+        let v1 = Signature::sign_hex(
+            "whsec_test",
+            format!("{t}.{}", "{\"id\":\"evt_1\"}").as_bytes(),
+        );
         let value = format!("t={t},v1=deadbeef,v1={v1}");
-        assert!(sig.verify(&headers("stripe-signature", &value), body, t + 10).is_ok());
+        assert!(sig
+            .verify(&headers("stripe-signature", &value), body, t + 10)
+            .is_ok());
         assert!(sig
             .verify(&headers("stripe-signature", &value), body, t + 301)
             .unwrap_err()
@@ -204,7 +209,9 @@ mod tests {
             "k",
         );
         let good = format!("v0={}", Signature::sign_hex("k", b"body"));
-        assert!(hex.verify(&headers("x-signature", &good), b"body", 0).is_ok());
+        assert!(hex
+            .verify(&headers("x-signature", &good), b"body", 0)
+            .is_ok());
         assert!(hex
             .verify(&headers("x-signature", &good[3..]), b"body", 0)
             .is_err());
@@ -218,7 +225,8 @@ mod tests {
             "k",
         );
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"k");
-        let value = base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, b"body"));
+        let value =
+            base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, b"body"));
         assert!(b64
             .verify(&headers("x-shopify-hmac-sha256", &value), b"body", 0)
             .is_ok());
