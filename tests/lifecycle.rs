@@ -162,6 +162,7 @@ async fn sigterm_finishes_in_flight_requests_then_exits() {
 fn copy_shipped_routes(dir: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     common::copy_dir(&root.join("routes"), &dir.join("routes"));
+    common::copy_dir(&root.join("flows"), &dir.join("flows"));
     let shipped = std::fs::read_to_string(root.join("gatehouse.yaml")).unwrap();
     // The fixture sets only ports; its messaging address joins the shipped
     // messaging section.
@@ -254,6 +255,51 @@ async fn the_demo_contract_from_the_readme() {
         attrs["request_id"].string_value.as_deref(),
         Some(request_id.as_str())
     );
+
+    // POST /demo/webhooks/orders: a run of flows/demo-orders.yaml (202 with
+    // its id); the paid order lands as JSON Lines with its email masked.
+    let resp = c
+        .post(gh.url("/demo/webhooks/orders"))
+        .header("content-type", "application/json")
+        .body(
+            r#"[{"id":1,"status":"paid","total":12.5,"currency":"EUR","customer":{"email":"alice@example.com"},"created_at":"2026-11-24T10:00:00Z"},
+                {"id":2,"status":"open","total":3,"currency":"EUR","customer":{"email":"bob@example.com"},"created_at":"2026-11-24T10:01:00Z"}]"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let run_id = json(resp).await["run_id"].as_str().unwrap().to_string();
+    let run = common::flows::wait_for_run(&gh, "demo-orders", &run_id).await;
+    assert_eq!(run["status"], "Successful", "{run}");
+    assert_eq!(run["records_read"], 2);
+    assert_eq!(run["records_filtered"], 1);
+    assert_eq!(run["records_written"], 1);
+    let lake = gh.dir.path().join("data/lake/demo-orders");
+    let files = common::flows::files_under(&lake);
+    let data: Vec<_> = files.iter().filter(|f| f.ends_with(".jsonl")).collect();
+    assert_eq!(data.len(), 1, "{files:?}");
+    assert!(data[0].contains(&run_id));
+    assert_eq!(
+        std::fs::read_to_string(lake.join(data[0])).unwrap(),
+        "{\"created_at\":\"2026-11-24T10:00:00Z\",\"currency\":\"EUR\",\"email\":\"*****@example.com\",\"order_id\":1,\"status\":\"paid\",\"total\":12.5}\n"
+    );
+    assert!(files.iter().any(|f| f.ends_with("_manifest.json")));
+    let history = gh.cli(&["flow", "history", "demo-orders", "--json"]);
+    assert!(history.status.success());
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(history[0]["id"], run_id.as_str());
+    assert_eq!(history[0]["trigger"], "webhook");
+    // A body that is not JSON is refused before any run starts.
+    let resp = c
+        .post(gh.url("/demo/webhooks/orders"))
+        .header("content-type", "application/json")
+        .body("[{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(json(resp).await["code"], "BadRequest");
 
     // The WAF: SQL injection and XSS are refused, an Irish surname is not.
     for (q, expected) in [

@@ -4,13 +4,13 @@
 use super::model::{FlowIntegration, Messaging};
 use super::raw::{FlowIntegrationRaw, FlowTargetRaw, SignatureRaw};
 use super::validate::Reporter;
-use crate::flows::engine::Flows;
 use crate::gateway::integration::signature::{Signature, SignatureKind};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 pub fn check(
     raw: &FlowIntegrationRaw,
-    flows: &Flows,
+    flows: &BTreeSet<String>,
     path: &str,
     r: &mut Reporter,
 ) -> Option<FlowIntegration> {
@@ -20,8 +20,8 @@ pub fn check(
             (name, signature.as_ref(), format!("{path}.name"))
         }
     };
-    if !flows.contains_key(name) {
-        let known: Vec<&str> = flows.keys().map(String::as_str).collect();
+    if !flows.contains(name) {
+        let known: Vec<&str> = flows.iter().map(String::as_str).collect();
         r.error(
             &name_path,
             format!(
@@ -42,11 +42,11 @@ pub fn check(
 }
 
 /// Topic subscriptions with protocol `flow` name a flow in `flows/`.
-pub fn check_subscriptions(messaging: &Messaging, flows: &Flows, r: &mut Reporter) {
+pub fn check_subscriptions(messaging: &Messaging, flows: &BTreeSet<String>, r: &mut Reporter) {
     for topic in &messaging.topics {
         for (i, s) in topic.subscriptions.iter().enumerate() {
-            if s.protocol == "flow" && !flows.contains_key(&s.endpoint) {
-                let known: Vec<&str> = flows.keys().map(String::as_str).collect();
+            if s.protocol == "flow" && !flows.contains(&s.endpoint) {
+                let known: Vec<&str> = flows.iter().map(String::as_str).collect();
                 r.error(
                     &format!(
                         "messaging.topics.{}.subscriptions[{i}].endpoint",

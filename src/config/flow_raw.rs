@@ -163,8 +163,9 @@ pub struct PaginationRaw {
     /// cursor: where the next cursor is in the body (`meta.next_cursor`).
     /// next_url: where the next URL is (`next`, `nextRecordsUrl`).
     pub from: Option<String>,
-    /// cursor: the query parameter that carries it. offset/page: the
-    /// parameter with the offset or page number.
+    /// cursor: the query parameter that carries it (`body:PATH` puts it in
+    /// the JSON body, for search APIs). offset/page: the parameter with the
+    /// offset or page number.
     pub param: Option<String>,
     /// cursor: take the cursor from the last record's field instead (Stripe's
     /// `starting_after` = the last id).

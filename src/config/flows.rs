@@ -636,6 +636,10 @@ fn destination(raw: DestinationRaw, r: &mut Reporter<'_>) -> Option<Destination>
             "`..` is not allowed in the destination",
         );
     }
+    let key = raw.key.unwrap_or_else(|| DEFAULT_TEMPLATE.to_string());
+    if let Some(m) = check_template(&key) {
+        r.error(&format!("{p}.key"), m);
+    }
     let format = match raw.format.as_deref().unwrap_or("jsonl") {
         "jsonl" | "json_lines" => Format::JsonLines,
         "csv" => Format::Csv,
@@ -665,10 +669,6 @@ fn destination(raw: DestinationRaw, r: &mut Reporter<'_>) -> Option<Destination>
             &format!("{p}.compression"),
             "Parquet files compress their own pages (snappy); leave `compression` out",
         );
-    }
-    let key = raw.key.unwrap_or_else(|| DEFAULT_TEMPLATE.to_string());
-    if let Some(m) = check_template(&key) {
-        r.error(&format!("{p}.key"), m);
     }
     let mut s3 = std::collections::BTreeMap::new();
     if let Some(raw) = raw.s3 {

@@ -75,6 +75,7 @@ pub fn load_with_env(
             );
             continue;
         }
+        config.flow_ids.insert(id.clone());
         if let Some(parsed) = read_file::<flow_raw::FlowFile>(root, &file, env, &mut diags) {
             let mut reporter = validate::Reporter::new(&parsed.file, &parsed.node, &mut diags);
             if let Some(spec) =
@@ -109,7 +110,7 @@ pub fn load_with_env(
 
     if let (Some(main), Some(messaging)) = (&main, &config.messaging) {
         let mut r = validate::Reporter::new(&main.file, &main.node, &mut diags);
-        flow_integration::check_subscriptions(messaging, &config.flows, &mut r);
+        flow_integration::check_subscriptions(messaging, &config.flow_ids, &mut r);
     }
 
     if diags.is_empty() {

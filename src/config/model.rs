@@ -37,6 +37,9 @@ pub struct Config {
     pub messaging: Option<Messaging>,
     /// `flows/<id>.yaml`, by id.
     pub flows: BTreeMap<String, Arc<crate::flows::spec::FlowSpec>>,
+    /// Every flow file's id, valid or not: a route or subscription naming a
+    /// flow whose file has errors is not reported a second time.
+    pub flow_ids: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -159,6 +159,7 @@ pub fn settings(
         waf_rule_sets,
         messaging,
         flows: BTreeMap::new(),
+        flow_ids: Default::default(),
     }
 }
 
@@ -627,7 +628,7 @@ fn route(
         )),
         IntegrationRaw::Flow(f) => Integration::Flow(super::flow_integration::check(
             f,
-            &settings.flows,
+            &settings.flow_ids,
             &format!("{path}.integration.flow"),
             r,
         )?),

@@ -98,14 +98,15 @@ fn preset(name: &str) -> Option<Preset> {
             inject: "query:since",
             format: "rfc3339",
         },
-        // CRM v3: paging.next.after.
+        // CRM v3 search (POST .../search): paging.next.after, sent back in
+        // the body as `after`.
         "hubspot" => Preset {
             base_url: Some("https://api.hubapi.com"),
             path: None,
             records: "results",
             pagination: PaginationRaw {
                 from: Some("paging.next.after".into()),
-                param: Some("after".into()),
+                param: Some("body:after".into()),
                 ..p("cursor")
             },
             inject: "body:filterGroups.0.filters.0.value",

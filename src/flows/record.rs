@@ -18,20 +18,37 @@ pub fn get<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
 /// Sets `path`, creating objects on the way (a non-object in the way is
 /// replaced: the path says the record has that shape).
 pub fn set(record: &mut Value, path: &str, value: Value) {
-    let mut node = record;
-    let mut segments = path.split('.').peekable();
-    while let Some(segment) = segments.next() {
-        if !node.is_object() {
-            *node = Value::Object(Map::new());
-        }
-        let Value::Object(map) = node else { return };
-        if segments.peek().is_none() {
-            map.insert(segment.to_string(), value);
+    let (segment, rest) = match path.split_once('.') {
+        Some((segment, rest)) => (segment, Some(rest)),
+        None => (path, None),
+    };
+    // A number indexes into an existing array (request bodies such as
+    // HubSpot's `filterGroups.0.filters.0.value`); one past the end appends.
+    if let (Value::Array(items), Ok(i)) = (&mut *record, segment.parse::<usize>()) {
+        if i <= items.len() {
+            if i == items.len() {
+                items.push(Value::Null);
+            }
+            match rest {
+                None => items[i] = value,
+                Some(rest) => set(&mut items[i], rest, value),
+            }
             return;
         }
-        node = map
-            .entry(segment.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    if !record.is_object() {
+        *record = Value::Object(Map::new());
+    }
+    let Value::Object(map) = record else { return };
+    match rest {
+        None => {
+            map.insert(segment.to_string(), value);
+        }
+        Some(rest) => set(
+            map.entry(segment.to_string()).or_insert(Value::Null),
+            rest,
+            value,
+        ),
     }
 }
 
@@ -112,5 +129,22 @@ mod tests {
         assert_eq!(number(&json!(" 42 ")), Some(42.0));
         assert_eq!(from_f64(6.0), json!(6));
         assert_eq!(from_f64(0.5), json!(0.5));
+    }
+
+    #[test]
+    fn set_indexes_into_arrays() {
+        let mut body = serde_json::json!({"filterGroups": [{"filters": [{"operator": "GTE"}]}]});
+        set(
+            &mut body,
+            "filterGroups.0.filters.0.value",
+            Value::from("1700000000000"),
+        );
+        assert_eq!(
+            body,
+            serde_json::json!({"filterGroups": [{"filters": [{"operator": "GTE", "value": "1700000000000"}]}]})
+        );
+        let mut fresh = Value::Null;
+        set(&mut fresh, "a.b", Value::from(1));
+        assert_eq!(fresh, serde_json::json!({"a": {"b": 1}}));
     }
 }

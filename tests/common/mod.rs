@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod flows;
 pub mod pki;
+pub mod saas;
 pub mod upstream;
 
 use std::collections::HashMap;

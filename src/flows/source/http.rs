@@ -19,6 +19,9 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// The longest Retry-After honoured; a longer one fails the request.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
+/// A pagination parameter named `body:PATH` goes into the JSON body.
+const BODY_PARAM: &str = "body:";
+
 pub struct HttpReader {
     spec: Arc<HttpSource>,
     client: reqwest::Client,
@@ -144,7 +147,9 @@ impl HttpReader {
                 query.append_pair(k, v);
             }
             for (k, v) in self.paginator.params() {
-                query.append_pair(&k, &v);
+                if !k.starts_with(BODY_PARAM) {
+                    query.append_pair(&k, &v);
+                }
             }
             if let (Some(inc), Some(since)) = (&self.spec.incremental, &self.since) {
                 if let Inject::Query(name) = &inc.inject {
@@ -160,6 +165,13 @@ impl HttpReader {
 
     fn body(&self) -> Option<Value> {
         let mut body = self.spec.body.clone();
+        // Search APIs (HubSpot's) take the page position in the body.
+        for (k, v) in self.paginator.params() {
+            if let Some(path) = k.strip_prefix(BODY_PARAM) {
+                let target = body.get_or_insert_with(|| Value::Object(Default::default()));
+                record::set(target, path, Value::String(v));
+            }
+        }
         if let (Some(inc), Some(since)) = (&self.spec.incremental, &self.since) {
             if let Inject::Body(path) = &inc.inject {
                 let target = body.get_or_insert_with(|| Value::Object(Default::default()));
