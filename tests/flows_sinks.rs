@@ -130,12 +130,24 @@ async fn every_format_lands_each_record_exactly_once() {
     let dir = FlowDir::new();
     let cases = [
         ("jsonl", "  format: jsonl\n", ".jsonl"),
-        ("jsonl_gzip", "  format: jsonl\n  compression: gzip\n", ".jsonl.gz"),
+        (
+            "jsonl_gzip",
+            "  format: jsonl\n  compression: gzip\n",
+            ".jsonl.gz",
+        ),
         ("csv", "  format: csv\n", ".csv"),
-        ("csv_zstd", "  format: csv\n  compression: zstd\n", ".csv.zst"),
+        (
+            "csv_zstd",
+            "  format: csv\n  compression: zstd\n",
+            ".csv.zst",
+        ),
         ("parquet", "  format: parquet\n", ".parquet"),
         // Split into files of about 1 KiB.
-        ("split", "  format: jsonl\n  max_file_size: 1KiB\n", ".jsonl"),
+        (
+            "split",
+            "  format: jsonl\n  max_file_size: 1KiB\n",
+            ".jsonl",
+        ),
     ];
     for (name, destination, _) in &cases {
         dir.flow(name, &flow(&saas, destination));
@@ -221,7 +233,11 @@ async fn invalid_records_go_to_the_error_prefix_with_their_reason() {
         .map(|e| e["record"]["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, negative);
-    assert!(filed[0]["reason"].as_str().unwrap().contains("amount"), "{}", filed[0]);
+    assert!(
+        filed[0]["reason"].as_str().unwrap().contains("amount"),
+        "{}",
+        filed[0]
+    );
 }
 
 /// moto's S3 server on a free port, stopped on drop.
@@ -244,20 +260,29 @@ async fn moto() -> Moto {
         .unwrap()
         .port();
     let child = std::process::Command::new("python3")
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("python3 with moto[server] (.ci/setup installs it)");
     let url = format!("http://127.0.0.1:{port}");
+    // Owned by the guard from here, so every path below kills it.
+    let moto = Moto { child, url };
     let client = reqwest::Client::new();
     for _ in 0..300 {
-        if client.get(&url).send().await.is_ok() {
-            return Moto { child, url };
+        if client.get(&moto.url).send().await.is_ok() {
+            return moto;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("moto's server did not start on {url}");
+    panic!("moto's server did not start on {}", moto.url);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,11 +291,7 @@ async fn s3_destinations_get_the_files_and_the_manifest() {
     let saas = Saas::start(RECORDS).await;
     let s3 = moto().await;
     let client = reqwest::Client::new();
-    let created = client
-        .put(format!("{}/lake", s3.url))
-        .send()
-        .await
-        .unwrap();
+    let created = client.put(format!("{}/lake", s3.url)).send().await.unwrap();
     assert!(created.status().is_success(), "{:?}", created.text().await);
     let dir = FlowDir::new();
     dir.flow(
@@ -306,7 +327,11 @@ async fn s3_destinations_get_the_files_and_the_manifest() {
     let key = run["files"][0]["key"].as_str().unwrap().to_string();
     let records = jsonl(&get(format!("raw/{key}")).await);
     assert_eq!(sorted(records), expected(&saas));
-    let folder = Path::new(&key).parent().unwrap().to_string_lossy().into_owned();
+    let folder = Path::new(&key)
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let manifest: Value =
         serde_json::from_slice(&get(format!("raw/{folder}/_manifest.json")).await).unwrap();
     assert_eq!(manifest["records_written"], RECORDS);

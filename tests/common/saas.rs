@@ -115,7 +115,7 @@ impl Saas {
             id,
             name: format!("customer {id}"),
             amount: (id as i64 * 37) % 1000 - 100,
-            status: if id % 3 == 0 { "closed" } else { "open" },
+            status: if id.is_multiple_of(3) { "closed" } else { "open" },
             updated,
         };
         s.records.push(record.clone());
@@ -194,6 +194,10 @@ async fn serve(
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if uri.path() == "/generic/slow" {
+        // A slow API: runs of a flow on a 1-second schedule overlap ticks.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
     let mut s = state.lock().unwrap();
     s.seen.push(Seen {
         method: method.clone(),
@@ -411,8 +415,8 @@ async fn serve(
             }
             axum::Json(out).into_response()
         }
-        // Generic offset/limit.
-        "/generic/items" => {
+        // Generic offset/limit (slowly, too).
+        "/generic/items" | "/generic/slow" => {
             let offset = num("offset").unwrap_or(0) as usize;
             let limit = num("limit").unwrap_or(10) as usize;
             let items: Vec<Value> = records
