@@ -5,8 +5,10 @@
 //!   moto, AWS), the messaging benchmark in BENCHMARKS.md
 //! - `sqs_client`: the smallest signed SQS JSON client the load needs
 //! - `latency`: percentiles from recorded samples
+//! - `saas_source`: a synthetic paginated list API, the flows benchmark's source
 
 pub mod latency;
+pub mod saas_source;
 pub mod sqs_client;
 pub mod sqs_load;
 
@@ -18,6 +20,20 @@ pub enum BenchCommand {
     /// Producers and consumers against an SQS endpoint (Gatehouse, moto, AWS):
     /// batches of sends, receives and deletes; reports messages/s and latency.
     Sqs(SqsArgs),
+    /// Serve a synthetic SaaS list API (cursor pagination, ten fields per
+    /// record) for the flows benchmark: GET /records?cursor=N&limit=L.
+    Source(SourceArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SourceArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Records in the dataset.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 #[derive(clap::Args)]
@@ -70,7 +86,16 @@ pub struct SqsArgs {
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Sqs(args) = command;
+    let args = match command {
+        BenchCommand::Sqs(args) => args,
+        BenchCommand::Source(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(args.threads.max(1))
+                .enable_all()
+                .build()?;
+            return runtime.block_on(saas_source::serve(args.listen, args.records));
+        }
+    };
     let keys = match (args.access_key, args.secret_key) {
         (Some(access_key), Some(secret)) => Some(Keys { access_key, secret }),
         (None, _) => None,

@@ -115,7 +115,11 @@ impl Saas {
             id,
             name: format!("customer {id}"),
             amount: (id as i64 * 37) % 1000 - 100,
-            status: if id.is_multiple_of(3) { "closed" } else { "open" },
+            status: if id.is_multiple_of(3) {
+                "closed"
+            } else {
+                "open"
+            },
             updated,
         };
         s.records.push(record.clone());
