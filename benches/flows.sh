@@ -15,17 +15,20 @@ BIN=$PWD/target/release/gatehouse
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
 
-start_source() { # records -> port
-  "$BIN" bench source --listen 127.0.0.1:0 --records "$1" 2>"$WORK/source-$1.log" &
+# Sources run in this shell (not in a command substitution), so the trap
+# can stop them.
+"$BIN" bench source --listen 127.0.0.1:0 --records "$RECORDS" 2>"$WORK/small.log" &
+"$BIN" bench source --listen 127.0.0.1:0 --records "$BIG" 2>"$WORK/big.log" &
+port_of() { # log file -> port
   for _ in $(seq 100); do
-    port=$(grep -o '"source":"127.0.0.1:[0-9]*"' "$WORK/source-$1.log" 2>/dev/null | grep -o '[0-9]*"$' | tr -d '"' || true)
+    port=$(grep -o '"source":"127.0.0.1:[0-9]*"' "$1" 2>/dev/null | grep -o '[0-9]*"$' | tr -d '"' || true)
     [ -n "$port" ] && { echo "$port"; return; }
     sleep 0.1
   done
   echo "source did not start" >&2; exit 1
 }
-SMALL_PORT=$(start_source "$RECORDS")
-BIG_PORT=$(start_source "$BIG")
+SMALL_PORT=$(port_of "$WORK/small.log")
+BIG_PORT=$(port_of "$WORK/big.log")
 
 mkdir -p "$WORK/flows"
 flow() { # name port format
