@@ -20,7 +20,8 @@ const COUNTRIES: [&str; 5] = ["DE", "FR", "US", "JP", "BR"];
 impl Source {
     /// One page as JSON text.
     pub fn page(&self, cursor: u64, limit: u64) -> String {
-        let end = (cursor + limit).min(self.records);
+        let cursor = cursor.min(self.records);
+        let end = cursor.saturating_add(limit).min(self.records);
         let mut out = String::with_capacity(((end - cursor) * 260 + 64) as usize);
         out.push_str("{\"data\":[");
         for i in cursor..end {
@@ -100,5 +101,7 @@ mod tests {
         assert_eq!(last["data"].as_array().unwrap().len(), 5);
         assert!(last.get("next").is_none());
         assert_eq!(last["data"][4]["id"], 24);
+        let past: serde_json::Value = serde_json::from_str(&s.page(u64::MAX, 10)).unwrap();
+        assert_eq!(past["data"].as_array().unwrap().len(), 0);
     }
 }

@@ -69,7 +69,8 @@ impl Signature {
                     }
                 }
                 let t = timestamp.ok_or("Stripe-Signature has no t=<timestamp>")?;
-                if (now_unix - t).unsigned_abs() > tolerance.as_secs() {
+                // abs_diff: a hostile `t=-9223372036854775808` must not overflow.
+                if now_unix.abs_diff(t) > tolerance.as_secs() {
                     return Err("Stripe-Signature timestamp is outside the tolerance".into());
                 }
                 let mut signed = Vec::with_capacity(body.len() + 12);
@@ -195,6 +196,10 @@ mod tests {
             .is_err());
         assert!(sig
             .verify(&headers("stripe-signature", &format!("v1={v1}")), body, t)
+            .is_err());
+        let extreme = format!("t={},v1={v1}", i64::MIN);
+        assert!(sig
+            .verify(&headers("stripe-signature", &extreme), body, t)
             .is_err());
     }
 
