@@ -343,3 +343,72 @@ async fn s3_destinations_get_the_files_and_the_manifest() {
     assert_eq!(again["status"], "Successful");
     assert_ne!(again["files"][0]["key"], run["files"][0]["key"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_parquet_schema_sets_the_column_types() {
+    use arrow_array::{Array, Float64Array, Int64Array, TimestampMicrosecondArray};
+    let saas = Saas::start(RECORDS).await;
+    let dir = FlowDir::new();
+    dir.flow(
+        "typed",
+        &flow(
+            &saas,
+            "  format: parquet\n  schema: {id: integer, amount: decimal, updated_at: timestamp}\n",
+        ),
+    );
+    let run = dir.run("typed");
+    assert_eq!(run["status"], "Successful", "{run}");
+    let path = dir.lake().join(run["files"][0]["key"].as_str().unwrap());
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(path).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let names: Vec<String> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["amount", "id", "updated_at"]);
+        let amount = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        let id = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        let at = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        for i in 0..batch.num_rows() {
+            let r = &saas.records()[id.value(i) as usize - 1];
+            assert_eq!(amount.value(i), r.amount as f64);
+            assert_eq!(at.value(i), r.updated * 1_000_000);
+        }
+        rows += batch.num_rows();
+    }
+    assert_eq!(rows as u64, RECORDS);
+
+    // `schema` is refused for other formats, with its position.
+    dir.flow(
+        "wrong",
+        &flow(&saas, "  format: jsonl\n  schema: {id: integer}\n"),
+    );
+    let (ok, _, stderr) = dir.cli(&["validate"]);
+    assert!(!ok);
+    assert!(
+        stderr
+            .contains("flows/wrong.yaml:14:11: destination.schema: `schema` is for format parquet"),
+        "{stderr}"
+    );
+}

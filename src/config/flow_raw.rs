@@ -336,6 +336,11 @@ pub struct DestinationRaw {
     pub max_file_size: Option<ByteSize>,
     /// For `s3://`.
     pub s3: Option<S3Raw>,
+    /// Parquet: column types by field (`string`, `integer`, `decimal`,
+    /// `boolean`, `timestamp`), instead of inferring them from each file's
+    /// first records. Fields not listed are left out; a value that does not
+    /// fit its column goes to the error prefix.
+    pub schema: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -670,6 +670,14 @@ fn destination(raw: DestinationRaw, r: &mut Reporter<'_>) -> Option<Destination>
             "Parquet files compress their own pages (snappy); leave `compression` out",
         );
     }
+    let schema = match raw.schema {
+        None => None,
+        Some(_) if format != Format::Parquet => {
+            r.error(&format!("{p}.schema"), "`schema` is for format parquet");
+            None
+        }
+        Some(columns) => Some(parquet_schema(&columns, &format!("{p}.schema"), r)?),
+    };
     let mut s3 = std::collections::BTreeMap::new();
     if let Some(raw) = raw.s3 {
         for (k, v) in [
@@ -691,7 +699,40 @@ fn destination(raw: DestinationRaw, r: &mut Reporter<'_>) -> Option<Destination>
         key,
         max_file_size: raw.max_file_size.map_or(64 << 20, |b| b.0.max(1024)),
         s3,
+        schema,
     })
+}
+
+/// A declared Parquet schema: nullable columns, in field-name order.
+fn parquet_schema(
+    columns: &std::collections::BTreeMap<String, String>,
+    path: &str,
+    r: &mut Reporter<'_>,
+) -> Option<arrow_schema::SchemaRef> {
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    if columns.is_empty() {
+        r.error(path, "declare at least one column");
+        return None;
+    }
+    let mut fields = Vec::new();
+    for (name, kind) in columns {
+        let data_type = match kind.as_str() {
+            "string" => DataType::Utf8,
+            "integer" => DataType::Int64,
+            "decimal" => DataType::Float64,
+            "boolean" => DataType::Boolean,
+            "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            other => {
+                r.error(
+                    &format!("{path}.{name}"),
+                    format!("unknown column type `{other}`: string, integer, decimal, boolean, timestamp"),
+                );
+                return None;
+            }
+        };
+        fields.push(Field::new(name, data_type, true));
+    }
+    Some(std::sync::Arc::new(Schema::new(fields)))
 }
 
 #[cfg(test)]

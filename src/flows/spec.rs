@@ -192,6 +192,8 @@ pub struct Destination {
     pub key: String,
     pub max_file_size: u64,
     pub s3: BTreeMap<String, String>,
+    /// Parquet: declared column types; None infers them per file.
+    pub schema: Option<arrow_schema::SchemaRef>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -76,14 +76,18 @@ pub enum Encoder {
 }
 
 impl Encoder {
-    pub fn new(format: Format, compression: Compression) -> Result<Encoder, FlowError> {
+    pub fn new(
+        format: Format,
+        compression: Compression,
+        schema: Option<&arrow_schema::SchemaRef>,
+    ) -> Result<Encoder, FlowError> {
         Ok(match format {
             Format::JsonLines => Encoder::JsonLines(Compressor::new(compression)?),
             Format::Csv => Encoder::Csv {
                 out: Compressor::new(compression)?,
                 columns: None,
             },
-            Format::Parquet => Encoder::Parquet(Box::default()),
+            Format::Parquet => Encoder::Parquet(Box::new(ParquetEncoder::new(schema.cloned()))),
         })
     }
 

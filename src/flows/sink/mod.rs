@@ -52,7 +52,8 @@ impl RunWriter {
             destination.format,
             destination.compression,
             destination.max_file_size,
-        );
+        )
+        .with_schema(destination.schema.clone());
         let errors = PartStream::new(
             format!("_errors/{}", destination.key),
             Format::JsonLines,
@@ -130,6 +131,8 @@ struct PartStream {
     template: String,
     format: Format,
     compression: Compression,
+    /// Parquet: the declared schema (else inferred per file).
+    schema: Option<arrow_schema::SchemaRef>,
     max_size: u64,
     next_part: u32,
     open: Option<OpenFile>,
@@ -147,11 +150,17 @@ impl PartStream {
             template,
             format,
             compression,
+            schema: None,
             max_size,
             next_part: 0,
             open: None,
             done: Vec::new(),
         }
+    }
+
+    fn with_schema(mut self, schema: Option<arrow_schema::SchemaRef>) -> PartStream {
+        self.schema = schema;
+        self
     }
 
     async fn write(
@@ -174,7 +183,7 @@ impl PartStream {
                 .put_multipart(&Path::from(key.as_str()))
                 .await
                 .map_err(FlowError::destination)?;
-            let mut encoder = Encoder::new(self.format, self.compression)?;
+            let mut encoder = Encoder::new(self.format, self.compression, self.schema.as_ref())?;
             encoder.start(records.first())?;
             self.open = Some(OpenFile {
                 key,

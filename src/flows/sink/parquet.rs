@@ -1,6 +1,7 @@
-//! Parquet files: the Arrow schema is inferred from the first page of
-//! (mapped) records, so integers stay integers, decimals doubles, booleans
-//! booleans and nested objects structs. A later record whose field does not
+//! Parquet files: the Arrow schema is declared in the flow
+//! (`destination.schema`) or inferred from the first page of (mapped)
+//! records, so integers stay integers, decimals doubles, booleans booleans
+//! and nested objects structs. A later record whose field does not
 //! fit its column is returned to the caller, which files it under the error
 //! prefix with the reason.
 
@@ -18,6 +19,7 @@ const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 #[derive(Default)]
 pub struct ParquetEncoder {
+    declared: Option<SchemaRef>,
     open: Option<(ArrowWriter<Vec<u8>>, SchemaRef)>,
 }
 
@@ -30,15 +32,26 @@ fn decoder(schema: &SchemaRef, rows: usize) -> Result<Decoder, FlowError> {
 }
 
 impl ParquetEncoder {
+    pub fn new(declared: Option<SchemaRef>) -> ParquetEncoder {
+        ParquetEncoder {
+            declared,
+            open: None,
+        }
+    }
+
     pub fn write(&mut self, records: Vec<Value>) -> Result<Vec<(Value, String)>, FlowError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
         if self.open.is_none() {
-            let schema = infer_json_schema_from_iterator(records.iter().map(Ok)).map_err(|e| {
-                FlowError::Destination(format!("cannot infer a Parquet schema: {e}"))
-            })?;
-            let schema: SchemaRef = Arc::new(schema);
+            let schema: SchemaRef = match &self.declared {
+                Some(schema) => schema.clone(),
+                None => Arc::new(
+                    infer_json_schema_from_iterator(records.iter().map(Ok)).map_err(|e| {
+                        FlowError::Destination(format!("cannot infer a Parquet schema: {e}"))
+                    })?,
+                ),
+            };
             let props = WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
                 .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
