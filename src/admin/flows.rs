@@ -10,7 +10,6 @@
 
 use crate::flows::engine::Engine;
 use crate::flows::error::FlowError;
-use crate::flows::source;
 use http::StatusCode;
 use serde_json::{json, Value};
 
@@ -50,14 +49,7 @@ fn start(
     name: &str,
     body: bytes::Bytes,
 ) -> Result<(StatusCode, Value), FlowError> {
-    let spec = engine.spec(name)?;
-    let payload = match spec.source.payload_records() {
-        Some(records) => {
-            source::from_payload(&body, records)?;
-            Some(body)
-        }
-        None => None,
-    };
+    let payload = engine.payload(name, body)?;
     let run_id = engine.start(name, "on_demand", payload)?;
     Ok((
         StatusCode::ACCEPTED,

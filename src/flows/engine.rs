@@ -326,6 +326,19 @@ impl Engine {
         Ok(spec.enabled && !self.runner.store.state(id)?.deactivated)
     }
 
+    /// What a trigger's body is to the flow: a `webhook` flow's records
+    /// (checked now, so the sender hears of a bad body at once), or nothing
+    /// (other sources read their API or queue; the body only said "run").
+    pub fn payload(&self, id: &str, body: bytes::Bytes) -> Result<Option<bytes::Bytes>, FlowError> {
+        match self.spec(id)?.source.payload_records() {
+            Some(records) => {
+                source::from_payload(&body, records)?;
+                Ok(Some(body))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Starts a run in the background; returns its id at once (webhooks
     /// answer 202 with it).
     pub fn start(
@@ -429,11 +442,11 @@ impl crate::messaging::flow_target::FlowTarget for Engine {
     fn deliver(&self, flow: &str, message: String) -> crate::messaging::flow_target::Delivery {
         let (engine, flow) = (self.clone(), flow.to_string());
         Box::pin(async move {
-            let spec = engine.spec(&flow).map_err(|e| e.to_string())?;
-            let payload = spec
-                .source
-                .payload_records()
-                .map(|_| bytes::Bytes::from(message));
+            // A message that holds no records fails here, is retried and
+            // ends in the subscription's dead-letter queue.
+            let payload = engine
+                .payload(&flow, bytes::Bytes::from(message))
+                .map_err(|e| e.to_string())?;
             let _waiting = engine
                 .waiting
                 .clone()

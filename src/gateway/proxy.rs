@@ -521,10 +521,7 @@ impl Gateway {
                 .await;
         };
         let Some(body) = self.whole_body(session, ctx).await? else {
-            let limit = ctx.body_limit;
-            return self
-                .answer_error(session, ctx, GatewayError::PayloadTooLarge { limit })
-                .await;
+            return self.body_too_large(session, ctx).await;
         };
         let answer = super::integration::publish::deliver(
             &broker,
@@ -535,13 +532,7 @@ impl Gateway {
             body,
         )
         .await;
-        match answer {
-            Ok(json) => {
-                super::integration::mock::respond_json(session, route, ctx, 200, json).await?;
-                Ok(true)
-            }
-            Err(e) => self.answer_error(session, ctx, e).await,
-        }
+        self.answer_json(session, ctx, route, 200, answer).await
     }
 
     /// The `flow` integration: 202 with the run id once the run has started.
@@ -553,10 +544,7 @@ impl Gateway {
         target: &crate::config::model::FlowIntegration,
     ) -> Result<bool> {
         let Some(body) = self.whole_body(session, ctx).await? else {
-            let limit = ctx.body_limit;
-            return self
-                .answer_error(session, ctx, GatewayError::PayloadTooLarge { limit })
-                .await;
+            return self.body_too_large(session, ctx).await;
         };
         let answer = super::integration::flow::start(
             &self.state.flows,
@@ -564,13 +552,31 @@ impl Gateway {
             &session.req_header().headers,
             body,
         );
+        self.answer_json(session, ctx, route, 202, answer).await
+    }
+
+    /// An integration's outcome: its JSON with `status`, or its error.
+    async fn answer_json(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        route: &Route,
+        status: u16,
+        answer: std::result::Result<serde_json::Value, GatewayError>,
+    ) -> Result<bool> {
         match answer {
             Ok(json) => {
-                super::integration::mock::respond_json(session, route, ctx, 202, json).await?;
+                super::integration::mock::respond_json(session, route, ctx, status, json).await?;
                 Ok(true)
             }
             Err(e) => self.answer_error(session, ctx, e).await,
         }
+    }
+
+    async fn body_too_large(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let limit = ctx.body_limit;
+        self.answer_error(session, ctx, GatewayError::PayloadTooLarge { limit })
+            .await
     }
 
     /// The request body, whole (already read if a policy needed it); None

@@ -244,38 +244,13 @@ impl Gatehouse {
     }
 
     /// Waits for a line containing `needle` on stdout (the access log).
-    pub async fn wait_stderr(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(l) = self
-                .stderr
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return l.clone();
-            }
-            assert!(Instant::now() < deadline, "no stderr line with {needle}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    pub async fn wait_stdout(&self, needle: &str) -> String {
+        wait_line(&self.stdout, "stdout", needle).await
     }
 
-    pub async fn wait_stdout(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(l) = self
-                .stdout
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return l.clone();
-            }
-            assert!(Instant::now() < deadline, "no stdout line with {needle}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    /// Waits for a line containing `needle` on stderr (process logs).
+    pub async fn wait_stderr(&self, needle: &str) -> String {
+        wait_line(&self.stderr, "stderr", needle).await
     }
 
     /// Waits for the process to exit; returns its exit code.
@@ -363,4 +338,15 @@ pub fn client() -> reqwest::Client {
 
 pub async fn json(resp: reqwest::Response) -> serde_json::Value {
     resp.json().await.unwrap()
+}
+
+async fn wait_line(lines: &Mutex<Vec<String>>, stream: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(l) = lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        assert!(Instant::now() < deadline, "no {stream} line with {needle}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -7,7 +7,6 @@
 use crate::config::model::FlowIntegration;
 use crate::flows::engine::Engine;
 use crate::flows::error::FlowError;
-use crate::flows::source;
 use crate::gateway::errors::GatewayError;
 use bytes::Bytes;
 use http::HeaderMap;
@@ -27,17 +26,7 @@ pub fn start(
             .verify(headers, &body, now)
             .map_err(GatewayError::BadSignature)?;
     }
-    let spec = engine.spec(&target.flow).map_err(gateway_error)?;
-    let payload = match spec.source.payload_records() {
-        Some(records) => {
-            source::from_payload(&body, records)
-                .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-            Some(body)
-        }
-        // The webhook only says "something changed": the run reads the API
-        // or the queue.
-        None => None,
-    };
+    let payload = engine.payload(&target.flow, body).map_err(gateway_error)?;
     let run_id = engine
         .start(&target.flow, "webhook", payload)
         .map_err(gateway_error)?;
@@ -47,6 +36,7 @@ pub fn start(
 fn gateway_error(e: FlowError) -> GatewayError {
     match e {
         FlowError::Backlogged => GatewayError::Unavailable(e.to_string()),
+        FlowError::Payload(why) => GatewayError::BadRequest(why),
         other => {
             tracing::error!(error = %other, "flow integration failed");
             GatewayError::Internal
