@@ -21,6 +21,7 @@ pub mod flows;
 pub mod flows_cli;
 pub mod gateway;
 pub mod keys_cli;
+pub mod listener;
 pub mod logging;
 pub mod messaging;
 pub mod server;

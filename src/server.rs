@@ -5,9 +5,15 @@
 use crate::admin::AdminApp;
 use crate::config::{self, model::Listener, Diagnostics};
 use crate::gateway::{proxy::Gateway, State};
+use crate::listener::budget;
+use crate::listener::connections::Connections;
+use crate::listener::metrics::ListenerMetrics;
+use crate::listener::pingora_app::{Guarded, LimitsSource};
+use crate::listener::ListenerLimits;
 use crate::tls;
 use anyhow::Context;
 use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{ExecutionPhase, RunArgs, Server};
 use std::net::SocketAddr;
@@ -26,6 +32,10 @@ pub struct ServeOptions {
 
 pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     tls::install_crypto();
+    match budget::raise() {
+        Ok(r) => tracing::info!(before = r.before, after = r.after, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let loaded = config::load(&opts.root).map_err(|d| anyhow::anyhow!("invalid config:\n{d}"))?;
     let config = loaded.config.clone();
     std::fs::create_dir_all(&config.data_dir)
@@ -66,15 +76,28 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("starting flow schedules: {e}"))?;
     let _ = state.scheduler.set(Arc::new(scheduler));
 
+    let listener_metrics = ListenerMetrics::new();
+    state.metrics.register(listener_metrics.collectors());
     let messaging = config
         .messaging
         .as_ref()
         .map(|m| {
+            let cap = m.max_connections.unwrap_or_else(|| {
+                budget::default_cap(budget::Listener::Messaging, budget::nofile())
+            });
+            let limits_state = state.clone();
+            let limits: LimitsSource = Arc::new(move || {
+                listener_limits(&limits_state.runtime.load().config.limits, cap, 0)
+            });
             crate::messaging::service::start(
                 m,
                 &config.data_dir,
                 config.server.threads,
                 Some(Arc::new(state.flows.clone())),
+                crate::messaging::service::Listening {
+                    connections: Connections::new("messaging", listener_metrics.clone()),
+                    limits,
+                },
             )
         })
         .transpose()?;
@@ -85,6 +108,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     }
 
     let listeners = resolve_ports(&config.listeners)?;
+    warn_if_overcommitted(&config, listeners.len());
     let admin = config.admin.map(resolve_port).transpose()?;
 
     let mut conf = ServerConf {
@@ -110,6 +134,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .map(|(_, a)| a.port());
     let plain: Vec<_> = listeners.iter().filter(|(l, _)| l.tls.is_none()).collect();
     let secure: Vec<_> = listeners.iter().filter(|(l, _)| l.tls.is_some()).collect();
+    let gateway_services = usize::from(!plain.is_empty()) + usize::from(!secure.is_empty());
     if !plain.is_empty() {
         let gateway = Gateway {
             state: state.clone(),
@@ -121,13 +146,17 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                 .collect(),
             https_port,
         };
-        let mut service = pingora::proxy::http_proxy_service_with_name(
-            &server.configuration,
+        let app = guarded_gateway(
+            &server,
             gateway,
             "gateway-http",
+            &state,
+            &listener_metrics,
+            gateway_services,
         );
+        let mut service = pingora::services::listening::Service::new("gateway-http".into(), app);
         for (_, addr) in &plain {
-            service.add_tcp(&addr.to_string());
+            service.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffers()));
         }
         server.add_service(service);
     }
@@ -138,24 +167,42 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             redirect_ports: Vec::new(),
             https_port,
         };
-        let mut service = pingora::proxy::http_proxy_service_with_name(
-            &server.configuration,
+        let app = guarded_gateway(
+            &server,
             gateway,
             "gateway-https",
+            &state,
+            &listener_metrics,
+            gateway_services,
         );
+        let mut service = pingora::services::listening::Service::new("gateway-https".into(), app);
         for (listener, addr) in &secure {
-            service.add_tls_with_settings(&addr.to_string(), None, tls_settings(listener, &state)?);
+            let endpoint = ListenerConfig::tcp(addr.to_string())
+                .tls(tls_settings(listener, &state)?)
+                .l4_buffer(l4_buffers());
+            service.add_listener(endpoint);
         }
         server.add_service(service);
     }
     if let Some(addr) = admin {
-        let mut service = pingora::services::listening::Service::new(
-            "admin".to_string(),
+        let connections = Connections::new("admin", listener_metrics.clone());
+        let limits_state = state.clone();
+        let limits: LimitsSource = Arc::new(move || {
+            let limits = &limits_state.runtime.load().config.limits;
+            let cap = limits
+                .max_admin_connections
+                .unwrap_or_else(|| budget::default_cap(budget::Listener::Admin, budget::nofile()));
+            listener_limits(limits, cap, 0)
+        });
+        let app = Guarded::new(
             AdminApp {
                 state: state.clone(),
             },
+            connections,
+            limits,
         );
-        service.add_tcp(&addr.to_string());
+        let mut service = pingora::services::listening::Service::new("admin".to_string(), app);
+        service.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffers()));
         service.threads = Some(1);
         server.add_service(service);
     }
@@ -180,6 +227,74 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     server.run(RunArgs::default());
     drop(flows_runtime);
     Ok(())
+}
+
+/// A gateway service (its plain or its TLS listeners) in the listener guard,
+/// with its own connection table.
+fn guarded_gateway(
+    server: &Server,
+    gateway: Gateway,
+    name: &str,
+    state: &Arc<State>,
+    metrics: &ListenerMetrics,
+    services: usize,
+) -> Guarded<pingora::proxy::HttpProxy<Gateway>> {
+    let mut proxy = pingora::proxy::HttpProxy::new(gateway, server.configuration.clone());
+    proxy.handle_init_modules();
+    let limits_state = state.clone();
+    let limits: LimitsSource = Arc::new(move || {
+        let limits = &limits_state.runtime.load().config.limits;
+        let cap = limits.max_connections.unwrap_or_else(|| {
+            budget::default_cap(
+                budget::Listener::Gateway {
+                    listeners: services,
+                },
+                budget::nofile(),
+            )
+        });
+        listener_limits(limits, cap, limits.max_connections_per_ip)
+    });
+    Guarded::new(proxy, Connections::new(name, metrics.clone()), limits)
+}
+
+fn listener_limits(
+    limits: &crate::config::model::Limits,
+    max_connections: usize,
+    max_connections_per_ip: usize,
+) -> ListenerLimits {
+    ListenerLimits {
+        header_timeout: limits.client_header_timeout,
+        body_timeout: limits.client_body_timeout,
+        keepalive_timeout: limits.keepalive_timeout,
+        max_header_bytes: limits.max_header_bytes,
+        max_connections,
+        max_connections_per_ip,
+    }
+}
+
+/// pingora reads through a 64 KiB buffer per connection by default; most of
+/// an idle connection's memory. TLS reads whole 16 KiB records.
+fn l4_buffers() -> L4BufferSettings {
+    L4BufferSettings::new(16 * 1024, pingora::listeners::DEFAULT_L4_WRITE_BUFFER_SIZE)
+}
+
+/// Caps written in config that add up to more descriptors than the process
+/// may open are allowed (the operator may know better) but said at start-up.
+fn warn_if_overcommitted(config: &crate::config::model::Config, gateway_listeners: usize) {
+    let limits = &config.limits;
+    let mut caps = Vec::new();
+    if let Some(cap) = limits.max_connections {
+        caps.extend(std::iter::repeat_n(cap * 2, gateway_listeners.min(2)));
+    }
+    caps.extend(limits.max_admin_connections);
+    caps.extend(config.messaging.as_ref().and_then(|m| m.max_connections));
+    if let Some((wanted, nofile)) = budget::overcommitted(&caps, budget::nofile()) {
+        tracing::warn!(
+            wanted,
+            nofile,
+            "the configured connection caps need more file descriptors than the open-file limit allows"
+        );
+    }
 }
 
 fn path_str(p: &Path) -> String {

@@ -171,6 +171,12 @@ pub fn messaging(raw: Option<&MessagingRaw>, r: &mut Reporter) -> Option<Messagi
         public_url: raw.public_url.clone(),
         fsync: raw.fsync.unwrap_or(true),
         allow_private_endpoints: raw.allow_private_endpoints.unwrap_or(false),
+        max_connections: raw.max_connections.filter(|n| {
+            if *n == 0 {
+                r.error("messaging.max_connections", "must be at least 1");
+            }
+            *n > 0
+        }),
         access_keys,
         queues,
         topics,

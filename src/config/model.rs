@@ -50,6 +50,8 @@ pub struct Messaging {
     pub public_url: Option<String>,
     pub fsync: bool,
     pub allow_private_endpoints: bool,
+    /// `None`: a share of the descriptor limit.
+    pub max_connections: Option<usize>,
     /// Access key id -> secret. Empty: open (loopback only).
     pub access_keys: BTreeMap<String, String>,
     pub queues: Vec<DeclaredQueue>,
@@ -127,6 +129,14 @@ pub struct Limits {
     pub max_body_bytes: u64,
     pub client_read_timeout: Duration,
     pub keepalive_timeout: Duration,
+    pub client_header_timeout: Duration,
+    pub client_body_timeout: Duration,
+    /// Per gateway listener; `None`: a share of the descriptor limit.
+    pub max_connections: Option<usize>,
+    /// Per gateway listener and client address; 0: no limit.
+    pub max_connections_per_ip: usize,
+    /// The admin listener's cap; `None`: a share of the descriptor limit.
+    pub max_admin_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

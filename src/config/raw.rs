@@ -64,6 +64,10 @@ pub struct MessagingRaw {
     /// Let http(s) subscriptions deliver to loopback, private and link-local
     /// addresses. Default false (they could reach internal services).
     pub allow_private_endpoints: Option<bool>,
+    /// Open connections to the SQS/SNS API. Default: a share of the
+    /// file-descriptor limit. At the cap the oldest connection closes after
+    /// its current response; with none to close the newcomer gets 503.
+    pub max_connections: Option<usize>,
     /// Access keys whose SigV4 signatures are accepted. None: the API is
     /// open, which is allowed only on a loopback address.
     #[serde(default)]
@@ -233,6 +237,9 @@ pub struct AdminRaw {
     /// When set, the keys API (`/keys`) requires `Authorization: Bearer TOKEN`.
     /// /metrics and the health checks stay open.
     pub token: Option<String>,
+    /// Open connections to the admin listener. Default: a share of the
+    /// file-descriptor limit, at most 256.
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -257,6 +264,21 @@ pub struct LimitsRaw {
     pub client_read_timeout: Option<HumanDuration>,
     /// How long an idle client keep-alive connection stays open. Default 60s.
     pub keepalive_timeout: Option<HumanDuration>,
+    /// Longest time for a whole request line and headers, counted from the
+    /// connection's accept for its first request and from the first byte
+    /// for later ones. Default 20s; over it: 408 and close.
+    pub client_header_timeout: Option<HumanDuration>,
+    /// Longest time for a whole request body, from the end of the headers.
+    /// Default 60s; over it: 408 and close.
+    pub client_body_timeout: Option<HumanDuration>,
+    /// Open client connections per gateway listener. Default: a share of the
+    /// process's file-descriptor limit. At the cap the longest-idle
+    /// keep-alive connection is closed for the newcomer; with none idle the
+    /// newcomer gets 503.
+    pub max_connections: Option<usize>,
+    /// Open connections from one client address, per gateway listener.
+    /// Default: no limit; over it: 429.
+    pub max_connections_per_ip: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

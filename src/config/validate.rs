@@ -109,6 +109,23 @@ pub fn settings(
         keepalive_timeout: l
             .and_then(|l| l.keepalive_timeout)
             .map_or(Duration::from_secs(60), |d| d.0),
+        client_header_timeout: l
+            .and_then(|l| l.client_header_timeout)
+            .map_or(Duration::from_secs(20), |d| d.0),
+        client_body_timeout: l
+            .and_then(|l| l.client_body_timeout)
+            .map_or(Duration::from_secs(60), |d| d.0),
+        max_connections: at_least_one(
+            l.and_then(|l| l.max_connections),
+            "limits.max_connections",
+            &mut r,
+        ),
+        max_connections_per_ip: l.and_then(|l| l.max_connections_per_ip).unwrap_or(0),
+        max_admin_connections: at_least_one(
+            raw.admin.as_ref().and_then(|a| a.max_connections),
+            "admin.max_connections",
+            &mut r,
+        ),
     };
     let access_log = match raw.access_log.as_deref() {
         None | Some("stdout") => AccessLogTarget::Stdout,
@@ -803,4 +820,13 @@ fn same_hosts(a: &[HostPattern], b: &[HostPattern]) -> bool {
         return a.is_empty() && b.is_empty();
     }
     a.iter().any(|h| b.contains(h))
+}
+
+/// A count that must be at least 1 when given.
+fn at_least_one(n: Option<usize>, path: &str, r: &mut Reporter) -> Option<usize> {
+    if n == Some(0) {
+        r.error(path, "must be at least 1");
+        return None;
+    }
+    n
 }

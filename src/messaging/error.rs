@@ -30,6 +30,8 @@ pub enum ErrorKind {
     InvalidAction,
     MalformedInput,
     RequestTooLarge,
+    /// The request body did not arrive within the listener's body deadline.
+    RequestTimeout,
     MissingAuthenticationToken,
     InvalidClientTokenId,
     IncompleteSignature,
@@ -92,6 +94,7 @@ impl ApiError {
             | AuthorizationError => 403,
             NotFound => 404,
             RequestTooLarge => 413,
+            RequestTimeout => 408,
             Internal => 500,
             _ => 400,
         }
@@ -122,6 +125,7 @@ impl ApiError {
             InvalidAction => "InvalidAction",
             MalformedInput => "SerializationException",
             RequestTooLarge => "RequestEntityTooLarge",
+            RequestTimeout => "RequestTimeout",
             MissingAuthenticationToken => "MissingAuthenticationToken",
             InvalidClientTokenId => "InvalidClientTokenId",
             IncompleteSignature => "IncompleteSignature",

@@ -20,11 +20,19 @@ pub struct Running {
     pub runtime: tokio::runtime::Runtime,
 }
 
+/// The listener's connection table and limits (shared with the gateway's
+/// config: header and body deadlines follow reloads).
+pub struct Listening {
+    pub connections: Arc<crate::listener::connections::Connections>,
+    pub limits: crate::listener::pingora_app::LimitsSource,
+}
+
 pub fn start(
     settings: &Messaging,
     data_dir: &Path,
     threads: usize,
     flows: Option<Arc<dyn super::flow_target::FlowTarget>>,
+    listening: Listening,
 ) -> anyhow::Result<Running> {
     let listener = std::net::TcpListener::bind(settings.address)
         .with_context(|| format!("binding the messaging API on {}", settings.address))?;
@@ -55,6 +63,7 @@ pub fn start(
     super::delivery::spawn_worker(&broker, runtime.handle());
     let api = Arc::new(Api {
         broker: broker.clone(),
+        limits: listening.limits.clone(),
         secrets: settings
             .access_keys
             .iter()
@@ -65,11 +74,12 @@ pub fn start(
         let _guard = runtime.enter();
         tokio::net::TcpListener::from_std(listener)?
     };
-    runtime.spawn(async move {
-        if let Err(e) = axum::serve(listener, api::router(api)).await {
-            tracing::error!(error = %e, "messaging listener stopped");
-        }
-    });
+    runtime.spawn(crate::listener::hyper_app::serve(
+        listener,
+        api::router(api),
+        listening.connections,
+        listening.limits,
+    ));
     Ok(Running {
         broker,
         address,

@@ -33,6 +33,8 @@ const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 
 pub struct Api {
     pub broker: Broker,
+    /// The listener's limits: the body deadline.
+    pub limits: crate::listener::pingora_app::LimitsSource,
     /// Access key -> secret; empty means open (loopback only, checked by config).
     pub secrets: HashMap<String, String>,
 }
@@ -60,9 +62,17 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
     } else {
         Protocol::SqsQuery
     };
-    let body = match read_body(body).await {
-        Some(b) => b,
-        None => {
+    let body_timeout = (api.limits)().body_timeout;
+    let body = match tokio::time::timeout(body_timeout, read_body(body)).await {
+        Ok(Some(b)) => b,
+        Err(_) => {
+            let e = ApiError::new(
+                ErrorKind::RequestTimeout,
+                format!("The request body did not arrive within {body_timeout:?}."),
+            );
+            return error_response(&fallback, &e, &request_id);
+        }
+        Ok(None) => {
             let e = ApiError::new(
                 ErrorKind::RequestTooLarge,
                 format!("The request body is larger than {MAX_REQUEST_BYTES} bytes."),

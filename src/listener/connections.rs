@@ -1,0 +1,159 @@
+//! One listener's open connections: how many, how many per client address,
+//! and which are idle (waiting for the next request), oldest first, so that
+//! at the cap an idle keep-alive connection makes room for a new client.
+
+use super::metrics::{ListenerMetrics, Refused};
+use super::ListenerLimits;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub struct Connections {
+    name: String,
+    open: AtomicUsize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Idle connections by when they went idle; each wakes on its Notify.
+    idle: Mutex<BTreeMap<u64, Arc<Notify>>>,
+    idle_seq: AtomicU64,
+    metrics: ListenerMetrics,
+    open_gauge: prometheus::IntGauge,
+}
+
+/// An admitted connection; dropping it frees its place.
+pub struct Slot {
+    table: Arc<Connections>,
+    ip: Option<IpAddr>,
+    /// Counted in the open-connections gauge (refused slots never are).
+    admitted: bool,
+}
+
+/// A connection's time between requests; dropping it ends the idle time.
+pub struct Idle {
+    table: Arc<Connections>,
+    key: u64,
+    shed: Arc<Notify>,
+}
+
+impl Connections {
+    pub fn new(name: &str, metrics: ListenerMetrics) -> Arc<Connections> {
+        Arc::new(Connections {
+            name: name.to_string(),
+            open: AtomicUsize::new(0),
+            per_ip: Mutex::new(HashMap::new()),
+            idle: Mutex::new(BTreeMap::new()),
+            idle_seq: AtomicU64::new(0),
+            open_gauge: metrics.open(name),
+            metrics,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn metrics(&self) -> &ListenerMetrics {
+        &self.metrics
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Takes a place for a new connection from `ip`. At the cap the oldest
+    /// idle connection is told to close (the newcomer takes its place as it
+    /// goes); with none idle the newcomer is refused.
+    pub fn admit(
+        self: &Arc<Self>,
+        ip: Option<IpAddr>,
+        limits: &ListenerLimits,
+    ) -> Result<Slot, Refused> {
+        if limits.max_connections_per_ip > 0 {
+            if let Some(ip) = ip {
+                let mut per_ip = self.per_ip.lock();
+                let count = per_ip.entry(ip).or_insert(0);
+                if *count >= limits.max_connections_per_ip {
+                    drop(per_ip);
+                    self.metrics.refused(&self.name, Refused::PerIp);
+                    return Err(Refused::PerIp);
+                }
+                *count += 1;
+            }
+        }
+        let ip = ip.filter(|_| limits.max_connections_per_ip > 0);
+        let open = self.open.fetch_add(1, Ordering::AcqRel) + 1;
+        // The slot exists from here, so an early return frees what was taken.
+        let mut slot = Slot {
+            table: self.clone(),
+            ip,
+            admitted: false,
+        };
+        if open > limits.max_connections && !self.shed_oldest_idle() {
+            self.metrics.refused(&self.name, Refused::Full);
+            return Err(Refused::Full);
+        }
+        self.open_gauge.inc();
+        slot.admitted = true;
+        Ok(slot)
+    }
+
+    /// Wakes the connection that has been idle longest so that it closes.
+    fn shed_oldest_idle(&self) -> bool {
+        let oldest = self.idle.lock().pop_first();
+        match oldest {
+            Some((_, notify)) => {
+                notify.notify_one();
+                self.metrics.shed(&self.name);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Slot {
+    /// Marks the connection idle until the returned guard is dropped.
+    pub fn idle(&self) -> Idle {
+        let key = self.table.idle_seq.fetch_add(1, Ordering::Relaxed);
+        let shed = Arc::new(Notify::new());
+        self.table.idle.lock().insert(key, shed.clone());
+        Idle {
+            table: self.table.clone(),
+            key,
+            shed,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.table.open.fetch_sub(1, Ordering::AcqRel);
+        if self.admitted {
+            self.table.open_gauge.dec();
+        }
+        if let Some(ip) = self.ip {
+            let mut per_ip = self.table.per_ip.lock();
+            if let Some(count) = per_ip.get_mut(&ip) {
+                *count -= 1;
+                if *count == 0 {
+                    per_ip.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+impl Idle {
+    /// Resolves when the listener needs this connection's place.
+    pub async fn shed(&self) {
+        self.shed.notified().await
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.table.idle.lock().remove(&self.key);
+    }
+}

@@ -1,0 +1,89 @@
+//! The messaging listener's accept loop: hyper's HTTP/1 server with a
+//! header deadline (which also bounds idle keep-alive time), under the
+//! listener's connection cap. At the cap the oldest connection is asked to
+//! close after its current response (at once when idle) to make room.
+
+use super::connections::Connections;
+use super::metrics::Refused;
+use super::ListenerLimits;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+/// hyper refuses a read buffer smaller than this.
+const MIN_BUF: usize = 8192;
+
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    connections: Arc<Connections>,
+    limits: Arc<dyn Fn() -> ListenerLimits + Send + Sync>,
+) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors (or a transient error): accept() would
+                // fail again at once, so pause instead of spinning.
+                tracing::warn!(error = %e, "messaging listener cannot accept");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let limits = limits();
+        let slot = match connections.admit(Some(peer.ip()), &limits) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tokio::spawn(refuse(tcp, why));
+                continue;
+            }
+        };
+        let router = router.clone();
+        tokio::spawn(async move {
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size((limits.max_header_bytes + 1024).max(MIN_BUF))
+                .serve_connection(TokioIo::new(tcp), service);
+            tokio::pin!(connection);
+            let idle = slot.idle();
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = idle.shed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// A 503 (or 429 for one address's cap) that the AWS SDKs retry with
+/// backoff; the request itself is never read.
+async fn refuse(mut tcp: tokio::net::TcpStream, why: Refused) {
+    let (status, message) = match why {
+        Refused::Full => (
+            "503 Service Unavailable",
+            "too many connections; try again shortly",
+        ),
+        Refused::PerIp => (
+            "429 Too Many Requests",
+            "too many connections from this address",
+        ),
+    };
+    let body = serde_json::json!({"__type": "ServiceUnavailable", "message": message}).to_string();
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tcp.write_all(response.as_bytes()).await?;
+        tcp.shutdown().await
+    })
+    .await;
+}
