@@ -130,14 +130,11 @@ async fn custom_rules_ip_sets_transforms_and_actions() {
     );
 
     // Transforms see through encoding, case and dot segments.
-    for target in [
-        "/w/admin/users",
-        "/w/ADMIN/users",
-        "/w/%61dmin/users",
-        "/w/x/..%2Fadmin/users",
-    ] {
+    for target in ["/w/admin/users", "/w/ADMIN/users", "/w/%61dmin/users"] {
         assert_eq!(raw(&gh, target, &[]).await, 403, "{target}");
     }
+    // Traversal behind an encoded slash never gets as far as the WAF.
+    assert_eq!(raw(&gh, "/w/x/..%2Fadmin/users", &[]).await, 400);
     let long = format!("/w/hello?q={}", "a".repeat(2100));
     assert_eq!(raw(&gh, &long, &[]).await, 403);
     // base64("DROP   TABLE users")

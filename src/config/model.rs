@@ -137,6 +137,7 @@ pub struct Limits {
     pub max_connections_per_ip: usize,
     /// The admin listener's cap; `None`: a share of the descriptor limit.
     pub max_admin_connections: Option<usize>,
+    pub allow_encoded_slashes: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -279,6 +279,10 @@ pub struct LimitsRaw {
     /// Open connections from one client address, per gateway listener.
     /// Default: no limit; over it: 429.
     pub max_connections_per_ip: Option<usize>,
+    /// Accept `%2F` and `%5C` (encoded slash and backslash) in request
+    /// paths. Default false: such paths are refused with 400, because an
+    /// upstream may decode them into separators the router never saw.
+    pub allow_encoded_slashes: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -121,6 +121,7 @@ pub fn settings(
             &mut r,
         ),
         max_connections_per_ip: l.and_then(|l| l.max_connections_per_ip).unwrap_or(0),
+        allow_encoded_slashes: l.and_then(|l| l.allow_encoded_slashes).unwrap_or(false),
         max_admin_connections: at_least_one(
             raw.admin.as_ref().and_then(|a| a.max_connections),
             "admin.max_connections",

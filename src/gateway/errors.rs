@@ -214,11 +214,11 @@ impl GatewayError {
                 _ => GatewayError::Internal,
             },
         };
-        // Timeouts on the client side are the client's problem, not a 504.
+        // A client that stalled gets 408 (if it still listens), not 504.
         if matches!(by_type, GatewayError::UpstreamTimeout)
             && e.esource() == &ErrorSource::Downstream
         {
-            return None;
+            return Some(GatewayError::RequestTimeout);
         }
         Some(by_type)
     }

@@ -11,9 +11,11 @@
 //! - `access_log.rs`, `request_id.rs`: observability of each request
 
 pub mod access_log;
+pub mod body;
 pub mod errors;
 pub mod headers;
 pub mod integration;
+pub mod path_check;
 pub mod path_template;
 pub mod policy;
 pub mod proxy;

@@ -17,14 +17,15 @@
 //! ```
 
 use super::access_log::Entry;
+use super::body;
 use super::errors::GatewayError;
 use super::headers;
 use super::integration::{http as http_integration, mock};
 use super::path_template::Params;
 use super::policy;
 use super::request::{
-    check_body_against_schema, check_request, forward_client_identity, peer_ip, read_body,
-    request_host, request_host_raw,
+    check_body_against_schema, check_request, forward_client_identity, peer_ip, request_host,
+    request_host_raw,
 };
 use super::request_id;
 use super::router::Match;
@@ -40,7 +41,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 use std::any::Any;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 pub struct Gateway {
     pub state: Arc<State>,
@@ -97,6 +98,16 @@ impl Ctx {
     pub fn extra_headers(&self) -> &policy::ExtraHeaders {
         &self.extra_headers
     }
+
+    /// When the whole request body must have arrived: `client_body_timeout`
+    /// after the head (this context is made once the head is read).
+    fn body_deadline(&self) -> Instant {
+        let timeout = self
+            .runtime
+            .as_ref()
+            .map_or(Duration::from_secs(60), |r| r.config.limits.client_body_timeout);
+        self.started + timeout
+    }
 }
 
 #[async_trait]
@@ -142,7 +153,12 @@ impl ProxyHttp for Gateway {
             )));
         }
         let limits = &runtime.config.limits;
-        session.set_keepalive(Some(limits.keepalive_timeout.as_secs().max(1)));
+        // pingora has already decided from the request whether the client
+        // keeps the connection (HTTP/1.0 only with `Connection: keep-alive`,
+        // never after `Connection: close`); only then does it get our timeout.
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(limits.keepalive_timeout.as_secs().max(1)));
+        }
         session.set_read_timeout(Some(limits.client_read_timeout));
         ctx.runtime = Some(runtime.clone());
 
@@ -205,6 +221,10 @@ impl ProxyHttp for Gateway {
                 ctx.websocket = session.is_upgrade_req();
                 if ctx.websocket {
                     session.set_read_timeout(Some(route.timeouts.websocket_idle));
+                } else if ctx.body.is_none() && body::buffered_before_upstream(session.req_header()) {
+                    if let Err(err) = self.whole_body(session, ctx).await? {
+                        return self.answer_error(session, ctx, err).await;
+                    }
                 }
                 Ok(false)
             }
@@ -267,12 +287,25 @@ impl ProxyHttp for Gateway {
             return Err(pe);
         };
         ctx.current = Some(index);
+        let sending = if ctx.websocket {
+            http_integration::Sending::WebSocket
+        } else if session.is_body_done() {
+            http_integration::Sending::Whole
+        } else {
+            let runtime = ctx.runtime.as_ref();
+            let client_read_timeout = runtime.map_or(Duration::from_secs(60), |r| {
+                r.config.limits.client_read_timeout
+            });
+            http_integration::Sending::Streaming {
+                client_read_timeout,
+            }
+        };
         Ok(Box::new(http_integration::peer(
             &pool,
             index,
             &route.timeouts,
             ctx.deadline,
-            ctx.websocket,
+            sending,
         )))
     }
 
@@ -341,6 +374,11 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("x-forwarded-host", original_host)?;
         }
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        if ctx.body.is_some() {
+            // The body was read here (after our own 100 Continue): the
+            // upstream gets it whole and has nothing to agree to.
+            upstream.remove_header(&http::header::EXPECT);
+        }
         forward_client_identity(session, upstream)?;
         for (name, value) in &ctx.upstream_headers {
             match value {
@@ -355,13 +393,16 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
         if let (Some(pool), Some(index)) = (ctx.pool.as_ref(), ctx.current) {
             match upstream_response.status.as_u16() {
-                502..=504 => self.passive_failure(pool, index),
+                // An early 5xx while the client is still sending may be the
+                // upstream giving up on that client, not a sign of ill health.
+                502..=504 if session.is_body_done() => self.passive_failure(pool, index),
+                502..=504 => {}
                 _ => pool.report_success(index),
             }
         }
@@ -389,16 +430,23 @@ impl ProxyHttp for Gateway {
             .failure
             .clone()
             .or_else(|| GatewayError::from_pingora(e));
-        let Some(err) = err else {
+        let Some(mut err) = err else {
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,
             };
         };
-        // Timeouts and broken responses after connecting count against the target.
-        if matches!(err, GatewayError::UpstreamTimeout)
-            || e.esource() == &pingora::ErrorSource::Upstream
-        {
+        // While the client's body is still streaming, the upstream is waiting
+        // for the client: its silence or its giving up is the client's doing.
+        let waiting_for_client = !session.is_body_done();
+        if waiting_for_client && err == GatewayError::UpstreamTimeout {
+            err = GatewayError::RequestTimeout;
+        }
+        // Timeouts and broken responses after connecting count against the
+        // target, once it had the whole request.
+        let upstream_failed =
+            err == GatewayError::UpstreamTimeout || e.esource() == &pingora::ErrorSource::Upstream;
+        if upstream_failed && !waiting_for_client {
             if let (Some(pool), Some(index)) = (ctx.pool.as_ref(), ctx.current) {
                 if !ctx.failed.contains(&index) {
                     self.passive_failure(pool, index);
@@ -520,8 +568,9 @@ impl Gateway {
                 .answer_error(session, ctx, GatewayError::Internal)
                 .await;
         };
-        let Some(body) = self.whole_body(session, ctx).await? else {
-            return self.body_too_large(session, ctx).await;
+        let body = match self.whole_body(session, ctx).await? {
+            Ok(body) => body,
+            Err(err) => return self.answer_error(session, ctx, err).await,
         };
         let answer = super::integration::publish::deliver(
             &broker,
@@ -543,8 +592,9 @@ impl Gateway {
         route: &Route,
         target: &crate::config::model::FlowIntegration,
     ) -> Result<bool> {
-        let Some(body) = self.whole_body(session, ctx).await? else {
-            return self.body_too_large(session, ctx).await;
+        let body = match self.whole_body(session, ctx).await? {
+            Ok(body) => body,
+            Err(err) => return self.answer_error(session, ctx, err).await,
         };
         let answer = super::integration::flow::start(
             &self.state.flows,
@@ -573,19 +623,21 @@ impl Gateway {
         }
     }
 
-    async fn body_too_large(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let limit = ctx.body_limit;
-        self.answer_error(session, ctx, GatewayError::PayloadTooLarge { limit })
-            .await
-    }
-
-    /// The request body, whole (already read if a policy needed it); None
-    /// when it is over the route's limit.
-    async fn whole_body(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Option<Bytes>> {
-        match ctx.body.clone() {
-            Some(b) => Ok(Some(b)),
-            None => read_body(session, ctx.body_limit).await,
+    /// The request body, whole (already read if a policy needed it), kept
+    /// for the upstream; or the answer when it is too large or too slow.
+    async fn whole_body(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+    ) -> Result<std::result::Result<Bytes, GatewayError>> {
+        if let Some(b) = &ctx.body {
+            return Ok(Ok(b.clone()));
         }
+        let read = body::read_whole(session, ctx.body_limit, ctx.body_deadline()).await?;
+        if let Ok(b) = &read {
+            ctx.body = Some(b.clone());
+        }
+        Ok(read)
     }
 
     async fn answer_error(
@@ -689,8 +741,10 @@ impl Gateway {
         if let Some(rules) = &route.policies.validate {
             if policy::validate::wants_body(rules, session.req_header()) {
                 let limit = policy::validate::body_limit(rules, limits.max_body_bytes);
+                let deadline = ctx.body_deadline();
                 if let Err(err) =
-                    check_body_against_schema(session, &mut ctx.body, rules, limit).await?
+                    check_body_against_schema(session, &mut ctx.body, rules, limit, deadline)
+                        .await?
                 {
                     ctx.denied_by = Some("validate");
                     self.state.metrics.decision("validate", "deny");
@@ -736,18 +790,18 @@ impl Gateway {
                 .await
                 .map(Some);
         }
-        match read_body(session, limit).await? {
-            Some(body) => {
+        match body::read_whole(session, limit, ctx.body_deadline()).await? {
+            Ok(body) => {
                 ctx.body = Some(body);
                 Ok(None)
             }
             // A chunked body past the limit was partly read and cannot be
             // replayed: it is refused whatever `oversize` says.
-            None => {
+            Err(err @ GatewayError::PayloadTooLarge { .. }) => {
                 oversize(ctx);
-                let err = GatewayError::PayloadTooLarge { limit };
                 self.answer_error(session, ctx, err).await.map(Some)
             }
+            Err(err) => self.answer_error(session, ctx, err).await.map(Some),
         }
     }
 

@@ -29,10 +29,11 @@ pub fn check_request(
             limit: limits.max_header_bytes,
         });
     }
-    if req.uri.path().split('/').any(is_dot_segment) {
-        return Some(GatewayError::BadRequest(
-            "path contains `.` or `..` segments".into(),
-        ));
+    if let Some(why) = super::path_check::refuse(req.uri.path(), limits.allow_encoded_slashes) {
+        return Some(GatewayError::BadRequest(why.into()));
+    }
+    if let Err(why) = check_host(req) {
+        return Some(GatewayError::BadRequest(why.into()));
     }
     let declared = req
         .headers
@@ -47,24 +48,24 @@ pub fn check_request(
     }
 }
 
-/// Reads the whole body (at most `limit` bytes) and checks it against the
-/// route's schema. The bytes stay in pingora's retry buffer, from which the
-/// proxy sends them upstream.
+/// Reads the whole body (at most `limit` bytes, by `deadline`) and checks
+/// it against the route's schema.
 pub async fn check_body_against_schema(
     session: &mut Session,
     already_read: &mut Option<Bytes>,
     rules: &crate::config::model::Validation,
     limit: u64,
+    deadline: std::time::Instant,
 ) -> Result<std::result::Result<(), GatewayError>> {
     let body = match already_read.clone() {
         Some(b) if b.len() as u64 <= limit => b,
         Some(_) => return Ok(Err(GatewayError::PayloadTooLarge { limit })),
-        None => match read_body(session, limit).await? {
-            Some(b) => {
+        None => match super::body::read_whole(session, limit, deadline).await? {
+            Ok(b) => {
                 *already_read = Some(b.clone());
                 b
             }
-            None => return Ok(Err(GatewayError::PayloadTooLarge { limit })),
+            Err(e) => return Ok(Err(e)),
         },
     };
     let violations = policy::validate::check_body(rules, &body);
@@ -73,22 +74,6 @@ pub async fn check_body_against_schema(
     } else {
         Ok(Err(GatewayError::ValidationFailed(violations)))
     }
-}
-
-/// Reads the whole request body before the upstream is contacted, keeping it
-/// in pingora's retry buffer, from which the proxy sends it upstream.
-/// `None`: the body is larger than `limit` (and the connection will close).
-pub async fn read_body(session: &mut Session, limit: u64) -> Result<Option<Bytes>> {
-    session.enable_retry_buffering();
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > limit {
-            session.set_keepalive(None);
-            return Ok(None);
-        }
-    }
-    Ok(Some(body.freeze()))
 }
 
 /// On mTLS connections, the client certificate's subject and SANs go
@@ -121,22 +106,62 @@ pub fn peer_ip(session: &Session) -> Option<std::net::IpAddr> {
         .map(|a| a.ip())
 }
 
-/// `.` or `..`, with any dot possibly written `%2e`.
-fn is_dot_segment(segment: &str) -> bool {
-    let mut rest = segment.as_bytes();
-    let mut dots = 0;
-    while !rest.is_empty() {
-        if rest[0] == b'.' {
-            rest = &rest[1..];
-        } else if rest.len() >= 3 && rest[0] == b'%' && rest[1] == b'2' && (rest[2] | 0x20) == b'e'
-        {
-            rest = &rest[3..];
-        } else {
+/// RFC 9112 requires exactly one Host in an HTTP/1.1 request, and every
+/// request's authority must be a host name or IP with an optional port:
+/// anything else is not routed, and never forwarded as X-Forwarded-Host.
+fn check_host(req: &RequestHeader) -> std::result::Result<(), &'static str> {
+    let mut hosts = req.headers.get_all(http::header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err("more than one Host header");
+    }
+    let authority = req.uri.authority().map(|a| a.as_str().as_bytes());
+    match authority.or(host.map(|h| h.as_bytes())) {
+        Some(value) if valid_authority(value) => Ok(()),
+        Some(_) => Err("invalid Host header"),
+        None if req.version == http::Version::HTTP_11 => Err("missing Host header"),
+        None => Ok(()),
+    }
+}
+
+/// `host[:port]`: a DNS name or IPv4 address, or `[IPv6]`, and a port of
+/// at most 65535.
+fn valid_authority(value: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return false;
+    };
+    if text.is_empty() || text.len() > 261 {
+        return false;
+    }
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
             return false;
         }
-        dots += 1;
-    }
-    matches!(dots, 1 | 2)
+        match after {
+            "" => return true,
+            _ => match after.strip_prefix(':') {
+                Some(port) => ("v6", Some(port)),
+                None => return false,
+            },
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+    });
+    host_ok && port_ok
 }
 
 /// The Host header (or HTTP/2 :authority) as sent, port included.
@@ -166,7 +191,7 @@ pub fn request_host(req: &RequestHeader) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_dot_segment, request_host, RequestHeader};
+    use super::{check_host, request_host, valid_authority, RequestHeader};
 
     #[test]
     fn hosts_from_clients() {
@@ -184,12 +209,20 @@ mod tests {
     }
 
     #[test]
-    fn dot_segments() {
-        for s in [".", "..", "%2e", "%2E%2e", ".%2e", "%2e."] {
-            assert!(is_dot_segment(s), "{s}");
+    fn hosts_that_are_refused() {
+        for ok in ["a.example.com", "a:8080", "127.0.0.1:1", "[::1]", "[::1]:443", "x_y"] {
+            assert!(valid_authority(ok.as_bytes()), "{ok}");
         }
-        for s in ["", "...", "a", ".a", "..a", "%2f", "%2", "file.txt"] {
-            assert!(!is_dot_segment(s), "{s}");
+        let long = "a".repeat(10 * 1024);
+        for bad in ["", "a b", "a:99999", "a:", "a:x", "[::1", "[zz]:1", "a@b", "a/b", long.as_str()] {
+            assert!(!valid_authority(bad.as_bytes()), "{bad}");
         }
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        assert_eq!(check_host(&req), Err("missing Host header"));
+        req.set_version(http::Version::HTTP_10);
+        assert_eq!(check_host(&req), Ok(()));
+        req.append_header("host", "a").unwrap();
+        req.append_header("host", "b").unwrap();
+        assert_eq!(check_host(&req), Err("more than one Host header"));
     }
 }

@@ -6,13 +6,26 @@ use crate::gateway::upstream::Pool;
 use pingora::upstreams::peer::HttpPeer;
 use std::time::{Duration, Instant};
 
+/// How the request's body reaches the upstream, which decides what the
+/// upstream read timeout may cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sending {
+    /// Nothing left to wait for from the client (no body, or read whole).
+    Whole,
+    /// The body streams from the client; it may pause up to this long
+    /// between reads.
+    Streaming { client_read_timeout: Duration },
+    /// An upgraded connection: reads happen whenever either side speaks.
+    WebSocket,
+}
+
 /// The connection settings for one attempt at `pool.targets[index]`.
 pub fn peer(
     pool: &Pool,
     index: usize,
     timeouts: &Timeouts,
     deadline: Option<Instant>,
-    websocket: bool,
+    sending: Sending,
 ) -> HttpPeer {
     let target = &pool.targets[index].spec;
     let (tls, sni) = match &pool.spec.tls {
@@ -29,17 +42,23 @@ pub fn peer(
     let o = &mut peer.options;
     o.connection_timeout = Some(cap(timeouts.connect));
     o.total_connection_timeout = Some(cap(timeouts.connect));
-    // An upgraded connection reads whenever either side speaks: its read
-    // timeout is the WebSocket idle timeout, not the response timeout.
-    o.read_timeout = Some(if websocket {
-        timeouts.websocket_idle
-    } else {
-        cap(timeouts.read)
+    // pingora's upstream read timer runs while the body streams up, so a
+    // client pausing within its own read timeout would look like a slow
+    // upstream: while streaming, the timer is at least the client's.
+    let read = match sending {
+        Sending::Whole => timeouts.read,
+        Sending::Streaming { client_read_timeout } => {
+            timeouts.read.max(client_read_timeout + Duration::from_secs(1))
+        }
+        Sending::WebSocket => timeouts.websocket_idle,
+    };
+    o.read_timeout = Some(match sending {
+        Sending::WebSocket => read,
+        _ => cap(read),
     });
-    o.write_timeout = Some(if websocket {
-        timeouts.websocket_idle
-    } else {
-        timeouts.read
+    o.write_timeout = Some(match sending {
+        Sending::WebSocket => timeouts.websocket_idle,
+        _ => timeouts.read,
     });
     o.idle_timeout = Some(pool.idle_timeout());
     if let Some(t) = &pool.spec.tls {
