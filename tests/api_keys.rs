@@ -19,7 +19,7 @@ async fn start() -> Gatehouse {
         "api_keys",
         Options {
             env: env(&a),
-            args: vec![],
+            ..Default::default()
         },
         |_| {},
     )
@@ -87,13 +87,13 @@ async fn quotas_run_out_and_stay_used_up_across_a_restart() {
     let a = upstream::start("a").await;
     let opts = Options {
         env: env(&a),
-        args: vec![],
+        ..Default::default()
     };
     let gh = Gatehouse::start_with(
         "api_keys",
         Options {
             env: env(&a),
-            args: vec![],
+            ..Default::default()
         },
         |_| {},
     );

@@ -126,7 +126,7 @@ async fn setup() -> Setup {
                 ),
                 ("JWKS_SLOW_URL", keys.slow_url.clone()),
             ],
-            args: vec![],
+            ..Default::default()
         },
         |dir| {
             std::fs::write(dir.join("es-public.pem"), pem).unwrap();

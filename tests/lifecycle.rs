@@ -25,6 +25,7 @@ async fn reload_setup(args: Vec<&str>) -> (Gatehouse, upstream::Upstream, upstre
         Options {
             env: vec![("A", a.address()), ("B", b.address())],
             args,
+            ..Default::default()
         },
         |_| {},
     );

@@ -26,7 +26,7 @@ async fn setup() -> Setup {
         "tls",
         common::Options {
             env: vec![("A", a.address())],
-            args: vec![],
+            ..Default::default()
         },
         |dir: &Path| {
             let certs = dir.join("certs");
@@ -183,7 +183,7 @@ async fn upstream_tls_sends_sni_and_verifies_the_certificate() {
         "upstream_tls",
         common::Options {
             env: vec![("TLS_UPSTREAM", s.gh.addr("https").to_string())],
-            args: vec![],
+            ..Default::default()
         },
         |dir: &Path| std::fs::write(dir.join("ca.pem"), ca_pem).unwrap(),
     );

@@ -47,7 +47,10 @@ pub async fn read_whole(
         };
         body.extend_from_slice(&chunk);
         if body.len() as u64 > limit {
-            return Ok(Err(refuse(session, GatewayError::PayloadTooLarge { limit })));
+            return Ok(Err(refuse(
+                session,
+                GatewayError::PayloadTooLarge { limit },
+            )));
         }
     }
 }
@@ -95,11 +98,26 @@ mod tests {
 
     #[test]
     fn small_declared_bodies_are_buffered_and_the_rest_stream() {
-        assert!(buffered_before_upstream(&request(&[("content-length", "10")])));
-        assert!(buffered_before_upstream(&request(&[("content-length", "65536")])));
-        assert!(!buffered_before_upstream(&request(&[("content-length", "65537")])));
-        assert!(!buffered_before_upstream(&request(&[("content-length", "0")])));
+        assert!(buffered_before_upstream(&request(&[(
+            "content-length",
+            "10"
+        )])));
+        assert!(buffered_before_upstream(&request(&[(
+            "content-length",
+            "65536"
+        )])));
+        assert!(!buffered_before_upstream(&request(&[(
+            "content-length",
+            "65537"
+        )])));
+        assert!(!buffered_before_upstream(&request(&[(
+            "content-length",
+            "0"
+        )])));
         assert!(!buffered_before_upstream(&request(&[])));
-        assert!(!buffered_before_upstream(&request(&[("transfer-encoding", "chunked")])));
+        assert!(!buffered_before_upstream(&request(&[(
+            "transfer-encoding",
+            "chunked"
+        )])));
     }
 }

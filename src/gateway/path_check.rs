@@ -14,10 +14,15 @@ pub fn refuse(path: &str, allow_encoded_slashes: bool) -> Option<&'static str> {
         return None; // nothing encoded: the common case costs no allocation
     }
     let lower = path.to_ascii_lowercase();
-    if !allow_encoded_slashes && (path.contains('\\') || lower.contains("%2f") || lower.contains("%5c")) {
+    if !allow_encoded_slashes
+        && (path.contains('\\') || lower.contains("%2f") || lower.contains("%5c"))
+    {
         return Some("path contains an encoded slash or a backslash");
     }
-    if ["%252e", "%252f", "%255c"].iter().any(|d| lower.contains(d)) {
+    if ["%252e", "%252f", "%255c"]
+        .iter()
+        .any(|d| lower.contains(d))
+    {
         return Some("path contains a double-encoded `.`, `/` or `\\`");
     }
     let decoded: Vec<u8> = percent_encoding::percent_decode(path.as_bytes()).collect();

@@ -102,10 +102,9 @@ impl Ctx {
     /// When the whole request body must have arrived: `client_body_timeout`
     /// after the head (this context is made once the head is read).
     fn body_deadline(&self) -> Instant {
-        let timeout = self
-            .runtime
-            .as_ref()
-            .map_or(Duration::from_secs(60), |r| r.config.limits.client_body_timeout);
+        let timeout = self.runtime.as_ref().map_or(Duration::from_secs(60), |r| {
+            r.config.limits.client_body_timeout
+        });
         self.started + timeout
     }
 }
@@ -221,7 +220,8 @@ impl ProxyHttp for Gateway {
                 ctx.websocket = session.is_upgrade_req();
                 if ctx.websocket {
                     session.set_read_timeout(Some(route.timeouts.websocket_idle));
-                } else if ctx.body.is_none() && body::buffered_before_upstream(session.req_header()) {
+                } else if ctx.body.is_none() && body::buffered_before_upstream(session.req_header())
+                {
                     if let Err(err) = self.whole_body(session, ctx).await? {
                         return self.answer_error(session, ctx, err).await;
                     }

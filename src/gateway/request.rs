@@ -159,7 +159,10 @@ fn valid_authority(value: &[u8]) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
     let port_ok = port.is_none_or(|p| {
-        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
     });
     host_ok && port_ok
 }
@@ -210,11 +213,29 @@ mod tests {
 
     #[test]
     fn hosts_that_are_refused() {
-        for ok in ["a.example.com", "a:8080", "127.0.0.1:1", "[::1]", "[::1]:443", "x_y"] {
+        for ok in [
+            "a.example.com",
+            "a:8080",
+            "127.0.0.1:1",
+            "[::1]",
+            "[::1]:443",
+            "x_y",
+        ] {
             assert!(valid_authority(ok.as_bytes()), "{ok}");
         }
         let long = "a".repeat(10 * 1024);
-        for bad in ["", "a b", "a:99999", "a:", "a:x", "[::1", "[zz]:1", "a@b", "a/b", long.as_str()] {
+        for bad in [
+            "",
+            "a b",
+            "a:99999",
+            "a:",
+            "a:x",
+            "[::1",
+            "[zz]:1",
+            "a@b",
+            "a/b",
+            long.as_str(),
+        ] {
             assert!(!valid_authority(bad.as_bytes()), "{bad}");
         }
         let mut req = RequestHeader::build("GET", b"/", None).unwrap();

@@ -11,6 +11,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// How many idle connections one newcomer may ask to close, and how long
+/// it waits for each: an idle connection closes at once when asked.
+const SHED_ATTEMPTS: usize = 2;
+const SHED_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub struct Connections {
     name: String,
     open: AtomicUsize,
@@ -18,6 +23,8 @@ pub struct Connections {
     /// Idle connections by when they went idle; each wakes on its Notify.
     idle: Mutex<BTreeMap<u64, Arc<Notify>>>,
     idle_seq: AtomicU64,
+    /// Woken whenever an admitted connection closes.
+    freed: Notify,
     metrics: ListenerMetrics,
     open_gauge: prometheus::IntGauge,
 }
@@ -45,6 +52,7 @@ impl Connections {
             per_ip: Mutex::new(HashMap::new()),
             idle: Mutex::new(BTreeMap::new()),
             idle_seq: AtomicU64::new(0),
+            freed: Notify::new(),
             open_gauge: metrics.open(name),
             metrics,
         })
@@ -63,40 +71,58 @@ impl Connections {
     }
 
     /// Takes a place for a new connection from `ip`. At the cap the oldest
-    /// idle connection is told to close (the newcomer takes its place as it
-    /// goes); with none idle the newcomer is refused.
-    pub fn admit(
+    /// idle connection is told to close and the newcomer takes its place
+    /// once it has; with none idle (or none closing promptly) the newcomer
+    /// is refused.
+    pub async fn admit(
         self: &Arc<Self>,
         ip: Option<IpAddr>,
         limits: &ListenerLimits,
     ) -> Result<Slot, Refused> {
-        if limits.max_connections_per_ip > 0 {
-            if let Some(ip) = ip {
-                let mut per_ip = self.per_ip.lock();
-                let count = per_ip.entry(ip).or_insert(0);
-                if *count >= limits.max_connections_per_ip {
-                    drop(per_ip);
-                    self.metrics.refused(&self.name, Refused::PerIp);
-                    return Err(Refused::PerIp);
-                }
-                *count += 1;
+        let per_ip = limits.max_connections_per_ip;
+        let ip = ip.filter(|_| per_ip > 0);
+        if let Some(ip) = ip {
+            let mut counts = self.per_ip.lock();
+            let count = counts.entry(ip).or_insert(0);
+            if *count >= per_ip {
+                drop(counts);
+                self.metrics.refused(&self.name, Refused::PerIp);
+                return Err(Refused::PerIp);
             }
+            *count += 1;
         }
-        let ip = ip.filter(|_| limits.max_connections_per_ip > 0);
-        let open = self.open.fetch_add(1, Ordering::AcqRel) + 1;
-        // The slot exists from here, so an early return frees what was taken.
+        // From here the slot owns what was taken: an early return frees it.
         let mut slot = Slot {
             table: self.clone(),
             ip,
             admitted: false,
         };
-        if open > limits.max_connections && !self.shed_oldest_idle() {
-            self.metrics.refused(&self.name, Refused::Full);
-            return Err(Refused::Full);
+        for _ in 0..SHED_ATTEMPTS {
+            if self.try_take(limits.max_connections) {
+                slot.admitted = true;
+                self.open_gauge.inc();
+                return Ok(slot);
+            }
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if !self.shed_oldest_idle() {
+                break;
+            }
+            if tokio::time::timeout(SHED_WAIT, freed).await.is_err() {
+                break;
+            }
         }
-        self.open_gauge.inc();
-        slot.admitted = true;
-        Ok(slot)
+        self.metrics.refused(&self.name, Refused::Full);
+        Err(Refused::Full)
+    }
+
+    fn try_take(&self, cap: usize) -> bool {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < cap).then_some(open + 1)
+            })
+            .is_ok()
     }
 
     /// Wakes the connection that has been idle longest so that it closes.
@@ -129,9 +155,10 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.table.open.fetch_sub(1, Ordering::AcqRel);
         if self.admitted {
+            self.table.open.fetch_sub(1, Ordering::AcqRel);
             self.table.open_gauge.dec();
+            self.table.freed.notify_waiters();
         }
         if let Some(ip) = self.ip {
             let mut per_ip = self.table.per_ip.lock();

@@ -108,7 +108,8 @@ pub fn check(buf: &[u8]) -> Result<bool, HeadError> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADER_FIELDS];
     let mut req = httparse::Request::new(&mut fields);
     match req.parse(buf) {
-        Ok(status) => Ok(status.is_complete()),
+        Ok(httparse::Status::Complete(_)) => validate(&req).map(|()| true),
+        Ok(httparse::Status::Partial) => Ok(false),
         Err(httparse::Error::Token | httparse::Error::Version) => {
             let Some(escaped) = escape_request_target(buf) else {
                 return Err(malformed(httparse::Error::Token));
@@ -116,7 +117,8 @@ pub fn check(buf: &[u8]) -> Result<bool, HeadError> {
             let mut fields = [httparse::EMPTY_HEADER; MAX_HEADER_FIELDS];
             let mut req = httparse::Request::new(&mut fields);
             match req.parse(&escaped) {
-                Ok(status) => Ok(status.is_complete()),
+                Ok(httparse::Status::Complete(_)) => validate(&req).map(|()| true),
+                Ok(httparse::Status::Partial) => Ok(false),
                 Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge { limit: 0 }),
                 Err(e) => Err(malformed(e)),
             }
@@ -124,6 +126,60 @@ pub fn check(buf: &[u8]) -> Result<bool, HeadError> {
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge { limit: 0 }),
         Err(e) => Err(malformed(e)),
     }
+}
+
+/// What pingora checks once a head parses (the target as a URI, the
+/// authority, the framing headers), so that everything pingora would refuse
+/// is refused here, in Gatehouse's words.
+fn validate(req: &httparse::Request<'_, '_>) -> Result<(), HeadError> {
+    let bad = |why: &str| Err(HeadError::Malformed(format!("malformed request: {why}")));
+    let method = req.method.unwrap_or("");
+    let target = req.path.unwrap_or("").as_bytes();
+    let Ok(mut header) = pingora::http::RequestHeader::build_no_case(method, target, Some(1))
+    else {
+        return bad("an invalid method or request target");
+    };
+    let named = |name: &'static str| {
+        req.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    };
+    let mut hosts = named("host");
+    if let Some(host) = hosts.next() {
+        if hosts.next().is_some() {
+            return bad("more than one Host header");
+        }
+        if header.append_header(http::header::HOST, host).is_err() {
+            return bad("an invalid Host header");
+        }
+    }
+    if pingora::protocols::http::authority::validate_request_authority(&header).is_err() {
+        return bad("an invalid or ambiguous authority");
+    }
+    let has_transfer_encoding = named("transfer-encoding").next().is_some();
+    if !has_transfer_encoding {
+        let mut lengths = named("content-length").flat_map(|v| v.split(|b| *b == b','));
+        if let Some(first) = lengths.next() {
+            let first = first.trim_ascii();
+            let digits = |v: &[u8]| !v.is_empty() && v.iter().all(u8::is_ascii_digit);
+            if !digits(first) || lengths.any(|v| v.trim_ascii() != first) {
+                return bad("an invalid or conflicting Content-Length");
+            }
+        }
+        return Ok(());
+    }
+    if req.version == Some(0) {
+        return bad("Transfer-Encoding in an HTTP/1.0 request");
+    }
+    let last_coding = named("transfer-encoding")
+        .next_back()
+        .and_then(|v| v.rsplit(|b| *b == b',').next())
+        .map(<[u8]>::trim_ascii);
+    if !last_coding.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
+        return bad("a Transfer-Encoding that does not end in chunked");
+    }
+    Ok(())
 }
 
 fn malformed(e: httparse::Error) -> HeadError {
@@ -171,8 +227,24 @@ mod tests {
         assert_eq!(check(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n"), Ok(true));
         assert_eq!(check(b"GET / HTTP/1.1\r\nhost: a\r\n"), Ok(false));
         assert_eq!(check(b"GET /a b HTTP/1.1\r\nhost: a\r\n\r\n"), Ok(true));
-        assert_eq!(check(b"GET /<x> HTTP/1.1\r\nhost: a\r\n\r\n"), Ok(true));
+        assert_eq!(check(b"GET /%3Cx%3E HTTP/1.1\r\nhost: a\r\n\r\n"), Ok(true));
+        assert_eq!(
+            check(b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 3, 3\r\n\r\n"),
+            Ok(true)
+        );
+        assert_eq!(
+            check(b"POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: gzip, chunked\r\n\r\n"),
+            Ok(true)
+        );
         for bad in [
+            &b"GET /<x> HTTP/1.1\r\nhost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nhost: u@a\r\n\r\n",
+            b"GET http://a/ HTTP/1.1\r\nhost: b\r\n\r\n",
+            b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\n",
+            b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: -1\r\n\r\n",
+            b"POST / HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked, gzip\r\n\r\n",
             &b"GET / HTTP/9.9\r\nhost: a\r\n\r\n"[..],
             b"GET / HTTP/1.1\rhost: a\r\n\r\n",
             b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",

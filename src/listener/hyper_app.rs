@@ -33,15 +33,13 @@ pub async fn serve(
             }
         };
         let limits = limits();
-        let slot = match connections.admit(Some(peer.ip()), &limits) {
-            Ok(slot) => slot,
-            Err(why) => {
-                tokio::spawn(refuse(tcp, why));
-                continue;
-            }
-        };
+        let connections = connections.clone();
         let router = router.clone();
         tokio::spawn(async move {
+            let slot = match connections.admit(Some(peer.ip()), &limits).await {
+                Ok(slot) => slot,
+                Err(why) => return refuse(tcp, why).await,
+            };
             let service = hyper_util::service::TowerToHyperService::new(router);
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -49,7 +49,7 @@ where
     ) -> Option<Stream> {
         let accepted = Instant::now();
         let limits = (self.limits)();
-        let slot = match self.connections.admit(peer_ip(&stream), &limits) {
+        let slot = match self.connections.admit(peer_ip(&stream), &limits).await {
             Ok(slot) => slot,
             Err(why) => {
                 let per_client = why == Refused::PerIp;

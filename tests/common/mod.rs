@@ -55,6 +55,8 @@ pub struct Gatehouse {
 pub struct Options<'a> {
     pub env: Vec<(&'a str, String)>,
     pub args: Vec<&'a str>,
+    /// Run with this open-file limit (soft and hard), as a small machine would.
+    pub nofile: Option<u64>,
 }
 
 impl Gatehouse {
@@ -64,7 +66,7 @@ impl Gatehouse {
             name,
             Options {
                 env: env.to_vec(),
-                args: vec![],
+                ..Options::default()
             },
             |_| {},
         )
@@ -81,7 +83,16 @@ impl Gatehouse {
     /// Starts gatehouse on an existing folder (e.g. one a stopped instance left).
     pub fn launch(dir: tempfile::TempDir, opts: &Options<'_>) -> Gatehouse {
         gatehouse::tls::install_crypto();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        let mut cmd = match opts.nofile {
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_gatehouse"));
+                sh
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_gatehouse")),
+        };
         cmd.arg("-C").arg(dir.path()).arg("serve").args(&opts.args);
         cmd.env("GATEHOUSE_LOG", "info")
             .envs(opts.env.iter().map(|(k, v)| (k.to_string(), v.clone())))

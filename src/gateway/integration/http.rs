@@ -47,9 +47,11 @@ pub fn peer(
     // upstream: while streaming, the timer is at least the client's.
     let read = match sending {
         Sending::Whole => timeouts.read,
-        Sending::Streaming { client_read_timeout } => {
-            timeouts.read.max(client_read_timeout + Duration::from_secs(1))
-        }
+        Sending::Streaming {
+            client_read_timeout,
+        } => timeouts
+            .read
+            .max(client_read_timeout + Duration::from_secs(1)),
         Sending::WebSocket => timeouts.websocket_idle,
     };
     o.read_timeout = Some(match sending {
