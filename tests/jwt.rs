@@ -8,7 +8,7 @@ use base64::Engine;
 use common::{client, json, upstream, Gatehouse, Options};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,20 +66,25 @@ struct KeyServer {
     slow_url: String,
     keys: Arc<Mutex<Value>>,
     fetches: Arc<AtomicUsize>,
+    /// How long /jwks takes to answer, in ms.
+    delay_ms: Arc<AtomicU64>,
 }
 
 async fn key_server() -> KeyServer {
     use axum::routing::get;
     let keys = Arc::new(Mutex::new(json!({"keys": []})));
     let fetches = Arc::new(AtomicUsize::new(0));
-    let (k, f) = (keys.clone(), fetches.clone());
+    let delay_ms = Arc::new(AtomicU64::new(0));
+    let (k, f, d) = (keys.clone(), fetches.clone(), delay_ms.clone());
     let app = axum::Router::new()
         .route(
             "/jwks",
             get(move || {
-                let (k, f) = (k.clone(), f.clone());
+                let (k, f, d) = (k.clone(), f.clone(), d.clone());
                 async move {
                     f.fetch_add(1, Ordering::SeqCst);
+                    let delay = d.load(Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
                     axum::Json(k.lock().unwrap().clone())
                 }
             }),
@@ -99,6 +104,7 @@ async fn key_server() -> KeyServer {
         slow_url: format!("http://{addr}/slow"),
         keys,
         fetches,
+        delay_ms,
     }
 }
 
@@ -410,6 +416,51 @@ async fn jwks_keys_rotate_and_unknown_kids_cannot_hammer_the_endpoint() {
         assert!(Instant::now() < deadline, "rotated key never accepted");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_slow_refetch_for_an_unknown_kid_does_not_stall_known_keys() {
+    let s = setup().await;
+    *s.keys.keys.lock().unwrap() = json!({"keys": [s.es.jwk("k1")]});
+    let claims = json!({"sub": "x", "exp": now() + 300});
+    let valid = s.es.sign(Some("k1"), claims.clone());
+    assert_eq!(get(&s.gh, "/j/jwks", Some(&valid)).await.status(), 200);
+    assert_eq!(s.keys.fetches.load(Ordering::SeqCst), 1);
+
+    // The endpoint turns slow; a token naming an unknown kid makes the
+    // gateway refetch (once min_refresh allows).
+    s.keys.delay_ms.store(1500, Ordering::SeqCst);
+    let unknown = s.es.sign(Some("not-yet"), claims.clone());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Until min_refresh allows it, such a token is refused without a fetch;
+    // then one starts a fetch and waits for it.
+    let refetch = 'started: loop {
+        let (url, token) = (s.gh.url("/j/jwks"), unknown.clone());
+        let attempt = tokio::spawn(async move {
+            let auth = format!("Bearer {token}");
+            let resp = client().get(url).header("authorization", auth).send().await;
+            resp.unwrap().status()
+        });
+        while !attempt.is_finished() {
+            if s.keys.fetches.load(Ordering::SeqCst) >= 2 {
+                break 'started attempt;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(attempt.await.unwrap(), 401);
+        assert!(Instant::now() < deadline, "no refetch");
+    };
+    // While that fetch is in flight, known keys verify at once.
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(get(&s.gh, "/j/jwks", Some(&valid)).await.status(), 200);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(500),
+            "a valid token waited {took:?}"
+        );
+    }
+    assert_eq!(refetch.await.unwrap(), 401);
 }
 
 #[tokio::test]

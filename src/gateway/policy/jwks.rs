@@ -5,10 +5,15 @@
 //! tokens with random `kid`s costs the JWKS endpoint one request per
 //! `min_refresh`, not one per token. When the endpoint is down, the keys
 //! already fetched keep working.
+//!
+//! One fetch runs at a time, and never under the lock the cached keys sit
+//! behind: while a token with an unknown `kid` waits for the endpoint,
+//! tokens with known keys keep verifying.
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{AlgorithmFamily, DecodingKey};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Longest wait for the JWKS endpoint, so a slow one cannot hold requests.
@@ -19,13 +24,16 @@ pub struct JwksCache {
     ttl: Duration,
     min_refresh: Duration,
     client: reqwest::Client,
-    state: tokio::sync::Mutex<State>,
+    /// Held only to read or swap the keys, never across a fetch.
+    state: parking_lot::Mutex<State>,
+    /// Held for the length of a fetch: the single flight.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
 struct State {
     /// By `kid`; keys without one are under "".
-    keys: HashMap<String, DecodingKey>,
+    keys: Arc<HashMap<String, DecodingKey>>,
     fetched: Option<Instant>,
     last_attempt: Option<Instant>,
 }
@@ -46,36 +54,68 @@ impl JwksCache {
             ttl,
             min_refresh,
             client,
-            state: tokio::sync::Mutex::new(State::default()),
+            state: parking_lot::Mutex::new(State::default()),
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
     /// The key for `kid`: `Ok(None)` when the key set has no such key.
     pub async fn key(&self, kid: Option<&str>) -> Result<Option<DecodingKey>, Unavailable> {
-        let mut state = self.state.lock().await;
-        let fresh = state.fetched.is_some_and(|t| t.elapsed() < self.ttl);
-        if fresh {
-            if let Some(key) = lookup(&state.keys, kid) {
-                return Ok(Some(key));
+        match self.cached(kid) {
+            (Some(key), true) => return Ok(Some(key)),
+            // Stale: one request refreshes; the others (and, if the
+            // endpoint fails, this one) go on with the cached key.
+            (Some(key), false) => {
+                let Ok(_flight) = self.fetching.try_lock() else {
+                    return Ok(Some(key));
+                };
+                self.refresh_if_due().await;
+                return Ok(self.cached(kid).0.or(Some(key)));
             }
-        }
-        let may_fetch = state
-            .last_attempt
-            .is_none_or(|t| t.elapsed() >= self.min_refresh);
-        if may_fetch {
-            state.last_attempt = Some(Instant::now());
-            match self.fetch().await {
-                Ok(keys) => {
-                    state.keys = keys;
-                    state.fetched = Some(Instant::now());
+            // Unknown: wait for the fetch in flight, or make one.
+            (None, _) => {
+                let _flight = self.fetching.lock().await;
+                if let (Some(key), _) = self.cached(kid) {
+                    return Ok(Some(key));
                 }
-                Err(e) => tracing::warn!(url = %self.url, error = %e, "cannot fetch JWKS"),
+                self.refresh_if_due().await;
             }
         }
+        let state = self.state.lock();
         match lookup(&state.keys, kid) {
             Some(key) => Ok(Some(key)),
             None if state.fetched.is_none() => Err(Unavailable),
             None => Ok(None),
+        }
+    }
+
+    /// The cached key for `kid`, and whether the cache is within its TTL.
+    fn cached(&self, kid: Option<&str>) -> (Option<DecodingKey>, bool) {
+        let state = self.state.lock();
+        let fresh = state.fetched.is_some_and(|t| t.elapsed() < self.ttl);
+        (lookup(&state.keys, kid), fresh)
+    }
+
+    /// Fetches the key set unless the last attempt was under `min_refresh`
+    /// ago. The caller holds `fetching`.
+    async fn refresh_if_due(&self) {
+        {
+            let mut state = self.state.lock();
+            let due = state
+                .last_attempt
+                .is_none_or(|t| t.elapsed() >= self.min_refresh);
+            if !due {
+                return;
+            }
+            state.last_attempt = Some(Instant::now());
+        }
+        match self.fetch().await {
+            Ok(keys) => {
+                let mut state = self.state.lock();
+                state.keys = Arc::new(keys);
+                state.fetched = Some(Instant::now());
+            }
+            Err(e) => tracing::warn!(url = %self.url, error = %e, "cannot fetch JWKS"),
         }
     }
 
