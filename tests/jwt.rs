@@ -451,9 +451,14 @@ async fn a_slow_refetch_for_an_unknown_kid_does_not_stall_known_keys() {
         assert!(Instant::now() < deadline, "no refetch");
     };
     // While that fetch is in flight, known keys verify at once.
-    for _ in 0..5 {
+    // (Each token is new: a verified token is cached and would not ask.)
+    for i in 0..5 {
+        let fresh = s.es.sign(
+            Some("k1"),
+            json!({"sub": format!("u{i}"), "exp": now() + 300}),
+        );
         let started = Instant::now();
-        assert_eq!(get(&s.gh, "/j/jwks", Some(&valid)).await.status(), 200);
+        assert_eq!(get(&s.gh, "/j/jwks", Some(&fresh)).await.status(), 200);
         let took = started.elapsed();
         assert!(
             took < Duration::from_millis(500),
