@@ -208,6 +208,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     }
 
     control.spawn(reload_on_sighup(state.clone(), opts.root.clone()));
+    control.spawn(reopen_access_log_on_sigusr1(state.clone()));
     if opts.watch {
         watch_files(state.clone(), opts.root.clone(), control.handle().clone())?;
     }
@@ -426,6 +427,19 @@ async fn reload_on_sighup(state: Arc<State>, root: PathBuf) {
         tracing::info!("SIGHUP received, reloading config");
         let (state, root) = (state.clone(), root.clone());
         let _ = tokio::task::spawn_blocking(move || reload(&state, &root)).await;
+    }
+}
+
+/// logrotate moves the access log away and sends SIGUSR1: write to a new file.
+async fn reopen_access_log_on_sigusr1(state: Arc<State>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut signals) = signal(SignalKind::user_defined1()) else {
+        tracing::warn!("cannot listen for SIGUSR1; the access log cannot be reopened");
+        return;
+    };
+    while signals.recv().await.is_some() {
+        tracing::info!("SIGUSR1 received, reopening the access log");
+        state.access_log.reopen();
     }
 }
 

@@ -982,4 +982,9 @@ async fn signatures_are_checked() {
         body["__type"],
         "com.amazonaws.sqs#MissingAuthenticationToken"
     );
+    // Refusals are counted, not logged one line each.
+    let metrics = gh.metrics().await;
+    let refused = r#"gatehouse_listener_client_errors_total{listener="messaging",reason="signature_refused"}"#;
+    assert!(metrics.lines().any(|l| l.starts_with(refused)), "{metrics}");
+    assert_eq!(gh.count_stderr("messaging request refused"), 0);
 }

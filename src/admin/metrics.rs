@@ -122,6 +122,8 @@ impl Metrics {
             Box::new(policy_decisions.clone()),
             Box::new(rate_limit_keys.clone()),
             Box::new(waf_matches.clone()),
+            Box::new(crate::logging::SUPPRESSED.clone()),
+            Box::new(crate::logging::POOL_HANDOFF_MISSES.clone()),
         ] {
             registry
                 .register(collector)

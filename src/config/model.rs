@@ -25,6 +25,7 @@ pub struct Config {
     pub server: ServerSettings,
     pub limits: Limits,
     pub access_log: AccessLogTarget,
+    pub access_log_rotation: Rotation,
     pub upstreams: BTreeMap<String, Arc<UpstreamSpec>>,
     pub apis: Vec<Api>,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -138,6 +139,14 @@ pub struct Limits {
     /// The admin listener's cap; `None`: a share of the descriptor limit.
     pub max_admin_connections: Option<usize>,
     pub allow_encoded_slashes: bool,
+}
+
+/// When a file access log is rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Bytes; 0: never.
+    pub max_size: u64,
+    pub keep: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

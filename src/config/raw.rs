@@ -24,6 +24,9 @@ pub struct GatehouseFile {
     pub limits: Option<LimitsRaw>,
     /// `stdout` (default), `stderr`, `off`, or a file path.
     pub access_log: Option<String>,
+    /// Size-based rotation of a file access log. SIGUSR1 also reopens the
+    /// file (for logrotate).
+    pub access_log_rotation: Option<RotationRaw>,
     /// Named pools of upstream servers that `http` integrations point at.
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamRaw>,
@@ -42,6 +45,15 @@ pub struct GatehouseFile {
     pub waf_rule_sets: BTreeMap<String, RuleSetRaw>,
     /// The SQS/SNS API and the queues and topics that exist from the start.
     pub messaging: Option<MessagingRaw>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotationRaw {
+    /// Rotate when the file reaches this size (`0`: never). Default 100MiB.
+    pub max_size: Option<ByteSize>,
+    /// Rotated files kept: `access.log.1` (newest) to `access.log.N`. Default 5.
+    pub keep: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -169,6 +169,18 @@ pub fn settings(
         server,
         limits,
         access_log,
+        access_log_rotation: Rotation {
+            max_size: raw
+                .access_log_rotation
+                .as_ref()
+                .and_then(|r| r.max_size)
+                .map_or(100 * 1024 * 1024, |b| b.0),
+            keep: raw
+                .access_log_rotation
+                .as_ref()
+                .and_then(|r| r.keep)
+                .unwrap_or(5),
+        },
         upstreams,
         apis: Vec::new(),
         trusted_proxies,

@@ -108,6 +108,7 @@ impl State {
         metrics.register(flows.metrics().collectors());
         let access_log = AccessLog::new(
             &loaded.config.access_log,
+            loaded.config.access_log_rotation,
             metrics.access_log_dropped.clone(),
         )?;
         let runtime = Runtime::build(loaded.config.clone(), 1, None);

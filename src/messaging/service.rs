@@ -64,6 +64,7 @@ pub fn start(
     let api = Arc::new(Api {
         broker: broker.clone(),
         limits: listening.limits.clone(),
+        metrics: listening.connections.metrics().clone(),
         secrets: settings
             .access_keys
             .iter()

@@ -35,6 +35,9 @@ pub struct Api {
     pub broker: Broker,
     /// The listener's limits: the body deadline.
     pub limits: crate::listener::pingora_app::LimitsSource,
+    /// Where refused signatures are counted (a log line each would let
+    /// anyone write to the log).
+    pub metrics: crate::listener::metrics::ListenerMetrics,
     /// Access key -> secret; empty means open (loopback only, checked by config).
     pub secrets: HashMap<String, String>,
 }
@@ -97,7 +100,9 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
         };
         let now = super::clock::now_ms() / 1000;
         if let Err(e) = sigv4::verify(&signed, &api.secrets, now) {
-            tracing::info!(action = %action, error = %e, "messaging request refused");
+            tracing::debug!(action = %action, error = %e, "messaging request refused");
+            let refused = crate::listener::metrics::ClientError::SignatureRefused;
+            api.metrics.client_error("messaging", refused);
             return error_response(&protocol, &e, &request_id);
         }
     }
