@@ -69,3 +69,23 @@ fn validate_exits_0_on_the_shipped_config_and_1_with_file_line_on_a_broken_one()
     );
     assert!(stderr.ends_with("1 error(s)\n"));
 }
+
+/// The README's example of `validate` output is this fixture's, verbatim.
+#[test]
+fn the_readme_shows_what_validate_prints() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let case = root.join("tests/fixtures/config_errors/readme_example");
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("-C")
+        .arg(&case)
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let printed = String::from_utf8(out.stderr).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&printed),
+        "README.md does not show:\n{printed}"
+    );
+}

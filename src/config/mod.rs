@@ -166,8 +166,11 @@ fn yaml_files(dir: &Path, diags: &mut Diagnostics, root: &Path) -> Vec<PathBuf> 
 }
 
 /// Reads, parses, substitutes `${ENV}` and deserializes one file. Structural
-/// errors are collected by dropping each unknown field and trying again, so a
-/// file with three misspelt keys reports three errors.
+/// errors are all collected: an unknown field is dropped, and a bad value is
+/// pruned with its entry (and a map left without a required field with it),
+/// then deserializing starts again. A file with structural errors is still
+/// returned, pruned, so that its references are checked too; the errors
+/// already recorded fail the load.
 fn read_file<T: DeserializeOwned>(
     root: &Path,
     path: &Path,
@@ -200,30 +203,47 @@ fn read_file<T: DeserializeOwned>(
         diags.push(&file, e.pos, "", e.message);
     }
     let pristine = node.clone();
-    let mut failed = had_env_errors;
-    // Bounded: each retry removes one key from the tree.
+    // What was pruned: a later "missing field" for it is our doing.
+    let mut pruned: Vec<(Pos, String)> = Vec::new();
+    // Bounded: each retry removes one entry from the tree.
     for _ in 0..64 {
         match serde_path_to_error::deserialize::<_, T>(&node) {
             Ok(raw) => {
-                return (!failed).then_some(Parsed {
+                // Unset variables leave empty values whose checks would only
+                // repeat the variable's error.
+                return (!had_env_errors).then_some(Parsed {
                     file,
                     node: pristine,
                     raw,
-                })
+                });
             }
             Err(e) => {
-                failed = true;
                 let path = field_path(&e);
                 let inner = e.into_inner();
                 let pos = inner.pos.unwrap_or(Pos { line: 1, col: 1 });
-                diags.push(&file, pos, path, inner.message.clone());
-                if !(inner.unknown_field && node.remove_key_at(pos)) {
-                    return None;
+                let ours = missing_field(&inner.message)
+                    .is_some_and(|field| pruned.iter().any(|(p, k)| *p == pos && k == field));
+                if !ours {
+                    diags.push(&file, pos, path, inner.message.clone());
+                }
+                if inner.unknown_field && node.remove_key_at(pos) {
+                    continue;
+                }
+                match node.prune_at(pos) {
+                    Some(removed) => pruned.push(removed),
+                    None => return None,
                 }
             }
         }
     }
     None
+}
+
+/// The field a "missing required field" message names.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing required field `")?
+        .strip_suffix('`')
 }
 
 fn field_path(e: &serde_path_to_error::Error<de::DeError>) -> String {

@@ -541,6 +541,46 @@ fn parse_host_pattern(h: &str) -> Result<HostPattern, String> {
     ))
 }
 
+/// The references a route makes (its upstream, its flow), checked on their
+/// own when the rest of the route is too broken to build.
+fn check_references(raw: &RouteRaw, path: &str, settings: &Config, r: &mut Reporter) {
+    match &raw.integration {
+        IntegrationRaw::Http(h) => {
+            check_upstream(
+                &h.upstream,
+                &format!("{path}.integration.http"),
+                settings,
+                r,
+            );
+        }
+        IntegrationRaw::Flow(f) => {
+            let _ = super::flow_integration::check(
+                f,
+                &settings.flow_ids,
+                &format!("{path}.integration.flow"),
+                r,
+            );
+        }
+        IntegrationRaw::Mock(_) | IntegrationRaw::Queue(_) | IntegrationRaw::Topic(_) => {}
+    }
+}
+
+/// Whether `name` is a declared upstream; an error naming the closest one if not.
+fn check_upstream(name: &str, ipath: &str, settings: &Config, r: &mut Reporter) -> bool {
+    if settings.upstreams.contains_key(name) {
+        return true;
+    }
+    let known: Vec<&str> = settings.upstreams.keys().map(String::as_str).collect();
+    r.error(
+        &format!("{ipath}.upstream"),
+        format!(
+            "unknown upstream `{name}`{}; upstreams are defined under `upstreams:` in gatehouse.yaml",
+            super::de::did_you_mean(name, &known)
+        ),
+    );
+    false
+}
+
 fn route(
     api: &str,
     index: usize,
@@ -560,30 +600,26 @@ fn route(
             );
             return None;
         }
-        (Some(m), None) => parse_methods(std::slice::from_ref(m), &format!("{path}.method"), r)?,
-        (None, Some(list)) => parse_methods(list, &format!("{path}.methods"), r)?,
-        (None, None) => Methods::Any,
+        (Some(m), None) => parse_methods(std::slice::from_ref(m), &format!("{path}.method"), r),
+        (None, Some(list)) => parse_methods(list, &format!("{path}.methods"), r),
+        (None, None) => Some(Methods::Any),
     };
     let template = match PathTemplate::parse(&raw.path) {
-        Ok(t) => t.under(base),
+        Ok(t) => Some(t.under(base)),
         Err(m) => {
             r.error(&format!("{path}.path"), m);
-            return None;
+            None
         }
+    };
+    let (Some(methods), Some(template)) = (methods, template) else {
+        // The route is lost, but what it refers to is still worth checking.
+        check_references(raw, path, settings, r);
+        return None;
     };
     let integration = match &raw.integration {
         IntegrationRaw::Http(h) => {
             let ipath = format!("{path}.integration.http");
-            if !upstreams.contains_key(&h.upstream) {
-                let known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
-                r.error(
-                    &format!("{ipath}.upstream"),
-                    format!(
-                        "unknown upstream `{}`{}; upstreams are defined under `upstreams:` in gatehouse.yaml",
-                        h.upstream,
-                        super::de::did_you_mean(&h.upstream, &known)
-                    ),
-                );
+            if !check_upstream(&h.upstream, &ipath, settings, r) {
                 return None;
             }
             let rewrite = match h.path.as_deref().map(parse_rewrite) {

@@ -85,6 +85,39 @@ impl Node {
         }
     }
 
+    /// Removes the map entry whose value or key starts at `pos` (or the
+    /// sequence item there), so parsing can go on past a bad value. Returns
+    /// where the removed entry's parent starts and its key ("" for an item).
+    /// Entries of a map are looked at before what they hold: a map missing a
+    /// field starts where its first key does, and it is the map that goes.
+    pub fn prune_at(&mut self, pos: Pos) -> Option<(Pos, String)> {
+        let here = self.pos;
+        match &mut self.value {
+            Value::Map(entries) => {
+                if let Some(i) = entries
+                    .iter()
+                    .position(|(k, v)| v.pos == pos || k.pos == pos)
+                {
+                    let (key, _) = entries.remove(i);
+                    let name = match key.value {
+                        Value::Scalar { text, .. } => text,
+                        _ => String::new(),
+                    };
+                    return Some((here, name));
+                }
+                entries.iter_mut().find_map(|(_, v)| v.prune_at(pos))
+            }
+            Value::Seq(items) => {
+                if let Some(i) = items.iter().position(|n| n.pos == pos) {
+                    items.remove(i);
+                    return Some((here, String::new()));
+                }
+                items.iter_mut().find_map(|n| n.prune_at(pos))
+            }
+            _ => None,
+        }
+    }
+
     /// The position of the node at a field path such as `routes[2].integration.http`,
     /// or of the deepest node on the way when the path runs out of the document.
     pub fn pos_at(&self, path: &str) -> Pos {
