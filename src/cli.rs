@@ -16,6 +16,10 @@ pub struct Cli {
     /// Folder with gatehouse.yaml, routes/, flows/ and certs/.
     #[arg(short = 'C', long = "dir", global = true, default_value = ".")]
     pub dir: PathBuf,
+    /// Accept a folder with no gatehouse.yaml, routes/ or flows/ (run on
+    /// the defaults alone) instead of treating it as a wrong `-C`.
+    #[arg(long, global = true)]
+    pub allow_empty: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -134,6 +138,20 @@ pub enum CertsCommand {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
+    let reads_config = matches!(
+        cli.command,
+        Command::Serve { .. }
+            | Command::Validate
+            | Command::Routes
+            | Command::Keys { .. }
+            | Command::Flow { .. }
+    );
+    if reads_config {
+        if let Err(why) = check_config_dir(&cli.dir, cli.allow_empty) {
+            eprintln!("gatehouse: {why}");
+            return ExitCode::FAILURE;
+        }
+    }
     match cli.command {
         Command::Keys { command } => match crate::keys_cli::run(&cli.dir, command) {
             Ok(()) => ExitCode::SUCCESS,
@@ -171,11 +189,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate => match config::load(&cli.dir) {
             Ok(loaded) => {
                 let routes: usize = loaded.config.apis.iter().map(|a| a.routes.len()).sum();
+                let c = &loaded.config;
                 println!(
-                    "ok: {} APIs, {routes} routes, {} upstreams, {} flows",
-                    loaded.config.apis.len(),
-                    loaded.config.upstreams.len(),
-                    loaded.config.flows.len()
+                    "ok: {}, {}, {}, {}",
+                    crate::wording::count(c.apis.len(), "API"),
+                    crate::wording::count(routes, "route"),
+                    crate::wording::count(c.upstreams.len(), "upstream"),
+                    crate::wording::count(c.flows.len(), "flow"),
                 );
                 ExitCode::SUCCESS
             }
@@ -219,6 +239,25 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
     }
+}
+
+/// A `-C` that names no Gatehouse folder is almost always a typo; left
+/// alone, `keys create` would make a database the server never reads.
+fn check_config_dir(dir: &std::path::Path, allow_empty: bool) -> Result<(), String> {
+    if !dir.is_dir() {
+        return Err(format!("no such folder: {}", dir.display()));
+    }
+    let has_config = dir.join("gatehouse.yaml").is_file()
+        || dir.join("routes").is_dir()
+        || dir.join("flows").is_dir();
+    if has_config || allow_empty {
+        return Ok(());
+    }
+    Err(format!(
+        "{} holds no gatehouse.yaml, routes/ or flows/: is -C right? \
+         (--allow-empty runs on the defaults alone)",
+        dir.display()
+    ))
 }
 
 /// Routes in the order the router tries them within each host tier.

@@ -45,6 +45,17 @@ pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { key } => {
+            let hash = sha256_hex(key.as_bytes());
+            let declared = config
+                .api_keys
+                .iter()
+                .position(|k| k.hash == hash || k.id == key || k.name == key);
+            if let Some(i) = declared {
+                bail!(
+                    "key `{key}` is declared in gatehouse.yaml (api_keys[{i}]), not created with \
+                     `keys create`: remove it there and reload (SIGHUP) to revoke it"
+                );
+            }
             if store.revoke_key(&key, unix_now())? {
                 println!("revoked {key}");
             } else {
@@ -64,11 +75,15 @@ pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
             let (start, end) = period_bounds(quota.period, unix_now());
             let used = store.usage(&record.id, start)?;
             println!(
-                "{} ({}): {used} of {} requests this {:?} (resets at {})",
+                "{} ({}): {used} of {} requests {} (resets at {})",
                 record.id,
                 record.name,
                 quota.limit,
-                quota.period,
+                match quota.period {
+                    crate::config::model::QuotaPeriod::Day => "today",
+                    crate::config::model::QuotaPeriod::Week => "this week",
+                    crate::config::model::QuotaPeriod::Month => "this month",
+                },
                 humantime::format_rfc3339_seconds(
                     std::time::UNIX_EPOCH + std::time::Duration::from_secs(end as u64)
                 ),

@@ -12,6 +12,8 @@
 //! - `admin`: /metrics, /healthz, /readyz, the keys API
 //! - `logging`: process logs
 //! - `bench`: load generators (`gatehouse bench`)
+//! - `listener`: connection caps and request-head deadlines for every listener
+//! - `wording`: counts and nouns in messages
 
 pub mod admin;
 pub mod bench;
@@ -27,3 +29,4 @@ pub mod messaging;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod wording;

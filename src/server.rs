@@ -226,6 +226,14 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", pid_file.display()))?;
     announce(&listeners, admin, messaging.as_ref().map(|m| m.address));
     server.run(RunArgs::default());
+    // SIGINT (a quick shutdown) returns here instead of passing through
+    // `exit_when_drained`: leave nothing behind that claims we still run.
+    if let Some(m) = &messaging {
+        m.broker.close();
+        let _ = m.runtime.block_on(m.broker.barrier());
+    }
+    state.keys.flush();
+    let _ = std::fs::remove_file(&pid_file);
     drop(flows_runtime);
     Ok(())
 }

@@ -61,6 +61,7 @@ impl CertStore {
                 Err(message) => errors.push((cert_path, message)),
             }
         }
+        errors.extend(certificates_without_keys(dir));
         (store, errors)
     }
 
@@ -90,6 +91,49 @@ impl CertStore {
             .iter()
             .map(|e| (e.file.clone(), e.names.clone()))
             .collect()
+    }
+}
+
+/// Server certificates in `dir` with no `NAME.key` beside them: they would
+/// otherwise be skipped without a word, leaving HTTPS off. A `.crt` always
+/// wants a key; a `.pem` only when it holds a leaf (non-CA) certificate,
+/// since CA bundles (`client_ca`, upstream `ca`) and public keys live here too.
+fn certificates_without_keys(dir: &Path) -> Vec<(PathBuf, String)> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, String)> = read
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !p.with_extension("key").is_file())
+        .filter(|p| match p.extension().and_then(|e| e.to_str()) {
+            Some("crt") => true,
+            Some("pem") => holds_leaf_certificate(p),
+            _ => false,
+        })
+        .map(|p| {
+            let message = format!(
+                "certificate without its private key ({}): HTTPS cannot use it",
+                p.with_extension("key")
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            );
+            (p, message)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn holds_leaf_certificate(path: &Path) -> bool {
+    let Ok(pem) = std::fs::read(path) else {
+        return false;
+    };
+    let Some(Ok(first)) = rustls_pemfile::certs(&mut pem.as_slice()).next() else {
+        return false;
+    };
+    match x509_parser::parse_x509_certificate(&first) {
+        Ok((_, cert)) => !cert.is_ca(),
+        Err(_) => false,
     }
 }
 

@@ -104,3 +104,89 @@ fn help_is_available_everywhere() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
     }
 }
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_wrong_folder_is_an_error_not_an_empty_config() {
+    let missing = root().join("tests/fixtures/no-such-folder");
+    let out = gatehouse(&missing, &["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no such folder"), "{}", stderr(&out));
+
+    let empty = tempfile::tempdir().unwrap();
+    for args in [
+        &["validate"][..],
+        &["keys", "create", "--plan", "demo"],
+        &["serve"],
+    ] {
+        let out = gatehouse(empty.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("holds no gatehouse.yaml, routes/ or flows/"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // Nothing was created there.
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+
+    let out = gatehouse(empty.path(), &["--allow-empty", "validate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: 0 APIs, 0 routes, 0 upstreams, 0 flows\n"
+    );
+}
+
+#[test]
+fn validate_counts_in_words() {
+    let out = gatehouse(&root().join("tests/fixtures/config_ok"), &["validate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.starts_with("ok: 1 API, 3 routes, "), "{said}");
+}
+
+#[test]
+fn a_certificate_without_its_key_stops_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = root().join("tests/fixtures/config_errors/cert_without_key");
+    std::fs::copy(
+        fixture.join("gatehouse.yaml"),
+        dir.path().join("gatehouse.yaml"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    std::fs::copy(
+        fixture.join("certs/site.test.crt"),
+        dir.path().join("certs/site.test.crt"),
+    )
+    .unwrap();
+    let out = gatehouse(dir.path(), &["serve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("certs/site.test.crt:1:1: certificate without its private key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn revoking_a_key_declared_in_config_says_where_it_comes_from() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("gatehouse.yaml"),
+        dir.path().join("gatehouse.yaml"),
+    )
+    .unwrap();
+    let out = gatehouse(dir.path(), &["keys", "revoke", "demo"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = stderr(&out);
+    assert!(
+        said.contains("key `demo` is declared in gatehouse.yaml (api_keys[0])")
+            && said.contains("remove it there and reload"),
+        "{said}"
+    );
+}

@@ -343,8 +343,8 @@ async fn the_demo_contract_from_the_readme() {
         // The first GET, and O'Brien past the WAF; the two attacks were 403.
         "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"200\"} 2",
         "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"403\"} 2",
-        "gatehouse_requests_total{api=\"\",route=\"\",status=\"404\"} 1",
-        "gatehouse_requests_total{api=\"\",route=\"\",status=\"405\"} 1",
+        "gatehouse_requests_total{api=\"-\",route=\"-\",status=\"404\"} 1",
+        "gatehouse_requests_total{api=\"-\",route=\"-\",status=\"405\"} 1",
         "gatehouse_request_duration_seconds_count{api=\"demo\",route=\"hello\"} 4",
         "gatehouse_active_connections",
         "gatehouse_inflight_requests",
@@ -393,4 +393,20 @@ async fn active_connections_are_counted_while_open() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn sigint_exits_at_once_and_leaves_no_pid_file() {
+    let (mut gh, _a, _b) = reload_setup(vec![]).await;
+    let pid_file = gh.dir.path().join("data/gatehouse.pid");
+    assert!(pid_file.exists());
+    gh.signal(2);
+    let code = tokio::task::spawn_blocking(move || {
+        let code = gh.wait_exit(Duration::from_secs(8));
+        (code, gh)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code.0, Some(0));
+    assert!(!pid_file.exists(), "stale pid file after SIGINT");
 }

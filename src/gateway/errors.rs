@@ -119,9 +119,10 @@ impl GatewayError {
                 format!("request headers are larger than {limit} bytes")
             }
             GatewayError::BadRequest(m) => m.clone(),
-            GatewayError::ValidationFailed(v) => {
-                format!("request validation failed ({} violations)", v.len())
-            }
+            GatewayError::ValidationFailed(v) => format!(
+                "request validation failed ({})",
+                crate::wording::count(v.len(), "violation")
+            ),
             GatewayError::MissingApiKey(header) => format!("missing API key (header `{header}`)"),
             GatewayError::InvalidApiKey => "invalid API key".into(),
             GatewayError::WafBlocked => "request blocked".into(),

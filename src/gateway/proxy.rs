@@ -473,7 +473,9 @@ impl ProxyHttp for Gateway {
         let (api, route) = ctx
             .route
             .as_ref()
-            .map_or(("", ""), |r| (r.api.as_str(), r.id.as_str()));
+            // Unrouted requests (404, 405, refusals before routing) still
+            // get labels a query can match.
+            .map_or(("-", "-"), |r| (r.api.as_str(), r.id.as_str()));
         let elapsed = ctx.started.elapsed();
         self.state
             .metrics
