@@ -7,6 +7,8 @@
 #   BASELINE=1 benches/proxy.sh         # also measure a bare pingora proxy
 #   POLICIES=1 benches/proxy.sh         # gatehouse without policies vs with API key,
 #                                       # JWT, rate limit (not exceeded) and WAF managed groups
+#   BEFORE=/path/to/gatehouse benches/proxy.sh   # also measure another gatehouse build
+#                                       # (an earlier commit) with the same config
 #
 # Needs nginx and wrk (Debian: apt-get install -y nginx wrk) and a release
 # build (cargo build --release). Everything listens on 127.0.0.1 only.
@@ -23,7 +25,9 @@ BASELINE=${BASELINE:-0}
 POLICIES=${POLICIES:-0}
 JWT_SECRET=bench-secret-bench-secret-bench-secret-0001
 API_KEY=gh_bench_key_0123456789abcdef
+BEFORE=${BEFORE:-}
 BACKEND_PORT=18081 NGINX_PORT=18082 GATEHOUSE_PORT=18083 ADMIN_PORT=18084 BASELINE_PORT=18085
+BEFORE_PORT=18086 BEFORE_ADMIN_PORT=18087
 
 for tool in nginx wrk; do
   command -v $tool >/dev/null || { echo "needs $tool (apt-get install -y nginx wrk)"; exit 1; }
@@ -36,6 +40,7 @@ cleanup() {
   [ -f "$work/proxy.pid" ] && kill "$(cat "$work/proxy.pid")" 2>/dev/null || true
   [ -n "${GH_PID:-}" ] && kill "$GH_PID" 2>/dev/null || true
   [ -n "${BASE_PID:-}" ] && kill "$BASE_PID" 2>/dev/null || true
+  [ -n "${BEFORE_PID:-}" ] && kill "$BEFORE_PID" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -145,6 +150,15 @@ if [ "$POLICIES" = 1 ]; then
   urls=("http://127.0.0.1:$GATEHOUSE_PORT/bench?q=hello&page=2" "http://127.0.0.1:$GATEHOUSE_PORT/guarded/bench?q=hello&page=2")
   headers=("x-api-key: $API_KEY|authorization: Bearer $JWT" "x-api-key: $API_KEY|authorization: Bearer $JWT")
 fi
+if [ -n "$BEFORE" ]; then
+  mkdir -p "$work/before/routes"
+  sed -e "s/127.0.0.1:$GATEHOUSE_PORT/127.0.0.1:$BEFORE_PORT/" -e "s/127.0.0.1:$ADMIN_PORT/127.0.0.1:$BEFORE_ADMIN_PORT/" \
+    "$work/gh/gatehouse.yaml" > "$work/before/gatehouse.yaml"
+  cp "$work/gh/routes/bench.yaml" "$work/before/routes/"
+  GATEHOUSE_LOG=warn "$BEFORE" -C "$work/before" serve 2>"$work/before.err" &
+  BEFORE_PID=$!
+  names+=(before); urls+=("${urls[1]/$GATEHOUSE_PORT/$BEFORE_PORT}"); headers+=("${headers[1]}")
+fi
 if [ "$BASELINE" = 1 ]; then
   (cd benches/pingora-baseline && CARGO_TARGET_DIR=../../target cargo build --release -q)
   target/release/pingora-baseline "127.0.0.1:$BASELINE_PORT" "127.0.0.1:$BACKEND_PORT" "$GATEHOUSE_THREADS" >/dev/null 2>&1 &
@@ -155,6 +169,7 @@ fi
 wait_port() { for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$1/x" && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
 wait_port $BACKEND_PORT; wait_port $NGINX_PORT; wait_port $GATEHOUSE_PORT
 [ "$BASELINE" = 1 ] && wait_port $BASELINE_PORT
+[ -n "$BEFORE" ] && wait_port $BEFORE_PORT
 
 run_wrk() { # index -> "rps p50_ms p99_ms"
   local args=() h

@@ -26,8 +26,6 @@ pub enum Refused {
 pub enum ClientError {
     /// The request head did not arrive within the header deadline.
     HeaderTimeout,
-    /// The body did not arrive within the body deadline (or a read stalled).
-    BodyTimeout,
     /// The connection closed part-way through a request head.
     ClosedMidHead,
     /// A request head that does not parse as HTTP/1.x.
@@ -42,7 +40,6 @@ impl ClientError {
     fn label(self) -> &'static str {
         match self {
             ClientError::HeaderTimeout => "header_timeout",
-            ClientError::BodyTimeout => "body_timeout",
             ClientError::ClosedMidHead => "closed_mid_head",
             ClientError::Malformed => "malformed",
             ClientError::HeadTooLarge => "head_too_large",
