@@ -184,3 +184,77 @@ impl Drop for Idle {
         self.table.idle.lock().remove(&self.key);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn limits(max: usize, per_ip: usize) -> ListenerLimits {
+        ListenerLimits {
+            header_timeout: Duration::from_secs(1),
+            body_timeout: Duration::from_secs(1),
+            keepalive_timeout: Duration::from_secs(1),
+            max_header_bytes: 1024,
+            max_connections: max,
+            max_connections_per_ip: per_ip,
+        }
+    }
+
+    const A: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)));
+    const B: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2)));
+
+    #[tokio::test]
+    async fn the_cap_holds_and_frees_on_drop() {
+        let table = Connections::new("t", ListenerMetrics::new());
+        let l = limits(2, 0);
+        let one = table.admit(A, &l).await.unwrap();
+        let _two = table.admit(A, &l).await.unwrap();
+        assert_eq!(table.admit(B, &l).await.err(), Some(Refused::Full));
+        assert_eq!(table.open(), 2);
+        drop(one);
+        assert!(table.admit(B, &l).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_makes_room_once_it_closes() {
+        let table = Connections::new("t", ListenerMetrics::new());
+        let l = limits(1, 0);
+        let held = table.admit(A, &l).await.unwrap();
+        let idle = held.idle();
+        // The idle connection's task: closes when asked.
+        let closer = tokio::spawn(async move {
+            idle.shed().await;
+            drop(idle);
+            drop(held);
+        });
+        let newcomer = table.admit(B, &l).await;
+        assert!(newcomer.is_ok());
+        closer.await.unwrap();
+        assert_eq!(table.open(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_busy_connection_is_not_waited_for_long() {
+        let table = Connections::new("t", ListenerMetrics::new());
+        let l = limits(1, 0);
+        let held = table.admit(A, &l).await.unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(table.admit(B, &l).await.err(), Some(Refused::Full));
+        assert!(started.elapsed() < Duration::from_millis(50), "no idle one: no wait");
+        let _idle = held.idle(); // registered, but never closes
+        assert_eq!(table.admit(B, &l).await.err(), Some(Refused::Full));
+    }
+
+    #[tokio::test]
+    async fn one_address_gets_its_share() {
+        let table = Connections::new("t", ListenerMetrics::new());
+        let l = limits(10, 2);
+        let a1 = table.admit(A, &l).await.unwrap();
+        let _a2 = table.admit(A, &l).await.unwrap();
+        assert_eq!(table.admit(A, &l).await.err(), Some(Refused::PerIp));
+        assert!(table.admit(B, &l).await.is_ok());
+        drop(a1);
+        assert!(table.admit(A, &l).await.is_ok());
+    }
+}
