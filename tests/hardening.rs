@@ -343,6 +343,19 @@ async fn a_silent_messaging_client_is_cut_off() {
     assert!(elapsed >= Duration::from_millis(1900), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
 
+    // An idle keep-alive connection is closed too (hyper's header deadline
+    // runs from the end of the previous response).
+    let mut s = TcpStream::connect(gh.messaging.unwrap()).await.unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nhost: t\r\ncontent-type: application/x-amz-json-1.0\r\nx-amz-target: AmazonSQS.ListQueues\r\ncontent-length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let response = read_all(&mut s).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(1900), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+
     // A body that never finishes: the AWS error shape, 408.
     let mut s = TcpStream::connect(gh.messaging.unwrap()).await.unwrap();
     s.write_all(b"POST / HTTP/1.1\r\nhost: t\r\ncontent-type: application/x-amz-json-1.0\r\nx-amz-target: AmazonSQS.ListQueues\r\ncontent-length: 50\r\n\r\n{")
