@@ -14,6 +14,7 @@
 //! - `bench`: load generators (`gatehouse bench`)
 //! - `listener`: connection caps and request-head deadlines for every listener
 //! - `wording`: counts and nouns in messages
+//! - `request_id`: `X-Request-Id` values, accepted or generated
 
 pub mod admin;
 pub mod bench;
@@ -26,6 +27,7 @@ pub mod keys_cli;
 pub mod listener;
 pub mod logging;
 pub mod messaging;
+pub mod request_id;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -44,11 +44,6 @@ pub enum GatewayError {
     Unavailable(String),
     /// The client did not send its request head or body in time.
     RequestTimeout,
-    /// The listener is at its connection cap (`per_client`: the cap for one
-    /// client address).
-    TooManyConnections {
-        per_client: bool,
-    },
     NoHealthyUpstream,
     UpstreamUnavailable,
     UpstreamTimeout,
@@ -73,8 +68,6 @@ impl GatewayError {
             GatewayError::BadSignature(_) => 401,
             GatewayError::Unavailable(_) => 503,
             GatewayError::RequestTimeout => 408,
-            GatewayError::TooManyConnections { per_client: true } => 429,
-            GatewayError::TooManyConnections { per_client: false } => 503,
             GatewayError::NoHealthyUpstream | GatewayError::UpstreamUnavailable => 502,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::Internal => 500,
@@ -100,7 +93,6 @@ impl GatewayError {
             GatewayError::BadSignature(_) => "InvalidSignature",
             GatewayError::Unavailable(_) => "ServiceUnavailable",
             GatewayError::RequestTimeout => "RequestTimeout",
-            GatewayError::TooManyConnections { .. } => "TooManyConnections",
             GatewayError::NoHealthyUpstream => "NoHealthyUpstream",
             GatewayError::UpstreamUnavailable => "BadGateway",
             GatewayError::UpstreamTimeout => "GatewayTimeout",
@@ -142,12 +134,6 @@ impl GatewayError {
             GatewayError::BadSignature(why) => format!("webhook signature refused: {why}"),
             GatewayError::Unavailable(why) => why.clone(),
             GatewayError::RequestTimeout => "the request was not received in time".into(),
-            GatewayError::TooManyConnections { per_client: true } => {
-                "too many connections from this address".into()
-            }
-            GatewayError::TooManyConnections { per_client: false } => {
-                "too many connections; try again shortly".into()
-            }
             GatewayError::NoHealthyUpstream => "no healthy upstream target".into(),
             GatewayError::UpstreamUnavailable => "the upstream could not be reached".into(),
             GatewayError::UpstreamTimeout => "the upstream did not answer in time".into(),

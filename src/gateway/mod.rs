@@ -8,7 +8,7 @@
 //! - `errors.rs`: every error response, mapped in one place
 //! - `headers.rs`: per-route request and response header rules
 //! - `request.rs`: reading the request (host, client, pre-routing checks, body)
-//! - `access_log.rs`, `request_id.rs`: observability of each request
+//! - `access_log.rs`: observability of each request (ids: `crate::request_id`)
 
 pub mod access_log;
 pub mod body;
@@ -20,7 +20,7 @@ pub mod path_template;
 pub mod policy;
 pub mod proxy;
 pub mod request;
-pub mod request_id;
+
 pub mod router;
 pub mod upstream;
 

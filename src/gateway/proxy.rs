@@ -27,12 +27,12 @@ use super::request::{
     check_body_against_schema, check_request, forward_client_identity, peer_ip, request_host,
     request_host_raw,
 };
-use super::request_id;
 use super::router::Match;
 use super::upstream::Pool;
 use super::{Runtime, State};
 use crate::admin::metrics::ConnectionGuard;
 use crate::config::model::{Balance, Integration, Route};
+use crate::request_id;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};

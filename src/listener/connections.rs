@@ -241,7 +241,10 @@ mod tests {
         let held = table.admit(A, &l).await.unwrap();
         let started = std::time::Instant::now();
         assert_eq!(table.admit(B, &l).await.err(), Some(Refused::Full));
-        assert!(started.elapsed() < Duration::from_millis(50), "no idle one: no wait");
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "no idle one: no wait"
+        );
         let _idle = held.idle(); // registered, but never closes
         assert_eq!(table.admit(B, &l).await.err(), Some(Refused::Full));
     }

@@ -7,8 +7,8 @@
 use super::connections::Connections;
 use super::head::{self, Deadlines, Head, HeadError};
 use super::metrics::{ClientError, Refused};
-use super::{refusal, ListenerLimits};
-use crate::gateway::errors::GatewayError;
+use super::refusal::{self, Refusal};
+use super::ListenerLimits;
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
@@ -52,9 +52,11 @@ where
         let slot = match self.connections.admit(peer_ip(&stream), &limits).await {
             Ok(slot) => slot,
             Err(why) => {
-                let per_client = why == Refused::PerIp;
-                let err = GatewayError::TooManyConnections { per_client };
-                refusal::write(&mut stream, &err).await;
+                let refusal = match why {
+                    Refused::Full => Refusal::Full,
+                    Refused::PerIp => Refusal::PerIp,
+                };
+                refusal::write(&mut stream, &refusal).await;
                 return None;
             }
         };
@@ -94,20 +96,17 @@ where
                     return None;
                 }
                 Head::Refused(e) => {
-                    let (what, err) = match e {
-                        HeadError::Timeout => {
-                            (ClientError::HeaderTimeout, GatewayError::RequestTimeout)
+                    let (what, refusal) = match e {
+                        HeadError::Timeout => (ClientError::HeaderTimeout, Refusal::Timeout),
+                        HeadError::TooLarge { limit } => {
+                            (ClientError::HeadTooLarge, Refusal::HeadTooLarge { limit })
                         }
-                        HeadError::TooLarge { limit } => (
-                            ClientError::HeadTooLarge,
-                            GatewayError::HeadersTooLarge { limit },
-                        ),
                         HeadError::Malformed(why) => {
-                            (ClientError::Malformed, GatewayError::BadRequest(why))
+                            (ClientError::Malformed, Refusal::Malformed(why))
                         }
                     };
                     self.client_error(what);
-                    refusal::write(&mut stream, &err).await;
+                    refusal::write(&mut stream, &refusal).await;
                     return None;
                 }
             };

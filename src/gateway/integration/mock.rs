@@ -3,7 +3,7 @@
 
 use crate::config::model::{MockIntegration, Route};
 use crate::gateway::path_template::Params;
-use crate::gateway::request_id;
+use crate::request_id;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
