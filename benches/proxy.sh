@@ -96,6 +96,8 @@ admin:
 server:
   threads: $GATEHOUSE_THREADS
 access_log: $([ "$ACCESS_LOG" = on ] && echo "$work/access.log" || echo off)
+messaging:
+  enabled: false
 upstreams:
   backend:
     targets:
@@ -166,7 +168,7 @@ if [ "$BASELINE" = 1 ]; then
   names+=(pingora); urls+=("http://127.0.0.1:$BASELINE_PORT/bench"); headers+=("")
 fi
 
-wait_port() { for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$1/x" && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
+wait_port() { for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$1/x" && return 0; sleep 0.05; done; echo "port $1 not up"; cat "$work"/*.err; exit 1; }
 wait_port $BACKEND_PORT; wait_port $NGINX_PORT; wait_port $GATEHOUSE_PORT
 [ "$BASELINE" = 1 ] && wait_port $BASELINE_PORT
 [ -n "$BEFORE" ] && wait_port $BEFORE_PORT

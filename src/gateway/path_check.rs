@@ -7,7 +7,7 @@
 
 /// Why `path` is refused, or `None` to route it.
 pub fn refuse(path: &str, allow_encoded_slashes: bool) -> Option<&'static str> {
-    if segments(path).any(is_dot_segment) {
+    if has_dot_segment(path) {
         return Some("path contains `.` or `..` segments");
     }
     if !path.contains(['%', '\\']) {
@@ -32,14 +32,13 @@ pub fn refuse(path: &str, allow_encoded_slashes: bool) -> Option<&'static str> {
     None
 }
 
-/// The path's segments, split at `/`, `\` and their percent-encodings: the
-/// separators some upstream may honour. (Slicing at these ASCII bytes is
-/// always on a character boundary.)
-fn segments(path: &str) -> impl Iterator<Item = &str> {
+/// Whether a segment of the path, split at `/`, `\` and their
+/// percent-encodings (the separators some upstream may honour), is a dot
+/// segment. (Slicing at these ASCII bytes is always on a character boundary.)
+fn has_dot_segment(path: &str) -> bool {
     let bytes = path.as_bytes();
     let mut start = 0;
     let mut i = 0;
-    let mut out = Vec::new();
     while i < bytes.len() {
         let width = match bytes[i] {
             b'/' | b'\\' => 1,
@@ -54,15 +53,16 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
             _ => 0,
         };
         if width > 0 {
-            out.push(&path[start..i]);
+            if is_dot_segment(&path[start..i]) {
+                return true;
+            }
             i += width;
             start = i;
         } else {
             i += 1;
         }
     }
-    out.push(&path[start..]);
-    out.into_iter()
+    is_dot_segment(&path[start..])
 }
 
 /// `.` or `..`, with any dot possibly written `%2e`.

@@ -35,13 +35,15 @@ pub struct Slot {
     ip: Option<IpAddr>,
     /// Counted in the open-connections gauge (refused slots never are).
     admitted: bool,
+    /// Woken when the listener wants this connection's place; one per
+    /// connection, registered for each of its idle times.
+    shed: Arc<Notify>,
 }
 
 /// A connection's time between requests; dropping it ends the idle time.
-pub struct Idle {
-    table: Arc<Connections>,
+pub struct Idle<'a> {
+    table: &'a Slot,
     key: u64,
-    shed: Arc<Notify>,
 }
 
 impl Connections {
@@ -96,6 +98,7 @@ impl Connections {
             table: self.clone(),
             ip,
             admitted: false,
+            shed: Arc::new(Notify::new()),
         };
         for _ in 0..SHED_ATTEMPTS {
             if self.try_take(limits.max_connections) {
@@ -141,15 +144,10 @@ impl Connections {
 
 impl Slot {
     /// Marks the connection idle until the returned guard is dropped.
-    pub fn idle(&self) -> Idle {
+    pub fn idle(&self) -> Idle<'_> {
         let key = self.table.idle_seq.fetch_add(1, Ordering::Relaxed);
-        let shed = Arc::new(Notify::new());
-        self.table.idle.lock().insert(key, shed.clone());
-        Idle {
-            table: self.table.clone(),
-            key,
-            shed,
-        }
+        self.table.idle.lock().insert(key, self.shed.clone());
+        Idle { table: self, key }
     }
 }
 
@@ -172,16 +170,16 @@ impl Drop for Slot {
     }
 }
 
-impl Idle {
+impl Idle<'_> {
     /// Resolves when the listener needs this connection's place.
     pub async fn shed(&self) {
-        self.shed.notified().await
+        self.table.shed.notified().await
     }
 }
 
-impl Drop for Idle {
+impl Drop for Idle<'_> {
     fn drop(&mut self) {
-        self.table.idle.lock().remove(&self.key);
+        self.table.table.idle.lock().remove(&self.key);
     }
 }
 
@@ -221,13 +219,16 @@ mod tests {
         let table = Connections::new("t", ListenerMetrics::new());
         let l = limits(1, 0);
         let held = table.admit(A, &l).await.unwrap();
-        let idle = held.idle();
         // The idle connection's task: closes when asked.
+        let (registered, idle_now) = tokio::sync::oneshot::channel();
         let closer = tokio::spawn(async move {
+            let idle = held.idle();
+            let _ = registered.send(());
             idle.shed().await;
             drop(idle);
             drop(held);
         });
+        idle_now.await.unwrap();
         let newcomer = table.admit(B, &l).await;
         assert!(newcomer.is_ok());
         closer.await.unwrap();

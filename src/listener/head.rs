@@ -105,26 +105,33 @@ fn silent_until(deadlines: Deadlines) -> Head {
 /// parser: httparse, then the same escaping of bytes httparse refuses in the
 /// request target, then httparse again.
 pub fn check(buf: &[u8]) -> Result<bool, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADER_FIELDS];
-    let mut req = httparse::Request::new(&mut fields);
-    match req.parse(buf) {
-        Ok(httparse::Status::Complete(_)) => validate(&req).map(|()| true),
-        Ok(httparse::Status::Partial) => Ok(false),
+    match parse_and_validate(buf) {
         Err(httparse::Error::Token | httparse::Error::Version) => {
             let Some(escaped) = escape_request_target(buf) else {
                 return Err(malformed(httparse::Error::Token));
             };
-            let mut fields = [httparse::EMPTY_HEADER; MAX_HEADER_FIELDS];
-            let mut req = httparse::Request::new(&mut fields);
-            match req.parse(&escaped) {
-                Ok(httparse::Status::Complete(_)) => validate(&req).map(|()| true),
-                Ok(httparse::Status::Partial) => Ok(false),
+            match parse_and_validate(&escaped) {
+                Ok(result) => result,
                 Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge { limit: 0 }),
                 Err(e) => Err(malformed(e)),
             }
         }
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge { limit: 0 }),
         Err(e) => Err(malformed(e)),
+        Ok(result) => result,
+    }
+}
+
+/// One httparse pass: the parser's error, or the head's verdict.
+fn parse_and_validate(buf: &[u8]) -> Result<Result<bool, HeadError>, httparse::Error> {
+    // Uninitialised: zeroing 256 fields (8 KiB) per request costs more than
+    // the parse itself.
+    let mut fields =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADER_FIELDS];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(buf, &mut fields)? {
+        httparse::Status::Complete(_) => Ok(validate(&req).map(|()| true)),
+        httparse::Status::Partial => Ok(Ok(false)),
     }
 }
 
@@ -135,10 +142,6 @@ fn validate(req: &httparse::Request<'_, '_>) -> Result<(), HeadError> {
     let bad = |why: &str| Err(HeadError::Malformed(format!("malformed request: {why}")));
     let method = req.method.unwrap_or("");
     let target = req.path.unwrap_or("").as_bytes();
-    let Ok(mut header) = pingora::http::RequestHeader::build_no_case(method, target, Some(1))
-    else {
-        return bad("an invalid method or request target");
-    };
     let named = |name: &'static str| {
         req.headers
             .iter()
@@ -146,16 +149,36 @@ fn validate(req: &httparse::Request<'_, '_>) -> Result<(), HeadError> {
             .map(|h| h.value)
     };
     let mut hosts = named("host");
-    if let Some(host) = hosts.next() {
-        if hosts.next().is_some() {
-            return bad("more than one Host header");
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return bad("more than one Host header");
+    }
+    if target.first() == Some(&b'/') {
+        // Origin form, nearly every request: the target must be a URI path
+        // (what pingora's request header takes), and the authority checks
+        // come down to the Host header's.
+        if http::Method::from_bytes(method.as_bytes()).is_err()
+            || http::uri::PathAndQuery::try_from(target).is_err()
+        {
+            return bad("an invalid method or request target");
         }
-        if header.append_header(http::header::HOST, host).is_err() {
+        if host.is_some_and(|h| h.contains(&b'@') || http::HeaderValue::from_bytes(h).is_err()) {
             return bad("an invalid Host header");
         }
-    }
-    if pingora::protocols::http::authority::validate_request_authority(&header).is_err() {
-        return bad("an invalid or ambiguous authority");
+    } else {
+        // Absolute, authority or asterisk form: pingora's own checks.
+        let Ok(mut header) = pingora::http::RequestHeader::build_no_case(method, target, Some(1))
+        else {
+            return bad("an invalid method or request target");
+        };
+        if let Some(host) = host {
+            if header.append_header(http::header::HOST, host).is_err() {
+                return bad("an invalid Host header");
+            }
+        }
+        if pingora::protocols::http::authority::validate_request_authority(&header).is_err() {
+            return bad("an invalid or ambiguous authority");
+        }
     }
     let has_transfer_encoding = named("transfer-encoding").next().is_some();
     if !has_transfer_encoding {

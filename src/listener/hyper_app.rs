@@ -55,7 +55,6 @@ pub async fn serve(
                     let _ = connection.await;
                 }
             }
-            drop(slot);
         });
     }
 }
