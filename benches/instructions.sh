@@ -13,6 +13,7 @@
 # which takes start-up out. Needs nginx, valgrind, python3, a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/gateway_config.sh
 
 N=${N:-3000}
 POLICIES=${POLICIES:-0}
@@ -46,57 +47,8 @@ http {
 CONF
 nginx -c "$work/backend.conf"
 
-cat > "$work/gh/gatehouse.yaml" <<YAML
-listeners:
-  - name: http
-    address: 127.0.0.1:$PORT
-admin:
-  enabled: false
-messaging:
-  enabled: false
-server:
-  threads: 1
-access_log: off
-upstreams:
-  backend:
-    targets:
-      - address: 127.0.0.1:$BACKEND_PORT
-usage_plans:
-  bench: {}
-api_keys:
-  - name: bench
-    key: $API_KEY
-    plan: bench
-waf_rule_sets:
-  bench:
-    managed: [sqli, xss, path_traversal, command_injection, known_bad_inputs]
-YAML
-cat > "$work/gh/routes/bench.yaml" <<YAML
-routes:
-  - path: /{proxy+}
-    integration:
-      http:
-        upstream: backend
-  - path: /guarded/{proxy+}
-    policies:
-      waf: {rule_set: bench}
-      api_key: {}
-      jwt: {algorithms: [HS256], secret: $JWT_SECRET}
-      rate_limit: {rate: 1000000/s, key: client_ip}
-    integration:
-      http:
-        upstream: backend
-        path: /{proxy}
-YAML
-JWT=$(python3 - "$JWT_SECRET" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"sub": "bench", "exp": int(time.time()) + 86400}).encode())
-sig = hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
-print(f"{head}.{body}.{b64(sig)}")
-PY
-)
+write_gateway_config "$work/gh" $PORT off $BACKEND_PORT 1 off
+JWT=$(bench_jwt)
 if [ "$POLICIES" = 1 ]; then
   target="/guarded/bench?q=hello&page=2"
 else

@@ -14,6 +14,7 @@
 # build (cargo build --release). Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/gateway_config.sh
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
@@ -87,58 +88,9 @@ nginx_conf proxy "
 nginx -c "$work/backend.conf"
 nginx -c "$work/proxy.conf"
 
-cat > "$work/gh/gatehouse.yaml" <<YAML
-listeners:
-  - name: http
-    address: 127.0.0.1:$GATEHOUSE_PORT
-admin:
-  address: 127.0.0.1:$ADMIN_PORT
-server:
-  threads: $GATEHOUSE_THREADS
-access_log: $([ "$ACCESS_LOG" = on ] && echo "$work/access.log" || echo off)
-messaging:
-  enabled: false
-upstreams:
-  backend:
-    targets:
-      - address: 127.0.0.1:$BACKEND_PORT
-usage_plans:
-  bench: {}
-api_keys:
-  - name: bench
-    key: $API_KEY
-    plan: bench
-waf_rule_sets:
-  bench:
-    managed: [sqli, xss, path_traversal, command_injection, known_bad_inputs]
-YAML
-cat > "$work/gh/routes/bench.yaml" <<YAML
-routes:
-  - path: /{proxy+}
-    integration:
-      http:
-        upstream: backend
-  - path: /guarded/{proxy+}
-    policies:
-      waf: {rule_set: bench}
-      api_key: {}
-      jwt: {algorithms: [HS256], secret: $JWT_SECRET}
-      rate_limit: {rate: 1000000/s, key: client_ip}
-    integration:
-      http:
-        upstream: backend
-        path: /{proxy}
-YAML
-# An HS256 token valid for a day, made with the standard library only.
-JWT=$(python3 - "$JWT_SECRET" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"sub": "bench", "exp": int(time.time()) + 86400}).encode())
-sig = hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
-print(f"{head}.{body}.{b64(sig)}")
-PY
-)
+write_gateway_config "$work/gh" $GATEHOUSE_PORT 127.0.0.1:$ADMIN_PORT $BACKEND_PORT $GATEHOUSE_THREADS \
+  "$([ "$ACCESS_LOG" = on ] && echo "$work/access.log" || echo off)"
+JWT=$(bench_jwt)
 GATEHOUSE_LOG=warn target/release/gatehouse -C "$work/gh" serve 2>"$work/gh.err" &
 GH_PID=$!
 

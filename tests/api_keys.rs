@@ -119,7 +119,7 @@ async fn quotas_run_out_and_stay_used_up_across_a_restart() {
     assert_eq!(get(&gh, "/k/echo", Some(&key)).await.status(), 429);
     let out = gh.cli(&["keys", "usage", &key]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("3 of 3 requests this Day"), "{text}");
+    assert!(text.contains("3 of 3 requests today"), "{text}");
 }
 
 #[tokio::test]

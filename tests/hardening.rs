@@ -17,6 +17,22 @@ async fn setup() -> (Gatehouse, upstream::Upstream) {
     (gh, a)
 }
 
+/// The hardening fixture with its gatehouse.yaml edited by `edit`.
+fn start_edited(a: &upstream::Upstream, edit: impl FnOnce(String) -> String) -> Gatehouse {
+    Gatehouse::start_with(
+        "hardening",
+        Options {
+            env: vec![("A", a.address())],
+            ..Default::default()
+        },
+        |dir| {
+            let path = dir.join("gatehouse.yaml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(path, edit(text)).unwrap();
+        },
+    )
+}
+
 /// Everything the server sends until it closes (or 10 s pass).
 async fn read_all(s: &mut TcpStream) -> String {
     let mut buf = Vec::new();
@@ -436,27 +452,16 @@ async fn a_connection_flood_on_one_listener_leaves_the_others_serving() {
 #[tokio::test]
 async fn at_the_cap_idle_connections_make_room_and_busy_ones_do_not() {
     let a = upstream::start("a").await;
-    let gh = Gatehouse::start_with(
-        "hardening",
-        Options {
-            env: vec![("A", a.address())],
-            ..Default::default()
-        },
-        |dir| {
-            let path = dir.join("gatehouse.yaml");
-            let text = std::fs::read_to_string(&path).unwrap();
-            let text = text
-                .replace(
-                    "  client_header_timeout: 2s\n",
-                    "  client_header_timeout: 60s\n",
-                )
-                .replace(
-                    "  max_header_bytes: 8KiB\n",
-                    "  max_header_bytes: 8KiB\n  max_connections: 4\n",
-                );
-            std::fs::write(path, text).unwrap();
-        },
-    );
+    let gh = start_edited(&a, |text| {
+        text.replace(
+            "  client_header_timeout: 2s\n",
+            "  client_header_timeout: 60s\n",
+        )
+        .replace(
+            "  max_header_bytes: 8KiB\n",
+            "  max_header_bytes: 8KiB\n  max_connections: 4\n",
+        )
+    });
     let addr = gh.addr("http");
     // Four connections that have not sent a byte yet: idle.
     let mut idle = Vec::new();
@@ -525,28 +530,17 @@ async fn at_the_cap_idle_connections_make_room_and_busy_ones_do_not() {
 #[tokio::test]
 async fn one_address_may_hold_only_its_share_of_connections() {
     let a = upstream::start("a").await;
-    let gh = Gatehouse::start_with(
-        "hardening",
-        Options {
-            env: vec![("A", a.address())],
-            ..Default::default()
-        },
-        |dir| {
-            let path = dir.join("gatehouse.yaml");
-            // The held connections outlive the test's loop.
-            let text = std::fs::read_to_string(&path)
-                .unwrap()
-                .replace(
-                    "  client_header_timeout: 2s\n",
-                    "  client_header_timeout: 60s\n",
-                )
-                .replace(
-                    "  max_header_bytes: 8KiB\n",
-                    "  max_header_bytes: 8KiB\n  max_connections_per_ip: 2\n",
-                );
-            std::fs::write(path, text).unwrap();
-        },
-    );
+    // The held connections outlive the test's loop.
+    let gh = start_edited(&a, |text| {
+        text.replace(
+            "  client_header_timeout: 2s\n",
+            "  client_header_timeout: 60s\n",
+        )
+        .replace(
+            "  max_header_bytes: 8KiB\n",
+            "  max_header_bytes: 8KiB\n  max_connections_per_ip: 2\n",
+        )
+    });
     let addr = gh.addr("http");
     let held: Vec<TcpStream> = vec![
         TcpStream::connect(addr).await.unwrap(),
@@ -655,21 +649,9 @@ async fn logs_have_no_colour_codes_off_a_terminal() {
 #[tokio::test]
 async fn the_access_log_file_rotates_by_size_and_reopens_on_sigusr1() {
     let a = upstream::start("a").await;
-    let gh = Gatehouse::start_with(
-        "hardening",
-        Options {
-            env: vec![("A", a.address())],
-            ..Default::default()
-        },
-        |dir| {
-            let path = dir.join("gatehouse.yaml");
-            let mut text = std::fs::read_to_string(&path).unwrap();
-            text.push_str(
-                "access_log: logs/access.log\naccess_log_rotation:\n  max_size: 2KiB\n  keep: 2\n",
-            );
-            std::fs::write(path, text).unwrap();
-        },
-    );
+    let gh = start_edited(&a, |text| {
+        text + "access_log: logs/access.log\naccess_log_rotation:\n  max_size: 2KiB\n  keep: 2\n"
+    });
     let logs = gh.dir.path().join("logs");
     let c = client();
     for i in 0..40 {
