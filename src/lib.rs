@@ -9,6 +9,7 @@
 //! - `messaging`: SQS queues and SNS topics, their AWS wire protocols
 //! - `flows`: ingestion from SaaS APIs and webhooks into object storage
 //! - `store`: durable state in the data dir (SQLite), behind `KeyStore`
+//! - `metrics`: the Prometheus registry every engine counts into (a leaf)
 //! - `admin`: /metrics, /healthz, /readyz, the keys API
 //! - `logging`: process logs
 //! - `bench`: load generators (`gatehouse bench`)
@@ -27,6 +28,7 @@ pub mod keys_cli;
 pub mod listener;
 pub mod logging;
 pub mod messaging;
+pub mod metrics;
 pub mod request_id;
 pub mod server;
 pub mod store;

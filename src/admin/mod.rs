@@ -5,7 +5,7 @@
 
 pub mod flows;
 pub mod keys;
-pub mod metrics;
+
 
 use crate::gateway::State;
 use async_trait::async_trait;

@@ -24,7 +24,7 @@ pub mod request;
 pub mod router;
 pub mod upstream;
 
-use crate::admin::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::config::{Config, Loaded};
 use crate::tls::SniResolver;
 use access_log::AccessLog;

@@ -30,7 +30,7 @@ use super::request::{
 use super::router::Match;
 use super::upstream::Pool;
 use super::{Runtime, State};
-use crate::admin::metrics::ConnectionGuard;
+use crate::metrics::ConnectionGuard;
 use crate::config::model::{Balance, Integration, Route};
 use crate::request_id;
 use async_trait::async_trait;

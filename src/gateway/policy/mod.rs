@@ -241,7 +241,7 @@ impl Limiters {
 
 use super::errors::GatewayError;
 use super::Runtime;
-use crate::admin::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::config::model::{RateKey, Route};
 use http::{HeaderValue, Method};
 use pingora::http::RequestHeader;
