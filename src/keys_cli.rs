@@ -3,7 +3,9 @@
 use crate::cli::KeysCommand;
 use crate::config;
 use crate::gateway::policy::quota::period_bounds;
-use crate::store::{new_key, sha256_hex, sqlite::SqliteStore, unix_now, KeyRecord, KeyStore};
+use crate::hex::sha256_hex;
+use crate::keys::{new_key, unix_now, KeyRecord};
+use crate::store::{sqlite::SqliteStore, KeyStore};
 use anyhow::{anyhow, bail, Context};
 use std::path::Path;
 

@@ -16,6 +16,7 @@
 //! - `listener`: connection caps and request-head deadlines for every listener
 //! - `wording`: counts and nouns in messages
 //! - `request_id`: `X-Request-Id` values, accepted or generated
+//! - `keys`: API key records and new keys; `hex`: hex and SHA-256
 
 pub mod admin;
 pub mod bench;
@@ -24,6 +25,8 @@ pub mod config;
 pub mod flows;
 pub mod flows_cli;
 pub mod gateway;
+pub mod hex;
+pub mod keys;
 pub mod keys_cli;
 pub mod listener;
 pub mod logging;

@@ -8,7 +8,7 @@ mod common;
 use common::flows::wait_for_run;
 use common::saas::Saas;
 use common::{client, Gatehouse, Options};
-use gatehouse::gateway::integration::signature::Signature;
+use gatehouse::config::signature::Signature;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,8 @@
 
 use crate::gateway::policy::quota::period_bounds;
 use crate::gateway::State;
-use crate::store::{new_key, unix_now, KeyRecord, StoreError};
+use crate::keys::{new_key, unix_now, KeyRecord};
+use crate::store::StoreError;
 use http::StatusCode;
 use serde_json::{json, Value};
 
@@ -81,7 +82,7 @@ fn create(state: &State, body: &Value) -> Result<(StatusCode, Value), StoreError
     if !state.runtime.load().config.usage_plans.contains_key(plan) {
         return Ok(bad_request(&format!("unknown usage plan `{plan}`")));
     }
-    let new = new_key("", plan, unix_now())?;
+    let new = new_key("", plan, unix_now()).map_err(|e| StoreError::Database(e.to_string()))?;
     let mut record = new.record;
     record.name = match body.get("name").and_then(Value::as_str) {
         Some(n) if !n.trim().is_empty() && n.len() <= 100 => n.trim().to_string(),

@@ -6,7 +6,6 @@
 pub mod flows;
 pub mod keys;
 
-
 use crate::gateway::State;
 use async_trait::async_trait;
 use http::{Response, StatusCode};

@@ -4,7 +4,7 @@
 use super::model::{FlowIntegration, Messaging};
 use super::raw::{FlowIntegrationRaw, FlowTargetRaw, SignatureRaw};
 use super::validate::Reporter;
-use crate::gateway::integration::signature::{Signature, SignatureKind};
+use crate::config::signature::{Signature, SignatureKind};
 use std::collections::BTreeSet;
 use std::time::Duration;
 

@@ -5,6 +5,7 @@
 //! flow id), and loads
 //! `certs/`. It returns the model or every problem found, as `file:line:col`.
 
+pub mod body_template;
 pub mod de;
 pub mod diagnostics;
 pub mod flow_integration;
@@ -13,10 +14,12 @@ pub mod flows;
 pub mod jwt;
 pub mod messaging;
 pub mod model;
+pub mod path_template;
 pub mod plans;
 pub mod policies;
 pub mod publish;
 pub mod raw;
+pub mod signature;
 pub mod units;
 pub mod validate;
 pub mod waf;

@@ -3,7 +3,7 @@
 //! Every value here has been checked; defaults are filled in. It is immutable
 //! and replaced as a whole on reload.
 
-use crate::gateway::path_template::PathTemplate;
+use crate::config::path_template::PathTemplate;
 use http::{HeaderName, HeaderValue, Method};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,7 +33,7 @@ pub struct Config {
     pub usage_plans: BTreeMap<String, Arc<UsagePlan>>,
     pub waf_rule_sets: BTreeMap<String, Arc<super::waf::RuleSet>>,
     /// Keys declared in config, already hashed.
-    pub api_keys: Vec<crate::store::KeyRecord>,
+    pub api_keys: Vec<crate::keys::KeyRecord>,
     /// `None` when the messaging API is disabled.
     pub messaging: Option<Messaging>,
     /// `flows/<id>.yaml`, by id.
@@ -394,7 +394,7 @@ pub enum ValueSource {
 #[derive(Debug, Clone)]
 pub struct FlowIntegration {
     pub flow: String,
-    pub signature: Option<crate::gateway::integration::signature::Signature>,
+    pub signature: Option<crate::config::signature::Signature>,
 }
 
 #[derive(Debug, Clone)]
@@ -407,7 +407,7 @@ pub struct HttpIntegration {
 pub struct MockIntegration {
     pub status: u16,
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    pub body: crate::gateway::integration::mock::BodyTemplate,
+    pub body: crate::config::body_template::BodyTemplate,
 }
 
 /// The policies that apply to one route, API defaults and route overrides merged.

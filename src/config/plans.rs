@@ -3,7 +3,7 @@
 use super::model::{Quota, QuotaPeriod, RateKey, RateLimit, UsagePlan};
 use super::raw::{ApiKeyRaw, UsagePlanRaw};
 use super::validate::Reporter;
-use crate::store::{self, KeyRecord};
+use crate::keys::{self, KeyRecord};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -95,7 +95,7 @@ pub fn declared_keys(
         }
         let record = match (&key.key, &key.sha256) {
             (Some(plain), None) if plain.len() >= 16 => {
-                store::record_for(plain, &key.name, &key.plan, 0)
+                keys::record_for(plain, &key.name, &key.plan, 0)
             }
             (Some(_), None) => {
                 r.error(

@@ -4,7 +4,7 @@
 use super::model::{Messaging, PublishIntegration, ValueSource};
 use super::raw::{QueueIntegrationRaw, TopicIntegrationRaw};
 use super::validate::Reporter;
-use crate::gateway::path_template::PathTemplate;
+use crate::config::path_template::PathTemplate;
 use http::HeaderName;
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! The gateway: a request flows listener -> router -> integration.
 //!
 //! - `proxy.rs`: the one `impl ProxyHttp`, each phase delegating to the pieces below
-//! - `router.rs`, `path_template.rs`: host/method/path -> route + params
+//! - `router.rs`: host/method/path -> route + params (templates: `config::path_template`)
 //! - `integration/`: what answers a route (`http` proxying, `mock`)
 //! - `policy/`: the policy chain (CORS, rate limits) between router and integration
 //! - `upstream/`: pools, balancing, active and passive health
@@ -16,7 +16,7 @@ pub mod errors;
 pub mod headers;
 pub mod integration;
 pub mod path_check;
-pub mod path_template;
+
 pub mod policy;
 pub mod proxy;
 pub mod request;
@@ -24,8 +24,8 @@ pub mod request;
 pub mod router;
 pub mod upstream;
 
-use crate::metrics::Metrics;
 use crate::config::{Config, Loaded};
+use crate::metrics::Metrics;
 use crate::tls::SniResolver;
 use access_log::AccessLog;
 use arc_swap::ArcSwap;

@@ -21,7 +21,6 @@ use super::body;
 use super::errors::GatewayError;
 use super::headers;
 use super::integration::{http as http_integration, mock};
-use super::path_template::Params;
 use super::policy;
 use super::request::{
     check_body_against_schema, check_request, forward_client_identity, peer_ip, request_host,
@@ -30,8 +29,9 @@ use super::request::{
 use super::router::Match;
 use super::upstream::Pool;
 use super::{Runtime, State};
-use crate::metrics::ConnectionGuard;
 use crate::config::model::{Balance, Integration, Route};
+use crate::config::path_template::Params;
+use crate::metrics::ConnectionGuard;
 use crate::request_id;
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -8,7 +8,7 @@
 //! the methods that would have been allowed.
 
 use crate::config::model::{Api, HostPattern, Methods, Route};
-use crate::gateway::path_template::Params;
+use crate::config::path_template::Params;
 use http::Method;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -62,15 +62,7 @@ impl Message {
 }
 
 pub fn md5_hex(data: &[u8]) -> String {
-    hex(&Md5::digest(data))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::hex::encode(&Md5::digest(data))
 }
 
 /// AWS's digest of message attributes: for each attribute in name order, the
@@ -97,7 +89,7 @@ pub fn md5_of_attributes(attributes: &Attributes) -> Option<String> {
             field(&mut hasher, s.as_bytes());
         }
     }
-    Some(hex(&hasher.finalize()))
+    Some(crate::hex::encode(&hasher.finalize()))
 }
 
 /// The bytes attributes add to a message's size (AWS counts name, type and value).
@@ -245,7 +237,10 @@ mod tests {
         hasher.update([0, 0, 0, 1, b'a', 0, 0, 0, 6]);
         hasher.update(b"String");
         hasher.update([1, 0, 0, 0, 1, b'b']);
-        assert_eq!(md5_of_attributes(&attrs), Some(hex(&hasher.finalize())));
+        assert_eq!(
+            md5_of_attributes(&attrs),
+            Some(crate::hex::encode(&hasher.finalize()))
+        );
         assert_eq!(md5_of_attributes(&Attributes::new()), None);
     }
 

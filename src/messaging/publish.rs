@@ -101,7 +101,7 @@ impl Broker {
                 .is_some_and(|v| v == "true");
             let dedup = match &input.dedup_id {
                 Some(d) => d.clone(),
-                None if content_based => crate::store::sha256_hex(input.message.as_bytes()),
+                None if content_based => crate::hex::sha256_hex(input.message.as_bytes()),
                 None => {
                     return Err(invalid(
                         "Invalid parameter: The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",

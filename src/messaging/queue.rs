@@ -706,7 +706,7 @@ impl Queue {
 
 /// Content-based deduplication: the SHA-256 of the body.
 fn content_dedup_id(body: &str) -> String {
-    crate::store::sha256_hex(body.as_bytes())
+    crate::hex::sha256_hex(body.as_bytes())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The `http` integration: choosing the peer and shaping the upstream request.
 
 use crate::config::model::{HashOn, Route, Timeouts};
-use crate::gateway::path_template::Params;
+use crate::config::path_template::Params;
 use crate::gateway::upstream::Pool;
 use pingora::upstreams::peer::HttpPeer;
 use std::time::{Duration, Instant};

@@ -4,10 +4,9 @@
 //! proxy loop (which also carries WebSocket upgrades); `publish` (the
 //! `queue` and `topic` integrations) answers in `request_filter` too, once
 //! the message is stored; `flow` starts a run and answers 202 with its id
-//! (`signature` checks webhook senders' HMACs first).
+//! (`config::signature` checks webhook senders' HMACs first).
 
 pub mod flow;
 pub mod http;
 pub mod mock;
 pub mod publish;
-pub mod signature;

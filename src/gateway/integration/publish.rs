@@ -4,8 +4,8 @@
 //! with the MessageId once the message is durably stored.
 
 use crate::config::model::{PublishIntegration, ValueSource};
+use crate::config::path_template::Params;
 use crate::gateway::errors::GatewayError;
-use crate::gateway::path_template::Params;
 use crate::messaging::error::{ApiError, ErrorKind};
 use crate::messaging::message::{AttributeValue, Attributes};
 use crate::messaging::publish::PublishInput;

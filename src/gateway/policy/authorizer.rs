@@ -69,7 +69,7 @@ impl AuthorizerClient {
             identity(&self.spec.identity, req).ok_or(GatewayError::Unauthorized(None))?;
         // Cached by digest: a fixed 64 bytes per entry however long the
         // identity, and no caller's token kept in memory as written.
-        let digest = crate::store::sha256_hex(identity.as_bytes());
+        let digest = crate::hex::sha256_hex(identity.as_bytes());
         let decision = match self.cached(&digest) {
             Some(d) => d,
             None => {

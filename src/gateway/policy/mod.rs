@@ -241,8 +241,8 @@ impl Limiters {
 
 use super::errors::GatewayError;
 use super::Runtime;
-use crate::metrics::Metrics;
 use crate::config::model::{RateKey, Route};
+use crate::metrics::Metrics;
 use http::{HeaderValue, Method};
 use pingora::http::RequestHeader;
 use std::net::IpAddr;

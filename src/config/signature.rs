@@ -53,7 +53,7 @@ impl Signature {
                 let value = header(headers, "x-hub-signature-256")?;
                 let digest = value
                     .strip_prefix("sha256=")
-                    .and_then(hex_decode)
+                    .and_then(crate::hex::decode)
                     .ok_or("X-Hub-Signature-256 is not sha256=<hex>")?;
                 self.check(body, &digest, "X-Hub-Signature-256")
             }
@@ -64,7 +64,7 @@ impl Signature {
                 for part in value.split(',') {
                     match part.trim().split_once('=') {
                         Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
-                        Some(("v1", v)) => candidates.extend(hex_decode(v)),
+                        Some(("v1", v)) => candidates.extend(crate::hex::decode(v)),
                         _ => {}
                     }
                 }
@@ -100,7 +100,7 @@ impl Signature {
                         .decode(encoded.trim())
                         .ok()
                 } else {
-                    hex_decode(encoded.trim())
+                    crate::hex::decode(encoded.trim())
                 }
                 .ok_or_else(|| format!("{name} is not a valid digest"))?;
                 self.check(body, &digest, name.as_str())
@@ -116,7 +116,7 @@ impl Signature {
     /// The header value a sender would compute (tests, `gatehouse` docs).
     pub fn sign_hex(secret: &str, message: &[u8]) -> String {
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-        hex_encode(ring::hmac::sign(&key, message).as_ref())
+        crate::hex::encode(ring::hmac::sign(&key, message).as_ref())
     }
 }
 
@@ -126,20 +126,6 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("missing signature header {name}"))?
         .to_str()
         .map_err(|_| format!("{name} is not text"))
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
