@@ -1,7 +1,7 @@
 //! Gatehouse: an edge gateway with its own messaging and data-ingestion engines.
 //!
 //! Module map, in the order a request meets them:
-//! - `cli`: the `gatehouse` commands (`keys_cli`: the `keys` ones)
+//! - `cli`: the `gatehouse` commands, one file each
 //! - `config`: files -> positioned YAML -> raw serde types -> validated model
 //! - `server`: the pingora server, listeners, reload and shutdown
 //! - `tls`: certificates by SNI, mTLS, dev certificates
@@ -23,11 +23,9 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod flows;
-pub mod flows_cli;
 pub mod gateway;
 pub mod hex;
 pub mod keys;
-pub mod keys_cli;
 pub mod listener;
 pub mod logging;
 pub mod messaging;

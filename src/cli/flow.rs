@@ -1,7 +1,7 @@
 //! `gatehouse flow ...`: list, run, history and preview, in this process,
 //! against the same data dir (and run locks) as the server.
 
-use crate::cli::FlowCommand;
+use super::FlowCommand;
 use crate::config;
 use crate::flows::engine::Engine;
 use crate::flows::history::{FlowStore, RunRecord, RunStatus};

@@ -1,6 +1,6 @@
 //! `gatehouse keys ...`: API keys in the data-dir store, from the shell.
 
-use crate::cli::KeysCommand;
+use super::KeysCommand;
 use crate::config;
 use crate::gateway::policy::quota::period_bounds;
 use crate::hex::sha256_hex;
