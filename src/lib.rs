@@ -16,7 +16,8 @@
 //! - `listener`: connection caps and request-head deadlines for every listener
 //! - `wording`: counts and nouns in messages
 //! - `request_id`: `X-Request-Id` values, accepted or generated
-//! - `keys`: API key records and new keys; `hex`: hex and SHA-256
+//! - `keys`: API key records and new keys; `hex`: hex and SHA-256;
+//!   `secret`: constant-time comparison
 
 pub mod admin;
 pub mod bench;
@@ -31,6 +32,7 @@ pub mod logging;
 pub mod messaging;
 pub mod metrics;
 pub mod request_id;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod tls;

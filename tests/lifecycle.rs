@@ -361,6 +361,14 @@ async fn the_demo_contract_from_the_readme() {
     assert_eq!(ready["config_generation"], 1);
     let missing = c.get(gh.admin_url("/nope")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+    // Admin errors carry the request id, in the header and the body.
+    let id = missing.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = json(missing).await;
+    assert_eq!(body["code"], "NotFound");
+    assert_eq!(body["request_id"], id.as_str());
 }
 
 #[tokio::test]

@@ -34,12 +34,8 @@ pub async fn handle(engine: &Engine, req: Request) -> (StatusCode, Value) {
         }
     };
     result.unwrap_or_else(|e| {
-        let (status, code) = match &e {
-            FlowError::UnknownFlow(_) => (StatusCode::NOT_FOUND, "NotFound"),
-            FlowError::Payload(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
-            FlowError::Backlogged => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
-        };
+        let (status, code) = e.status();
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, json!({"message": e.to_string(), "code": code}))
     })
 }

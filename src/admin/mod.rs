@@ -7,6 +7,7 @@ pub mod flows;
 pub mod keys;
 
 use crate::gateway::State;
+use crate::request_id;
 use async_trait::async_trait;
 use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
@@ -19,7 +20,23 @@ pub struct AdminApp {
 
 #[async_trait]
 impl ServeHttp for AdminApp {
+    /// Every answer carries `X-Request-Id`, and every error body its
+    /// `request_id`, as the gateway's do.
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let request_id = session
+            .req_header()
+            .headers
+            .get(request_id::HEADER)
+            .and_then(|v| request_id::accept(v.as_bytes()))
+            .map_or_else(request_id::generate, str::to_string);
+        let mut resp = self.answer(session).await;
+        with_request_id(&mut resp, &request_id);
+        resp
+    }
+}
+
+impl AdminApp {
+    async fn answer(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
         let api = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
         if api("/keys") || api("/flows") {
@@ -60,9 +77,7 @@ impl ServeHttp for AdminApp {
             ),
         }
     }
-}
 
-impl AdminApp {
     /// The 401 to answer when an admin token is configured and the request
     /// does not carry it.
     fn check_token(&self, session: &ServerSession) -> Option<Response<Vec<u8>>> {
@@ -73,7 +88,7 @@ impl AdminApp {
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+        if presented.is_some_and(|p| crate::secret::equal(p.as_bytes(), token.as_bytes())) {
             return None;
         }
         Some(json(
@@ -186,9 +201,24 @@ async fn read_json(session: &mut ServerSession) -> Option<serde_json::Value> {
         .filter(serde_json::Value::is_object)
 }
 
-/// Compares secrets without an early exit that would leak their prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Adds the request id: as a header always, and into an error's JSON body.
+fn with_request_id(resp: &mut Response<Vec<u8>>, id: &str) {
+    if let Ok(value) = http::HeaderValue::from_str(id) {
+        resp.headers_mut().insert(request_id::HEADER, value);
+    }
+    if resp.status().as_u16() < 400 {
+        return;
+    }
+    let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(resp.body()) else {
+        return;
+    };
+    body.insert("request_id".into(), id.into());
+    let bytes = serde_json::Value::Object(body).to_string().into_bytes();
+    resp.headers_mut().insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(bytes.len()),
+    );
+    *resp.body_mut() = bytes;
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response<Vec<u8>> {

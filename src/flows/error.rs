@@ -33,4 +33,16 @@ impl FlowError {
     pub fn destination(e: impl std::fmt::Display) -> FlowError {
         FlowError::Destination(e.to_string())
     }
+
+    /// The HTTP status and code this error answers with, wherever a run is
+    /// asked for over HTTP (a `flow` route, the admin API): the one map.
+    pub fn status(&self) -> (u16, &'static str) {
+        match self {
+            FlowError::UnknownFlow(_) => (404, "NotFound"),
+            FlowError::Payload(_) => (400, "BadRequest"),
+            FlowError::Busy(_) => (409, "Conflict"),
+            FlowError::Backlogged => (503, "ServiceUnavailable"),
+            _ => (500, "InternalError"),
+        }
+    }
 }

@@ -44,6 +44,13 @@ pub enum GatewayError {
     Unavailable(String),
     /// The client did not send its request head or body in time.
     RequestTimeout,
+    /// An engine refused (a flow run): the status and code are the engine's
+    /// own map (`FlowError::status`).
+    Refused {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
     NoHealthyUpstream,
     UpstreamUnavailable,
     UpstreamTimeout,
@@ -68,6 +75,7 @@ impl GatewayError {
             GatewayError::BadSignature(_) => 401,
             GatewayError::Unavailable(_) => 503,
             GatewayError::RequestTimeout => 408,
+            GatewayError::Refused { status, .. } => *status,
             GatewayError::NoHealthyUpstream | GatewayError::UpstreamUnavailable => 502,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::Internal => 500,
@@ -93,6 +101,7 @@ impl GatewayError {
             GatewayError::BadSignature(_) => "InvalidSignature",
             GatewayError::Unavailable(_) => "ServiceUnavailable",
             GatewayError::RequestTimeout => "RequestTimeout",
+            GatewayError::Refused { code, .. } => code,
             GatewayError::NoHealthyUpstream => "NoHealthyUpstream",
             GatewayError::UpstreamUnavailable => "BadGateway",
             GatewayError::UpstreamTimeout => "GatewayTimeout",
@@ -134,6 +143,7 @@ impl GatewayError {
             GatewayError::BadSignature(why) => format!("webhook signature refused: {why}"),
             GatewayError::Unavailable(why) => why.clone(),
             GatewayError::RequestTimeout => "the request was not received in time".into(),
+            GatewayError::Refused { message, .. } => message.clone(),
             GatewayError::NoHealthyUpstream => "no healthy upstream target".into(),
             GatewayError::UpstreamUnavailable => "the upstream could not be reached".into(),
             GatewayError::UpstreamTimeout => "the upstream did not answer in time".into(),

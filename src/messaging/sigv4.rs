@@ -132,7 +132,7 @@ pub fn verify(
     );
     let key = signing_key(secret, auth.date, auth.region, auth.service);
     let expected = hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
-    if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
+    if !crate::secret::equal(expected.as_bytes(), auth.signature.as_bytes()) {
         return Err(ApiError::new(
             ErrorKind::SignatureDoesNotMatch,
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
@@ -283,10 +283,6 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::K
     let k_service = step(k_region.as_ref(), service);
     let k_signing = step(k_service.as_ref(), "aws4_request");
     hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `20240102T030405Z` as unix seconds.

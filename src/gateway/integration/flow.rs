@@ -34,12 +34,15 @@ pub fn start(
 }
 
 fn gateway_error(e: FlowError) -> GatewayError {
-    match e {
-        FlowError::Backlogged => GatewayError::Unavailable(e.to_string()),
-        FlowError::Payload(why) => GatewayError::BadRequest(why),
-        other => {
-            tracing::error!(error = %other, "flow integration failed");
+    match e.status() {
+        (500, _) => {
+            tracing::error!(error = %e, "flow integration failed");
             GatewayError::Internal
         }
+        (status, code) => GatewayError::Refused {
+            status,
+            code,
+            message: e.to_string(),
+        },
     }
 }
