@@ -16,6 +16,8 @@
 //! - `listener`: connection caps and request-head deadlines for every listener
 //! - `wording`: counts and nouns in messages
 //! - `request_id`: `X-Request-Id` values, accepted or generated
+//! - `outbound`: one HTTP client builder for calls out, and the guard
+//!   against internal addresses
 //! - `keys`: API key records and new keys; `hex`: hex and SHA-256;
 //!   `secret`: constant-time comparison
 
@@ -31,6 +33,7 @@ pub mod listener;
 pub mod logging;
 pub mod messaging;
 pub mod metrics;
+pub mod outbound;
 pub mod request_id;
 pub mod secret;
 pub mod server;

@@ -145,7 +145,7 @@ pub fn check_endpoint(endpoint: &str, protocol: &str, allow_private: bool) -> Re
 
 /// One definition of "internal" for every outbound request (shared with flows).
 fn is_private(ip: IpAddr) -> bool {
-    crate::flows::source::guard::is_internal(ip)
+    crate::outbound::guard::is_internal(ip)
 }
 
 /// Pending deliveries by (due, id).
@@ -193,9 +193,8 @@ impl Deliveries {
 /// Runs the delivery worker until the process ends.
 pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
     let broker = broker.clone();
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
+    // Receivers written for AWS look for SNS's own user agent.
+    let client = crate::outbound::client(TIMEOUT)
         .user_agent("Amazon Simple Notification Service Agent")
         .build()
         .unwrap_or_default();

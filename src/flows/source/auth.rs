@@ -68,7 +68,7 @@ impl Authenticator {
         }
         let url = reqwest::Url::parse(token_url)
             .map_err(|_| FlowError::Auth("the token_url is not a URL".into()))?;
-        super::guard::check_url(&url, self.allow_private).map_err(FlowError::Auth)?;
+        crate::outbound::guard::check_url(&url, self.allow_private).map_err(FlowError::Auth)?;
         let mut form = vec![("grant_type", "client_credentials".to_string())];
         if !scopes.is_empty() {
             form.push(("scope", scopes.join(" ")));

@@ -3,11 +3,11 @@
 //! sends it under the rate limit with retries, and finds the records.
 
 use super::auth::Authenticator;
-use super::guard;
 use super::pagination::{Paginator, Position, Seen};
 use crate::flows::error::FlowError;
 use crate::flows::record;
 use crate::flows::spec::{HttpSource, Inject};
+use crate::outbound::guard;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::Value;
 use std::num::NonZeroU32;
@@ -62,8 +62,7 @@ impl HttpReader {
                 attempt.follow()
             }
         });
-        let mut builder = reqwest::Client::builder()
-            .timeout(spec.timeout)
+        let mut builder = crate::outbound::client(spec.timeout)
             .redirect(redirects)
             .user_agent(concat!("gatehouse-flows/", env!("CARGO_PKG_VERSION")));
         if !allow_private {

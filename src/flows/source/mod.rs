@@ -2,12 +2,11 @@
 //! is done; the runner never holds more than one page.
 //!
 //! - `http`: a REST API, page after page (`pagination`), with `auth`,
-//!   retries and a rate limit; `guard` keeps it away from internal addresses
+//!   retries and a rate limit; `crate::outbound::guard` keeps it away from internal addresses
 //! - webhook: the records are the triggering request's body (`from_payload`)
 //! - `queue`: a Gatehouse queue's messages, deleted after the commit
 
 pub mod auth;
-pub mod guard;
 pub mod http;
 pub mod pagination;
 pub mod queue;

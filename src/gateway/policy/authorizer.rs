@@ -47,9 +47,7 @@ const HEADER_PREFIX: &str = "x-auth-";
 
 impl AuthorizerClient {
     pub fn new(spec: &Arc<Authorizer>) -> AuthorizerClient {
-        let client = reqwest::Client::builder()
-            .timeout(spec.timeout)
-            .redirect(reqwest::redirect::Policy::none())
+        let client = crate::outbound::client(spec.timeout)
             .build()
             .unwrap_or_default();
         AuthorizerClient {

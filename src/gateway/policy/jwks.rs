@@ -44,8 +44,7 @@ pub struct Unavailable;
 
 impl JwksCache {
     pub fn new(url: &str, ttl: Duration, min_refresh: Duration) -> JwksCache {
-        let client = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
+        let client = crate::outbound::client(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::limited(2))
             .build()
             .unwrap_or_default();

@@ -25,10 +25,7 @@ pub fn spawn(pool: &Arc<Pool>, handle: &tokio::runtime::Handle) {
 }
 
 fn client_for(pool: &Pool, check: &HealthCheck) -> reqwest::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .timeout(check.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy();
+    let mut builder = crate::outbound::client(check.timeout).no_proxy();
     if let Some(tls) = &pool.spec.tls {
         builder = builder.danger_accept_invalid_certs(!tls.verify);
         if let Some(ca) = tls.ca.as_ref().and_then(|p| std::fs::read(p).ok()) {
