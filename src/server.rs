@@ -218,6 +218,19 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         messaging.as_ref().map(|m| m.broker.clone()),
         config.data_dir.join("gatehouse.pid"),
     ));
+    // SIGINT is a quick exit. Taken here, before the listeners are
+    // announced: pingora listens for it only once its main loop runs, and
+    // until then the default action would kill the process mid-write.
+    let interrupts = {
+        let _runtime = control.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?
+    };
+    control.spawn(exit_on_sigint(
+        interrupts,
+        state.clone(),
+        messaging.as_ref().map(|m| m.broker.clone()),
+        config.data_dir.join("gatehouse.pid"),
+    ));
 
     // pingora writes its pid file only when daemonizing; operators (and
     // `kill -HUP $(cat data/gatehouse.pid)`) want it always.
@@ -226,13 +239,8 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", pid_file.display()))?;
     announce(&listeners, admin, messaging.as_ref().map(|m| m.address));
     server.run(RunArgs::default());
-    // SIGINT (a quick shutdown) returns here instead of passing through
-    // `exit_when_drained`: leave nothing behind that claims we still run.
-    if let Some(m) = &messaging {
-        m.broker.close();
-        let _ = m.runtime.block_on(m.broker.barrier());
-    }
-    state.keys.flush();
+    // pingora returns here on its own quick shutdown; leave nothing behind
+    // that claims we still run.
     let _ = std::fs::remove_file(&pid_file);
     drop(flows_runtime);
     Ok(())
@@ -496,6 +504,28 @@ fn watch_files(
 fn is_config_path(p: &Path) -> bool {
     let ext = p.extension().and_then(|e| e.to_str());
     matches!(ext, Some("yaml" | "yml" | "crt" | "pem" | "key"))
+}
+
+/// SIGINT: what has been acknowledged is made durable, the pid file goes,
+/// and the process exits without waiting for requests in flight.
+async fn exit_on_sigint(
+    mut interrupts: tokio::signal::unix::Signal,
+    state: Arc<State>,
+    broker: Option<crate::messaging::Broker>,
+    pid_file: PathBuf,
+) {
+    if interrupts.recv().await.is_none() {
+        return;
+    }
+    tracing::info!("SIGINT received, exiting");
+    if let Some(broker) = &broker {
+        broker.close();
+        let _ = broker.barrier().await;
+    }
+    let keys = state.keys.clone();
+    let _ = tokio::task::spawn_blocking(move || keys.flush()).await;
+    let _ = std::fs::remove_file(&pid_file);
+    std::process::exit(0);
 }
 
 /// Pingora's graceful shutdown stops accepting, then waits out the whole
