@@ -4,8 +4,8 @@
 use super::FlowCommand;
 use crate::config;
 use crate::flows::engine::Engine;
-use crate::flows::history::{FlowStore, RunRecord, RunStatus};
 use crate::flows::run::Progress;
+use crate::store::flows::{FlowStore, RunRecord, RunStatus};
 use crate::store::sqlite_flows::SqliteFlowStore;
 use anyhow::{anyhow, Context};
 use std::io::IsTerminal;

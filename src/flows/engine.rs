@@ -4,12 +4,12 @@
 //! `gatehouse flow run` and the server's triggers never overlap.
 
 use super::error::FlowError;
-use super::history::{FlowStore, RunRecord, RunStatus};
 use super::metrics::FlowMetrics;
 use super::run::{new_run_id, now_rfc3339, Progress, RunInput, Runner};
 use super::source::{self, http::HttpReader};
 use super::spec::{FlowSpec, Schedule, Source};
 use super::tasks::{self, Outcome};
+use crate::store::flows::{FlowStore, RunRecord, RunStatus};
 use arc_swap::ArcSwap;
 use chrono::Utc;
 use serde_json::Value;

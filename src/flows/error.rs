@@ -29,6 +29,13 @@ pub enum FlowError {
     Canceled,
 }
 
+/// Run history and flow state live in the store; its failures fail the run.
+impl From<crate::store::StoreError> for FlowError {
+    fn from(e: crate::store::StoreError) -> FlowError {
+        FlowError::Store(e.to_string())
+    }
+}
+
 impl FlowError {
     pub fn destination(e: impl std::fmt::Display) -> FlowError {
         FlowError::Destination(e.to_string())

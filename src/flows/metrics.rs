@@ -1,7 +1,7 @@
 //! Flow metrics, registered into the admin listener's registry when the
 //! server runs (the CLI keeps them unregistered).
 
-use super::history::RunRecord;
+use crate::store::flows::RunRecord;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
 
 pub struct FlowMetrics {

@@ -8,13 +8,13 @@
 //! - `watermark`: incremental sync
 //! - `tasks`: map, merge, mask, truncate, arithmetic, cast, default, filter, validate
 //! - `sink`: object stores, key templates, JSONL/CSV/Parquet files, the manifest
-//! - `run`: one run from source to commit; `history`: runs and flow state
+//! - `run`: one run from source to commit (runs and flow state are kept
+//!   behind `store::flows::FlowStore`)
 //! - `engine`: which flows exist, run locks, deactivation; `schedule`: cron and rate triggers
 //! - `metrics`: runs, records and deactivations for /metrics
 
 pub mod engine;
 pub mod error;
-pub mod history;
 pub mod metrics;
 pub mod presets;
 pub mod record;

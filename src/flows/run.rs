@@ -5,13 +5,13 @@
 //! again and nothing is skipped.
 
 use super::error::FlowError;
-use super::history::{FlowStore, RunRecord, RunStatus};
 use super::sink::keys::KeyContext;
 use super::sink::{stores, RunWriter};
 use super::source::{self, http::HttpReader, queue::QueueReader};
 use super::spec::{FlowSpec, Incremental, Source};
 use super::tasks::{self, Outcome};
 use super::watermark::{self, Mark};
+use crate::store::flows::{FlowStore, RunRecord, RunStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -89,7 +89,7 @@ impl Runner {
             tracing::warn!(flow = %spec.id, error = %e, "cannot record the run start");
         }
         let result = match unreadable {
-            Some(e) => Err(e),
+            Some(e) => Err(FlowError::from(e)),
             None => {
                 self.attempt(spec, &input, started, &mut run, progress)
                     .await

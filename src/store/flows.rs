@@ -1,12 +1,19 @@
-//! Run history and per-flow state (watermark, consecutive failures,
-//! deactivation), behind a trait with an in-memory twin. The SQLite
-//! implementation is `store/sqlite_flows.rs`.
+//! Flow run history and per-flow state (watermark, consecutive failures,
+//! deactivation): the seam the flows engine keeps them behind, with an
+//! in-memory twin. The SQLite implementation is `sqlite_flows.rs`.
 
-use super::error::FlowError;
-use super::sink::FileEntry;
+use super::StoreError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+
+/// One file a run wrote: its key in the destination, records and bytes.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct FileEntry {
+    pub key: String,
+    pub records: u64,
+    pub bytes: u64,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum RunStatus {
@@ -65,18 +72,19 @@ pub struct FlowState {
 }
 
 pub trait FlowStore: Send + Sync {
-    fn insert_run(&self, run: &RunRecord) -> Result<(), FlowError>;
+    fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError>;
     /// Records a finished run. A successful one stores `watermark` (when
     /// set) and clears the failure count in the same transaction; a failed
     /// one counts a failure. Returns the state after.
-    fn finish_run(&self, run: &RunRecord, watermark: Option<&str>) -> Result<FlowState, FlowError>;
-    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, FlowError>;
-    fn run(&self, id: &str) -> Result<Option<RunRecord>, FlowError>;
-    fn state(&self, flow: &str) -> Result<FlowState, FlowError>;
-    fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), FlowError>;
+    fn finish_run(&self, run: &RunRecord, watermark: Option<&str>)
+        -> Result<FlowState, StoreError>;
+    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
+    fn state(&self, flow: &str) -> Result<FlowState, StoreError>;
+    fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), StoreError>;
     /// Marks the flow's runs left InProgress by a process that died as Error
     /// (the caller holds the flow's run lock, so none is really running).
-    fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, FlowError>;
+    fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, StoreError>;
 }
 
 /// The in-memory twin, for tests and previews.
@@ -94,12 +102,16 @@ impl MemoryFlowStore {
 }
 
 impl FlowStore for MemoryFlowStore {
-    fn insert_run(&self, run: &RunRecord) -> Result<(), FlowError> {
+    fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         self.lock().0.insert(run.id.clone(), run.clone());
         Ok(())
     }
 
-    fn finish_run(&self, run: &RunRecord, watermark: Option<&str>) -> Result<FlowState, FlowError> {
+    fn finish_run(
+        &self,
+        run: &RunRecord,
+        watermark: Option<&str>,
+    ) -> Result<FlowState, StoreError> {
         let mut guard = self.lock();
         guard.0.insert(run.id.clone(), run.clone());
         let state = guard.1.entry(run.flow.clone()).or_default();
@@ -107,7 +119,7 @@ impl FlowStore for MemoryFlowStore {
         Ok(state.clone())
     }
 
-    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, FlowError> {
+    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let mut runs: Vec<RunRecord> = self
             .lock()
             .0
@@ -120,15 +132,15 @@ impl FlowStore for MemoryFlowStore {
         Ok(runs)
     }
 
-    fn run(&self, id: &str) -> Result<Option<RunRecord>, FlowError> {
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         Ok(self.lock().0.get(id).cloned())
     }
 
-    fn state(&self, flow: &str) -> Result<FlowState, FlowError> {
+    fn state(&self, flow: &str) -> Result<FlowState, StoreError> {
         Ok(self.lock().1.get(flow).cloned().unwrap_or_default())
     }
 
-    fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), FlowError> {
+    fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), StoreError> {
         let mut guard = self.lock();
         let state = guard.1.entry(flow.to_string()).or_default();
         state.deactivated = deactivated;
@@ -138,7 +150,7 @@ impl FlowStore for MemoryFlowStore {
         Ok(())
     }
 
-    fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, FlowError> {
+    fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, StoreError> {
         let mut n = 0;
         for run in self.lock().0.values_mut() {
             if run.status == RunStatus::InProgress && run.flow == flow {

@@ -6,6 +6,7 @@
 //! It holds API keys and their quota usage, and (through
 //! `messaging::store::MessageStore`) queues, topics and messages.
 
+pub mod flows;
 pub mod memory;
 pub mod sqlite;
 pub mod sqlite_flows;

@@ -1,7 +1,7 @@
 //! The SQLite `FlowStore`: run history and flow state in `data/gatehouse.db`.
 
-use crate::flows::error::FlowError;
-use crate::flows::history::{apply_finish, FlowState, FlowStore, RunRecord, RunStatus};
+use super::flows::{apply_finish, FlowState, FlowStore, RunRecord, RunStatus};
+use super::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
@@ -10,15 +10,15 @@ pub struct SqliteFlowStore {
     conn: Mutex<Connection>,
 }
 
-fn db(e: impl std::fmt::Display) -> FlowError {
-    FlowError::Store(e.to_string())
+fn db(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
 }
 
 const RUN_COLUMNS: &str = "id, flow, trigger, status, records_read, records_filtered, records_invalid, \
      records_written, bytes_written, started_at, ended_at, watermark_before, watermark_after, error, files";
 
 impl SqliteFlowStore {
-    pub fn open(path: &Path) -> Result<SqliteFlowStore, FlowError> {
+    pub fn open(path: &Path) -> Result<SqliteFlowStore, StoreError> {
         let conn = super::sqlite::connect(path).map_err(db)?;
         Ok(SqliteFlowStore {
             conn: Mutex::new(conn),
@@ -99,11 +99,15 @@ fn write_state(conn: &Connection, flow: &str, state: &FlowState) -> rusqlite::Re
 }
 
 impl FlowStore for SqliteFlowStore {
-    fn insert_run(&self, run: &RunRecord) -> Result<(), FlowError> {
+    fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         write_run(&self.conn(), run).map(|_| ()).map_err(db)
     }
 
-    fn finish_run(&self, run: &RunRecord, watermark: Option<&str>) -> Result<FlowState, FlowError> {
+    fn finish_run(
+        &self,
+        run: &RunRecord,
+        watermark: Option<&str>,
+    ) -> Result<FlowState, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(db)?;
         write_run(&tx, run).map_err(db)?;
@@ -114,7 +118,7 @@ impl FlowStore for SqliteFlowStore {
         Ok(state)
     }
 
-    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, FlowError> {
+    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let conn = self.conn();
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM flow_runs WHERE (?1 IS NULL OR flow = ?1) ORDER BY started_at DESC, id DESC LIMIT ?2"
@@ -126,7 +130,7 @@ impl FlowStore for SqliteFlowStore {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
     }
 
-    fn run(&self, id: &str) -> Result<Option<RunRecord>, FlowError> {
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         let conn = self.conn();
         conn.query_row(
             &format!("SELECT {RUN_COLUMNS} FROM flow_runs WHERE id = ?1"),
@@ -137,11 +141,11 @@ impl FlowStore for SqliteFlowStore {
         .map_err(db)
     }
 
-    fn state(&self, flow: &str) -> Result<FlowState, FlowError> {
+    fn state(&self, flow: &str) -> Result<FlowState, StoreError> {
         read_state(&self.conn(), flow).map_err(db)
     }
 
-    fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), FlowError> {
+    fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), StoreError> {
         let conn = self.conn();
         let mut state = read_state(&conn, flow).map_err(db)?;
         state.deactivated = deactivated;
@@ -151,7 +155,7 @@ impl FlowStore for SqliteFlowStore {
         write_state(&conn, flow, &state).map(|_| ()).map_err(db)
     }
 
-    fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, FlowError> {
+    fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, StoreError> {
         let conn = self.conn();
         conn.execute(
             "UPDATE flow_runs SET status = 'Error', ended_at = ?1, error = 'interrupted: the process stopped during the run' WHERE status = 'InProgress' AND flow = ?2",

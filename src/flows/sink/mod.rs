@@ -15,23 +15,17 @@ pub mod stores;
 
 use super::error::FlowError;
 use super::spec::{Compression, Destination, Format};
+pub use crate::store::flows::FileEntry;
 use encode::Encoder;
 use keys::KeyContext;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
-use serde::Serialize;
+
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// Bytes per multipart chunk (S3's minimum part size is 5 MiB).
 const CHUNK: usize = 5 * 1024 * 1024;
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct FileEntry {
-    pub key: String,
-    pub records: u64,
-    pub bytes: u64,
-}
 
 /// One run's output: data files, error files, and at the end the manifest.
 pub struct RunWriter {
