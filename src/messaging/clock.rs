@@ -9,43 +9,30 @@ pub fn now_ms() -> i64 {
 
 /// ISO 8601 with milliseconds, as SNS writes timestamps.
 pub fn iso8601(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    utc(ms.div_euclid(1000), ms.rem_euclid(1000))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 /// `20240102T030405Z`, the form SigV4's X-Amz-Date takes.
 pub fn amz_date(secs: i64) -> String {
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    utc(secs, 0).format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// Howard Hinnant's inverse of days-from-civil.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// `20240102T030405Z` as unix seconds.
+pub fn parse_amz_date(text: &str) -> Option<i64> {
+    if text.len() != 16 {
+        return None;
+    }
+    chrono::NaiveDateTime::parse_from_str(text, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
+}
+
+/// Out-of-range times (beyond year 262,000) read as the epoch: nothing here
+/// comes near them.
+fn utc(secs: i64, millis: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(secs, (millis * 1_000_000) as u32).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -55,5 +42,11 @@ mod tests {
         assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(super::iso8601(951_868_800_123), "2000-03-01T00:00:00.123Z");
         assert_eq!(super::amz_date(951_868_800 + 3_723), "20000301T010203Z");
+        assert_eq!(
+            super::parse_amz_date("20000301T010203Z"),
+            Some(951_868_800 + 3_723)
+        );
+        assert_eq!(super::parse_amz_date("20001301T010203Z"), None);
+        assert_eq!(super::parse_amz_date("2000-03-01T01:02"), None);
     }
 }

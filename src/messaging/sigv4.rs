@@ -110,7 +110,7 @@ pub fn verify(
     };
     let amz_date = header("x-amz-date")
         .ok_or_else(|| incomplete("Authorization requires the X-Amz-Date header."))?;
-    let signed_at = parse_amz_date(amz_date)
+    let signed_at = crate::messaging::clock::parse_amz_date(amz_date)
         .ok_or_else(|| incomplete("X-Amz-Date must look like 20240101T000000Z."))?;
     if (now_secs - signed_at).abs() > MAX_SKEW_SECS {
         return Err(ApiError::new(
@@ -285,32 +285,6 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::K
     hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref())
 }
 
-/// `20240102T030405Z` as unix seconds.
-fn parse_amz_date(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,7 +314,7 @@ mod tests {
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string(),
         )]
         .into();
-        let now = parse_amz_date("20150830T123600Z").unwrap();
+        let now = crate::messaging::clock::parse_amz_date("20150830T123600Z").unwrap();
         let signer = verify(&req, &secrets, now).unwrap();
         assert_eq!(signer.service, "service");
         assert_eq!(
@@ -393,9 +367,15 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(parse_amz_date("19700101T000000Z"), Some(0));
-        assert_eq!(parse_amz_date("20000301T000000Z"), Some(951_868_800));
-        assert_eq!(parse_amz_date("2000-03-01"), None);
+        assert_eq!(
+            crate::messaging::clock::parse_amz_date("19700101T000000Z"),
+            Some(0)
+        );
+        assert_eq!(
+            crate::messaging::clock::parse_amz_date("20000301T000000Z"),
+            Some(951_868_800)
+        );
+        assert_eq!(crate::messaging::clock::parse_amz_date("2000-03-01"), None);
     }
 
     #[test]
