@@ -178,3 +178,134 @@ pub fn mark_interrupted(run: &mut RunRecord, now: &str) {
     run.ended_at = Some(now.to_string());
     run.error = Some("interrupted: the process stopped during the run".into());
 }
+
+/// The suite every `FlowStore` passes: the in-memory twin here, SQLite in
+/// `sqlite_flows.rs` (and any later backend).
+#[cfg(test)]
+pub(crate) fn conformance(store: &dyn FlowStore) {
+    let run = |id: &str, flow: &str, status: RunStatus, started: &str| RunRecord {
+        id: id.into(),
+        flow: flow.into(),
+        trigger: "on_demand".into(),
+        status,
+        records_read: 0,
+        records_filtered: 0,
+        records_invalid: 0,
+        records_written: 0,
+        bytes_written: 0,
+        started_at: started.into(),
+        ended_at: None,
+        watermark_before: None,
+        watermark_after: None,
+        error: None,
+        files: Vec::new(),
+    };
+    use RunStatus::*;
+
+    store
+        .insert_run(&run("r1", "orders", InProgress, "2026-01-01T00:00:01Z"))
+        .unwrap();
+    assert_eq!(store.run("r1").unwrap().unwrap().status, InProgress);
+    assert_eq!(store.run("nope").unwrap(), None);
+    assert_eq!(store.state("orders").unwrap(), FlowState::default());
+
+    // A success stores its watermark and its files, whole.
+    let mut done = run("r1", "orders", Successful, "2026-01-01T00:00:01Z");
+    done.records_read = 10;
+    done.records_written = 9;
+    done.ended_at = Some("2026-01-01T00:00:02Z".into());
+    done.watermark_after = Some("w1".into());
+    done.files = vec![FileEntry {
+        key: "orders/part-0.jsonl".into(),
+        records: 9,
+        bytes: 900,
+    }];
+    let state = store.finish_run(&done, Some("w1")).unwrap();
+    assert_eq!(state.watermark.as_deref(), Some("w1"));
+    assert_eq!(state.consecutive_failures, 0);
+    assert_eq!(store.run("r1").unwrap().unwrap(), done);
+
+    // Failures count up and keep the watermark; a success resets the count.
+    for (i, id) in ["r2", "r3"].iter().enumerate() {
+        let started = format!("2026-01-01T00:00:1{i}Z");
+        store
+            .insert_run(&run(id, "orders", InProgress, &started))
+            .unwrap();
+        let state = store
+            .finish_run(&run(id, "orders", Error, &started), Some("ignored"))
+            .unwrap();
+        assert_eq!(state.consecutive_failures, i as u32 + 1);
+        assert_eq!(state.watermark.as_deref(), Some("w1"));
+    }
+    let state = store
+        .finish_run(
+            &run("r4", "orders", Successful, "2026-01-01T00:00:20Z"),
+            None,
+        )
+        .unwrap();
+    assert_eq!(state.consecutive_failures, 0);
+    assert_eq!(state.watermark.as_deref(), Some("w1"));
+
+    // Deactivation, and activation clearing the failure count.
+    store
+        .finish_run(&run("r5", "orders", Error, "2026-01-01T00:00:30Z"), None)
+        .unwrap();
+    store.set_deactivated("orders", true).unwrap();
+    assert!(store.state("orders").unwrap().deactivated);
+    store.set_deactivated("orders", false).unwrap();
+    let state = store.state("orders").unwrap();
+    assert!(!state.deactivated);
+    assert_eq!(state.consecutive_failures, 0);
+
+    // Newest first, by flow, limited.
+    store
+        .insert_run(&run("u1", "users", Successful, "2026-01-02T00:00:00Z"))
+        .unwrap();
+    let all: Vec<String> = store
+        .runs(None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(all, ["u1", "r5", "r4", "r3", "r2", "r1"]);
+    let two: Vec<String> = store
+        .runs(Some("orders"), 2)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(two, ["r5", "r4"]);
+
+    // Runs a dead process left InProgress are marked failed, once.
+    store
+        .insert_run(&run("r6", "orders", InProgress, "2026-01-03T00:00:00Z"))
+        .unwrap();
+    store
+        .insert_run(&run("u2", "users", InProgress, "2026-01-03T00:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        store
+            .recover_interrupted("orders", "2026-01-03T00:01:00Z")
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .recover_interrupted("orders", "2026-01-03T00:02:00Z")
+            .unwrap(),
+        0
+    );
+    let r6 = store.run("r6").unwrap().unwrap();
+    assert_eq!(r6.status, Error);
+    assert_eq!(r6.ended_at.as_deref(), Some("2026-01-03T00:01:00Z"));
+    assert!(r6.error.is_some());
+    assert_eq!(store.run("u2").unwrap().unwrap().status, InProgress);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_in_memory_twin_passes_the_suite() {
+        super::conformance(&super::MemoryFlowStore::default());
+    }
+}

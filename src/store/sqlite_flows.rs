@@ -165,3 +165,13 @@ impl FlowStore for SqliteFlowStore {
         .map_err(db)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_passes_the_flow_store_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::SqliteFlowStore::open(&dir.path().join("gatehouse.db")).unwrap();
+        crate::store::flows::conformance(&store);
+    }
+}
