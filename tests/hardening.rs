@@ -513,6 +513,17 @@ async fn at_the_cap_idle_connections_make_room_and_busy_ones_do_not() {
         busy.push(s);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
+    while !gh
+        .metrics()
+        .await
+        .contains(r#"gatehouse_listener_connections{listener="gateway-http"} 4"#)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the busy connections were not all admitted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     loop {
         let (status, body) = send(
             addr,

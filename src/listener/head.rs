@@ -60,7 +60,10 @@ where
     F: std::future::Future<Output = ()>,
 {
     let mut buf = BytesMut::with_capacity(FIRST_READ);
+    // Biased: a connection whose bytes are already waiting is not idle,
+    // whatever else is ready.
     let first = tokio::select! {
+        biased;
         read = stream.read_buf(&mut buf) => read,
         _ = tokio::time::sleep_until(deadlines.idle_until) => return silent_until(deadlines),
         _ = idle => return Head::Gone,
