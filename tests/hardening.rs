@@ -33,6 +33,17 @@ fn start_edited(a: &upstream::Upstream, edit: impl FnOnce(String) -> String) -> 
     )
 }
 
+/// Waits until the gateway's plain listener holds `n` connections (the
+/// metrics request goes to the admin listener, so it is not counted).
+async fn wait_for_open(gh: &Gatehouse, n: usize) {
+    let gauge = format!("gatehouse_listener_connections{{listener=\"gateway-http\"}} {n}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gh.metrics().await.lines().any(|l| l == gauge) {
+        assert!(Instant::now() < deadline, "never {n} open connections");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Everything the server sends until it closes (or 10 s pass).
 async fn read_all(s: &mut TcpStream) -> String {
     let mut buf = Vec::new();
@@ -468,17 +479,7 @@ async fn at_the_cap_idle_connections_make_room_and_busy_ones_do_not() {
     for _ in 0..4 {
         idle.push(TcpStream::connect(addr).await.unwrap());
     }
-    // Wait until the listener holds all four.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !gh
-        .metrics()
-        .await
-        .contains(r#"gatehouse_listener_connections{listener="gateway-http"} 4"#)
-    {
-        // the metrics request itself goes to the admin listener
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_open(&gh, 4).await;
     // A newcomer is served: the longest-idle connection made room.
     let (status, _) = send(
         addr,
@@ -512,18 +513,8 @@ async fn at_the_cap_idle_connections_make_room_and_busy_ones_do_not() {
         s.write_all(b"GET /app/x HTTP/1.1\r\n").await.unwrap();
         busy.push(s);
     }
+    wait_for_open(&gh, 4).await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !gh
-        .metrics()
-        .await
-        .contains(r#"gatehouse_listener_connections{listener="gateway-http"} 4"#)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the busy connections were not all admitted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     loop {
         let (status, body) = send(
             addr,
