@@ -239,8 +239,10 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", pid_file.display()))?;
     announce(&listeners, admin, messaging.as_ref().map(|m| m.address));
     server.run(RunArgs::default());
-    // pingora returns here on its own quick shutdown; leave nothing behind
-    // that claims we still run.
+    // pingora returns here on its own quick shutdown (racing
+    // `exit_on_sigint`): quota counts to disk, and nothing left behind that
+    // claims we still run.
+    state.keys.flush();
     let _ = std::fs::remove_file(&pid_file);
     drop(flows_runtime);
     Ok(())
