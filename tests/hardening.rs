@@ -474,6 +474,7 @@ async fn at_the_cap_idle_connections_make_room_and_busy_ones_do_not() {
         )
     });
     let addr = gh.addr("http");
+    wait_for_open(&gh, 0).await;
     // Four connections that have not sent a byte yet: idle.
     let mut idle = Vec::new();
     for _ in 0..4 {
@@ -507,6 +508,7 @@ async fn at_the_cap_idle_connections_make_room_and_busy_ones_do_not() {
     // Connections part-way through a head are not idle: at the cap they stay
     // and the newcomer is refused.
     drop(idle);
+    wait_for_open(&gh, 0).await;
     let mut busy = Vec::new();
     for _ in 0..4 {
         let mut s = TcpStream::connect(addr).await.unwrap();
@@ -544,10 +546,13 @@ async fn one_address_may_hold_only_its_share_of_connections() {
         )
     });
     let addr = gh.addr("http");
+    // The harness's readiness probe counts until the server sees it close.
+    wait_for_open(&gh, 0).await;
     let held: Vec<TcpStream> = vec![
         TcpStream::connect(addr).await.unwrap(),
         TcpStream::connect(addr).await.unwrap(),
     ];
+    wait_for_open(&gh, 2).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, body) = send(
