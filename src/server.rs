@@ -4,7 +4,7 @@
 
 use crate::admin::AdminApp;
 use crate::config::{self, model::Listener, Diagnostics};
-use crate::gateway::{proxy::Gateway, State};
+use crate::gateway::{proxy::Gateway, Engines, State};
 use crate::listener::budget;
 use crate::listener::connections::Connections;
 use crate::listener::metrics::ListenerMetrics;
@@ -46,11 +46,22 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .thread_name("gatehouse-control")
         .enable_all()
         .build()?;
-    let store = crate::store::sqlite::SqliteStore::open(&config.data_dir.join("gatehouse.db"))
-        .map_err(|e| anyhow::anyhow!("opening the store: {e}"))?;
-    let flow_store =
-        crate::store::sqlite_flows::SqliteFlowStore::open(&config.data_dir.join("gatehouse.db"))
-            .map_err(|e| anyhow::anyhow!("opening the flow store: {e}"))?;
+    // Everything is built in dependency order: the stores, the messaging
+    // broker, the flows engine (which reads queues), the scheduler, then the
+    // gateway's state over all of them. Flow subscriptions reach the flows
+    // engine through a door built first, so neither engine holds the other.
+    let backends = crate::store::open(&config)?;
+    let (flow_door, flow_calls) = crate::messaging::flow_target::door();
+    let messaging = match (&config.messaging, backends.messages) {
+        (Some(settings), Some(journal)) => {
+            let bound = crate::messaging::service::bind(settings)?;
+            let broker =
+                crate::messaging::service::open_broker(settings, &bound, journal, Some(flow_door))?;
+            Some((settings, bound, broker))
+        }
+        _ => None,
+    };
+    let broker = messaging.as_ref().map(|(_, _, broker)| broker.clone());
     // Flow runs get threads of their own: parsing and encoding a big run
     // must not take a gateway worker's time.
     let flows_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -61,28 +72,31 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let engine = crate::flows::engine::Engine::new(
         config.flows.clone(),
         config.data_dir.clone(),
-        Arc::new(flow_store),
+        backends.flows,
+        broker.clone(),
     )
     .with_runtime(flows_runtime.handle().clone());
     engine.show_deactivated();
+    engine.answer(flow_calls);
+    let scheduler = control
+        .block_on(crate::flows::schedule::Scheduler::start(engine.clone()))
+        .map_err(|e| anyhow::anyhow!("starting flow schedules: {e}"))?;
     let state = State::new(
         &loaded,
-        Arc::new(store),
-        engine.clone(),
+        Engines {
+            keys: backends.keys,
+            messaging: broker,
+            flows: engine,
+            scheduler: Arc::new(scheduler),
+        },
         control.handle().clone(),
     )?;
-    let scheduler = control
-        .block_on(crate::flows::schedule::Scheduler::start(engine))
-        .map_err(|e| anyhow::anyhow!("starting flow schedules: {e}"))?;
-    let _ = state.scheduler.set(Arc::new(scheduler));
 
     let listener_metrics = ListenerMetrics::new();
     state.metrics.register(listener_metrics.collectors());
-    let messaging = config
-        .messaging
-        .as_ref()
-        .map(|m| {
-            let cap = m.max_connections.unwrap_or_else(|| {
+    let messaging = messaging
+        .map(|(settings, bound, broker)| {
+            let cap = settings.max_connections.unwrap_or_else(|| {
                 budget::default_cap(budget::Listener::Messaging, budget::nofile())
             });
             let limits_state = state.clone();
@@ -90,10 +104,10 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                 listener_limits(&limits_state.runtime.load().config.limits, cap, 0)
             });
             crate::messaging::service::start(
-                m,
-                &config.data_dir,
+                settings,
+                bound,
+                broker,
                 config.server.threads,
-                Some(Arc::new(state.flows.clone())),
                 crate::messaging::service::Listening {
                     connections: Connections::new("messaging", listener_metrics.clone()),
                     limits,
@@ -101,11 +115,6 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             )
         })
         .transpose()?;
-
-    if let Some(m) = &messaging {
-        let _ = state.messaging.set(m.broker.clone());
-        state.flows.set_broker(m.broker.clone());
-    }
 
     let listeners = resolve_ports(&config.listeners)?;
     warn_if_overcommitted(&config, listeners.len());

@@ -5,8 +5,7 @@ use super::FlowCommand;
 use crate::config;
 use crate::flows::engine::Engine;
 use crate::flows::run::Progress;
-use crate::store::flows::{FlowStore, RunRecord, RunStatus};
-use crate::store::sqlite_flows::SqliteFlowStore;
+use crate::store::flows::{RunRecord, RunStatus};
 use anyhow::{anyhow, Context};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -17,11 +16,13 @@ use std::time::{Duration, Instant};
 pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
     let loaded = config::load(root).map_err(|d| anyhow!("the config has errors:\n{d}"))?;
     let config = &loaded.config;
-    let store: Arc<dyn FlowStore> = Arc::new(
-        SqliteFlowStore::open(&config.data_dir.join("gatehouse.db"))
-            .context("opening the store")?,
+    let store = crate::store::open_flows(config)?;
+    let engine = Engine::new(
+        config.flows.clone(),
+        config.data_dir.clone(),
+        store.clone(),
+        None,
     );
-    let engine = Engine::new(config.flows.clone(), config.data_dir.clone(), store.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

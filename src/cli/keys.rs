@@ -5,15 +5,14 @@ use crate::config;
 use crate::gateway::policy::quota::period_bounds;
 use crate::hex::sha256_hex;
 use crate::keys::{new_key, unix_now, KeyRecord};
-use crate::store::{sqlite::SqliteStore, KeyStore};
-use anyhow::{anyhow, bail, Context};
+use crate::store::KeyStore;
+use anyhow::{anyhow, bail};
 use std::path::Path;
 
 pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
     let loaded = config::load(dir).map_err(|d| anyhow!("invalid config:\n{d}"))?;
     let config = &loaded.config;
-    let store =
-        SqliteStore::open(&config.data_dir.join("gatehouse.db")).context("opening the store")?;
+    let store = crate::store::open_keys(config)?;
     match command {
         KeysCommand::Create { plan, name } => {
             if !config.usage_plans.contains_key(&plan) {
@@ -65,7 +64,7 @@ pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Usage { key } => {
-            let record = find(&store, &config.api_keys, &key)?;
+            let record = find(store.as_ref(), &config.api_keys, &key)?;
             let quota = config.usage_plans.get(&record.plan).and_then(|p| p.quota);
             let Some(quota) = quota else {
                 println!(
@@ -96,7 +95,7 @@ pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
 }
 
 /// By plain key, id or name; config-declared keys included.
-fn find(store: &SqliteStore, declared: &[KeyRecord], key: &str) -> anyhow::Result<KeyRecord> {
+fn find(store: &dyn KeyStore, declared: &[KeyRecord], key: &str) -> anyhow::Result<KeyRecord> {
     let hash = sha256_hex(key.as_bytes());
     let from_config = declared
         .iter()

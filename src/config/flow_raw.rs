@@ -1,5 +1,5 @@
 //! `flows/<flow>.yaml` exactly as written (the file name is the flow id).
-//! `config/flows.rs` checks these and builds `flows::spec::FlowSpec`.
+//! `config/flows.rs` checks these and builds `flow_spec::FlowSpec`.
 
 use super::units::{ByteSize, HumanDuration};
 use schemars::JsonSchema;

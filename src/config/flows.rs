@@ -1,16 +1,16 @@
 //! `flows/<id>.yaml` -> `FlowSpec`: every field checked, every problem
 //! reported at its position, presets filled in under the user's fields.
 
+use super::flow_presets as presets;
 use super::flow_raw::*;
+use super::flow_spec::*;
+use super::flow_tasks::{
+    parse_format, CastTo, Check, Condition, MaskSpan, Operand, Operator, Task, Test,
+};
+use super::key_template::{check_template, DEFAULT_TEMPLATE};
 use super::model::Messaging;
 use super::policies::parse_rate;
 use super::validate::Reporter;
-use crate::flows::presets;
-use crate::flows::sink::keys::{check_template, DEFAULT_TEMPLATE};
-use crate::flows::spec::*;
-use crate::flows::tasks::{
-    transform, CastTo, Check, Condition, MaskSpan, Operand, Operator, Task, Test,
-};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -399,7 +399,7 @@ fn task(raw: TaskRaw, p: &str, r: &mut Reporter<'_>) -> Option<Task> {
             Task::Map(pairs.into_iter().collect())
         }
         TaskRaw::MapAll(renames) => Task::MapAll(renames.into_iter().collect()),
-        TaskRaw::Merge(m) => match transform::parse_format(&m.format) {
+        TaskRaw::Merge(m) => match parse_format(&m.format) {
             Ok(pieces) => Task::Merge {
                 into: m.into,
                 pieces,

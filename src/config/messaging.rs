@@ -3,9 +3,9 @@
 //! applies.
 
 use super::model::{DeclaredQueue, DeclaredSubscription, DeclaredTopic, Messaging};
+use super::queue_settings as settings;
 use super::raw::MessagingRaw;
 use super::validate::{socket_addr, Reporter};
-use crate::messaging::settings;
 use std::collections::BTreeMap;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9324";
@@ -79,7 +79,7 @@ pub fn messaging(raw: Option<&MessagingRaw>, r: &mut Reporter) -> Option<Messagi
         let fifo = match settings::check_queue_name(name) {
             Ok(fifo) => fifo,
             Err(e) => {
-                r.error(&path, format!("bad queue name `{name}`: {}", e.message));
+                r.error(&path, format!("bad queue name `{name}`: {e}"));
                 continue;
             }
         };
@@ -89,7 +89,7 @@ pub fn messaging(raw: Option<&MessagingRaw>, r: &mut Reporter) -> Option<Messagi
                 continue; // checked against the queues when they are created
             }
             if let Err(e) = settings::check(k, v, fifo, true) {
-                r.error(&format!("{path}.attributes.{k}"), e.message);
+                r.error(&format!("{path}.attributes.{k}"), e.to_string());
             }
         }
         if let Some(dlq) = &q.dead_letter_queue {

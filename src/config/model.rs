@@ -37,7 +37,7 @@ pub struct Config {
     /// `None` when the messaging API is disabled.
     pub messaging: Option<Messaging>,
     /// `flows/<id>.yaml`, by id.
-    pub flows: BTreeMap<String, Arc<crate::flows::spec::FlowSpec>>,
+    pub flows: BTreeMap<String, Arc<crate::config::flow_spec::FlowSpec>>,
     /// Every flow file's id, valid or not: a route or subscription naming a
     /// flow whose file has errors is not reported a second time.
     pub flow_ids: std::collections::BTreeSet<String>,

@@ -127,7 +127,7 @@ fn attributes(
     path: &str,
     r: &mut Reporter,
 ) -> Vec<(String, ValueSource)> {
-    if raw.len() > crate::messaging::message::MAX_ATTRIBUTES {
+    if raw.len() > super::queue_settings::MAX_ATTRIBUTES {
         r.error(
             &format!("{path}.message_attributes"),
             "at most 10 message attributes",

@@ -7,8 +7,9 @@ use super::error::FlowError;
 use super::metrics::FlowMetrics;
 use super::run::{new_run_id, now_rfc3339, Progress, RunInput, Runner};
 use super::source::{self, http::HttpReader};
-use super::spec::{FlowSpec, Schedule, Source};
 use super::tasks::{self, Outcome};
+use crate::config::flow_spec::{FlowSpec, Schedule, Source};
+use crate::messaging::flow_target::{FlowCall, FlowCalls};
 use crate::store::flows::{FlowStore, RunRecord, RunStatus};
 use arc_swap::ArcSwap;
 use chrono::Utc;
@@ -55,13 +56,20 @@ pub struct Previewed {
 }
 
 impl Engine {
-    pub fn new(flows: Flows, data_dir: PathBuf, store: Arc<dyn FlowStore>) -> Engine {
+    /// `broker` serves `queue` sources; None where messaging is off (and
+    /// in the CLI, where such flows cannot run).
+    pub fn new(
+        flows: Flows,
+        data_dir: PathBuf,
+        store: Arc<dyn FlowStore>,
+        broker: Option<crate::messaging::Broker>,
+    ) -> Engine {
         Engine {
             flows: Arc::new(ArcSwap::from_pointee(flows)),
             runner: Arc::new(Runner {
                 data_dir,
                 store,
-                broker: Default::default(),
+                broker,
             }),
             metrics: Arc::new(FlowMetrics::new()),
             waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_RUNS)),
@@ -85,11 +93,6 @@ impl Engine {
             Some(handle) => handle.spawn(task),
             None => tokio::spawn(task),
         }
-    }
-
-    /// The messaging engine, for `queue` sources (in the server).
-    pub fn set_broker(&self, broker: crate::messaging::Broker) {
-        let _ = self.runner.broker.set(broker);
     }
 
     /// The flows of the current config generation.
@@ -434,36 +437,53 @@ impl Engine {
 /// SNS subscriptions with protocol `flow`: the message is the payload of a
 /// `webhook` flow (an `http` flow just runs). The delivery succeeds once the
 /// run has committed; a failed run is retried by the delivery policy.
-impl crate::messaging::flow_target::FlowTarget for Engine {
-    fn has_flow(&self, name: &str) -> bool {
-        self.flows.load().contains_key(name)
+impl Engine {
+    /// Answers the messaging engine's calls until it drops its door.
+    pub fn answer(&self, mut calls: FlowCalls) {
+        let engine = self.clone();
+        self.spawn(async move {
+            while let Some(call) = calls.next().await {
+                match call {
+                    FlowCall::Exists { flow, reply } => {
+                        let _ = reply.send(engine.flows.load().contains_key(&flow));
+                    }
+                    FlowCall::Run {
+                        flow,
+                        message,
+                        reply,
+                    } => {
+                        let engine = engine.clone();
+                        tokio::spawn(async move {
+                            let _ = reply.send(engine.deliver(flow, message).await);
+                        });
+                    }
+                }
+            }
+        });
     }
 
-    fn deliver(&self, flow: &str, message: String) -> crate::messaging::flow_target::Delivery {
-        let (engine, flow) = (self.clone(), flow.to_string());
-        Box::pin(async move {
-            // A message that holds no records fails here, is retried and
-            // ends in the subscription's dead-letter queue.
-            let payload = engine
-                .payload(&flow, bytes::Bytes::from(message))
-                .map_err(|e| e.to_string())?;
-            let _waiting = engine
-                .waiting
-                .clone()
-                .try_acquire_owned()
-                .map_err(|_| FlowError::Backlogged.to_string())?;
-            let run = engine
-                .run(&flow, "topic", payload, true, Default::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            match run.status {
-                RunStatus::Successful => Ok(()),
-                _ => Err(format!(
-                    "run {} of flow {flow} failed: {}",
-                    run.id,
-                    run.error.unwrap_or_default()
-                )),
-            }
-        })
+    async fn deliver(&self, flow: String, message: String) -> Result<(), String> {
+        // A message that holds no records fails here, is retried and ends
+        // in the subscription's dead-letter queue.
+        let payload = self
+            .payload(&flow, bytes::Bytes::from(message))
+            .map_err(|e| e.to_string())?;
+        let _waiting = self
+            .waiting
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| FlowError::Backlogged.to_string())?;
+        let run = self
+            .run(&flow, "topic", payload, true, Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        match run.status {
+            RunStatus::Successful => Ok(()),
+            _ => Err(format!(
+                "run {} of flow {flow} failed: {}",
+                run.id,
+                run.error.unwrap_or_default()
+            )),
+        }
     }
 }

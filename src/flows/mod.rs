@@ -3,7 +3,8 @@
 //! `design.md` for the watermark and idempotency invariants.
 //!
 //! Module map, in the order a record meets them:
-//! - `spec`: a checked flow (built by `config/flows.rs`); `presets` for SaaS APIs
+//! - a checked flow is `config::flow_spec::FlowSpec` (built by `config/flows.rs`,
+//!   with `config::flow_presets` for SaaS APIs)
 //! - `source`: http (pagination, auth, retries, SSRF guard) and webhook bodies
 //! - `watermark`: incremental sync
 //! - `tasks`: map, merge, mask, truncate, arithmetic, cast, default, filter, validate
@@ -16,12 +17,10 @@
 pub mod engine;
 pub mod error;
 pub mod metrics;
-pub mod presets;
 pub mod record;
 pub mod run;
 pub mod schedule;
 pub mod sink;
 pub mod source;
-pub mod spec;
 pub mod tasks;
 pub mod watermark;

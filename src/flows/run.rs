@@ -8,9 +8,9 @@ use super::error::FlowError;
 use super::sink::keys::KeyContext;
 use super::sink::{stores, RunWriter};
 use super::source::{self, http::HttpReader, queue::QueueReader};
-use super::spec::{FlowSpec, Incremental, Source};
 use super::tasks::{self, Outcome};
 use super::watermark::{self, Mark};
+use crate::config::flow_spec::{FlowSpec, Incremental, Source};
 use crate::store::flows::{FlowStore, RunRecord, RunStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
@@ -36,8 +36,8 @@ pub struct RunInput {
 pub struct Runner {
     pub data_dir: PathBuf,
     pub store: Arc<dyn FlowStore>,
-    /// For `queue` sources; set when the server runs messaging.
-    pub broker: std::sync::OnceLock<crate::messaging::Broker>,
+    /// For `queue` sources; there when the server runs messaging.
+    pub broker: Option<crate::messaging::Broker>,
 }
 
 pub fn now_rfc3339(t: DateTime<Utc>) -> String {
@@ -163,7 +163,7 @@ impl Runner {
         let start = incremental
             .as_ref()
             .and_then(|inc| watermark::start(inc, stored.as_ref(), started));
-        let mut pages = Pages::open(spec, input, start.as_ref(), self.broker.get())?;
+        let mut pages = Pages::open(spec, input, start.as_ref(), self.broker.as_ref())?;
         let outcome = self
             .pump(
                 spec,

@@ -5,7 +5,7 @@
 
 use super::engine::Engine;
 use super::error::FlowError;
-use super::spec::Schedule;
+use crate::config::flow_spec::Schedule;
 use std::collections::HashMap;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use uuid::Uuid;

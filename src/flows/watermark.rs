@@ -5,8 +5,8 @@
 //! destination committed (see design.md).
 
 use super::record;
-use super::spec::{Incremental, Lookback, TimeFormat, WatermarkKind};
 use super::tasks::transform::parse_time;
+use crate::config::flow_spec::{Incremental, Lookback, TimeFormat, WatermarkKind};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
@@ -84,7 +84,7 @@ pub fn start(spec: &Incremental, stored: Option<&Mark>, now: DateTime<Utc>) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::spec::Inject;
+    use crate::config::flow_spec::Inject;
     use serde_json::json;
     use std::time::Duration;
 

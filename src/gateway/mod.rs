@@ -85,25 +85,38 @@ pub struct State {
     pub tls: Arc<SniResolver>,
     /// API keys and quota counters; outlives config generations.
     pub keys: Arc<policy::api_key::KeyRing>,
-    /// The messaging engine, for the `queue` and `topic` integrations
-    /// (set once it has started).
-    pub messaging: std::sync::OnceLock<crate::messaging::Broker>,
+    /// The messaging engine, for the `queue` and `topic` integrations;
+    /// None when the messaging API is off.
+    pub messaging: Option<crate::messaging::Broker>,
     /// The flows engine (the `flow` integration, the admin API).
     pub flows: crate::flows::engine::Engine,
-    /// Scheduled flow triggers (set once started).
-    pub scheduler: std::sync::OnceLock<Arc<crate::flows::schedule::Scheduler>>,
+    /// Scheduled flow triggers.
+    pub scheduler: Arc<crate::flows::schedule::Scheduler>,
     /// Where background work (health checks) runs.
     control: tokio::runtime::Handle,
     generation: AtomicU64,
 }
 
+/// The engines and stores the gateway serves from, built before it.
+pub struct Engines {
+    pub keys: Arc<dyn crate::store::KeyStore>,
+    pub messaging: Option<crate::messaging::Broker>,
+    pub flows: crate::flows::engine::Engine,
+    pub scheduler: Arc<crate::flows::schedule::Scheduler>,
+}
+
 impl State {
     pub fn new(
         loaded: &Loaded,
-        store: Arc<dyn crate::store::KeyStore>,
-        flows: crate::flows::engine::Engine,
+        engines: Engines,
         control: tokio::runtime::Handle,
     ) -> std::io::Result<Arc<State>> {
+        let Engines {
+            keys: store,
+            messaging,
+            flows,
+            scheduler,
+        } = engines;
         let metrics = Arc::new(Metrics::new());
         metrics.register(flows.metrics().collectors());
         let access_log = AccessLog::new(
@@ -123,9 +136,9 @@ impl State {
                 store,
                 &loaded.config.api_keys,
             )),
-            messaging: std::sync::OnceLock::new(),
+            messaging,
             flows,
-            scheduler: std::sync::OnceLock::new(),
+            scheduler,
             control,
             generation: AtomicU64::new(1),
         });
@@ -148,9 +161,8 @@ impl State {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         self.keys.set_declared(&loaded.config.api_keys);
         self.flows.set_flows(loaded.config.flows.clone());
-        if let Some(scheduler) = self.scheduler.get().cloned() {
-            self.control.spawn(async move { scheduler.sync().await });
-        }
+        let scheduler = self.scheduler.clone();
+        self.control.spawn(async move { scheduler.sync().await });
         let runtime = Arc::new(Runtime::build(loaded.config, generation, Some(&old)));
         self.start_background(&runtime);
         self.runtime.store(runtime);

@@ -565,7 +565,7 @@ impl Gateway {
         route: &Route,
         target: &crate::config::model::PublishIntegration,
     ) -> Result<bool> {
-        let Some(broker) = self.state.messaging.get().cloned() else {
+        let Some(broker) = self.state.messaging.clone() else {
             return self
                 .answer_error(session, ctx, GatewayError::Internal)
                 .await;

@@ -10,8 +10,8 @@ use super::message::{md5_of_attributes, Message};
 use super::names::Naming;
 use super::queue::{Counts, NewMessage, Queue, Sent};
 use super::receipt::Receipt;
-use super::settings::{self, AttributeMap};
 use super::store::{MessageStore, Snapshot};
+use crate::config::queue_settings::{self as settings, AttributeMap};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,8 +44,17 @@ struct Inner {
     moves: super::redrive::MoveTasks,
     sns: super::topics::SnsState,
     deliveries: super::delivery::Deliveries,
-    allow_private_endpoints: AtomicBool,
-    flow_target: std::sync::OnceLock<Arc<dyn super::flow_target::FlowTarget>>,
+    allow_private_endpoints: bool,
+    flows: Option<super::flow_target::FlowDoor>,
+}
+
+/// What a broker is opened with besides its store.
+pub struct BrokerOptions {
+    pub naming: Naming,
+    /// Lets http(s) subscriptions reach loopback and private addresses.
+    pub allow_private_endpoints: bool,
+    /// Where `flow` subscriptions deliver; None: no flows engine runs.
+    pub flows: Option<super::flow_target::FlowDoor>,
 }
 
 /// One message sent, as the API reports it.
@@ -84,7 +93,15 @@ fn journal_failed(e: String) -> ApiError {
 
 impl Broker {
     /// Loads the durable state and starts the journal over `store`.
-    pub fn open(mut store: Box<dyn MessageStore>, naming: Naming) -> anyhow::Result<Broker> {
+    pub fn open(
+        mut store: Box<dyn MessageStore>,
+        options: BrokerOptions,
+    ) -> anyhow::Result<Broker> {
+        let BrokerOptions {
+            naming,
+            allow_private_endpoints,
+            flows,
+        } = options;
         let now = now_ms();
         let snapshot = store
             .load(now)
@@ -101,8 +118,8 @@ impl Broker {
                 moves: Default::default(),
                 sns: Default::default(),
                 deliveries: Default::default(),
-                allow_private_endpoints: AtomicBool::new(false),
-                flow_target: std::sync::OnceLock::new(),
+                allow_private_endpoints,
+                flows,
             }),
         };
         broker.restore(snapshot, now);
@@ -194,23 +211,12 @@ impl Broker {
     /// Whether http(s) subscriptions may point at loopback and private
     /// addresses (off by default: SSRF).
     pub fn allow_private_endpoints(&self) -> bool {
-        self.inner.allow_private_endpoints.load(Ordering::Relaxed)
+        self.inner.allow_private_endpoints
     }
 
-    pub fn set_allow_private_endpoints(&self, allow: bool) {
-        self.inner
-            .allow_private_endpoints
-            .store(allow, Ordering::Relaxed);
-    }
-
-    /// Where `flow` subscriptions deliver (set once, before subscriptions
-    /// are declared).
-    pub fn set_flow_target(&self, target: Arc<dyn super::flow_target::FlowTarget>) {
-        let _ = self.inner.flow_target.set(target);
-    }
-
-    pub fn flow_target(&self) -> Option<&Arc<dyn super::flow_target::FlowTarget>> {
-        self.inner.flow_target.get()
+    /// Where `flow` subscriptions deliver; None outside the server.
+    pub fn flows(&self) -> Option<&super::flow_target::FlowDoor> {
+        self.inner.flows.as_ref()
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -258,7 +264,7 @@ impl Broker {
         attributes: AttributeMap,
         tags: BTreeMap<String, String>,
     ) -> ApiResult<String> {
-        let fifo = settings::check_queue_name(name)?;
+        let fifo = settings::check_queue_name(name).map_err(ApiError::invalid)?;
         if let Some(v) = attributes.get("FifoQueue") {
             if (v == "true") != fifo {
                 return Err(ApiError::invalid(

@@ -267,10 +267,10 @@ async fn post(
 ) -> Result<(), String> {
     let r = &sub.record;
     if r.protocol == "flow" {
-        let target = broker
-            .flow_target()
+        let door = broker
+            .flows()
             .ok_or("flows are not running in this process")?;
-        return target.deliver(&r.endpoint, record.body.clone()).await;
+        return door.deliver(&r.endpoint, record.body.clone()).await;
     }
     let url = reqwest::Url::parse(&r.endpoint).map_err(|e| e.to_string())?;
     if !broker.allow_private_endpoints() {

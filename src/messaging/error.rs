@@ -3,6 +3,7 @@
 //! (also sent in `x-amzn-query-error`, which the SDKs prefer), the status and
 //! whether the sender or the service is at fault.
 
+use crate::config::queue_settings::SettingError;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,3 +174,12 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+impl From<SettingError> for ApiError {
+    fn from(e: SettingError) -> ApiError {
+        match e {
+            SettingError::UnknownName(m) => ApiError::new(ErrorKind::InvalidAttributeName, m),
+            SettingError::InvalidValue(m) => ApiError::new(ErrorKind::InvalidAttributeValue, m),
+        }
+    }
+}

@@ -6,7 +6,7 @@
 
 use super::message::Message;
 use super::store::MessageStore;
-use crate::messaging::settings::AttributeMap;
+use crate::config::queue_settings::AttributeMap;
 use std::collections::BTreeMap;
 use tokio::sync::oneshot;
 

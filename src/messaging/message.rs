@@ -20,8 +20,7 @@ pub struct AttributeValue {
 
 pub type Attributes = BTreeMap<String, AttributeValue>;
 
-/// AWS allows at most 10 message attributes.
-pub const MAX_ATTRIBUTES: usize = 10;
+pub use crate::config::queue_settings::MAX_ATTRIBUTES;
 
 /// Where a message is in its life: waiting out a delay, receivable, or
 /// received and invisible until its visibility timeout ends.

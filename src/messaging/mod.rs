@@ -9,7 +9,8 @@
 //! - `topics`, `publish`, `filter_policy`, `delivery`: SNS topics, fan-out,
 //!   filter policies, http(s) and `flow` deliveries with retries (`flow_target`)
 //! - `journal`: group commit of every change to the `store`
-//! - `message`, `receipt`, `settings`, `names`: the vocabulary
+//! - `message`, `receipt`, `names`: the vocabulary (queue attributes are
+//!   `config::queue_settings`, shared with `gatehouse.yaml`)
 //! - `error`: every API error and its wire form
 
 pub mod api;
@@ -27,7 +28,6 @@ pub mod queue;
 pub mod receipt;
 pub mod redrive;
 pub mod service;
-pub mod settings;
 pub mod sigv4;
 pub mod store;
 pub mod topics;

@@ -8,7 +8,7 @@ use super::error::{ApiError, ApiResult, ErrorKind};
 use super::journal::{Op, QueueRecord};
 use super::message::{attributes_size, Attributes, Message, Stage};
 use super::receipt::Receipt;
-use super::settings::{AttributeMap, Settings};
+use crate::config::queue_settings::{AttributeMap, Settings};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;

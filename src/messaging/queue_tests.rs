@@ -1,5 +1,5 @@
 use super::*;
-use crate::messaging::settings::defaults;
+use crate::config::queue_settings::defaults;
 
 fn queue(fifo: bool, extra: &[(&str, &str)]) -> Queue {
     let mut attributes = defaults(fifo);

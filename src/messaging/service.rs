@@ -1,16 +1,17 @@
-//! Starting the messaging engine inside `gatehouse serve`: the store, the
-//! broker, the declared queues, the retention sweeper and the listener, on a
-//! runtime of their own.
+//! Starting the messaging engine inside `gatehouse serve`, in the order the
+//! server calls: `bind` the listener, `open_broker` over the journal, then
+//! `start` (the declared queues, the retention sweeper, the delivery worker
+//! and the API, on a runtime of their own).
 
 use super::api::{self, Api};
-use super::broker::Broker;
+use super::broker::{Broker, BrokerOptions};
+use super::flow_target::FlowDoor;
 use super::names::Naming;
+use super::store::MessageStore;
 use crate::config::model::Messaging;
-use crate::store::sqlite_messages::SqliteMessageStore;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 pub struct Running {
@@ -27,32 +28,55 @@ pub struct Listening {
     pub limits: crate::listener::pingora_app::LimitsSource,
 }
 
-pub fn start(
-    settings: &Messaging,
-    data_dir: &Path,
-    threads: usize,
-    flows: Option<Arc<dyn super::flow_target::FlowTarget>>,
-    listening: Listening,
-) -> anyhow::Result<Running> {
+/// The messaging API's socket, bound first: queue URLs name its address.
+pub struct Bound {
+    listener: std::net::TcpListener,
+    pub address: SocketAddr,
+}
+
+pub fn bind(settings: &Messaging) -> anyhow::Result<Bound> {
     let listener = std::net::TcpListener::bind(settings.address)
         .with_context(|| format!("binding the messaging API on {}", settings.address))?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
+    Ok(Bound { listener, address })
+}
+
+/// Loads the queues and topics from `journal` (see `store::open`).
+pub fn open_broker(
+    settings: &Messaging,
+    bound: &Bound,
+    journal: Box<dyn MessageStore>,
+    flows: Option<FlowDoor>,
+) -> anyhow::Result<Broker> {
     let naming = Naming {
         region: settings.region.clone(),
         account_id: settings.account_id.clone(),
         base_url: settings
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{address}")),
+            .unwrap_or_else(|| format!("http://{}", bound.address)),
     };
-    let store = SqliteMessageStore::open(&data_dir.join("gatehouse.db"), settings.fsync)
-        .map_err(|e| anyhow::anyhow!("opening the message store: {e}"))?;
-    let broker = Broker::open(Box::new(store), naming)?;
-    broker.set_allow_private_endpoints(settings.allow_private_endpoints);
-    if let Some(flows) = flows {
-        broker.set_flow_target(flows);
-    }
+    Broker::open(
+        journal,
+        BrokerOptions {
+            naming,
+            allow_private_endpoints: settings.allow_private_endpoints,
+            flows,
+        },
+    )
+}
+
+/// Declares the configured queues and topics, then serves the API and runs
+/// the sweeper and the delivery worker on a runtime of their own.
+pub fn start(
+    settings: &Messaging,
+    bound: Bound,
+    broker: Broker,
+    threads: usize,
+    listening: Listening,
+) -> anyhow::Result<Running> {
+    let Bound { listener, address } = bound;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .thread_name("gatehouse-messaging")

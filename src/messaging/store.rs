@@ -1,11 +1,13 @@
 //! Where the journal writes: `MessageStore` is the seam (SQLite is the
-//! embedded default, `store::sqlite_messages`; a PostgreSQL backend would
-//! implement it for a fleet), and `MemoryMessageStore` is its in-memory twin.
+//! embedded default, `store::sqlite_messages`, which `store::open` picks),
+//! and `MemoryMessageStore` is its in-memory twin.
 
 use super::journal::{DeliveryRecord, Op, QueueRecord, SubscriptionRecord, TopicRecord};
 use super::message::Message;
-use crate::store::Result;
 use std::collections::BTreeMap;
+
+/// A store failure, with the store's own words.
+pub type Result<T> = anyhow::Result<T>;
 
 /// A message as stored, with its queue and, for dead-lettered ones, the queue
 /// it came from.

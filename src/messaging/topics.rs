@@ -7,7 +7,7 @@ use super::clock::now_ms;
 use super::error::{ApiError, ApiResult, ErrorKind};
 use super::filter_policy::FilterPolicy;
 use super::journal::{Op, SubscriptionRecord, TopicRecord};
-use super::settings::AttributeMap;
+use crate::config::queue_settings::AttributeMap;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -376,7 +376,10 @@ impl Broker {
                         "Invalid parameter: Endpoint: FIFO topics deliver only to SQS FIFO queues",
                     ));
                 }
-                let known = self.flow_target().is_some_and(|t| t.has_flow(endpoint));
+                let known = match self.flows() {
+                    Some(door) => door.has_flow(endpoint).await,
+                    None => false,
+                };
                 if !known {
                     return Err(invalid(format!(
                         "Invalid parameter: Endpoint: no flow named {endpoint}"

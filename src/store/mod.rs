@@ -1,10 +1,11 @@
-//! Durable state in the data dir. SQLite is the embedded default
-//! (`data/gatehouse.db`); `KeyStore` is the seam a PostgreSQL backend will
-//! implement for a fleet, and `memory::MemoryStore` is the in-memory twin for
-//! unit tests.
-//!
-//! It holds API keys and their quota usage, and (through
-//! `messaging::store::MessageStore`) queues, topics and messages.
+//! Durable state. `open(&config)` chooses the backends once, for the server
+//! and the CLI alike: SQLite in the data dir (`data/gatehouse.db`) is the
+//! embedded default. Each concern is a trait with an in-memory twin and one
+//! conformance suite that every implementation passes:
+//! - `KeyStore`: API keys and their quota usage (`memory::MemoryStore`)
+//! - `flows::FlowStore`: runs, watermarks, run leases, schedule ticks
+//! - `messaging::store::MessageStore`: the broker's journal of queues,
+//!   topics and messages (`MemoryMessageStore`)
 
 pub mod flows;
 pub mod memory;
@@ -12,7 +13,12 @@ pub mod sqlite;
 pub mod sqlite_flows;
 pub mod sqlite_messages;
 
+use crate::config::model::Config;
 use crate::keys::KeyRecord;
+use crate::messaging::store::MessageStore;
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -25,6 +31,47 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The backends one Gatehouse process works with.
+pub struct Backends {
+    pub keys: Arc<dyn KeyStore>,
+    pub flows: Arc<dyn flows::FlowStore>,
+    /// The message broker's journal; `None` when the messaging API is off.
+    pub messages: Option<Box<dyn MessageStore>>,
+}
+
+fn embedded_path(config: &Config) -> PathBuf {
+    config.data_dir.join("gatehouse.db")
+}
+
+/// Opens every backend the config asks for.
+pub fn open(config: &Config) -> anyhow::Result<Backends> {
+    Ok(Backends {
+        keys: open_keys(config)?,
+        flows: open_flows(config)?,
+        messages: config
+            .messaging
+            .as_ref()
+            .map(|m| {
+                sqlite_messages::SqliteMessageStore::open(&embedded_path(config), m.fsync)
+                    .map(|s| Box::new(s) as Box<dyn MessageStore>)
+                    .context("opening the message store")
+            })
+            .transpose()?,
+    })
+}
+
+pub fn open_keys(config: &Config) -> anyhow::Result<Arc<dyn KeyStore>> {
+    let store =
+        sqlite::SqliteStore::open(&embedded_path(config)).context("opening the key store")?;
+    Ok(Arc::new(store))
+}
+
+pub fn open_flows(config: &Config) -> anyhow::Result<Arc<dyn flows::FlowStore>> {
+    let store = sqlite_flows::SqliteFlowStore::open(&embedded_path(config))
+        .context("opening the flow store")?;
+    Ok(Arc::new(store))
+}
 
 pub trait KeyStore: Send + Sync {
     fn insert_key(&self, record: &KeyRecord) -> Result<()>;

@@ -92,7 +92,7 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
 }
 
 impl MessageStore for SqliteMessageStore {
-    fn load(&mut self, now: i64) -> Result<Snapshot> {
+    fn load(&mut self, now: i64) -> anyhow::Result<Snapshot> {
         let c = &self.conn;
         c.execute("DELETE FROM mq_dedup WHERE expires_at <= ?1", [now])
             .map_err(db)?;
@@ -249,7 +249,7 @@ impl MessageStore for SqliteMessageStore {
         Ok(snapshot)
     }
 
-    fn apply(&mut self, ops: &[Op]) -> Result<()> {
+    fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()> {
         let tx = self.conn.transaction().map_err(db)?;
         for op in ops {
             apply_one(&tx, op).map_err(db)?;

@@ -4,9 +4,9 @@
 //! one page of memory plus the compressor's window.
 
 use super::parquet::ParquetEncoder;
+use crate::config::flow_spec::{Compression, Format};
 use crate::flows::error::FlowError;
 use crate::flows::record;
-use crate::flows::spec::{Compression, Format};
 use serde_json::Value;
 use std::io::Write;
 

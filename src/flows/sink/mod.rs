@@ -14,7 +14,7 @@ pub mod parquet;
 pub mod stores;
 
 use super::error::FlowError;
-use super::spec::{Compression, Destination, Format};
+use crate::config::flow_spec::{Compression, Destination, Format};
 pub use crate::store::flows::FileEntry;
 use encode::Encoder;
 use keys::KeyContext;

@@ -2,8 +2,8 @@
 //! fetched on first use, reused until a minute before they expire, and
 //! fetched again after a 401.
 
+use crate::config::flow_spec::Auth;
 use crate::flows::error::FlowError;
-use crate::flows::spec::Auth;
 use reqwest::RequestBuilder;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;

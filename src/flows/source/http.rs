@@ -4,9 +4,9 @@
 
 use super::auth::Authenticator;
 use super::pagination::{Paginator, Position, Seen};
+use crate::config::flow_spec::{HttpSource, Inject};
 use crate::flows::error::FlowError;
 use crate::flows::record;
-use crate::flows::spec::{HttpSource, Inject};
 use crate::outbound::guard;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::Value;

@@ -3,9 +3,9 @@
 //! one before, fails the run: an API that loops would otherwise be read
 //! forever (or its records written again and again).
 
+use crate::config::flow_spec::{Pagination, Stop};
 use crate::flows::error::FlowError;
 use crate::flows::record;
-use crate::flows::spec::{Pagination, Stop};
 use serde_json::Value;
 use std::collections::HashSet;
 

@@ -5,8 +5,8 @@
 //! visibility timeout ends. A message seen twice in one run (its timeout
 //! ended mid-run) is written once.
 
+use crate::config::flow_spec::QueueSource;
 use crate::flows::error::FlowError;
-use crate::flows::spec::QueueSource;
 use crate::messaging::broker::QueueCell;
 use crate::messaging::broker::ReceiveRequest;
 use crate::messaging::Broker;

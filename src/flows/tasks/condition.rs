@@ -2,32 +2,10 @@
 //! Numbers compare as numbers (numeric strings too), everything else as
 //! text, so ISO 8601 timestamps compare in time order.
 
+use crate::config::flow_tasks::{Condition, Test};
 use crate::flows::record;
-use crate::flows::spec::Pattern;
 use serde_json::Value;
 use std::cmp::Ordering;
-
-#[derive(Debug, Clone)]
-pub enum Condition {
-    All(Vec<Condition>),
-    Any(Vec<Condition>),
-    Field { field: String, test: Test },
-}
-
-#[derive(Debug, Clone)]
-pub enum Test {
-    Equals(Value),
-    NotEquals(Value),
-    Contains(String),
-    GreaterThan(Value),
-    GreaterOrEqual(Value),
-    LessThan(Value),
-    LessOrEqual(Value),
-    Between(Value, Value),
-    In(Vec<Value>),
-    Exists(bool),
-    Regex(Pattern),
-}
 
 impl Condition {
     pub fn holds(&self, record: &Value) -> bool {
@@ -91,6 +69,7 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::flow_spec::Pattern;
     use serde_json::json;
 
     fn field(field: &str, test: Test) -> Condition {

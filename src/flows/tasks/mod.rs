@@ -8,62 +8,11 @@
 pub mod condition;
 pub mod transform;
 
+pub use crate::config::flow_tasks::{
+    CastTo, Check, Condition, MaskSpan, Operand, Operator, Piece, Task, Test,
+};
 use crate::flows::record;
-use crate::flows::spec::Pattern;
-pub use condition::{Condition, Test};
 use serde_json::Value;
-pub use transform::{CastTo, MaskSpan, Operand, Operator, Piece};
-
-#[derive(Debug, Clone)]
-pub enum Task {
-    /// (target, source) pairs; the record becomes just these.
-    Map(Vec<(String, String)>),
-    /// (from, to) renames; every other field stays.
-    MapAll(Vec<(String, String)>),
-    Merge {
-        into: String,
-        pieces: Vec<Piece>,
-    },
-    Mask {
-        field: String,
-        span: MaskSpan,
-        with: char,
-    },
-    Truncate {
-        field: String,
-        length: usize,
-    },
-    Arithmetic {
-        into: String,
-        left: Operand,
-        op: Operator,
-        right: Operand,
-    },
-    Cast {
-        field: String,
-        to: CastTo,
-        format: Option<String>,
-    },
-    Default {
-        field: String,
-        value: Value,
-    },
-    Filter(Condition),
-    Validate {
-        field: String,
-        check: Check,
-        fail_run: bool,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub enum Check {
-    NonNull,
-    NonZero,
-    NonNegative,
-    Numeric,
-    Matches(Pattern),
-}
 
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
@@ -174,6 +123,7 @@ impl Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::flow_spec::Pattern;
     use serde_json::json;
 
     #[test]

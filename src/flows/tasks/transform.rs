@@ -2,47 +2,10 @@
 //! arithmetic, cast. Each works on one record in place; a task whose input
 //! cannot be converted says why, and the record goes to the error prefix.
 
+use crate::config::flow_tasks::{CastTo, MaskSpan, Operand, Operator, Piece};
 use crate::flows::record;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
-
-/// A literal piece of a merge format or a field in braces.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Piece {
-    Text(String),
-    Field(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum MaskSpan {
-    All,
-    First(usize),
-    Last(usize),
-    KeepLast(usize),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
-    Field(String),
-    Number(f64),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Operator {
-    Add,
-    Subtract,
-    Multiply,
-    Divide,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum CastTo {
-    String,
-    Integer,
-    Decimal,
-    Boolean,
-    Timestamp,
-}
 
 pub fn map(record: &Value, pairs: &[(String, String)]) -> Value {
     let mut out = Value::Object(Map::new());
@@ -60,41 +23,6 @@ pub fn rename(record: &mut Value, renames: &[(String, String)]) {
             record::set(record, to, value);
         }
     }
-}
-
-/// Parses `{first} {last}` into pieces; `{{` and `}}` are literal braces.
-pub fn parse_format(format: &str) -> Result<Vec<Piece>, String> {
-    let mut pieces = Vec::new();
-    let mut text = String::new();
-    let mut chars = format.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                text.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                text.push('}');
-            }
-            '{' => {
-                let field: String = chars.by_ref().take_while(|&c| c != '}').collect();
-                if field.is_empty() {
-                    return Err("empty `{}` in format".into());
-                }
-                if !text.is_empty() {
-                    pieces.push(Piece::Text(std::mem::take(&mut text)));
-                }
-                pieces.push(Piece::Field(field));
-            }
-            '}' => return Err("unmatched `}` in format (write `}}` for a brace)".into()),
-            c => text.push(c),
-        }
-    }
-    if !text.is_empty() {
-        pieces.push(Piece::Text(text));
-    }
-    Ok(pieces)
 }
 
 pub fn merge(record: &mut Value, into: &str, pieces: &[Piece]) {
@@ -247,6 +175,7 @@ fn short(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::flow_tasks::parse_format;
     use serde_json::json;
 
     #[test]

@@ -5,10 +5,10 @@
 use super::input::{
     attributes, check_batch_ids, failed_entry, lenient_bool, parse, required, WireAttribute,
 };
+use crate::config::queue_settings::AttributeMap;
 use crate::messaging::broker::Broker;
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::publish::PublishInput;
-use crate::messaging::settings::AttributeMap;
 use crate::messaging::topics::Subscription;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

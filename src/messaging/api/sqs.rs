@@ -6,12 +6,12 @@ use super::input::{
     attributes, attributes_json, check_batch_ids, failed_entry, lenient_u32, parse, required,
     WireAttribute,
 };
+use crate::config::queue_settings::AttributeMap;
 use crate::messaging::broker::{Broker, Delivery, QueueCell, ReceiveRequest, SendOk};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::message::{check_attributes, check_body, md5_of_attributes, Attributes};
 use crate::messaging::queue::NewMessage;
 use crate::messaging::redrive;
-use crate::messaging::settings::AttributeMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;

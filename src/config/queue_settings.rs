@@ -1,15 +1,42 @@
 //! Queue attributes: which names exist, their ranges and defaults, and the
 //! typed settings the queue engine reads. The attribute map (AWS names and
-//! string values) is what gets stored; `Settings` is parsed from it.
+//! string values) is what gets stored; `Settings` is parsed from it. Both
+//! `gatehouse.yaml` (declared queues) and the SQS API check attributes here;
+//! the messaging API maps a `SettingError` to its AWS error.
 
-use super::error::{ApiError, ApiResult, ErrorKind};
 use std::collections::BTreeMap;
+use std::fmt;
 
 pub type AttributeMap = BTreeMap<String, String>;
 
 pub const DEFAULT_VISIBILITY_TIMEOUT: u32 = 30;
 pub const DEFAULT_RETENTION: u32 = 345_600;
 pub const MAX_MESSAGE_SIZE: u32 = 1_048_576;
+/// Message attributes per message (SQS and SNS).
+pub const MAX_ATTRIBUTES: usize = 10;
+
+/// Why an attribute cannot be set: the name is unknown (AWS
+/// `InvalidAttributeName`) or the value is out of range or malformed
+/// (`InvalidAttributeValue`). The message is the one AWS sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingError {
+    UnknownName(String),
+    InvalidValue(String),
+}
+
+impl SettingError {
+    pub fn message(&self) -> &str {
+        match self {
+            SettingError::UnknownName(m) | SettingError::InvalidValue(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
 
 /// Attributes a client may set, with their valid range where numeric.
 const SETTABLE: &[(&str, Option<(u64, u64)>)] = &[
@@ -119,19 +146,13 @@ pub fn defaults(fifo: bool) -> AttributeMap {
 }
 
 /// Checks one attribute a client wants to set. `creating` allows `FifoQueue`.
-pub fn check(name: &str, value: &str, fifo: bool, creating: bool) -> ApiResult<()> {
+pub fn check(name: &str, value: &str, fifo: bool, creating: bool) -> Result<(), SettingError> {
     let Some((_, range)) = SETTABLE.iter().find(|(n, _)| *n == name) else {
-        return Err(ApiError::new(
-            ErrorKind::InvalidAttributeName,
-            format!("Unknown Attribute {name}."),
-        ));
+        return Err(SettingError::UnknownName(format!(
+            "Unknown Attribute {name}."
+        )));
     };
-    let invalid = || {
-        ApiError::new(
-            ErrorKind::InvalidAttributeValue,
-            format!("Invalid value for the parameter {name}."),
-        )
-    };
+    let invalid = || SettingError::InvalidValue(format!("Invalid value for the parameter {name}."));
     if let Some((min, max)) = range {
         let n = value
             .trim()
@@ -139,18 +160,16 @@ pub fn check(name: &str, value: &str, fifo: bool, creating: bool) -> ApiResult<(
             .ok()
             .filter(|n| n >= min && n <= max);
         if n.is_none() {
-            return Err(ApiError::new(
-                ErrorKind::InvalidAttributeValue,
+            return Err(SettingError::InvalidValue(
                 format!("Invalid value for the parameter {name}: {value} is not a whole number from {min} to {max}."),
             ));
         }
         return Ok(());
     }
     if FIFO_ONLY.contains(&name) && !fifo {
-        return Err(ApiError::new(
-            ErrorKind::InvalidAttributeName,
-            format!("Unknown Attribute {name}: only FIFO queues (named *.fifo) have it."),
-        ));
+        return Err(SettingError::UnknownName(format!(
+            "Unknown Attribute {name}: only FIFO queues (named *.fifo) have it."
+        )));
     }
     match name {
         "FifoQueue" if !creating || value != fifo.to_string() => return Err(invalid()),
@@ -165,20 +184,16 @@ pub fn check(name: &str, value: &str, fifo: bool, creating: bool) -> ApiResult<(
         }
         "RedrivePolicy" if !value.is_empty() => {
             parse_redrive(value).map_err(|why| {
-                ApiError::new(
-                    ErrorKind::InvalidAttributeValue,
-                    format!("Value {value} for parameter RedrivePolicy is invalid. Reason: {why}"),
-                )
+                SettingError::InvalidValue(format!(
+                    "Value {value} for parameter RedrivePolicy is invalid. Reason: {why}"
+                ))
             })?;
         }
         "RedriveAllowPolicy" if !value.is_empty() => {
             parse_redrive_allow(value).map_err(|why| {
-                ApiError::new(
-                    ErrorKind::InvalidAttributeValue,
-                    format!(
-                        "Value {value} for parameter RedriveAllowPolicy is invalid. Reason: {why}"
-                    ),
-                )
+                SettingError::InvalidValue(format!(
+                    "Value {value} for parameter RedriveAllowPolicy is invalid. Reason: {why}"
+                ))
             })?;
         }
         "Policy" if !value.is_empty() => {
@@ -248,7 +263,7 @@ pub fn parse_redrive_allow(value: &str) -> Result<RedriveAllow, String> {
 
 /// Queue names: 1-80 characters of letters, digits, `-` and `_`; FIFO queues
 /// end in `.fifo`.
-pub fn check_queue_name(name: &str) -> ApiResult<bool> {
+pub fn check_queue_name(name: &str) -> Result<bool, String> {
     let fifo = name.ends_with(".fifo");
     let stem = name.strip_suffix(".fifo").unwrap_or(name);
     let ok = !stem.is_empty()
@@ -257,9 +272,10 @@ pub fn check_queue_name(name: &str) -> ApiResult<bool> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !ok {
-        return Err(ApiError::invalid(
-            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
-        ));
+        return Err(
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
+                .into(),
+        );
     }
     Ok(fifo)
 }
@@ -271,17 +287,17 @@ mod tests {
     #[test]
     fn ranges_are_enforced() {
         assert!(check("DelaySeconds", "900", false, false).is_ok());
-        assert_eq!(
-            check("DelaySeconds", "901", false, false).unwrap_err().kind,
-            ErrorKind::InvalidAttributeValue
-        );
+        assert!(matches!(
+            check("DelaySeconds", "901", false, false),
+            Err(SettingError::InvalidValue(_))
+        ));
         assert!(check("VisibilityTimeout", "43200", false, false).is_ok());
         assert!(check("MaximumMessageSize", "1023", false, false).is_err());
         assert!(check("MessageRetentionPeriod", "59", false, false).is_err());
-        assert_eq!(
-            check("Colour", "red", false, false).unwrap_err().kind,
-            ErrorKind::InvalidAttributeName
-        );
+        assert!(matches!(
+            check("Colour", "red", false, false),
+            Err(SettingError::UnknownName(_))
+        ));
         assert!(check("ContentBasedDeduplication", "true", false, false).is_err());
         assert!(check("ContentBasedDeduplication", "true", true, false).is_ok());
         assert!(check("FifoQueue", "true", true, false).is_err());

@@ -2,7 +2,7 @@
 //! SaaS APIs. A preset only fills what the flow file leaves unset, so every
 //! part of it can be overridden; there is no preset-specific code path.
 
-use crate::config::flow_raw::{HttpSourceRaw, PaginationRaw};
+use super::flow_raw::{HttpSourceRaw, PaginationRaw};
 use serde_json::json;
 
 pub const NAMES: [&str; 6] = [

@@ -1,7 +1,7 @@
 //! A flow as the engine runs it: checked and complete. Built from
 //! `flows/<id>.yaml` by `config/flows.rs`; nothing here is read from a file.
 
-use super::tasks::Task;
+use super::flow_tasks::Task;
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
