@@ -1,7 +1,7 @@
 //! The flows a config declares and how runs start. One run of a flow at a
-//! time, across processes: a run holds an exclusive lock on
-//! `data/flows/<flow>.lock` (released by the OS if the process dies), so
-//! `gatehouse flow run` and the server's triggers never overlap.
+//! time, across processes and nodes: a run holds the flow's lease in the
+//! flow store (renewed while it runs, expiring if its process dies), so
+//! `gatehouse flow run` and every server's triggers never overlap.
 
 use super::error::FlowError;
 use super::metrics::FlowMetrics;
@@ -15,9 +15,9 @@ use arc_swap::ArcSwap;
 use chrono::Utc;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub type Flows = BTreeMap<String, Arc<FlowSpec>>;
 
@@ -34,16 +34,55 @@ pub struct Engine {
     metrics: Arc<FlowMetrics>,
     waiting: Arc<tokio::sync::Semaphore>,
     local_locks: Arc<parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Names this process in run leases and tick claims.
+    holder: Arc<str>,
     /// Where runs execute in the server (a runtime of their own, so a big
     /// run never shares a thread with the gateway's requests); None: the
     /// caller's runtime (the CLI).
     runtime: Option<tokio::runtime::Handle>,
 }
 
+/// A run's lease lasts this long unless renewed; a process that dies holding
+/// it blocks the flow for at most this long.
+const LEASE_TTL: Duration = Duration::from_secs(30);
+/// Renewed this often while the run goes on.
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+/// How often a run queued behind another process's run asks again.
+const LEASE_POLL: Duration = Duration::from_millis(250);
+
 /// Held for the length of a run.
 struct RunLock {
-    _file: File,
+    _lease: Lease,
     _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// The flow's run lease, renewed in the background and given up on drop.
+struct Lease {
+    store: Arc<dyn FlowStore>,
+    flow: String,
+    holder: String,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewer.abort();
+        let (store, flow, holder) = (self.store.clone(), self.flow.clone(), self.holder.clone());
+        let release = move || {
+            if let Err(e) = store.release_lease(&flow, &holder) {
+                // It expires on its own; the next run waits until then.
+                tracing::warn!(flow = %flow, error = %e, "cannot release the run lease");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(release)),
+            Err(_) => release(),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
 }
 
 /// What `preview` shows for one record.
@@ -74,6 +113,7 @@ impl Engine {
             metrics: Arc::new(FlowMetrics::new()),
             waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_RUNS)),
             local_locks: Default::default(),
+            holder: format!("{}-{:08x}", std::process::id(), fastrand::u32(..)).into(),
             runtime: None,
         }
     }
@@ -122,17 +162,10 @@ impl Engine {
             .ok_or_else(|| FlowError::UnknownFlow(id.to_string()))
     }
 
-    fn lock_path(&self, id: &str) -> PathBuf {
-        self.runner
-            .data_dir
-            .join("flows")
-            .join(format!("{id}.lock"))
-    }
-
     /// Takes the flow's run lock: at once (`wait` false: Busy if held) or
     /// when the current run ends. Runs of this process queue on an async
-    /// mutex first, so at most one blocking thread per flow waits on the
-    /// file lock (held only by another process).
+    /// mutex first, so only one of them at a time asks the store for the
+    /// lease (held elsewhere only by another process or node).
     async fn lock(&self, id: &str, wait: bool) -> Result<RunLock, FlowError> {
         let local = self.local_lock(id);
         let local = if wait {
@@ -142,9 +175,9 @@ impl Engine {
                 .try_lock_owned()
                 .map_err(|_| FlowError::Busy(id.to_string()))?
         };
-        let file = self.file_lock(id, wait).await?;
+        let lease = self.lease(id, wait).await?;
         Ok(RunLock {
-            _file: file,
+            _lease: lease,
             _local: local,
         })
     }
@@ -154,28 +187,72 @@ impl Engine {
         locks.entry(id.to_string()).or_default().clone()
     }
 
-    async fn file_lock(&self, id: &str, wait: bool) -> Result<File, FlowError> {
-        let path = self.lock_path(id);
-        let id = id.to_string();
-        tokio::task::spawn_blocking(move || {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| FlowError::Store(e.to_string()))?;
+    /// Asks the store for the lease (again every `LEASE_POLL` when
+    /// waiting), then keeps renewing it until dropped.
+    async fn lease(&self, id: &str, wait: bool) -> Result<Lease, FlowError> {
+        let store = self.runner.store.clone();
+        let holder = self.holder.to_string();
+        let ttl = LEASE_TTL.as_millis() as i64;
+        loop {
+            let acquired = {
+                let (store, id, holder) = (store.clone(), id.to_string(), holder.clone());
+                tokio::task::spawn_blocking(move || {
+                    store.acquire_lease(&id, &holder, now_ms(), ttl)
+                })
+                .await
+                .map_err(|e| FlowError::Store(e.to_string()))??
+            };
+            if acquired {
+                break;
             }
-            let file = File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(|e| FlowError::Store(format!("{}: {e}", path.display())))?;
-            if wait {
-                file.lock().map_err(|e| FlowError::Store(e.to_string()))?;
-            } else if file.try_lock().is_err() {
-                return Err(FlowError::Busy(id));
+            if !wait {
+                return Err(FlowError::Busy(id.to_string()));
             }
-            Ok(file)
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+        let renewer = {
+            let (store, id, holder) = (store.clone(), id.to_string(), holder.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE_RENEW).await;
+                    let (store, id2, holder) = (store.clone(), id.clone(), holder.clone());
+                    let renewed = tokio::task::spawn_blocking(move || {
+                        store.acquire_lease(&id2, &holder, now_ms(), ttl)
+                    })
+                    .await;
+                    match renewed {
+                        Ok(Ok(true)) => {}
+                        Ok(Ok(false)) => {
+                            tracing::error!(flow = %id, "the run lease was taken over (this process stalled past its expiry); another run may overlap this one")
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(flow = %id, error = %e, "cannot renew the run lease")
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })
+        };
+        Ok(Lease {
+            store,
+            flow: id.to_string(),
+            holder,
+            renewer,
         })
-        .await
-        .map_err(|e| FlowError::Store(e.to_string()))?
+    }
+
+    /// Claims one firing of a flow's schedule for this process: false when
+    /// another process or node already fired it.
+    pub async fn claim_tick(&self, id: &str, tick: i64) -> Result<bool, FlowError> {
+        let (store, id, holder) = (
+            self.runner.store.clone(),
+            id.to_string(),
+            self.holder.to_string(),
+        );
+        tokio::task::spawn_blocking(move || store.claim_tick(&id, tick, &holder))
+            .await
+            .map_err(|e| FlowError::Store(e.to_string()))?
+            .map_err(FlowError::from)
     }
 
     /// Runs a flow to the end. `wait`: queue behind a running run instead
@@ -216,7 +293,7 @@ impl Engine {
         progress: &Progress,
     ) -> Result<RunRecord, FlowError> {
         let _lock = self.lock(&spec.id, wait).await?;
-        // Holding the lock, nothing else runs this flow: an InProgress run
+        // Holding the lease, nothing else runs this flow: an InProgress run
         // in history was left by a process that died.
         let _ = self
             .runner
@@ -485,5 +562,50 @@ impl Engine {
                 run.error.unwrap_or_default()
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::flows::MemoryFlowStore;
+
+    /// Two engines over one store stand for two nodes of a fleet.
+    fn two_nodes() -> (Engine, Engine) {
+        let store: Arc<dyn FlowStore> = Arc::new(MemoryFlowStore::default());
+        let node = || Engine::new(Flows::new(), PathBuf::from("unused"), store.clone(), None);
+        (node(), node())
+    }
+
+    #[tokio::test]
+    async fn one_node_at_a_time_runs_a_flow() {
+        let (a, b) = two_nodes();
+        let held = a.lock("orders", false).await.unwrap();
+        assert!(matches!(
+            b.lock("orders", false).await,
+            Err(FlowError::Busy(_))
+        ));
+        // Another flow is free; a waiting run starts once the lease is released.
+        drop(b.lock("users", false).await.unwrap());
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move { b.lock("orders", true).await.map(|_| ()) }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("the waiting run got the lease")
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_node_fires_each_tick() {
+        let (a, b) = two_nodes();
+        assert!(a.claim_tick("orders", 1_800_000_000).await.unwrap());
+        assert!(!b.claim_tick("orders", 1_800_000_000).await.unwrap());
+        assert!(b.claim_tick("orders", 1_800_000_060).await.unwrap());
     }
 }

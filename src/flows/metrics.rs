@@ -60,7 +60,7 @@ impl FlowMetrics {
             skipped_ticks: IntCounterVec::new(
                 Opts::new(
                     "flow_schedule_skipped_total",
-                    "Schedule ticks skipped, by flow and reason (running, deactivated)",
+                    "Schedule ticks skipped, by flow and reason (running, deactivated, claimed: another node fired it)",
                 ),
                 &["flow", "reason"],
             )

@@ -1,7 +1,9 @@
 //! Scheduled triggers: one tokio-cron-scheduler job per enabled flow with a
 //! `trigger.schedule`. A tick never overlaps a run of the same flow (the run
-//! lock is tried, not waited for: a busy flow skips the tick), and a flow
-//! deactivated by consecutive failures skips every tick until activated.
+//! lease is tried, not waited for: a busy flow skips the tick), a flow
+//! deactivated by consecutive failures skips every tick until activated,
+//! and each tick is claimed in the flow store first, so when several nodes
+//! share a store exactly one of them fires it.
 
 use super::engine::Engine;
 use super::error::FlowError;
@@ -69,13 +71,13 @@ impl Scheduler {
     }
 
     async fn add(&self, id: &str, schedule: &Schedule) -> Result<Uuid, FlowError> {
-        let (engine, id) = (self.engine.clone(), id.to_string());
+        let (engine, id, every) = (self.engine.clone(), id.to_string(), schedule.clone());
         let fire = move |_: Uuid, _: JobScheduler| {
-            let (engine, id) = (engine.clone(), id.clone());
+            let (engine, id, schedule) = (engine.clone(), id.clone(), every.clone());
             Box::pin(async move {
                 // The run gets a task of its own; the scheduler's tick
                 // returns at once.
-                tokio::spawn(async move { tick(&engine, &id).await });
+                tokio::spawn(async move { tick(&engine, &id, &schedule).await });
             }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
         };
         let job = match schedule {
@@ -87,8 +89,23 @@ impl Scheduler {
     }
 }
 
+/// Names a firing the same on every node: a cron firing by its second (the
+/// scheduler fires on the second; node clocks are assumed NTP-close), a
+/// `rate(...)` firing by its window since the epoch, so nodes that started
+/// at different times still agree.
+fn tick_of(schedule: &Schedule, now: chrono::DateTime<chrono::Utc>) -> i64 {
+    match schedule {
+        Schedule::Cron(_) => (now.timestamp_millis() + 500).div_euclid(1000),
+        Schedule::Every(every) => {
+            let every = every.as_secs().max(1) as i64;
+            now.timestamp().div_euclid(every) * every
+        }
+    }
+}
+
 /// One scheduled firing.
-async fn tick(engine: &Engine, id: &str) {
+async fn tick(engine: &Engine, id: &str, schedule: &Schedule) {
+    let fired = chrono::Utc::now();
     let check = {
         let (engine, id) = (engine.clone(), id.to_string());
         tokio::task::spawn_blocking(move || engine.schedulable(&id)).await
@@ -111,6 +128,22 @@ async fn tick(engine: &Engine, id: &str) {
         }
         Err(_) => return,
     }
+    match engine.claim_tick(id, tick_of(schedule, fired)).await {
+        Ok(true) => {}
+        Ok(false) => {
+            engine
+                .metrics()
+                .skipped_ticks
+                .with_label_values(&[id, "claimed"])
+                .inc();
+            tracing::debug!(flow = %id, "another node fired this tick");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(flow = %id, error = %e, "cannot claim the tick; tick skipped");
+            return;
+        }
+    }
     match engine
         .run(id, "schedule", None, false, Default::default())
         .await
@@ -130,4 +163,28 @@ async fn tick(engine: &Engine, id: &str) {
 
 fn scheduler_error(e: tokio_cron_scheduler::JobSchedulerError) -> FlowError {
     FlowError::Store(format!("scheduler: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn nodes_name_a_firing_alike() {
+        let at = |ms: i64| chrono::Utc.timestamp_millis_opt(ms).unwrap();
+        let cron = Schedule::Cron("0 * * * * *".into());
+        assert_eq!(tick_of(&cron, at(1_800_000_000_020)), 1_800_000_000);
+        assert_eq!(tick_of(&cron, at(1_799_999_999_990)), 1_800_000_000);
+        let rate = Schedule::Every(std::time::Duration::from_secs(3600));
+        // Two nodes started half an hour apart fire in the same hour.
+        assert_eq!(
+            tick_of(&rate, at(1_800_000_000_000)),
+            tick_of(&rate, at(1_800_001_000_000))
+        );
+        assert_ne!(
+            tick_of(&rate, at(1_800_000_000_000)),
+            tick_of(&rate, at(1_800_004_000_000))
+        );
+    }
 }

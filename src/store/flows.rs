@@ -1,6 +1,8 @@
 //! Flow run history and per-flow state (watermark, consecutive failures,
-//! deactivation): the seam the flows engine keeps them behind, with an
-//! in-memory twin. The SQLite implementation is `sqlite_flows.rs`.
+//! deactivation), the run lease that lets one process at a time run a flow,
+//! and schedule tick claims that let one process fire each tick: the seam
+//! the flows engine keeps them behind, with an in-memory twin. The SQLite
+//! implementation is `sqlite_flows.rs`.
 
 use super::StoreError;
 use serde::Serialize;
@@ -85,25 +87,53 @@ pub trait FlowStore: Send + Sync {
     /// Marks the flow's runs left InProgress by a process that died as Error
     /// (the caller holds the flow's run lock, so none is really running).
     fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, StoreError>;
+    /// Takes or extends the flow's run lease for `holder` until
+    /// `now_ms + ttl_ms`. True when `holder` holds it now: it was free,
+    /// expired, or already `holder`'s. A holder that dies without
+    /// releasing blocks the flow for at most `ttl_ms`.
+    fn acquire_lease(
+        &self,
+        flow: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives the lease up if `holder` has it.
+    fn release_lease(&self, flow: &str, holder: &str) -> Result<(), StoreError>;
+    /// Claims one firing of a flow's schedule, named by its tick (the
+    /// scheduled time, unix seconds): true for exactly one claimant, so a
+    /// fleet fires each tick once. Claims older than a day are forgotten.
+    fn claim_tick(&self, flow: &str, tick: i64, holder: &str) -> Result<bool, StoreError>;
 }
+
+/// How long a tick claim is remembered: far longer than any clock skew.
+pub const TICK_MEMORY_SECS: i64 = 86_400;
 
 /// The in-memory twin, for tests and previews.
 #[derive(Default)]
 pub struct MemoryFlowStore {
-    inner: Mutex<(BTreeMap<String, RunRecord>, BTreeMap<String, FlowState>)>,
+    inner: Mutex<Memory>,
+}
+
+#[derive(Default)]
+struct Memory {
+    runs: BTreeMap<String, RunRecord>,
+    states: BTreeMap<String, FlowState>,
+    /// Flow -> (holder, expires at in ms).
+    leases: BTreeMap<String, (String, i64)>,
+    /// (flow, tick) -> holder.
+    ticks: BTreeMap<(String, i64), String>,
 }
 
 impl MemoryFlowStore {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, (BTreeMap<String, RunRecord>, BTreeMap<String, FlowState>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl FlowStore for MemoryFlowStore {
     fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.lock().0.insert(run.id.clone(), run.clone());
+        self.lock().runs.insert(run.id.clone(), run.clone());
         Ok(())
     }
 
@@ -113,8 +143,8 @@ impl FlowStore for MemoryFlowStore {
         watermark: Option<&str>,
     ) -> Result<FlowState, StoreError> {
         let mut guard = self.lock();
-        guard.0.insert(run.id.clone(), run.clone());
-        let state = guard.1.entry(run.flow.clone()).or_default();
+        guard.runs.insert(run.id.clone(), run.clone());
+        let state = guard.states.entry(run.flow.clone()).or_default();
         apply_finish(state, run, watermark);
         Ok(state.clone())
     }
@@ -122,7 +152,7 @@ impl FlowStore for MemoryFlowStore {
     fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let mut runs: Vec<RunRecord> = self
             .lock()
-            .0
+            .runs
             .values()
             .filter(|r| flow.is_none_or(|f| r.flow == f))
             .cloned()
@@ -133,16 +163,16 @@ impl FlowStore for MemoryFlowStore {
     }
 
     fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
-        Ok(self.lock().0.get(id).cloned())
+        Ok(self.lock().runs.get(id).cloned())
     }
 
     fn state(&self, flow: &str) -> Result<FlowState, StoreError> {
-        Ok(self.lock().1.get(flow).cloned().unwrap_or_default())
+        Ok(self.lock().states.get(flow).cloned().unwrap_or_default())
     }
 
     fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), StoreError> {
         let mut guard = self.lock();
-        let state = guard.1.entry(flow.to_string()).or_default();
+        let state = guard.states.entry(flow.to_string()).or_default();
         state.deactivated = deactivated;
         if !deactivated {
             state.consecutive_failures = 0;
@@ -152,13 +182,52 @@ impl FlowStore for MemoryFlowStore {
 
     fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, StoreError> {
         let mut n = 0;
-        for run in self.lock().0.values_mut() {
+        for run in self.lock().runs.values_mut() {
             if run.status == RunStatus::InProgress && run.flow == flow {
                 mark_interrupted(run, now);
                 n += 1;
             }
         }
         Ok(n)
+    }
+
+    fn acquire_lease(
+        &self,
+        flow: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut guard = self.lock();
+        let free = match guard.leases.get(flow) {
+            Some((current, expires)) => current == holder || *expires <= now_ms,
+            None => true,
+        };
+        if free {
+            guard
+                .leases
+                .insert(flow.to_string(), (holder.to_string(), now_ms + ttl_ms));
+        }
+        Ok(free)
+    }
+
+    fn release_lease(&self, flow: &str, holder: &str) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        if guard.leases.get(flow).is_some_and(|(h, _)| h == holder) {
+            guard.leases.remove(flow);
+        }
+        Ok(())
+    }
+
+    fn claim_tick(&self, flow: &str, tick: i64, holder: &str) -> Result<bool, StoreError> {
+        let mut guard = self.lock();
+        guard.ticks.retain(|(_, t), _| *t > tick - TICK_MEMORY_SECS);
+        let key = (flow.to_string(), tick);
+        if guard.ticks.contains_key(&key) {
+            return Ok(false);
+        }
+        guard.ticks.insert(key, holder.to_string());
+        Ok(true)
     }
 }
 
@@ -300,6 +369,63 @@ pub(crate) fn conformance(store: &dyn FlowStore) {
     assert_eq!(r6.ended_at.as_deref(), Some("2026-01-03T00:01:00Z"));
     assert!(r6.error.is_some());
     assert_eq!(store.run("u2").unwrap().unwrap().status, InProgress);
+
+    leases(store);
+    tick_claims(store);
+}
+
+#[cfg(test)]
+fn leases(store: &dyn FlowStore) {
+    // One holder at a time; the holder renews; others wait for release or
+    // expiry; flows are independent.
+    assert!(store.acquire_lease("orders", "a", 1_000, 500).unwrap());
+    assert!(!store.acquire_lease("orders", "b", 1_100, 500).unwrap());
+    assert!(store.acquire_lease("users", "b", 1_100, 500).unwrap());
+    assert!(store.acquire_lease("orders", "a", 1_400, 500).unwrap()); // renewed to 1_900
+    assert!(!store.acquire_lease("orders", "b", 1_600, 500).unwrap());
+    assert!(store.acquire_lease("orders", "b", 1_900, 500).unwrap()); // expired
+    assert!(!store.acquire_lease("orders", "a", 2_000, 500).unwrap());
+    store.release_lease("orders", "a").unwrap(); // not a's: no effect
+    assert!(!store.acquire_lease("orders", "c", 2_000, 500).unwrap());
+    store.release_lease("orders", "b").unwrap();
+    assert!(store.acquire_lease("orders", "c", 2_000, 500).unwrap());
+    store.release_lease("orders", "c").unwrap();
+    store.release_lease("users", "b").unwrap();
+}
+
+#[cfg(test)]
+fn tick_claims(store: &dyn FlowStore) {
+    assert!(store.claim_tick("orders", 1_000_000, "a").unwrap());
+    assert!(!store.claim_tick("orders", 1_000_000, "b").unwrap());
+    assert!(!store.claim_tick("orders", 1_000_000, "a").unwrap());
+    assert!(store.claim_tick("orders", 1_000_060, "b").unwrap());
+    assert!(store.claim_tick("users", 1_000_000, "b").unwrap());
+}
+
+/// Many threads race for one lease and one tick, each through `open()` (a
+/// connection of its own where the backend has connections): exactly one
+/// wins each.
+#[cfg(test)]
+pub(crate) fn conformance_races(open: impl Fn() -> std::sync::Arc<dyn FlowStore>) {
+    let stores: Vec<_> = (0..8).map(|_| open()).collect();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(stores.len()));
+    let threads: Vec<_> = stores
+        .into_iter()
+        .enumerate()
+        .map(|(i, store)| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                let holder = format!("node-{i}");
+                let lease = store.acquire_lease("race", &holder, 5_000, 60_000).unwrap();
+                let tick = store.claim_tick("race", 7_000_000, &holder).unwrap();
+                (lease, tick)
+            })
+        })
+        .collect();
+    let results: Vec<(bool, bool)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|r| r.0).count(), 1, "{results:?}");
+    assert_eq!(results.iter().filter(|r| r.1).count(), 1, "{results:?}");
 }
 
 #[cfg(test)]
@@ -307,5 +433,8 @@ mod tests {
     #[test]
     fn the_in_memory_twin_passes_the_suite() {
         super::conformance(&super::MemoryFlowStore::default());
+        let shared: std::sync::Arc<dyn super::FlowStore> =
+            std::sync::Arc::new(super::MemoryFlowStore::default());
+        super::conformance_races(|| shared.clone());
     }
 }

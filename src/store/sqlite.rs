@@ -108,6 +108,20 @@ const MIGRATIONS: &[&str] = &[
         deactivated INTEGER NOT NULL DEFAULT 0
     );
 ",
+    "
+    CREATE TABLE flow_leases (
+        flow TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE flow_ticks (
+        flow TEXT NOT NULL,
+        tick INTEGER NOT NULL,
+        holder TEXT NOT NULL,
+        PRIMARY KEY (flow, tick)
+    );
+    CREATE INDEX flow_ticks_by_tick ON flow_ticks (tick);
+",
 ];
 
 /// Opens a connection in WAL mode (the CLI, the server and the journal each

@@ -1,6 +1,6 @@
 //! The SQLite `FlowStore`: run history and flow state in `data/gatehouse.db`.
 
-use super::flows::{apply_finish, FlowState, FlowStore, RunRecord, RunStatus};
+use super::flows::{apply_finish, FlowState, FlowStore, RunRecord, RunStatus, TICK_MEMORY_SECS};
 use super::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -164,6 +164,53 @@ impl FlowStore for SqliteFlowStore {
         .map(|n| n as u64)
         .map_err(db)
     }
+
+    fn acquire_lease(
+        &self,
+        flow: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        // One statement: the row is taken when absent, expired or ours;
+        // SQLite's write lock makes racing processes take turns.
+        let changed = self
+            .conn()
+            .execute(
+                "INSERT INTO flow_leases (flow, holder, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (flow) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                 WHERE flow_leases.holder = excluded.holder OR flow_leases.expires_at <= ?4",
+                params![flow, holder, now_ms + ttl_ms, now_ms],
+            )
+            .map_err(db)?;
+        Ok(changed == 1)
+    }
+
+    fn release_lease(&self, flow: &str, holder: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM flow_leases WHERE flow = ?1 AND holder = ?2",
+                [flow, holder],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    fn claim_tick(&self, flow: &str, tick: i64, holder: &str) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "DELETE FROM flow_ticks WHERE tick <= ?1",
+            [tick - TICK_MEMORY_SECS],
+        )
+        .map_err(db)?;
+        let claimed = conn
+            .execute(
+                "INSERT OR IGNORE INTO flow_ticks (flow, tick, holder) VALUES (?1, ?2, ?3)",
+                params![flow, tick, holder],
+            )
+            .map_err(db)?;
+        Ok(claimed == 1)
+    }
 }
 
 #[cfg(test)]
@@ -171,7 +218,16 @@ mod tests {
     #[test]
     fn sqlite_passes_the_flow_store_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let store = super::SqliteFlowStore::open(&dir.path().join("gatehouse.db")).unwrap();
+        let path = dir.path().join("gatehouse.db");
+        let store = super::SqliteFlowStore::open(&path).unwrap();
         crate::store::flows::conformance(&store);
+        drop(store);
+        // Racing processes hold connections of their own.
+        let racers = tempfile::tempdir().unwrap();
+        let path = racers.path().join("gatehouse.db");
+        super::SqliteFlowStore::open(&path).unwrap(); // migrated once
+        crate::store::flows::conformance_races(|| {
+            std::sync::Arc::new(super::SqliteFlowStore::open(&path).unwrap())
+        });
     }
 }
