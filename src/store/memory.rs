@@ -1,6 +1,6 @@
 //! The in-memory twin of the store, for tests.
 
-use super::{KeyRecord, KeyStore, Result, StoreError};
+use super::{KeyRecord, KeyStore, Reservation, Result, StoreError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -65,13 +65,25 @@ impl KeyStore for MemoryStore {
             .cloned())
     }
 
-    fn add_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()> {
-        *self
-            .usage
-            .lock()
-            .map_err(poisoned)?
-            .entry((key_id.to_string(), period))
-            .or_default() += n;
+    fn reserve_usage(
+        &self,
+        key_id: &str,
+        period: i64,
+        want: u64,
+        limit: u64,
+    ) -> Result<Reservation> {
+        let mut usage = self.usage.lock().map_err(poisoned)?;
+        let count = usage.entry((key_id.to_string(), period)).or_default();
+        let reservation = Reservation::from_count(*count, want, limit);
+        *count = reservation.total;
+        Ok(reservation)
+    }
+
+    fn release_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()> {
+        let mut usage = self.usage.lock().map_err(poisoned)?;
+        if let Some(count) = usage.get_mut(&(key_id.to_string(), period)) {
+            *count = count.saturating_sub(n);
+        }
         Ok(())
     }
 
@@ -88,6 +100,9 @@ impl KeyStore for MemoryStore {
 mod tests {
     #[test]
     fn behaves_like_a_store() {
-        super::super::exercise(&super::MemoryStore::default());
+        super::super::conformance(&super::MemoryStore::default());
+        let shared: std::sync::Arc<dyn super::super::KeyStore> =
+            std::sync::Arc::new(super::MemoryStore::default());
+        super::super::conformance_races(|| shared.clone());
     }
 }

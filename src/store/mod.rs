@@ -80,13 +80,45 @@ pub trait KeyStore: Send + Sync {
     /// Revokes by id or name; false when already revoked.
     fn revoke_key(&self, id_or_name: &str, at: i64) -> Result<bool>;
     fn find(&self, id_or_name: &str) -> Result<Option<KeyRecord>>;
-    /// Adds `n` requests to a key's count for the period starting at `period`.
-    fn add_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()>;
+    /// Takes up to `want` requests of a key's quota for the period starting
+    /// at `period`, never taking the count past `limit`, in one atomic step:
+    /// nodes reserving at once never exceed the limit together. A gateway
+    /// reserves a few at a time and admits from what it holds.
+    fn reserve_usage(
+        &self,
+        key_id: &str,
+        period: i64,
+        want: u64,
+        limit: u64,
+    ) -> Result<Reservation>;
+    /// Gives back `n` reserved requests that were not used.
+    fn release_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()>;
+    /// The count for the period: used and still reserved.
     fn usage(&self, key_id: &str, period: i64) -> Result<u64>;
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// How many were taken (0: the quota is used up).
+    pub granted: u64,
+    /// The period's count after taking them.
+    pub total: u64,
+}
+
+impl Reservation {
+    /// What reserving `want` more from `used` (of `limit`) grants.
+    pub fn from_count(used: u64, want: u64, limit: u64) -> Reservation {
+        let granted = want.min(limit.saturating_sub(used));
+        Reservation {
+            granted,
+            total: used + granted,
+        }
+    }
+}
+
+/// The suite every `KeyStore` passes (the in-memory twin and SQLite).
 #[cfg(test)]
-pub(crate) fn exercise(store: &dyn KeyStore) {
+pub(crate) fn conformance(store: &dyn KeyStore) {
     use crate::hex::sha256_hex;
     use crate::keys::new_key;
     let a = new_key("alpha", "basic", 100).unwrap();
@@ -109,9 +141,71 @@ pub(crate) fn exercise(store: &dyn KeyStore) {
         store.revoke_key("nobody", 1),
         Err(StoreError::NotFound(_))
     ));
-    store.add_usage(&a.record.id, 86_400, 5).unwrap();
-    store.add_usage(&a.record.id, 86_400, 2).unwrap();
-    assert_eq!(store.usage(&a.record.id, 86_400).unwrap(), 7);
-    assert_eq!(store.usage(&a.record.id, 0).unwrap(), 0);
+    let id = &a.record.id;
+    let reserve = |want, limit| store.reserve_usage(id, 86_400, want, limit).unwrap();
+    assert_eq!(
+        reserve(5, 10),
+        Reservation {
+            granted: 5,
+            total: 5
+        }
+    );
+    assert_eq!(
+        reserve(4, 10),
+        Reservation {
+            granted: 4,
+            total: 9
+        }
+    );
+    assert_eq!(
+        reserve(4, 10),
+        Reservation {
+            granted: 1,
+            total: 10
+        }
+    );
+    assert_eq!(
+        reserve(1, 10),
+        Reservation {
+            granted: 0,
+            total: 10
+        }
+    );
+    store.release_usage(id, 86_400, 3).unwrap();
+    assert_eq!(store.usage(id, 86_400).unwrap(), 7);
+    // A lowered limit grants nothing, and takes nothing back.
+    assert_eq!(
+        reserve(1, 5),
+        Reservation {
+            granted: 0,
+            total: 7
+        }
+    );
+    store.release_usage(id, 86_400, 100).unwrap(); // never below zero
+    assert_eq!(store.usage(id, 86_400).unwrap(), 0);
+    assert_eq!(store.usage(id, 0).unwrap(), 0);
     assert_eq!(store.list_keys().unwrap().len(), 1);
+}
+
+/// Threads reserving at once, each through `open()` (a connection of its
+/// own where the backend has them), never exceed the limit together.
+#[cfg(test)]
+pub(crate) fn conformance_races(open: impl Fn() -> Arc<dyn KeyStore>) {
+    let stores: Vec<_> = (0..8).map(|_| open()).collect();
+    let start = Arc::new(std::sync::Barrier::new(stores.len()));
+    let threads: Vec<_> = stores
+        .into_iter()
+        .map(|store| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                (0..20)
+                    .map(|_| store.reserve_usage("racer", 0, 3, 50).unwrap().granted)
+                    .sum::<u64>()
+            })
+        })
+        .collect();
+    let granted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(granted, 50);
+    assert_eq!(open().usage("racer", 0).unwrap(), 50);
 }

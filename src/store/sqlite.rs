@@ -2,7 +2,7 @@
 //! while the server reads. Schema changes are numbered migrations applied at
 //! open, recorded in `user_version`.
 
-use super::{KeyRecord, KeyStore, Result, StoreError};
+use super::{KeyRecord, KeyStore, Reservation, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
@@ -260,11 +260,40 @@ impl KeyStore for SqliteStore {
         })
     }
 
-    fn add_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()> {
+    fn reserve_usage(
+        &self,
+        key_id: &str,
+        period: i64,
+        want: u64,
+        limit: u64,
+    ) -> Result<Reservation> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Database("lock poisoned".into()))?;
+        // IMMEDIATE: the write lock is taken before the read, so another
+        // process cannot read the same count in between.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let used = read_usage(&tx, key_id, period).map_err(db)?;
+        let reservation = Reservation::from_count(used, want, limit);
+        if reservation.granted > 0 {
+            tx.execute(
+                "INSERT INTO key_usage (key_id, period, count) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key_id, period) DO UPDATE SET count = excluded.count",
+                params![key_id, period, reservation.total as i64],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(reservation)
+    }
+
+    fn release_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO key_usage (key_id, period, count) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key_id, period) DO UPDATE SET count = count + excluded.count",
+                "UPDATE key_usage SET count = MAX(count - ?3, 0) WHERE key_id = ?1 AND period = ?2",
                 params![key_id, period, n as i64],
             )
         })
@@ -272,16 +301,18 @@ impl KeyStore for SqliteStore {
     }
 
     fn usage(&self, key_id: &str, period: i64) -> Result<u64> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT count FROM key_usage WHERE key_id = ?1 AND period = ?2",
-                params![key_id, period],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()
-        })
-        .map(|n| n.unwrap_or(0).max(0) as u64)
+        self.with(|c| read_usage(c, key_id, period))
     }
+}
+
+fn read_usage(c: &Connection, key_id: &str, period: i64) -> rusqlite::Result<u64> {
+    c.query_row(
+        "SELECT count FROM key_usage WHERE key_id = ?1 AND period = ?2",
+        params![key_id, period],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|n| n.unwrap_or(0).max(0) as u64)
 }
 
 #[cfg(test)]
@@ -293,7 +324,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gatehouse.db");
         let store = SqliteStore::open(&path).unwrap();
-        super::super::exercise(&store);
+        super::super::conformance(&store);
+        let id = store.list_keys().unwrap()[0].id.clone();
+        store.reserve_usage(&id, 86_400, 7, 100).unwrap();
         drop(store);
         let again = SqliteStore::open(&path).unwrap();
         assert_eq!(again.list_keys().unwrap().len(), 1);
@@ -303,5 +336,18 @@ mod tests {
                 .unwrap(),
             7
         );
+    }
+}
+
+#[cfg(test)]
+mod races {
+    #[test]
+    fn connections_reserving_at_once_never_exceed_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.db");
+        super::SqliteStore::open(&path).unwrap();
+        super::super::conformance_races(|| {
+            std::sync::Arc::new(super::SqliteStore::open(&path).unwrap())
+        });
     }
 }

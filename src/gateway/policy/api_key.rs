@@ -4,9 +4,14 @@
 //! Keys come from config (`api_keys`) and from the store (`gatehouse keys
 //! create`, the admin API). Store lookups are cached for a few seconds, found
 //! or not, so a revoked key stops within `LOOKUP_TTL` and random keys cannot
-//! turn every request into a database read. Quota counts live in memory and
-//! are added to the store every second (`flush`) and at shutdown, so they
-//! survive restarts; a crash loses at most the last second of counts.
+//! turn every request into a database read.
+//!
+//! Quotas are counted in the store, which every node of a fleet shares: a
+//! gateway *reserves* a few requests of a key's quota at a time
+//! (`KeyStore::reserve_usage`, atomic, never past the limit) and admits from
+//! what it holds; every second (`flush`) and at shutdown it gives back what
+//! it did not use. So N nodes together never exceed a quota; a crash counts
+//! at most one reservation of unused requests as used.
 
 use super::quota::period_bounds;
 use super::rate_limit::Limiter;
@@ -40,10 +45,17 @@ type Lookup = (Instant, Option<Arc<Known>>);
 
 #[derive(Default, Clone, Copy)]
 struct Counter {
-    /// Count already in the store when this process first used the period.
-    stored: u64,
-    /// Counted here and not yet written; `flush` moves it into `stored`.
-    pending: u64,
+    /// Reserved in the store and not used yet; `flush` gives them back.
+    held: u64,
+    /// The store's count after this process's last reservation.
+    total: u64,
+}
+
+/// How many requests one reservation takes: a twentieth of the quota, from
+/// 1 to 100, so a busy key costs about one store write per second and idle
+/// nodes hold little of a small quota.
+fn reservation_size(limit: u64) -> u64 {
+    (limit / 20).clamp(1, 100)
 }
 
 /// A key the ring knows, with the identity headers it sends upstream built
@@ -206,73 +218,79 @@ impl KeyRing {
         limit: u64,
     ) -> Result<Option<u64>, GatewayError> {
         let entry = (key_id.to_string(), period);
-        let known = self.usage.lock().ok().and_then(|u| u.get(&entry).copied());
-        if known.is_none() {
-            let store = self.store.clone();
-            let id = key_id.to_string();
-            let stored = tokio::task::spawn_blocking(move || store.usage(&id, period))
+        if let Some(used) = self.take_held(&entry) {
+            return Ok(Some(used));
+        }
+        let store = self.store.clone();
+        let id = key_id.to_string();
+        let want = reservation_size(limit);
+        let reservation =
+            tokio::task::spawn_blocking(move || store.reserve_usage(&id, period, want, limit))
                 .await
                 .map_err(|_| GatewayError::Internal)?
                 .map_err(|e| {
-                    tracing::error!(error = %e, "quota lookup failed");
+                    tracing::error!(error = %e, "quota reservation failed");
                     GatewayError::Internal
                 })?;
-            if let Ok(mut usage) = self.usage.lock() {
-                usage
-                    .entry(entry.clone())
-                    .or_insert(Counter { stored, pending: 0 });
-            }
+        {
+            let mut usage = self.usage.lock().map_err(|_| GatewayError::Internal)?;
+            let counter = usage.entry(entry.clone()).or_default();
+            counter.held += reservation.granted;
+            counter.total = reservation.total;
         }
-        let mut usage = self.usage.lock().map_err(|_| GatewayError::Internal)?;
-        let counter = usage.entry(entry).or_default();
-        let used = counter.stored + counter.pending;
-        if used >= limit {
-            return Ok(None);
-        }
-        counter.pending += 1;
-        Ok(Some(used + 1))
+        Ok(self.take_held(&entry))
     }
 
-    /// Writes pending counts to the store. Blocking: call from a blocking
-    /// thread. Counters of finished periods are dropped once written.
+    /// Uses one held request: the count after, as far as this node knows
+    /// (the store's count less what this node still holds).
+    fn take_held(&self, entry: &(String, i64)) -> Option<u64> {
+        let mut usage = self.usage.lock().ok()?;
+        let counter = usage.get_mut(entry).filter(|c| c.held > 0)?;
+        counter.held -= 1;
+        Some(counter.total - counter.held)
+    }
+
+    /// Gives back what this node reserved and did not use. Blocking: call
+    /// from a blocking thread. Counters of finished periods are dropped.
     pub fn flush(&self) {
-        let pending: Vec<((String, i64), u64)> = match self.usage.lock() {
+        let held: Vec<((String, i64), u64)> = match self.usage.lock() {
             Ok(mut usage) => usage
                 .iter_mut()
-                .filter(|(_, c)| c.pending > 0)
+                .filter(|(_, c)| c.held > 0)
                 .map(|(k, c)| {
-                    let n = c.pending;
-                    c.stored += n;
-                    c.pending = 0;
+                    let n = c.held;
+                    c.total -= n;
+                    c.held = 0;
                     (k.clone(), n)
                 })
                 .collect(),
             Err(_) => return,
         };
-        for ((key_id, period), n) in pending {
-            if let Err(e) = self.store.add_usage(&key_id, period, n) {
-                tracing::error!(error = %e, key = %key_id, "cannot save quota usage; will retry");
-                if let Ok(mut usage) = self.usage.lock() {
-                    let c = usage.entry((key_id, period)).or_default();
-                    c.stored = c.stored.saturating_sub(n);
-                    c.pending += n;
-                }
+        for ((key_id, period), n) in held {
+            // Not given back, they stay counted as used: a quota is never
+            // exceeded because a write failed.
+            if let Err(e) = self.store.release_usage(&key_id, period, n) {
+                tracing::error!(error = %e, key = %key_id, "cannot give back reserved quota");
             }
         }
-        let today = unix_now() - 40 * 86_400;
+        let oldest = unix_now() - 40 * 86_400;
         if let Ok(mut usage) = self.usage.lock() {
-            usage.retain(|(_, period), c| *period >= today || c.pending > 0);
+            usage.retain(|(_, period), c| *period >= oldest || c.held > 0);
         }
     }
 
-    /// The count for a key's current period (flushed and pending).
+    /// The count for a key's current period: used, here and on other nodes
+    /// (requests other nodes hold but have not used count as used).
     pub fn current_usage(&self, key_id: &str, period: i64) -> u64 {
-        let pending = self
+        let held = self
             .usage
             .lock()
             .ok()
-            .and_then(|u| u.get(&(key_id.to_string(), period)).map(|c| c.pending))
+            .and_then(|u| u.get(&(key_id.to_string(), period)).map(|c| c.held))
             .unwrap_or(0);
-        self.store.usage(key_id, period).unwrap_or(0) + pending
+        self.store
+            .usage(key_id, period)
+            .unwrap_or(0)
+            .saturating_sub(held)
     }
 }
