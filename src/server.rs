@@ -85,6 +85,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         &loaded,
         Engines {
             keys: backends.keys,
+            rate_limits: backends.rate_limits,
             messaging: broker,
             flows: engine,
             scheduler: Arc::new(scheduler),

@@ -26,6 +26,7 @@ pub mod upstream;
 
 use crate::config::{Config, Loaded};
 use crate::metrics::Metrics;
+use crate::store::rate_limits::RateLimits;
 use crate::tls::SniResolver;
 use access_log::AccessLog;
 use arc_swap::ArcSwap;
@@ -47,14 +48,19 @@ pub struct Runtime {
     pub jwks: policy::JwksCaches,
     pub authorizers: policy::Authorizers,
     pub verified_tokens: policy::jwt::VerifiedTokens,
-    /// Rate-based WAF rule counts, shared across reloads.
-    pub waf_rates: Arc<policy::waf::rate::RateRules>,
+    /// Rate-based WAF rule counts (kept across reloads by the store).
+    pub waf_rates: policy::waf::rate::RateRules,
 }
 
 impl Runtime {
     /// Builds the router and pools. Health state of targets that also exist
     /// in `previous` carries over.
-    pub fn build(config: Arc<Config>, generation: u64, previous: Option<&Runtime>) -> Runtime {
+    pub fn build(
+        config: Arc<Config>,
+        generation: u64,
+        previous: Option<&Runtime>,
+        rate_limits: &dyn RateLimits,
+    ) -> Runtime {
         let pools = config
             .upstreams
             .iter()
@@ -66,11 +72,11 @@ impl Runtime {
         Runtime {
             generation,
             router: Router::new(&config.apis),
-            limiters: policy::Limiters::build(&config.apis, previous.map(|p| &p.limiters)),
+            limiters: policy::Limiters::build(&config.apis, rate_limits),
             jwks: policy::JwksCaches::build(&config.apis, previous.map(|p| &p.jwks)),
             authorizers: policy::Authorizers::build(&config.apis, previous.map(|p| &p.authorizers)),
             verified_tokens: Default::default(),
-            waf_rates: previous.map(|p| p.waf_rates.clone()).unwrap_or_default(),
+            waf_rates: policy::waf::rate::RateRules::build(&config.waf_rule_sets, rate_limits),
             config,
             pools,
         }
@@ -92,6 +98,8 @@ pub struct State {
     pub flows: crate::flows::engine::Engine,
     /// Scheduled flow triggers.
     pub scheduler: Arc<crate::flows::schedule::Scheduler>,
+    /// Route limits, plan throttles and WAF rate rules count here.
+    rate_limits: Arc<dyn RateLimits>,
     /// Where background work (health checks) runs.
     control: tokio::runtime::Handle,
     generation: AtomicU64,
@@ -100,6 +108,7 @@ pub struct State {
 /// The engines and stores the gateway serves from, built before it.
 pub struct Engines {
     pub keys: Arc<dyn crate::store::KeyStore>,
+    pub rate_limits: Arc<dyn RateLimits>,
     pub messaging: Option<crate::messaging::Broker>,
     pub flows: crate::flows::engine::Engine,
     pub scheduler: Arc<crate::flows::schedule::Scheduler>,
@@ -113,6 +122,7 @@ impl State {
     ) -> std::io::Result<Arc<State>> {
         let Engines {
             keys: store,
+            rate_limits,
             messaging,
             flows,
             scheduler,
@@ -124,7 +134,7 @@ impl State {
             loaded.config.access_log_rotation,
             metrics.access_log_dropped.clone(),
         )?;
-        let runtime = Runtime::build(loaded.config.clone(), 1, None);
+        let runtime = Runtime::build(loaded.config.clone(), 1, None, rate_limits.as_ref());
         let state = Arc::new(State {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
@@ -134,11 +144,13 @@ impl State {
             }),
             keys: Arc::new(policy::api_key::KeyRing::new(
                 store,
+                rate_limits.clone(),
                 &loaded.config.api_keys,
             )),
             messaging,
             flows,
             scheduler,
+            rate_limits,
             control,
             generation: AtomicU64::new(1),
         });
@@ -163,7 +175,12 @@ impl State {
         self.flows.set_flows(loaded.config.flows.clone());
         let scheduler = self.scheduler.clone();
         self.control.spawn(async move { scheduler.sync().await });
-        let runtime = Arc::new(Runtime::build(loaded.config, generation, Some(&old)));
+        let runtime = Arc::new(Runtime::build(
+            loaded.config,
+            generation,
+            Some(&old),
+            self.rate_limits.as_ref(),
+        ));
         self.start_background(&runtime);
         self.runtime.store(runtime);
         self.tls.store.store(loaded.certs);
@@ -203,9 +220,7 @@ async fn evict_idle_rate_limit_keys(state: std::sync::Weak<State>) {
         let Some(state) = state.upgrade() else { return };
         let runtime = state.runtime.load();
         runtime.limiters.evict_idle();
-        runtime
-            .waf_rates
-            .evict(std::time::Duration::from_secs(3600));
+        runtime.waf_rates.evict_idle();
         state
             .metrics
             .rate_limit_keys

@@ -6,9 +6,13 @@
 //! - `flows::FlowStore`: runs, watermarks, run leases, schedule ticks
 //! - `messaging::store::MessageStore`: the broker's journal of queues,
 //!   topics and messages (`MemoryMessageStore`)
+//! - `rate_limits::RateLimits`: GCRA buckets for route limits, plan
+//!   throttles and WAF rate rules (governor in-process; a fake-clock twin)
 
 pub mod flows;
+pub mod local_rate_limits;
 pub mod memory;
+pub mod rate_limits;
 pub mod sqlite;
 pub mod sqlite_flows;
 pub mod sqlite_messages;
@@ -38,6 +42,7 @@ pub struct Backends {
     pub flows: Arc<dyn flows::FlowStore>,
     /// The message broker's journal; `None` when the messaging API is off.
     pub messages: Option<Box<dyn MessageStore>>,
+    pub rate_limits: Arc<dyn rate_limits::RateLimits>,
 }
 
 fn embedded_path(config: &Config) -> PathBuf {
@@ -58,6 +63,7 @@ pub fn open(config: &Config) -> anyhow::Result<Backends> {
                     .context("opening the message store")
             })
             .transpose()?,
+        rate_limits: Arc::new(local_rate_limits::LocalRateLimits::new()),
     })
 }
 

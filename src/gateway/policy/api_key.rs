@@ -14,11 +14,12 @@
 //! at most one reservation of unused requests as used.
 
 use super::quota::period_bounds;
-use super::rate_limit::Limiter;
+use super::rate_limit::RateGate;
 use crate::config::model::{ApiKeyPolicy, RateLimit, UsagePlan};
 use crate::gateway::errors::GatewayError;
 use crate::hex::sha256_hex;
 use crate::keys::{unix_now, KeyRecord};
+use crate::store::rate_limits::RateLimits;
 use crate::store::KeyStore;
 use arc_swap::ArcSwap;
 use http::HeaderValue;
@@ -38,9 +39,10 @@ pub struct KeyRing {
     /// Per plan: the throttle it was built from, and its buckets.
     throttles: Mutex<HashMap<String, Throttle>>,
     usage: Mutex<HashMap<(String, i64), Counter>>,
+    rate_limits: Arc<dyn RateLimits>,
 }
 
-type Throttle = (Arc<RateLimit>, Arc<Limiter>);
+type Throttle = (Arc<RateLimit>, Arc<RateGate>);
 type Lookup = (Instant, Option<Arc<Known>>);
 
 #[derive(Default, Clone, Copy)]
@@ -83,13 +85,18 @@ pub struct Admitted {
 }
 
 impl KeyRing {
-    pub fn new(store: Arc<dyn KeyStore>, declared: &[KeyRecord]) -> KeyRing {
+    pub fn new(
+        store: Arc<dyn KeyStore>,
+        rate_limits: Arc<dyn RateLimits>,
+        declared: &[KeyRecord],
+    ) -> KeyRing {
         let ring = KeyRing {
             store,
             declared: ArcSwap::from_pointee(HashMap::new()),
             lookups: Mutex::new(HashMap::new()),
             throttles: Mutex::new(HashMap::new()),
             usage: Mutex::new(HashMap::new()),
+            rate_limits,
         };
         ring.set_declared(declared);
         ring
@@ -195,14 +202,15 @@ impl KeyRing {
         })
     }
 
-    fn throttle(&self, plan: &str, spec: &Arc<RateLimit>) -> Arc<Limiter> {
+    fn throttle(&self, plan: &str, spec: &Arc<RateLimit>) -> Arc<RateGate> {
+        let name = format!("plan:{plan}");
         let Ok(mut throttles) = self.throttles.lock() else {
-            return Arc::new(Limiter::new(spec));
+            return Arc::new(RateGate::new(self.rate_limits.as_ref(), &name, spec));
         };
         match throttles.get(plan) {
             Some((s, l)) if **s == **spec => l.clone(),
             _ => {
-                let limiter = Arc::new(Limiter::new(spec));
+                let limiter = Arc::new(RateGate::new(self.rate_limits.as_ref(), &name, spec));
                 throttles.insert(plan.to_string(), (spec.clone(), limiter.clone()));
                 limiter
             }

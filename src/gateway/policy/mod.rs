@@ -21,7 +21,8 @@ pub mod validate;
 pub mod waf;
 
 use crate::config::model::{Api, Authorizer, JwtKeys, RateLimit};
-use rate_limit::Limiter;
+use crate::store::rate_limits::RateLimits;
+use rate_limit::RateGate;
 use std::sync::Arc;
 
 /// The JWKS key caches of one config generation, one per URL, carried over
@@ -189,53 +190,54 @@ fn decided(
 /// (an API-level policy is one budget shared by the API's routes).
 #[derive(Default)]
 pub struct Limiters {
-    entries: Vec<(String, Arc<RateLimit>, Arc<Limiter>)>,
+    entries: Vec<(Arc<RateLimit>, Arc<RateGate>)>,
 }
 
 impl Limiters {
-    /// Builds limiters for `apis`, keeping the buckets of identical policies
-    /// of the same API from `previous`, so a reload does not hand every
-    /// client a fresh burst.
-    pub fn build(apis: &[Api], previous: Option<&Limiters>) -> Limiters {
-        let mut entries: Vec<(String, Arc<RateLimit>, Arc<Limiter>)> = Vec::new();
+    /// Builds limiters for `apis`. Buckets are named by the API and the
+    /// policy's rate and key, so identical policies of one API share them
+    /// and a reload finds the same buckets (no fresh burst for everyone).
+    pub fn build(apis: &[Api], limits: &dyn RateLimits) -> Limiters {
+        let mut entries: Vec<(Arc<RateLimit>, Arc<RateGate>)> = Vec::new();
         for api in apis {
             for route in &api.routes {
                 let Some(spec) = &route.policies.rate_limit else {
                     continue;
                 };
-                if entries.iter().any(|(_, s, _)| Arc::ptr_eq(s, spec)) {
+                if entries.iter().any(|(s, _)| Arc::ptr_eq(s, spec)) {
                     continue;
                 }
-                let reused = previous.and_then(|p| {
-                    p.entries
-                        .iter()
-                        .find(|(a, s, _)| *a == api.id && **s == **spec)
-                        .map(|(_, _, l)| l.clone())
-                });
-                let limiter = reused.unwrap_or_else(|| Arc::new(Limiter::new(spec)));
-                entries.push((api.id.clone(), spec.clone(), limiter));
+                let name = format!(
+                    "route:{}:{}/{}ms/{}:{:?}",
+                    api.id,
+                    spec.count,
+                    spec.period.as_millis(),
+                    spec.burst,
+                    spec.key
+                );
+                entries.push((spec.clone(), Arc::new(RateGate::new(limits, &name, spec))));
             }
         }
         Limiters { entries }
     }
 
-    pub fn for_policy(&self, spec: &Arc<RateLimit>) -> Option<&Arc<Limiter>> {
+    pub fn for_policy(&self, spec: &Arc<RateLimit>) -> Option<&Arc<RateGate>> {
         self.entries
             .iter()
-            .find(|(_, s, _)| Arc::ptr_eq(s, spec))
-            .map(|(_, _, l)| l)
+            .find(|(s, _)| Arc::ptr_eq(s, spec))
+            .map(|(_, l)| l)
     }
 
     /// Drops idle keys so memory follows the active clients, not every
     /// client ever seen.
     pub fn evict_idle(&self) {
-        for (_, _, limiter) in &self.entries {
+        for (_, limiter) in &self.entries {
             limiter.evict_idle();
         }
     }
 
     pub fn tracked_keys(&self) -> usize {
-        self.entries.iter().map(|(_, _, l)| l.len()).sum()
+        self.entries.iter().map(|(_, l)| l.tracked_keys()).sum()
     }
 }
 

@@ -210,13 +210,9 @@ pub fn evaluate(
     let mut counted = Vec::new();
     for rule in &set.rules {
         let hit = match &rule.statement {
-            Statement::Rate {
-                limit,
-                window,
-                block_for,
-            } => client_ip.is_some_and(|ip| {
-                rates.over(&set.name, &rule.name, ip, *limit, *window, *block_for)
-            }),
+            Statement::Rate { block_for, .. } => {
+                client_ip.is_some_and(|ip| rates.over(&set.name, &rule.name, ip, *block_for))
+            }
             other => matches(other, &inputs, client_ip),
         };
         if !hit {
