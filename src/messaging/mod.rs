@@ -25,6 +25,9 @@ pub mod message;
 pub mod names;
 pub mod publish;
 pub mod queue;
+pub mod queues;
+#[cfg(test)]
+pub(crate) mod queues_conformance;
 pub mod receipt;
 pub mod redrive;
 pub mod service;

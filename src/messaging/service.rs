@@ -86,6 +86,7 @@ pub fn start(
     broker.spawn_sweeper(runtime.handle());
     super::delivery::spawn_worker(&broker, runtime.handle());
     let api = Arc::new(Api {
+        queues: Arc::new(broker.clone()),
         broker: broker.clone(),
         limits: listening.limits.clone(),
         metrics: listening.connections.metrics().clone(),

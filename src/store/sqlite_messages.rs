@@ -425,3 +425,66 @@ fn apply_one(c: &Connection, op: &Op) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SqliteMessageStore;
+    use crate::messaging::broker::{Broker, BrokerOptions, ReceiveRequest};
+    use crate::messaging::queue::NewMessage;
+    use crate::messaging::queues::Queues;
+    use crate::messaging::queues_conformance::{conformance, test_naming};
+
+    fn open(path: &std::path::Path) -> Broker {
+        let store = SqliteMessageStore::open(path, false).unwrap();
+        Broker::open(
+            Box::new(store),
+            BrokerOptions {
+                naming: test_naming(),
+                allow_private_endpoints: false,
+                flows: None,
+            },
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_broker_over_sqlite_passes_the_queue_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(&dir.path().join("gatehouse.db"));
+        conformance(&broker, "sqlite").await;
+        broker.close();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queues_and_messages_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.db");
+        let broker = open(&path);
+        broker
+            .create_queue("kept", Default::default(), Default::default())
+            .await
+            .unwrap();
+        let message = NewMessage {
+            body: "durable".into(),
+            ..Default::default()
+        };
+        Queues::send(&broker, "kept", vec![message]).await.unwrap();
+        broker.close();
+        drop(broker);
+        let again = open(&path);
+        let got = Queues::receive(
+            &again,
+            "kept",
+            &ReceiveRequest {
+                max: 10,
+                visibility: Some(30),
+                wait_seconds: Some(0),
+                attempt_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(&*got[0].message.body, "durable");
+    }
+}

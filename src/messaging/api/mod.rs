@@ -32,6 +32,9 @@ use xml::Style;
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 
 pub struct Api {
+    /// SQS actions go through the queue seam, whichever backend serves it.
+    pub queues: std::sync::Arc<dyn super::queues::Queues>,
+    /// SNS actions (topics, subscriptions, publishing).
     pub broker: Broker,
     /// The listener's limits: the body deadline.
     pub limits: crate::listener::pingora_app::LimitsSource,
@@ -107,7 +110,9 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
         }
     }
     let result = match protocol {
-        Protocol::SqsJson | Protocol::SqsQuery => sqs::apply(&api.broker, &action, input).await,
+        Protocol::SqsJson | Protocol::SqsQuery => {
+            sqs::apply(api.queues.as_ref(), &action, input).await
+        }
         Protocol::SnsQuery => sns::apply(&api.broker, &action, input).await,
     };
     match result {

@@ -1,23 +1,22 @@
 //! The SQS actions: parse the input (one JSON shape for both protocols),
-//! apply it to the broker, and return the result in the JSON shape; the
-//! caller encodes it as JSON or XML.
+//! apply it to the queues (any `Queues` backend), and return the result in
+//! the JSON shape; the caller encodes it as JSON or XML.
 
 use super::input::{
     attributes, attributes_json, check_batch_ids, failed_entry, lenient_u32, parse, required,
     WireAttribute,
 };
 use crate::config::queue_settings::AttributeMap;
-use crate::messaging::broker::{Broker, Delivery, QueueCell, ReceiveRequest, SendOk};
+use crate::messaging::broker::{Delivery, ReceiveRequest, SendOk};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::message::{check_attributes, check_body, md5_of_attributes, Attributes};
 use crate::messaging::queue::NewMessage;
-use crate::messaging::redrive;
+use crate::messaging::queues::Queues;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 pub const ACTIONS: &[&str] = &[
     "CreateQueue",
@@ -46,45 +45,50 @@ pub const ACTIONS: &[&str] = &[
 /// The most a batch may carry, in bytes of bodies and attributes.
 const MAX_BATCH_BYTES: usize = 1_048_576;
 
-pub async fn apply(broker: &Broker, action: &str, input: Value) -> ApiResult<Map<String, Value>> {
+pub async fn apply(
+    queues: &dyn Queues,
+    action: &str,
+    input: Value,
+) -> ApiResult<Map<String, Value>> {
+    let q = queues;
     let out = match action {
-        "CreateQueue" => create_queue(broker, parse(input)?).await?,
-        "GetQueueUrl" => get_queue_url(broker, parse(input)?)?,
-        "ListQueues" => list_queues(broker, parse(input)?)?,
+        "CreateQueue" => create_queue(q, parse(input)?).await?,
+        "GetQueueUrl" => get_queue_url(q, parse(input)?).await?,
+        "ListQueues" => list_queues(q, parse(input)?).await?,
         "DeleteQueue" => {
-            let cell = queue(broker, parse(input)?)?;
-            broker.delete_queue(&cell).await?;
+            let name = queue_name(q, parse::<QueueUrl>(input)?.queue_url).await?;
+            q.delete_queue(&name).await?;
             json!({})
         }
-        "GetQueueAttributes" => get_attributes(broker, parse(input)?)?,
-        "SetQueueAttributes" => set_attributes(broker, parse(input)?).await?,
-        "SendMessage" => send_message(broker, parse(input)?).await?,
-        "SendMessageBatch" => send_batch(broker, parse(input)?).await?,
-        "ReceiveMessage" => receive(broker, parse(input)?).await?,
-        "DeleteMessage" => delete_message(broker, parse(input)?).await?,
-        "DeleteMessageBatch" => delete_batch(broker, parse(input)?).await?,
-        "ChangeMessageVisibility" => change_visibility(broker, parse(input)?).await?,
-        "ChangeMessageVisibilityBatch" => change_visibility_batch(broker, parse(input)?).await?,
+        "GetQueueAttributes" => get_attributes(q, parse(input)?).await?,
+        "SetQueueAttributes" => set_attributes(q, parse(input)?).await?,
+        "SendMessage" => send_message(q, parse(input)?).await?,
+        "SendMessageBatch" => send_batch(q, parse(input)?).await?,
+        "ReceiveMessage" => receive(q, parse(input)?).await?,
+        "DeleteMessage" => delete_message(q, parse(input)?).await?,
+        "DeleteMessageBatch" => delete_batch(q, parse(input)?).await?,
+        "ChangeMessageVisibility" => change_visibility(q, parse(input)?).await?,
+        "ChangeMessageVisibilityBatch" => change_visibility_batch(q, parse(input)?).await?,
         "PurgeQueue" => {
-            let cell = queue(broker, parse(input)?)?;
-            broker.purge(&cell).await?;
+            let name = queue_name(q, parse::<QueueUrl>(input)?.queue_url).await?;
+            q.purge(&name).await?;
             json!({})
         }
-        "TagQueue" => tag_queue(broker, parse(input)?).await?,
-        "UntagQueue" => untag_queue(broker, parse(input)?).await?,
+        "TagQueue" => tag_queue(q, parse(input)?).await?,
+        "UntagQueue" => untag_queue(q, parse(input)?).await?,
         "ListQueueTags" => {
-            let cell = queue(broker, parse(input)?)?;
-            let tags = cell.state.lock().tags.clone();
+            let name = queue_name(q, parse::<QueueUrl>(input)?.queue_url).await?;
+            let tags = q.tags(&name).await?;
             if tags.is_empty() {
                 json!({})
             } else {
                 json!({ "Tags": tags })
             }
         }
-        "ListDeadLetterSourceQueues" => dead_letter_sources(broker, parse(input)?)?,
-        "StartMessageMoveTask" => start_move(broker, parse(input)?)?,
-        "ListMessageMoveTasks" => list_moves(broker, parse(input)?)?,
-        "CancelMessageMoveTask" => cancel_move(broker, parse(input)?)?,
+        "ListDeadLetterSourceQueues" => dead_letter_sources(q, parse(input)?).await?,
+        "StartMessageMoveTask" => start_move(q, parse(input)?).await?,
+        "ListMessageMoveTasks" => list_moves(q, parse(input)?).await?,
+        "CancelMessageMoveTask" => cancel_move(q, parse(input)?).await?,
         other => {
             return Err(ApiError::new(
                 ErrorKind::InvalidAction,
@@ -104,8 +108,13 @@ struct QueueUrl {
     queue_url: Option<String>,
 }
 
-fn queue(broker: &Broker, input: QueueUrl) -> ApiResult<Arc<QueueCell>> {
-    broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)
+/// The queue a `QueueUrl` names, checked to exist (so a missing queue is
+/// reported before any other problem with the request, as SQS does).
+async fn queue_name(queues: &dyn Queues, url: Option<String>) -> ApiResult<String> {
+    let url = required(url, "QueueUrl")?;
+    let name = queues.naming().queue_name_from_url(&url)?.to_string();
+    queues.check_queue(&name).await?;
+    Ok(name)
 }
 
 #[derive(Deserialize, Default)]
@@ -117,9 +126,9 @@ struct CreateQueue {
     tags: BTreeMap<String, String>,
 }
 
-async fn create_queue(broker: &Broker, input: CreateQueue) -> ApiResult<Value> {
+async fn create_queue(queues: &dyn Queues, input: CreateQueue) -> ApiResult<Value> {
     let name = required(input.queue_name, "QueueName")?;
-    let url = broker
+    let url = queues
         .create_queue(&name, input.attributes, input.tags)
         .await?;
     Ok(json!({ "QueueUrl": url }))
@@ -133,13 +142,13 @@ struct GetQueueUrl {
     owner: Option<String>,
 }
 
-fn get_queue_url(broker: &Broker, input: GetQueueUrl) -> ApiResult<Value> {
+async fn get_queue_url(queues: &dyn Queues, input: GetQueueUrl) -> ApiResult<Value> {
     let name = required(input.queue_name, "QueueName")?;
-    if input.owner.is_some_and(|o| o != broker.naming().account_id) {
+    if input.owner.is_some_and(|o| o != queues.naming().account_id) {
         return Err(ApiError::no_queue());
     }
-    broker.queue_by_name(&name)?;
-    Ok(json!({ "QueueUrl": broker.queue_url(&name) }))
+    queues.check_queue(&name).await?;
+    Ok(json!({ "QueueUrl": queues.naming().queue_url(&name) }))
 }
 
 #[derive(Deserialize, Default)]
@@ -183,10 +192,12 @@ fn page(
     Ok((rest, next))
 }
 
-fn list_queues(broker: &Broker, input: ListQueues) -> ApiResult<Value> {
-    let names = broker.list_queues(input.queue_name_prefix.as_deref());
+async fn list_queues(queues: &dyn Queues, input: ListQueues) -> ApiResult<Value> {
+    let names = queues
+        .list_queues(input.queue_name_prefix.as_deref())
+        .await?;
     let (names, next) = page(names, input.max_results, input.next_token)?;
-    let urls: Vec<String> = names.iter().map(|n| broker.queue_url(n)).collect();
+    let urls: Vec<String> = names.iter().map(|n| queues.naming().queue_url(n)).collect();
     let mut out = Map::new();
     if !urls.is_empty() {
         out.insert("QueueUrls".into(), json!(urls));
@@ -204,9 +215,9 @@ struct GetAttributes {
     attribute_names: Vec<String>,
 }
 
-fn get_attributes(broker: &Broker, input: GetAttributes) -> ApiResult<Value> {
-    let cell = broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)?;
-    let attributes = broker.get_attributes(&cell, &input.attribute_names)?;
+async fn get_attributes(queues: &dyn Queues, input: GetAttributes) -> ApiResult<Value> {
+    let name = queue_name(queues, input.queue_url).await?;
+    let attributes = queues.get_attributes(&name, &input.attribute_names).await?;
     if attributes.is_empty() {
         return Ok(json!({}));
     }
@@ -220,9 +231,9 @@ struct SetAttributes {
     attributes: AttributeMap,
 }
 
-async fn set_attributes(broker: &Broker, input: SetAttributes) -> ApiResult<Value> {
-    let cell = broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)?;
-    broker.set_attributes(&cell, input.attributes).await?;
+async fn set_attributes(queues: &dyn Queues, input: SetAttributes) -> ApiResult<Value> {
+    let name = queue_name(queues, input.queue_url).await?;
+    queues.set_attributes(&name, input.attributes).await?;
     Ok(json!({}))
 }
 
@@ -304,11 +315,11 @@ fn sent_json(ok: &SendOk) -> Map<String, Value> {
     out
 }
 
-async fn send_message(broker: &Broker, input: SendMessage) -> ApiResult<Value> {
-    let cell = broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)?;
+async fn send_message(queues: &dyn Queues, input: SendMessage) -> ApiResult<Value> {
+    let name = queue_name(queues, input.queue_url).await?;
     let new = new_message(input.entry)?;
     let system_md5 = new.trace_header.as_ref().and_then(|t| system_md5(t));
-    let mut results = broker.send(&cell, vec![new]).await?;
+    let mut results = queues.send(&name, vec![new]).await?;
     let ok = results
         .pop()
         .unwrap_or_else(|| Err(ApiError::internal("no result")))?;
@@ -339,8 +350,8 @@ struct SendBatch {
     entries: Vec<SendEntry>,
 }
 
-async fn send_batch(broker: &Broker, input: SendBatch) -> ApiResult<Value> {
-    let cell = broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)?;
+async fn send_batch(queues: &dyn Queues, input: SendBatch) -> ApiResult<Value> {
+    let name = queue_name(queues, input.queue_url).await?;
     let ids: Vec<String> = input
         .entries
         .iter()
@@ -384,7 +395,7 @@ async fn send_batch(broker: &Broker, input: SendBatch) -> ApiResult<Value> {
     let results = if batch.is_empty() {
         Vec::new()
     } else {
-        broker.send(&cell, batch).await?
+        queues.send(&name, batch).await?
     };
     let mut successful = Vec::new();
     for (id, result) in accepted_ids.iter().zip(results) {
@@ -416,8 +427,8 @@ struct Receive {
     receive_request_attempt_id: Option<String>,
 }
 
-async fn receive(broker: &Broker, input: Receive) -> ApiResult<Value> {
-    let cell = broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)?;
+async fn receive(queues: &dyn Queues, input: Receive) -> ApiResult<Value> {
+    let name = queue_name(queues, input.queue_url).await?;
     let max = input.max_number_of_messages.unwrap_or(1);
     if !(1..=10).contains(&max) {
         return Err(ApiError::invalid(format!(
@@ -440,7 +451,7 @@ async fn receive(broker: &Broker, input: Receive) -> ApiResult<Value> {
         wait_seconds: input.wait_time_seconds,
         attempt_id: input.receive_request_attempt_id,
     };
-    let got = broker.receive(&cell, &req).await?;
+    let got = queues.receive(&name, &req).await?;
     if got.is_empty() {
         return Ok(json!({}));
     }
@@ -523,10 +534,10 @@ struct DeleteMessage {
     receipt_handle: Option<String>,
 }
 
-async fn delete_message(broker: &Broker, input: DeleteMessage) -> ApiResult<Value> {
-    let cell = broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)?;
+async fn delete_message(queues: &dyn Queues, input: DeleteMessage) -> ApiResult<Value> {
+    let name = queue_name(queues, input.queue_url).await?;
     let handle = required(input.receipt_handle, "ReceiptHandle")?;
-    let mut results = broker.delete(&cell, &[handle]).await?;
+    let mut results = queues.delete(&name, &[handle]).await?;
     results.pop().unwrap_or(Ok(()))?;
     Ok(json!({}))
 }
@@ -547,21 +558,19 @@ struct HandleBatch {
     entries: Vec<HandleEntry>,
 }
 
-/// Checks a batch of receipt-handle entries; returns the cell and ids.
-fn handle_batch(broker: &Broker, input: &HandleBatch) -> ApiResult<(Arc<QueueCell>, Vec<String>)> {
-    let cell = broker.queue_by_url(
-        input
-            .queue_url
-            .as_deref()
-            .ok_or_else(|| ApiError::missing("QueueUrl"))?,
-    )?;
+/// Checks a batch of receipt-handle entries; returns the queue and ids.
+async fn handle_batch(
+    queues: &dyn Queues,
+    input: &HandleBatch,
+) -> ApiResult<(String, Vec<String>)> {
+    let name = queue_name(queues, input.queue_url.clone()).await?;
     let ids: Vec<String> = input
         .entries
         .iter()
         .map(|e| e.id.clone().unwrap_or_default())
         .collect();
     check_batch_ids(ids.iter().map(String::as_str), 10)?;
-    Ok((cell, ids))
+    Ok((name, ids))
 }
 
 fn batch_result(ids: &[String], results: Vec<ApiResult<()>>) -> Value {
@@ -576,14 +585,14 @@ fn batch_result(ids: &[String], results: Vec<ApiResult<()>>) -> Value {
     json!({ "Successful": successful, "Failed": failed })
 }
 
-async fn delete_batch(broker: &Broker, input: HandleBatch) -> ApiResult<Value> {
-    let (cell, ids) = handle_batch(broker, &input)?;
+async fn delete_batch(queues: &dyn Queues, input: HandleBatch) -> ApiResult<Value> {
+    let (name, ids) = handle_batch(queues, &input).await?;
     let handles: Vec<String> = input
         .entries
         .into_iter()
         .map(|e| e.receipt_handle.unwrap_or_default())
         .collect();
-    let results = broker.delete(&cell, &handles).await?;
+    let results = queues.delete(&name, &handles).await?;
     Ok(batch_result(&ids, results))
 }
 
@@ -596,19 +605,19 @@ struct ChangeVisibility {
     visibility_timeout: Option<u32>,
 }
 
-async fn change_visibility(broker: &Broker, input: ChangeVisibility) -> ApiResult<Value> {
-    let cell = broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)?;
+async fn change_visibility(queues: &dyn Queues, input: ChangeVisibility) -> ApiResult<Value> {
+    let name = queue_name(queues, input.queue_url).await?;
     let handle = required(input.receipt_handle, "ReceiptHandle")?;
     let timeout = required(input.visibility_timeout, "VisibilityTimeout")?;
-    let mut results = broker
-        .change_visibility(&cell, &[(handle, timeout)])
+    let mut results = queues
+        .change_visibility(&name, &[(handle, timeout)])
         .await?;
     results.pop().unwrap_or(Ok(()))?;
     Ok(json!({}))
 }
 
-async fn change_visibility_batch(broker: &Broker, input: HandleBatch) -> ApiResult<Value> {
-    let (cell, ids) = handle_batch(broker, &input)?;
+async fn change_visibility_batch(queues: &dyn Queues, input: HandleBatch) -> ApiResult<Value> {
+    let (name, ids) = handle_batch(queues, &input).await?;
     let entries: Vec<(String, u32)> = input
         .entries
         .into_iter()
@@ -619,7 +628,7 @@ async fn change_visibility_batch(broker: &Broker, input: HandleBatch) -> ApiResu
             )
         })
         .collect();
-    let results = broker.change_visibility(&cell, &entries).await?;
+    let results = queues.change_visibility(&name, &entries).await?;
     Ok(batch_result(&ids, results))
 }
 
@@ -631,21 +640,21 @@ struct TagQueue {
     tag_keys: Vec<String>,
 }
 
-async fn tag_queue(broker: &Broker, input: TagQueue) -> ApiResult<Value> {
-    let cell = broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)?;
+async fn tag_queue(queues: &dyn Queues, input: TagQueue) -> ApiResult<Value> {
+    let name = queue_name(queues, input.queue_url).await?;
     if input.tags.is_empty() {
         return Err(ApiError::missing("Tags"));
     }
-    broker.tag(&cell, input.tags).await?;
+    queues.tag(&name, input.tags).await?;
     Ok(json!({}))
 }
 
-async fn untag_queue(broker: &Broker, input: TagQueue) -> ApiResult<Value> {
-    let cell = broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)?;
+async fn untag_queue(queues: &dyn Queues, input: TagQueue) -> ApiResult<Value> {
+    let name = queue_name(queues, input.queue_url).await?;
     if input.tag_keys.is_empty() {
         return Err(ApiError::missing("TagKeys"));
     }
-    broker.untag(&cell, &input.tag_keys).await?;
+    queues.untag(&name, &input.tag_keys).await?;
     Ok(json!({}))
 }
 
@@ -658,11 +667,11 @@ struct DeadLetterSources {
     next_token: Option<String>,
 }
 
-fn dead_letter_sources(broker: &Broker, input: DeadLetterSources) -> ApiResult<Value> {
-    let cell = broker.queue_by_url(&required(input.queue_url, "QueueUrl")?)?;
-    let names = broker.dead_letter_sources(&cell);
+async fn dead_letter_sources(queues: &dyn Queues, input: DeadLetterSources) -> ApiResult<Value> {
+    let name = queue_name(queues, input.queue_url).await?;
+    let names = queues.dead_letter_sources(&name).await?;
     let (names, next) = page(names, input.max_results, input.next_token)?;
-    let urls: Vec<String> = names.iter().map(|n| broker.queue_url(n)).collect();
+    let urls: Vec<String> = names.iter().map(|n| queues.naming().queue_url(n)).collect();
     let mut out = Map::new();
     out.insert("queueUrls".into(), json!(urls));
     if let Some(next) = next {
@@ -683,54 +692,45 @@ struct MoveTask {
     task_handle: Option<String>,
 }
 
-fn start_move(broker: &Broker, input: MoveTask) -> ApiResult<Value> {
+async fn start_move(queues: &dyn Queues, input: MoveTask) -> ApiResult<Value> {
     let source = required(input.source_arn, "SourceArn")?;
-    let handle = redrive::start(
-        broker,
-        &source,
-        input.destination_arn,
-        input.max_number_of_messages_per_second,
-    )?;
+    let handle = queues
+        .start_move_task(
+            &source,
+            input.destination_arn,
+            input.max_number_of_messages_per_second,
+        )
+        .await?;
     Ok(json!({ "TaskHandle": handle }))
 }
 
-fn list_moves(broker: &Broker, input: MoveTask) -> ApiResult<Value> {
+async fn list_moves(queues: &dyn Queues, input: MoveTask) -> ApiResult<Value> {
     let source = required(input.source_arn, "SourceArn")?;
     let max = input.max_results.unwrap_or(1);
     if !(1..=10).contains(&max) {
         return Err(ApiError::invalid("MaxResults must be between 1 and 10."));
     }
-    if broker.queue_by_arn(&source).is_none() {
-        return Err(ApiError::new(
-            ErrorKind::ResourceNotFound,
-            "The resource that you specified for the SourceArn parameter doesn't exist.",
-        ));
-    }
-    let results: Vec<Value> = broker
-        .moves()
-        .list(&source)
-        .iter()
+    let results: Vec<Value> = queues
+        .list_move_tasks(&source)
+        .await?
+        .into_iter()
         .take(max as usize)
         .map(|t| {
-            let (status, reason) = t.status();
             let mut o = Map::new();
-            if status == "RUNNING" {
-                o.insert("TaskHandle".into(), t.handle.clone().into());
+            if t.status == "RUNNING" {
+                o.insert("TaskHandle".into(), t.handle.into());
             }
-            o.insert("Status".into(), status.into());
-            o.insert("SourceArn".into(), t.source_arn.clone().into());
-            if let Some(d) = &t.destination_arn {
-                o.insert("DestinationArn".into(), d.clone().into());
+            o.insert("Status".into(), t.status.into());
+            o.insert("SourceArn".into(), t.source_arn.into());
+            if let Some(d) = t.destination_arn {
+                o.insert("DestinationArn".into(), d.into());
             }
-            if let Some(r) = t.rate {
+            if let Some(r) = t.max_per_second {
                 o.insert("MaxNumberOfMessagesPerSecond".into(), r.into());
             }
-            o.insert(
-                "ApproximateNumberOfMessagesMoved".into(),
-                t.moved.load(std::sync::atomic::Ordering::SeqCst).into(),
-            );
+            o.insert("ApproximateNumberOfMessagesMoved".into(), t.moved.into());
             o.insert("ApproximateNumberOfMessagesToMove".into(), t.to_move.into());
-            if let Some(r) = reason {
+            if let Some(r) = t.failure_reason {
                 o.insert("FailureReason".into(), r.into());
             }
             o.insert("StartedTimestamp".into(), t.started_at.into());
@@ -740,8 +740,8 @@ fn list_moves(broker: &Broker, input: MoveTask) -> ApiResult<Value> {
     Ok(json!({ "Results": results }))
 }
 
-fn cancel_move(broker: &Broker, input: MoveTask) -> ApiResult<Value> {
+async fn cancel_move(queues: &dyn Queues, input: MoveTask) -> ApiResult<Value> {
     let handle = required(input.task_handle, "TaskHandle")?;
-    let moved = broker.moves().cancel(&handle)?;
+    let moved = queues.cancel_move_task(&handle).await?;
     Ok(json!({ "ApproximateNumberOfMessagesMoved": moved }))
 }
