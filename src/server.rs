@@ -62,6 +62,9 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         _ => None,
     };
     let broker = messaging.as_ref().map(|(_, _, broker)| broker.clone());
+    let queues = broker
+        .clone()
+        .map(|b| Arc::new(b) as Arc<dyn crate::messaging::queues::Queues>);
     // Flow runs get threads of their own: parsing and encoding a big run
     // must not take a gateway worker's time.
     let flows_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,7 +76,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         config.flows.clone(),
         config.data_dir.clone(),
         backends.flows,
-        broker.clone(),
+        queues.clone(),
     )
     .with_runtime(flows_runtime.handle().clone());
     engine.show_deactivated();
@@ -87,6 +90,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             keys: backends.keys,
             rate_limits: backends.rate_limits,
             messaging: broker,
+            queues,
             flows: engine,
             scheduler: Arc::new(scheduler),
         },

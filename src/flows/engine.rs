@@ -95,20 +95,20 @@ pub struct Previewed {
 }
 
 impl Engine {
-    /// `broker` serves `queue` sources; None where messaging is off (and
+    /// `queues` serves `queue` sources; None where messaging is off (and
     /// in the CLI, where such flows cannot run).
     pub fn new(
         flows: Flows,
         data_dir: PathBuf,
         store: Arc<dyn FlowStore>,
-        broker: Option<crate::messaging::Broker>,
+        queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
     ) -> Engine {
         Engine {
             flows: Arc::new(ArcSwap::from_pointee(flows)),
             runner: Arc::new(Runner {
                 data_dir,
                 store,
-                broker,
+                queues,
             }),
             metrics: Arc::new(FlowMetrics::new()),
             waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_RUNS)),

@@ -37,7 +37,7 @@ pub struct Runner {
     pub data_dir: PathBuf,
     pub store: Arc<dyn FlowStore>,
     /// For `queue` sources; there when the server runs messaging.
-    pub broker: Option<crate::messaging::Broker>,
+    pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
 }
 
 pub fn now_rfc3339(t: DateTime<Utc>) -> String {
@@ -163,7 +163,7 @@ impl Runner {
         let start = incremental
             .as_ref()
             .and_then(|inc| watermark::start(inc, stored.as_ref(), started));
-        let mut pages = Pages::open(spec, input, start.as_ref(), self.broker.as_ref())?;
+        let mut pages = Pages::open(spec, input, start.as_ref(), self.queues.as_ref())?;
         let outcome = self
             .pump(
                 spec,
@@ -278,7 +278,7 @@ impl Pages {
         spec: &FlowSpec,
         input: &RunInput,
         start: Option<&Mark>,
-        broker: Option<&crate::messaging::Broker>,
+        queues: Option<&Arc<dyn crate::messaging::queues::Queues>>,
     ) -> Result<Pages, FlowError> {
         match &spec.source {
             Source::Http(http) => {
@@ -303,7 +303,7 @@ impl Pages {
                     records.as_deref(),
                 )?)))
             }
-            Source::Queue(queue) => Ok(Pages::Queue(Box::new(QueueReader::new(broker, queue)?))),
+            Source::Queue(queue) => Ok(Pages::Queue(Box::new(QueueReader::new(queues, queue)?))),
         }
     }
 

@@ -91,9 +91,11 @@ pub struct State {
     pub tls: Arc<SniResolver>,
     /// API keys and quota counters; outlives config generations.
     pub keys: Arc<policy::api_key::KeyRing>,
-    /// The messaging engine, for the `queue` and `topic` integrations;
-    /// None when the messaging API is off.
+    /// The messaging engine, for the `topic` integration; None when the
+    /// messaging API is off.
     pub messaging: Option<crate::messaging::Broker>,
+    /// The queues, for the `queue` integration; None when messaging is off.
+    pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
     /// The flows engine (the `flow` integration, the admin API).
     pub flows: crate::flows::engine::Engine,
     /// Scheduled flow triggers.
@@ -110,6 +112,7 @@ pub struct Engines {
     pub keys: Arc<dyn crate::store::KeyStore>,
     pub rate_limits: Arc<dyn RateLimits>,
     pub messaging: Option<crate::messaging::Broker>,
+    pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
     pub flows: crate::flows::engine::Engine,
     pub scheduler: Arc<crate::flows::schedule::Scheduler>,
 }
@@ -124,6 +127,7 @@ impl State {
             keys: store,
             rate_limits,
             messaging,
+            queues,
             flows,
             scheduler,
         } = engines;
@@ -148,6 +152,7 @@ impl State {
                 &loaded.config.api_keys,
             )),
             messaging,
+            queues,
             flows,
             scheduler,
             rate_limits,

@@ -565,7 +565,9 @@ impl Gateway {
         route: &Route,
         target: &crate::config::model::PublishIntegration,
     ) -> Result<bool> {
-        let Some(broker) = self.state.messaging.clone() else {
+        let (Some(broker), Some(queues)) =
+            (self.state.messaging.clone(), self.state.queues.clone())
+        else {
             return self
                 .answer_error(session, ctx, GatewayError::Internal)
                 .await;
@@ -576,6 +578,7 @@ impl Gateway {
         };
         let answer = super::integration::publish::deliver(
             &broker,
+            queues.as_ref(),
             session,
             target,
             ctx.params(),

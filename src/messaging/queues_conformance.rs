@@ -6,8 +6,8 @@
 
 use super::broker::{Broker, BrokerOptions, Delivery, ReceiveRequest};
 use super::error::ErrorKind;
-use super::queue::NewMessage;
 use super::names::Naming;
+use super::queue::NewMessage;
 use super::queues::Queues;
 use super::store::MemoryMessageStore;
 use crate::config::queue_settings::AttributeMap;

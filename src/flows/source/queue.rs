@@ -7,9 +7,9 @@
 
 use crate::config::flow_spec::QueueSource;
 use crate::flows::error::FlowError;
-use crate::messaging::broker::QueueCell;
 use crate::messaging::broker::ReceiveRequest;
-use crate::messaging::Broker;
+use crate::messaging::error::{ApiError, ErrorKind};
+use crate::messaging::queues::Queues;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +22,7 @@ const DELETE_CHUNK: usize = 1000;
 const RECEIVES_PER_PAGE: usize = 50;
 
 pub struct QueueReader {
-    broker: Broker,
-    queue: Arc<QueueCell>,
+    queues: Arc<dyn Queues>,
     spec: QueueSource,
     /// Message id -> the latest receipt handle, for the deletes after commit.
     taken: HashMap<String, String>,
@@ -33,18 +32,17 @@ pub struct QueueReader {
 }
 
 impl QueueReader {
-    pub fn new(broker: Option<&Broker>, spec: &QueueSource) -> Result<QueueReader, FlowError> {
-        let broker = broker.ok_or_else(|| {
+    pub fn new(
+        queues: Option<&Arc<dyn Queues>>,
+        spec: &QueueSource,
+    ) -> Result<QueueReader, FlowError> {
+        let queues = queues.ok_or_else(|| {
             FlowError::Source(
                 "a queue flow runs inside `gatehouse serve` (start it with the admin API: POST /flows/NAME/runs)".into(),
             )
         })?;
-        let queue = broker
-            .queue_by_name(&spec.queue)
-            .map_err(|_| FlowError::Source(format!("no queue `{}`", spec.queue)))?;
         Ok(QueueReader {
-            broker: broker.clone(),
-            queue,
+            queues: queues.clone(),
             spec: spec.clone(),
             taken: HashMap::new(),
             drained: false,
@@ -71,15 +69,10 @@ impl QueueReader {
                 attempt_id: None,
             };
             let got = self
-                .broker
-                .receive(&self.queue, &request)
+                .queues
+                .receive(&self.spec.queue, &request)
                 .await
-                .map_err(|e| {
-                    FlowError::Source(format!(
-                        "receiving from `{}`: {}",
-                        self.spec.queue, e.message
-                    ))
-                })?;
+                .map_err(|e| self.source_error(e))?;
             if got.is_empty() {
                 self.drained = true;
                 break;
@@ -109,6 +102,14 @@ impl QueueReader {
         Ok(Some(page))
     }
 
+    fn source_error(&self, e: ApiError) -> FlowError {
+        let queue = &self.spec.queue;
+        FlowError::Source(match e.kind {
+            ErrorKind::QueueDoesNotExist => format!("no queue `{queue}`"),
+            _ => format!("receiving from `{queue}`: {}", e.message),
+        })
+    }
+
     fn at_limit(&self) -> bool {
         self.taken.len() as u64 >= self.spec.max_messages
     }
@@ -124,7 +125,7 @@ impl QueueReader {
     pub async fn acknowledge(&mut self) {
         let handles: Vec<String> = self.taken.drain().map(|(_, h)| h).collect();
         for chunk in handles.chunks(DELETE_CHUNK) {
-            match self.broker.delete(&self.queue, chunk).await {
+            match self.queues.delete(&self.spec.queue, chunk).await {
                 Ok(results) => {
                     let failed = results.iter().filter(|r| r.is_err()).count();
                     if failed > 0 {

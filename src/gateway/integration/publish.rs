@@ -10,6 +10,7 @@ use crate::messaging::error::{ApiError, ErrorKind};
 use crate::messaging::message::{AttributeValue, Attributes};
 use crate::messaging::publish::PublishInput;
 use crate::messaging::queue::NewMessage;
+use crate::messaging::queues::Queues;
 use crate::messaging::Broker;
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -17,6 +18,7 @@ use pingora::proxy::Session;
 /// Sends or publishes; the JSON to answer with, or the error.
 pub async fn deliver(
     broker: &Broker,
+    queues: &dyn Queues,
     session: &Session,
     target: &PublishIntegration,
     params: &Params,
@@ -60,9 +62,6 @@ pub async fn deliver(
     }
     crate::messaging::message::check_body(&text).map_err(gateway_error)?;
     crate::messaging::message::check_attributes(&attributes).map_err(gateway_error)?;
-    let queue = broker
-        .queue_by_name(&target.target)
-        .map_err(gateway_error)?;
     let new = NewMessage {
         body: text,
         attributes,
@@ -71,8 +70,8 @@ pub async fn deliver(
         group_id,
         dedup_id,
     };
-    let mut results = broker
-        .send(&queue, vec![new])
+    let mut results = queues
+        .send(&target.target, vec![new])
         .await
         .map_err(gateway_error)?;
     let sent = results
