@@ -7,6 +7,7 @@
 //! The bytes stay in pingora's retry buffer, from which the proxy sends them
 //! upstream; that buffer holds 64 KiB, which is why larger bodies stream.
 
+use super::ctx::Ctx;
 use super::errors::GatewayError;
 use bytes::{Bytes, BytesMut};
 use pingora::http::RequestHeader;
@@ -17,6 +18,23 @@ use std::time::Instant;
 /// Bodies declared up to this size are read whole before an upstream is
 /// chosen: pingora's retry buffer, which replays them upstream.
 pub const BUFFERED: u64 = 64 * 1024;
+
+/// The request body, whole (already read if a policy needed it), kept in
+/// the context for the upstream; or the answer when it is too large or too
+/// slow.
+pub async fn whole(
+    session: &mut Session,
+    ctx: &mut Ctx,
+) -> Result<std::result::Result<Bytes, GatewayError>> {
+    if let Some(b) = &ctx.body {
+        return Ok(Ok(b.clone()));
+    }
+    let read = read_whole(session, ctx.body_limit, ctx.body_deadline()).await?;
+    if let Ok(b) = &read {
+        ctx.body = Some(b.clone());
+    }
+    Ok(read)
+}
 
 /// Reads the whole body, at most `limit` bytes, before `deadline` (each read
 /// also within the session's read timeout). The outer error is a broken

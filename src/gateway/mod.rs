@@ -12,6 +12,7 @@
 
 pub mod access_log;
 pub mod body;
+pub mod ctx;
 pub mod errors;
 pub mod headers;
 pub mod integration;
@@ -19,7 +20,9 @@ pub mod path_check;
 
 pub mod policy;
 pub mod proxy;
+pub mod record;
 pub mod request;
+pub mod respond;
 
 pub mod router;
 pub mod upstream;

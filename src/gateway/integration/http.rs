@@ -1,10 +1,119 @@
 //! The `http` integration: choosing the peer and shaping the upstream request.
 
-use crate::config::model::{HashOn, Route, Timeouts};
+use crate::config::model::{Balance, HashOn, Route, Timeouts};
 use crate::config::path_template::Params;
+use crate::gateway::ctx::Ctx;
+use crate::gateway::errors::GatewayError;
+use crate::gateway::headers;
+use crate::gateway::request::{forward_client_identity, request_host_raw};
 use crate::gateway::upstream::Pool;
+use crate::request_id;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
 use pingora::upstreams::peer::HttpPeer;
 use std::time::{Duration, Instant};
+
+/// Picks the target for this attempt (skipping those that failed already)
+/// and the connection settings for it.
+pub fn choose_peer(session: &mut Session, ctx: &mut Ctx) -> Result<HttpPeer, GatewayError> {
+    let (Some(pool), Some(route)) = (ctx.pool.clone(), ctx.route.clone()) else {
+        return Err(GatewayError::Internal);
+    };
+    let index = {
+        let req = session.req_header();
+        let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes());
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string());
+        let key = match &pool.spec.balance {
+            Balance::ConsistentHash(on) => {
+                hash_key(on, &header, client_ip.as_deref()).map(<[u8]>::to_vec)
+            }
+            _ => None,
+        };
+        pool.pick(key.as_deref(), &ctx.failed)
+    };
+    let Some(index) = index else {
+        return Err(if ctx.failed.is_empty() {
+            GatewayError::NoHealthyUpstream
+        } else {
+            GatewayError::UpstreamUnavailable
+        });
+    };
+    ctx.current = Some(index);
+    let sending = if ctx.websocket {
+        Sending::WebSocket
+    } else if session.is_body_done() {
+        Sending::Whole
+    } else {
+        let client_read_timeout = ctx.runtime.as_ref().map_or(Duration::from_secs(60), |r| {
+            r.config.limits.client_read_timeout
+        });
+        Sending::Streaming {
+            client_read_timeout,
+        }
+    };
+    Ok(peer(&pool, index, &route.timeouts, ctx.deadline, sending))
+}
+
+/// The upstream request: the rewritten path, Host, `X-Forwarded-*`, the
+/// request id, what the auth policies forward, and the route's header rules.
+pub fn rewrite_request(
+    session: &Session,
+    upstream: &mut RequestHeader,
+    ctx: &Ctx,
+    tls: bool,
+) -> pingora::Result<()> {
+    let (Some(route), Some((pool, index))) = (ctx.route.as_ref(), ctx.target()) else {
+        return Ok(());
+    };
+    let req = session.req_header();
+    if let Some(path) = upstream_path(route, &ctx.params, req.uri.path(), req.uri.query()) {
+        let uri = path.parse::<http::Uri>().map_err(|_| {
+            GatewayError::BadRequest("request path cannot be rewritten".into()).into_pingora()
+        })?;
+        upstream.set_uri(uri);
+    }
+    let original_host = request_host_raw(req).to_string();
+    if !pool.spec.preserve_host {
+        upstream.insert_header(http::header::HOST, pool.targets[index].host_header.clone())?;
+    } else if upstream.headers.get(http::header::HOST).is_none() {
+        // HTTP/2 clients send :authority instead of Host.
+        upstream.insert_header(http::header::HOST, &original_host)?;
+    }
+    let client_ip = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip().to_string());
+    if let Some(ip) = client_ip {
+        let forwarded = match req.headers.get("x-forwarded-for") {
+            Some(prev) => format!("{}, {ip}", String::from_utf8_lossy(prev.as_bytes())),
+            None => ip,
+        };
+        upstream.insert_header("x-forwarded-for", forwarded)?;
+    }
+    upstream.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+    if !original_host.is_empty() {
+        upstream.insert_header("x-forwarded-host", original_host)?;
+    }
+    upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+    if ctx.body.is_some() {
+        // The body was read here (after our own 100 Continue): the
+        // upstream gets it whole and has nothing to agree to.
+        upstream.remove_header(&http::header::EXPECT);
+    }
+    forward_client_identity(session, upstream)?;
+    for (name, value) in &ctx.upstream_headers {
+        match value {
+            Some(v) => upstream.insert_header(name.clone(), v.clone())?,
+            None => {
+                upstream.remove_header(name);
+            }
+        }
+    }
+    headers::apply(upstream, &route.request_headers)
+}
 
 /// How the request's body reaches the upstream, which decides what the
 /// upstream read timeout may cover.

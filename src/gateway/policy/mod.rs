@@ -11,6 +11,7 @@
 
 pub mod api_key;
 pub mod authorizer;
+pub mod chain;
 pub mod client_ip;
 pub mod cors;
 pub mod jwks;
