@@ -51,7 +51,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // gateway's state over all of them. Flow subscriptions reach the flows
     // engine through a door built first, so neither engine holds the other.
     let backends = crate::store::open(&config)?;
-    let (flow_door, flow_calls) = crate::messaging::flow_target::door();
+    let (flow_door, flow_calls) = crate::messaging::sns::flow_target::door();
     let messaging = match (&config.messaging, backends.messages) {
         (Some(settings), Some(journal)) => {
             let bound = crate::messaging::service::bind(settings)?;

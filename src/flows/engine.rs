@@ -9,7 +9,7 @@ use super::run::{new_run_id, now_rfc3339, Progress, RunInput, Runner};
 use super::source::{self, http::HttpReader};
 use super::tasks::{self, Outcome};
 use crate::config::flow_spec::{FlowSpec, Schedule, Source};
-use crate::messaging::flow_target::{FlowCall, FlowCalls};
+use crate::messaging::sns::flow_target::{FlowCall, FlowCalls};
 use crate::store::flows::{FlowStore, RunRecord, RunStatus};
 use arc_swap::ArcSwap;
 use chrono::Utc;

@@ -42,10 +42,10 @@ struct Inner {
     next_seq: AtomicU64,
     closing: AtomicBool,
     moves: super::redrive::MoveTasks,
-    sns: super::topics::SnsState,
-    deliveries: super::delivery::Deliveries,
+    sns: super::sns::topics::SnsState,
+    deliveries: super::sns::delivery::Deliveries,
     allow_private_endpoints: bool,
-    flows: Option<super::flow_target::FlowDoor>,
+    flows: Option<super::sns::flow_target::FlowDoor>,
 }
 
 /// What a broker is opened with besides its store.
@@ -54,7 +54,7 @@ pub struct BrokerOptions {
     /// Lets http(s) subscriptions reach loopback and private addresses.
     pub allow_private_endpoints: bool,
     /// Where `flow` subscriptions deliver; None: no flows engine runs.
-    pub flows: Option<super::flow_target::FlowDoor>,
+    pub flows: Option<super::sns::flow_target::FlowDoor>,
 }
 
 /// One message sent, as the API reports it.
@@ -196,11 +196,11 @@ impl Broker {
         &self.inner.moves
     }
 
-    pub(crate) fn sns(&self) -> &super::topics::SnsState {
+    pub(crate) fn sns(&self) -> &super::sns::topics::SnsState {
         &self.inner.sns
     }
 
-    pub(crate) fn deliveries(&self) -> &super::delivery::Deliveries {
+    pub(crate) fn deliveries(&self) -> &super::sns::delivery::Deliveries {
         &self.inner.deliveries
     }
 
@@ -215,7 +215,7 @@ impl Broker {
     }
 
     /// Where `flow` subscriptions deliver; None outside the server.
-    pub fn flows(&self) -> Option<&super::flow_target::FlowDoor> {
+    pub fn flows(&self) -> Option<&super::sns::flow_target::FlowDoor> {
         self.inner.flows.as_ref()
     }
 

@@ -3,11 +3,14 @@
 //!
 //! Module map, from the wire inward:
 //! - `api`: the listener; SQS JSON and Query, SNS Query; SigV4 (`sigv4`)
+//! - `queues`: the queue seam (every SQS operation), which the broker
+//!   implements; `queues_conformance` is the suite every backend passes
 //! - `broker`: every queue, a cheap `Clone` handle; long polling
 //! - `queue`: one queue's rules (visibility, delays, FIFO groups, dedup)
 //! - `redrive`: dead-letter queue move tasks
-//! - `topics`, `publish`, `filter_policy`, `delivery`: SNS topics, fan-out,
-//!   filter policies, http(s) and `flow` deliveries with retries (`flow_target`)
+//! - `sns/`: topics and subscriptions (`topics`), fan-out (`publish`),
+//!   filter policies, http(s) and `flow` deliveries with retries
+//!   (`delivery`, `flow_target`)
 //! - `journal`: group commit of every change to the `store`
 //! - `message`, `receipt`, `names`: the vocabulary (queue attributes are
 //!   `config::queue_settings`, shared with `gatehouse.yaml`)
@@ -16,14 +19,10 @@
 pub mod api;
 pub mod broker;
 pub mod clock;
-pub mod delivery;
 pub mod error;
-pub mod filter_policy;
-pub mod flow_target;
 pub mod journal;
 pub mod message;
 pub mod names;
-pub mod publish;
 pub mod queue;
 pub mod queues;
 #[cfg(test)]
@@ -32,7 +31,7 @@ pub mod receipt;
 pub mod redrive;
 pub mod service;
 pub mod sigv4;
+pub mod sns;
 pub mod store;
-pub mod topics;
 
 pub use broker::Broker;

@@ -5,8 +5,8 @@
 
 use super::api::{self, Api};
 use super::broker::{Broker, BrokerOptions};
-use super::flow_target::FlowDoor;
 use super::names::Naming;
+use super::sns::flow_target::FlowDoor;
 use super::store::MessageStore;
 use crate::config::model::Messaging;
 use anyhow::Context;
@@ -84,7 +84,7 @@ pub fn start(
         .build()?;
     runtime.block_on(declare(&broker, settings))?;
     broker.spawn_sweeper(runtime.handle());
-    super::delivery::spawn_worker(&broker, runtime.handle());
+    super::sns::delivery::spawn_worker(&broker, runtime.handle());
     let api = Arc::new(Api {
         queues: Arc::new(broker.clone()),
         broker: broker.clone(),

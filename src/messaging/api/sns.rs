@@ -8,8 +8,8 @@ use super::input::{
 use crate::config::queue_settings::AttributeMap;
 use crate::messaging::broker::Broker;
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
-use crate::messaging::publish::PublishInput;
-use crate::messaging::topics::Subscription;
+use crate::messaging::sns::publish::PublishInput;
+use crate::messaging::sns::topics::Subscription;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;

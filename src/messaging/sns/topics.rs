@@ -2,12 +2,12 @@
 //! http(s) confirmation handshake. Publishing is in `publish.rs`, http
 //! deliveries in `delivery.rs`.
 
-use super::broker::Broker;
-use super::clock::now_ms;
-use super::error::{ApiError, ApiResult, ErrorKind};
 use super::filter_policy::FilterPolicy;
-use super::journal::{Op, SubscriptionRecord, TopicRecord};
 use crate::config::queue_settings::AttributeMap;
+use crate::messaging::broker::Broker;
+use crate::messaging::clock::now_ms;
+use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
+use crate::messaging::journal::{Op, SubscriptionRecord, TopicRecord};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -555,18 +555,19 @@ impl Broker {
                 record.topic_arn
             ),
             "SubscribeURL": url,
-            "Timestamp": super::clock::iso8601(now_ms()),
+            "Timestamp": crate::messaging::clock::iso8601(now_ms()),
             "SignatureVersion": "1",
         });
-        self.deliveries().add(super::journal::DeliveryRecord {
-            id: self.next_seq(),
-            subscription_arn: record.arn.clone(),
-            body: body.to_string(),
-            due_at: now_ms(),
-            attempts: 0,
-            message_id,
-            kind: "SubscriptionConfirmation".into(),
-        })
+        self.deliveries()
+            .add(crate::messaging::journal::DeliveryRecord {
+                id: self.next_seq(),
+                subscription_arn: record.arn.clone(),
+                body: body.to_string(),
+                due_at: now_ms(),
+                attempts: 0,
+                message_id,
+                kind: "SubscriptionConfirmation".into(),
+            })
     }
 }
 

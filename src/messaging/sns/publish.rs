@@ -3,13 +3,13 @@
 //! Gatehouse queues (committed before Publish answers) and as stored
 //! deliveries for http(s) endpoints.
 
-use super::broker::Broker;
-use super::clock::{iso8601, now_ms};
-use super::error::{ApiError, ApiResult, ErrorKind};
-use super::journal::DeliveryRecord;
-use super::message::{check_attributes, check_body, Attributes};
-use super::queue::{NewMessage, DEDUP_WINDOW_MS};
 use super::topics::Subscription;
+use crate::messaging::broker::Broker;
+use crate::messaging::clock::{iso8601, now_ms};
+use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
+use crate::messaging::journal::DeliveryRecord;
+use crate::messaging::message::{check_attributes, check_body, Attributes};
+use crate::messaging::queue::{NewMessage, DEDUP_WINDOW_MS};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -46,7 +46,8 @@ impl Broker {
             ErrorKind::MissingParameter => invalid("Invalid parameter: Empty message"),
             _ => invalid(format!("Invalid parameter: Message: {}", e.message)),
         })?;
-        let size = input.message.len() + super::message::attributes_size(&input.attributes);
+        let size =
+            input.message.len() + crate::messaging::message::attributes_size(&input.attributes);
         if size > MAX_PUBLISH_BYTES {
             return Err(invalid(format!(
                 "Invalid parameter: Message too long: {size} bytes; the limit is {MAX_PUBLISH_BYTES}"
@@ -115,7 +116,7 @@ impl Broker {
             if let Some((_, id, s)) = seen.get(&key) {
                 return Ok(Published {
                     message_id: id.clone(),
-                    sequence_number: Some(super::broker::sequence_number(*s)),
+                    sequence_number: Some(crate::messaging::broker::sequence_number(*s)),
                 });
             }
             let s = self.next_seq();
@@ -212,7 +213,7 @@ impl Broker {
         }
         Ok(Published {
             message_id,
-            sequence_number: seq.map(super::broker::sequence_number),
+            sequence_number: seq.map(crate::messaging::broker::sequence_number),
         })
     }
 }
@@ -275,7 +276,7 @@ fn envelope(
     if let Some(s) = seq {
         o.insert(
             "SequenceNumber".into(),
-            super::broker::sequence_number(s).into(),
+            crate::messaging::broker::sequence_number(s).into(),
         );
     }
     o.insert("TopicArn".into(), input.topic_arn.clone().into());

@@ -3,10 +3,10 @@
 //! one that finally fails goes to the subscription's dead-letter queue.
 //! Records are durable, so a restart resumes pending deliveries.
 
-use super::broker::Broker;
-use super::clock::now_ms;
-use super::journal::{DeliveryRecord, Op};
-use super::queue::NewMessage;
+use crate::messaging::broker::Broker;
+use crate::messaging::clock::now_ms;
+use crate::messaging::journal::{DeliveryRecord, Op};
+use crate::messaging::queue::NewMessage;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
