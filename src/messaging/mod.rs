@@ -3,8 +3,10 @@
 //!
 //! Module map, from the wire inward:
 //! - `api`: the listener; SQS JSON and Query, SNS Query; SigV4 (`sigv4`)
-//! - `queues`: the queue seam (every SQS operation), which the broker
-//!   implements; `queues_conformance` is the suite every backend passes
+//! - `queues`: the queue seam (every SQS operation); `pubsub`: the SNS
+//!   seams (topics, subscriptions, publishing; the delivery outbox). The
+//!   broker implements them; `queues_conformance` and `pubsub_conformance`
+//!   are the suites every backend passes
 //! - `broker`: every queue, a cheap `Clone` handle; long polling
 //! - `queue`: one queue's rules (visibility, delays, FIFO groups, dedup)
 //! - `redrive`: dead-letter queue move tasks
@@ -23,6 +25,9 @@ pub mod error;
 pub mod journal;
 pub mod message;
 pub mod names;
+pub mod pubsub;
+#[cfg(test)]
+pub(crate) mod pubsub_conformance;
 pub mod queue;
 pub mod queues;
 #[cfg(test)]

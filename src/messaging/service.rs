@@ -87,7 +87,7 @@ pub fn start(
     super::sns::delivery::spawn_worker(&broker, runtime.handle());
     let api = Arc::new(Api {
         queues: Arc::new(broker.clone()),
-        broker: broker.clone(),
+        topics: Arc::new(broker.clone()),
         limits: listening.limits.clone(),
         metrics: listening.connections.metrics().clone(),
         secrets: settings

@@ -456,6 +456,15 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_broker_over_sqlite_passes_the_topic_and_outbox_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(&dir.path().join("gatehouse.db"));
+        crate::messaging::pubsub_conformance::conformance(&broker, &broker, &broker, "sqlite")
+            .await;
+        broker.close();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queues_and_messages_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gatehouse.db");

@@ -14,7 +14,6 @@ pub mod sns;
 pub mod sqs;
 pub mod xml;
 
-use super::broker::Broker;
 use super::error::{ApiError, ErrorKind};
 use super::sigv4;
 use axum::body::Body;
@@ -34,8 +33,8 @@ const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 pub struct Api {
     /// SQS actions go through the queue seam, whichever backend serves it.
     pub queues: std::sync::Arc<dyn super::queues::Queues>,
-    /// SNS actions (topics, subscriptions, publishing).
-    pub broker: Broker,
+    /// SNS actions go through the topic seam.
+    pub topics: std::sync::Arc<dyn super::pubsub::Topics>,
     /// The listener's limits: the body deadline.
     pub limits: crate::listener::pingora_app::LimitsSource,
     /// Where refused signatures are counted (a log line each would let
@@ -113,7 +112,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
         Protocol::SqsJson | Protocol::SqsQuery => {
             sqs::apply(api.queues.as_ref(), &action, input).await
         }
-        Protocol::SnsQuery => sns::apply(&api.broker, &action, input).await,
+        Protocol::SnsQuery => sns::apply(api.topics.as_ref(), &action, input).await,
     };
     match result {
         Ok(out) => ok_response(&protocol, &action, &out, &request_id),

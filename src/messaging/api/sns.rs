@@ -1,13 +1,13 @@
 //! The SNS actions (Query protocol only, as SNS has no JSON protocol):
-//! parse the nested form, apply to the broker, return the JSON shape that
+//! parse the nested form, apply to the topics, return the JSON shape that
 //! `xml.rs` writes in SNS's style.
 
 use super::input::{
     attributes, check_batch_ids, failed_entry, lenient_bool, parse, required, WireAttribute,
 };
 use crate::config::queue_settings::AttributeMap;
-use crate::messaging::broker::Broker;
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
+use crate::messaging::pubsub::Topics;
 use crate::messaging::sns::publish::PublishInput;
 use crate::messaging::sns::topics::Subscription;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -39,46 +39,50 @@ pub const ACTIONS: &[&str] = &[
 /// SNS pages lists by 100.
 const PAGE: usize = 100;
 
-pub async fn apply(broker: &Broker, action: &str, input: Value) -> ApiResult<Map<String, Value>> {
+pub async fn apply(
+    topics: &dyn Topics,
+    action: &str,
+    input: Value,
+) -> ApiResult<Map<String, Value>> {
     let out = match action {
         "CreateTopic" => {
             let i: CreateTopic = parse(input)?;
             let name = required(i.name, "Name")?;
-            let arn = broker
+            let arn = topics
                 .create_topic(&name, i.attributes, tags(i.tags))
                 .await?;
             json!({ "TopicArn": arn })
         }
         "DeleteTopic" => {
             let i: Arns = parse(input)?;
-            broker
+            topics
                 .delete_topic(&required(i.topic_arn, "TopicArn")?)
                 .await?;
             json!({})
         }
         "ListTopics" => {
             let i: Arns = parse(input)?;
-            let (page, next) = paginate(broker.list_topics(), i.next_token)?;
+            let (page, next) = paginate(topics.list_topics().await?, i.next_token)?;
             let topics: Vec<Value> = page.into_iter().map(|a| json!({ "TopicArn": a })).collect();
             with_token(json!({ "Topics": topics }), next)
         }
         "GetTopicAttributes" => {
             let i: Arns = parse(input)?;
-            json!({ "Attributes": broker.topic_attributes(&required(i.topic_arn, "TopicArn")?)? })
+            json!({ "Attributes": topics.topic_attributes(&required(i.topic_arn, "TopicArn")?).await? })
         }
         "SetTopicAttributes" => {
             let i: SetAttribute = parse(input)?;
             let arn = required(i.topic_arn, "TopicArn")?;
             let name = required(i.attribute_name, "AttributeName")?;
-            broker
+            topics
                 .set_topic_attribute(&arn, &name, i.attribute_value.unwrap_or_default())
                 .await?;
             json!({})
         }
-        "Subscribe" => subscribe(broker, parse(input)?).await?,
+        "Subscribe" => subscribe(topics, parse(input)?).await?,
         "ConfirmSubscription" => {
             let i: Confirm = parse(input)?;
-            let arn = broker
+            let arn = topics
                 .confirm_subscription(
                     &required(i.topic_arn, "TopicArn")?,
                     &required(i.token, "Token")?,
@@ -88,7 +92,7 @@ pub async fn apply(broker: &Broker, action: &str, input: Value) -> ApiResult<Map
         }
         "Unsubscribe" => {
             let i: Arns = parse(input)?;
-            broker
+            topics
                 .unsubscribe(&required(i.subscription_arn, "SubscriptionArn")?)
                 .await?;
             json!({})
@@ -97,30 +101,30 @@ pub async fn apply(broker: &Broker, action: &str, input: Value) -> ApiResult<Map
             let i: Arns = parse(input)?;
             let topic = if action == "ListSubscriptionsByTopic" {
                 let arn = required(i.topic_arn, "TopicArn")?;
-                broker.topic(&arn)?;
+                topics.topic(&arn).await?;
                 Some(arn)
             } else {
                 None
             };
-            let subs = broker.list_subscriptions(topic.as_deref());
+            let subs = topics.list_subscriptions(topic.as_deref()).await?;
             let arns: Vec<String> = subs.iter().map(|s| s.record.arn.clone()).collect();
             let (page, next) = paginate(arns, i.next_token)?;
             let listed: Vec<Value> = subs
                 .iter()
                 .filter(|s| page.contains(&s.record.arn))
-                .map(|s| subscription_json(broker, s))
+                .map(|s| subscription_json(topics, s))
                 .collect();
             with_token(json!({ "Subscriptions": listed }), next)
         }
         "GetSubscriptionAttributes" => {
             let i: Arns = parse(input)?;
-            json!({ "Attributes": broker.subscription_attributes(&required(i.subscription_arn, "SubscriptionArn")?)? })
+            json!({ "Attributes": topics.subscription_attributes(&required(i.subscription_arn, "SubscriptionArn")?).await? })
         }
         "SetSubscriptionAttributes" => {
             let i: SetAttribute = parse(input)?;
             let arn = required(i.subscription_arn, "SubscriptionArn")?;
             let name = required(i.attribute_name, "AttributeName")?;
-            broker
+            topics
                 .set_subscription_attribute(&arn, &name, i.attribute_value.unwrap_or_default())
                 .await?;
             json!({})
@@ -129,33 +133,31 @@ pub async fn apply(broker: &Broker, action: &str, input: Value) -> ApiResult<Map
             let i: PublishWire = parse(input)?;
             let topic_arn = i.topic_arn.clone().or(i.target_arn.clone());
             let topic_arn = required(topic_arn, "TopicArn")?;
-            let published = broker.publish(publish_input(topic_arn, i)?).await?;
+            let published = topics.publish(publish_input(topic_arn, i)?).await?;
             let mut out = json!({ "MessageId": published.message_id });
             if let Some(seq) = published.sequence_number {
                 out["SequenceNumber"] = seq.into();
             }
             out
         }
-        "PublishBatch" => publish_batch(broker, parse(input)?).await?,
+        "PublishBatch" => publish_batch(topics, parse(input)?).await?,
         "TagResource" => {
             let i: Tagging = parse(input)?;
             let arn = required(i.resource_arn, "ResourceArn")?;
             let new = tags(i.tags);
-            broker.tag_topic(&arn, |t| t.extend(new)).await?;
+            topics.tag_topic(&arn, new).await?;
             json!({})
         }
         "UntagResource" => {
             let i: Tagging = parse(input)?;
             let arn = required(i.resource_arn, "ResourceArn")?;
-            broker
-                .tag_topic(&arn, |t| t.retain(|k, _| !i.tag_keys.contains(k)))
-                .await?;
+            topics.untag_topic(&arn, &i.tag_keys).await?;
             json!({})
         }
         "ListTagsForResource" => {
             let i: Tagging = parse(input)?;
             let arn = required(i.resource_arn, "ResourceArn")?;
-            let topic = broker.topic(&arn).map_err(|_| {
+            let topic = topics.topic(&arn).await.map_err(|_| {
                 ApiError::new(ErrorKind::ResourceNotFound, "Resource does not exist")
             })?;
             let list: Vec<Value> = topic
@@ -241,11 +243,11 @@ struct SubscribeWire {
     return_subscription_arn: Option<bool>,
 }
 
-async fn subscribe(broker: &Broker, i: SubscribeWire) -> ApiResult<Value> {
+async fn subscribe(topics: &dyn Topics, i: SubscribeWire) -> ApiResult<Value> {
     let topic = required(i.topic_arn, "TopicArn")?;
     let protocol = required(i.protocol, "Protocol")?;
     let endpoint = required(i.endpoint, "Endpoint")?;
-    let sub = broker
+    let sub = topics
         .subscribe(&topic, &protocol, &endpoint, i.attributes)
         .await?;
     let arn = if sub.confirmed() || i.return_subscription_arn == Some(true) {
@@ -256,10 +258,10 @@ async fn subscribe(broker: &Broker, i: SubscribeWire) -> ApiResult<Value> {
     Ok(json!({ "SubscriptionArn": arn }))
 }
 
-fn subscription_json(broker: &Broker, s: &Subscription) -> Value {
+fn subscription_json(topics: &dyn Topics, s: &Subscription) -> Value {
     json!({
         "SubscriptionArn": if s.confirmed() { s.record.arn.clone() } else { "PendingConfirmation".into() },
-        "Owner": broker.naming().account_id,
+        "Owner": topics.naming().account_id,
         "Protocol": s.record.protocol,
         "Endpoint": s.record.endpoint,
         "TopicArn": s.record.topic_arn,
@@ -322,9 +324,9 @@ struct PublishBatchWire {
     publish_batch_request_entries: Vec<PublishWire>,
 }
 
-async fn publish_batch(broker: &Broker, i: PublishBatchWire) -> ApiResult<Value> {
+async fn publish_batch(topics: &dyn Topics, i: PublishBatchWire) -> ApiResult<Value> {
     let topic_arn = required(i.topic_arn, "TopicArn")?;
-    broker.topic(&topic_arn)?;
+    topics.topic(&topic_arn).await?;
     let ids: Vec<String> = i
         .publish_batch_request_entries
         .iter()
@@ -335,7 +337,7 @@ async fn publish_batch(broker: &Broker, i: PublishBatchWire) -> ApiResult<Value>
     let mut failed = Vec::new();
     for (id, entry) in ids.iter().zip(i.publish_batch_request_entries) {
         let result = match publish_input(topic_arn.clone(), entry) {
-            Ok(input) => broker.publish(input).await,
+            Ok(input) => topics.publish(input).await,
             Err(e) => Err(e),
         };
         match result {

@@ -5,7 +5,9 @@
 
 use crate::messaging::broker::Broker;
 use crate::messaging::clock::now_ms;
+use crate::messaging::error::ApiResult;
 use crate::messaging::journal::{DeliveryRecord, Op};
+use crate::messaging::pubsub::Outbox;
 use crate::messaging::queue::NewMessage;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -17,6 +19,10 @@ use tokio::sync::{Notify, Semaphore};
 /// Deliveries in flight at once.
 const CONCURRENCY: usize = 64;
 const TIMEOUT: Duration = Duration::from_secs(15);
+/// Deliveries a worker claims at once, and how long its claim holds (past
+/// the longest attempt) before another worker may take them.
+const CLAIM_BATCH: usize = 256;
+const CLAIM_LEASE_MS: i64 = 60_000;
 
 /// SNS's healthyRetryPolicy, in seconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,11 +181,12 @@ impl Deliveries {
         self.notify.notify_one();
     }
 
-    fn take_due(&self, now: i64) -> (Vec<DeliveryRecord>, Option<i64>) {
+    /// Takes up to `max` records due by `now`; when the next one is due.
+    pub fn take_due(&self, now: i64, max: usize) -> (Vec<DeliveryRecord>, Option<i64>) {
         let mut pending = self.pending.lock();
         let mut due = Vec::new();
         while let Some((&(at, id), _)) = pending.first_key_value() {
-            if at > now {
+            if at > now || due.len() >= max {
                 return (due, Some(at));
             }
             if let Some(r) = pending.remove(&(at, id)) {
@@ -187,6 +194,11 @@ impl Deliveries {
             }
         }
         (due, None)
+    }
+
+    /// Resolves after `wake` (a permit is kept if nobody waits).
+    pub async fn changed(&self) {
+        self.notify.notified().await
     }
 }
 
@@ -200,9 +212,18 @@ pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
         .unwrap_or_default();
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     handle.spawn(async move {
+        let outbox: &dyn Outbox = &broker;
         loop {
-            let notified = broker.deliveries().notify.notified();
-            let (due, next) = broker.deliveries().take_due(now_ms());
+            let (due, next) = match outbox
+                .claim_due(now_ms(), CLAIM_LEASE_MS, CLAIM_BATCH)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim sns deliveries");
+                    (Vec::new(), Some(now_ms() + 1000))
+                }
+            };
             for record in due {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
                     return;
@@ -217,7 +238,7 @@ pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
                 Duration::from_millis((at - now_ms()).max(1) as u64)
             });
             tokio::select! {
-                _ = notified => {}
+                _ = outbox.changed() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -225,8 +246,9 @@ pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
 }
 
 async fn attempt(broker: &Broker, client: &reqwest::Client, mut record: DeliveryRecord) {
+    let outbox: &dyn Outbox = broker;
     let Ok(sub) = broker.subscription(&record.subscription_arn) else {
-        broker.journal().record(vec![Op::DeleteDelivery(record.id)]);
+        settle(outbox.complete(record.id).await);
         return; // unsubscribed meanwhile
     };
     let r = &sub.record;
@@ -248,15 +270,21 @@ async fn attempt(broker: &Broker, client: &reqwest::Client, mut record: Delivery
         if let Some(delay) = policy.delay(record.attempts) {
             tracing::info!(subscription = %r.arn, attempt = record.attempts, error = %why, "sns delivery failed, will retry");
             record.due_at = now_ms() + delay.as_millis() as i64;
-            let op = broker.deliveries().add(record);
-            broker.journal().record(vec![op]);
-            broker.wake_deliveries();
+            settle(outbox.retry(record).await);
             return;
         }
         tracing::warn!(subscription = %r.arn, attempts = record.attempts, error = %why, "sns delivery given up");
         dead_letter(broker, &sub, &record).await;
     }
-    broker.journal().record(vec![Op::DeleteDelivery(record.id)]);
+    settle(outbox.complete(record.id).await);
+}
+
+/// An outbox that cannot record a settlement leaves the delivery claimed;
+/// it is tried again once the claim lapses.
+fn settle(result: ApiResult<()>) {
+    if let Err(e) = result {
+        tracing::error!(error = %e, "cannot settle an sns delivery; it will be tried again");
+    }
 }
 
 async fn post(
