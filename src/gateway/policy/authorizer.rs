@@ -23,7 +23,7 @@ const CACHE_CAPACITY: usize = 10_000;
 
 pub struct AuthorizerClient {
     pub spec: Arc<Authorizer>,
-    client: reqwest::Client,
+    client: crate::outbound::Client,
     cache: Mutex<HashMap<String, (Instant, Arc<Decision>)>>,
 }
 
@@ -47,9 +47,8 @@ const HEADER_PREFIX: &str = "x-auth-";
 
 impl AuthorizerClient {
     pub fn new(spec: &Arc<Authorizer>) -> AuthorizerClient {
-        let client = crate::outbound::client(spec.timeout)
-            .build()
-            .unwrap_or_default();
+        let client =
+            crate::outbound::Client::build(crate::outbound::client(spec.timeout), "authorizers");
         AuthorizerClient {
             spec: spec.clone(),
             client,
@@ -141,6 +140,8 @@ impl AuthorizerClient {
         };
         let resp = self
             .client
+            .get()
+            .map_err(unavailable)?
             .post(&self.spec.url)
             .json(&body)
             .send()

@@ -23,7 +23,7 @@ pub struct JwksCache {
     pub url: String,
     ttl: Duration,
     min_refresh: Duration,
-    client: reqwest::Client,
+    client: crate::outbound::Client,
     /// Held only to read or swap the keys, never across a fetch.
     state: parking_lot::Mutex<State>,
     /// Held for the length of a fetch: the single flight.
@@ -44,10 +44,10 @@ pub struct Unavailable;
 
 impl JwksCache {
     pub fn new(url: &str, ttl: Duration, min_refresh: Duration) -> JwksCache {
-        let client = crate::outbound::client(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(2))
-            .build()
-            .unwrap_or_default();
+        let client = crate::outbound::Client::build(
+            crate::outbound::client(FETCH_TIMEOUT).redirect(reqwest::redirect::Policy::limited(2)),
+            "JWKS fetches",
+        );
         JwksCache {
             url: url.to_string(),
             ttl,
@@ -121,6 +121,7 @@ impl JwksCache {
     async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
         let resp = self
             .client
+            .get()?
             .get(&self.url)
             .send()
             .await

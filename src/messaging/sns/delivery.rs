@@ -206,10 +206,10 @@ impl Deliveries {
 pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
     let broker = broker.clone();
     // Receivers written for AWS look for SNS's own user agent.
-    let client = crate::outbound::client(TIMEOUT)
-        .user_agent("Amazon Simple Notification Service Agent")
-        .build()
-        .unwrap_or_default();
+    let client = crate::outbound::Client::build(
+        crate::outbound::client(TIMEOUT).user_agent("Amazon Simple Notification Service Agent"),
+        "SNS deliveries",
+    );
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     handle.spawn(async move {
         let outbox: &dyn Outbox = &broker;
@@ -245,7 +245,7 @@ pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
     });
 }
 
-async fn attempt(broker: &Broker, client: &reqwest::Client, mut record: DeliveryRecord) {
+async fn attempt(broker: &Broker, client: &crate::outbound::Client, mut record: DeliveryRecord) {
     let outbox: &dyn Outbox = broker;
     let Ok(sub) = broker.subscription(&record.subscription_arn) else {
         settle(outbox.complete(record.id).await);
@@ -289,7 +289,7 @@ fn settle(result: ApiResult<()>) {
 
 async fn post(
     broker: &Broker,
-    client: &reqwest::Client,
+    client: &crate::outbound::Client,
     record: &DeliveryRecord,
     sub: &super::topics::Subscription,
 ) -> Result<(), String> {
@@ -315,6 +315,7 @@ async fn post(
         }
     }
     let mut req = client
+        .get()?
         .post(url)
         .header("content-type", "text/plain; charset=UTF-8")
         .header("x-amz-sns-message-type", &record.kind)
