@@ -198,7 +198,7 @@ fn read_request(
         _ => return Err(ApiError::missing("Action")),
     };
     map.remove("Version");
-    if sqs::ACTIONS.contains(&action.as_str()) {
+    if sqs::Command::NAMES.contains(&action.as_str()) {
         let mut map = query::normalize_sqs(map);
         // Query clients post to the queue's URL rather than naming it.
         let path = parts.uri.path();

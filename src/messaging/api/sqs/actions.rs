@@ -1,12 +1,12 @@
-//! The SQS actions: parse the input (one JSON shape for both protocols),
-//! apply it to the queues (any `Queues` backend), and return the result in
-//! the JSON shape; the caller encodes it as JSON or XML.
+//! The SQS actions, one function each: check the input, apply it to the
+//! queues (any `Queues` backend), and answer with the action's typed output.
 
-use super::input::{
-    attributes, attributes_json, check_batch_ids, failed_entry, lenient_u32, parse, required,
+use super::output::{self, Nothing};
+use crate::config::queue_settings::AttributeMap;
+use crate::messaging::api::input::{
+    attributes, attributes_json, check_batch_ids, failed_entry, lenient_u32, required,
     WireAttribute,
 };
-use crate::config::queue_settings::AttributeMap;
 use crate::messaging::broker::{Delivery, ReceiveRequest, SendOk};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::message::{check_attributes, check_body, md5_of_attributes, Attributes};
@@ -15,96 +15,14 @@ use crate::messaging::queues::Queues;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-
-pub const ACTIONS: &[&str] = &[
-    "CreateQueue",
-    "GetQueueUrl",
-    "ListQueues",
-    "DeleteQueue",
-    "GetQueueAttributes",
-    "SetQueueAttributes",
-    "SendMessage",
-    "SendMessageBatch",
-    "ReceiveMessage",
-    "DeleteMessage",
-    "DeleteMessageBatch",
-    "ChangeMessageVisibility",
-    "ChangeMessageVisibilityBatch",
-    "PurgeQueue",
-    "TagQueue",
-    "UntagQueue",
-    "ListQueueTags",
-    "ListDeadLetterSourceQueues",
-    "StartMessageMoveTask",
-    "ListMessageMoveTasks",
-    "CancelMessageMoveTask",
-];
 
 /// The most a batch may carry, in bytes of bodies and attributes.
 const MAX_BATCH_BYTES: usize = 1_048_576;
 
-pub async fn apply(
-    queues: &dyn Queues,
-    action: &str,
-    input: Value,
-) -> ApiResult<Map<String, Value>> {
-    let q = queues;
-    let out = match action {
-        "CreateQueue" => create_queue(q, parse(input)?).await?,
-        "GetQueueUrl" => get_queue_url(q, parse(input)?).await?,
-        "ListQueues" => list_queues(q, parse(input)?).await?,
-        "DeleteQueue" => {
-            let name = queue_name(q, parse::<QueueUrl>(input)?.queue_url).await?;
-            q.delete_queue(&name).await?;
-            json!({})
-        }
-        "GetQueueAttributes" => get_attributes(q, parse(input)?).await?,
-        "SetQueueAttributes" => set_attributes(q, parse(input)?).await?,
-        "SendMessage" => send_message(q, parse(input)?).await?,
-        "SendMessageBatch" => send_batch(q, parse(input)?).await?,
-        "ReceiveMessage" => receive(q, parse(input)?).await?,
-        "DeleteMessage" => delete_message(q, parse(input)?).await?,
-        "DeleteMessageBatch" => delete_batch(q, parse(input)?).await?,
-        "ChangeMessageVisibility" => change_visibility(q, parse(input)?).await?,
-        "ChangeMessageVisibilityBatch" => change_visibility_batch(q, parse(input)?).await?,
-        "PurgeQueue" => {
-            let name = queue_name(q, parse::<QueueUrl>(input)?.queue_url).await?;
-            q.purge(&name).await?;
-            json!({})
-        }
-        "TagQueue" => tag_queue(q, parse(input)?).await?,
-        "UntagQueue" => untag_queue(q, parse(input)?).await?,
-        "ListQueueTags" => {
-            let name = queue_name(q, parse::<QueueUrl>(input)?.queue_url).await?;
-            let tags = q.tags(&name).await?;
-            if tags.is_empty() {
-                json!({})
-            } else {
-                json!({ "Tags": tags })
-            }
-        }
-        "ListDeadLetterSourceQueues" => dead_letter_sources(q, parse(input)?).await?,
-        "StartMessageMoveTask" => start_move(q, parse(input)?).await?,
-        "ListMessageMoveTasks" => list_moves(q, parse(input)?).await?,
-        "CancelMessageMoveTask" => cancel_move(q, parse(input)?).await?,
-        other => {
-            return Err(ApiError::new(
-                ErrorKind::InvalidAction,
-                format!("The action {other} is not valid for this endpoint."),
-            ))
-        }
-    };
-    Ok(match out {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    })
-}
-
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct QueueUrl {
+pub struct QueueUrl {
     queue_url: Option<String>,
 }
 
@@ -119,41 +37,43 @@ async fn queue_name(queues: &dyn Queues, url: Option<String>) -> ApiResult<Strin
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct CreateQueue {
+pub struct CreateQueue {
     queue_name: Option<String>,
     attributes: AttributeMap,
     #[serde(alias = "tags")]
     tags: BTreeMap<String, String>,
 }
 
-async fn create_queue(queues: &dyn Queues, input: CreateQueue) -> ApiResult<Value> {
+pub async fn create_queue(queues: &dyn Queues, input: CreateQueue) -> ApiResult<output::QueueUrl> {
     let name = required(input.queue_name, "QueueName")?;
     let url = queues
         .create_queue(&name, input.attributes, input.tags)
         .await?;
-    Ok(json!({ "QueueUrl": url }))
+    Ok(output::QueueUrl { queue_url: url })
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct GetQueueUrl {
+pub struct GetQueueUrl {
     queue_name: Option<String>,
     #[serde(rename = "QueueOwnerAWSAccountId")]
     owner: Option<String>,
 }
 
-async fn get_queue_url(queues: &dyn Queues, input: GetQueueUrl) -> ApiResult<Value> {
+pub async fn get_queue_url(queues: &dyn Queues, input: GetQueueUrl) -> ApiResult<output::QueueUrl> {
     let name = required(input.queue_name, "QueueName")?;
     if input.owner.is_some_and(|o| o != queues.naming().account_id) {
         return Err(ApiError::no_queue());
     }
     queues.check_queue(&name).await?;
-    Ok(json!({ "QueueUrl": queues.naming().queue_url(&name) }))
+    Ok(output::QueueUrl {
+        queue_url: queues.naming().queue_url(&name),
+    })
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct ListQueues {
+pub struct ListQueues {
     queue_name_prefix: Option<String>,
     #[serde(deserialize_with = "lenient_u32")]
     max_results: Option<u32>,
@@ -192,54 +112,52 @@ fn page(
     Ok((rest, next))
 }
 
-async fn list_queues(queues: &dyn Queues, input: ListQueues) -> ApiResult<Value> {
+pub async fn list_queues(queues: &dyn Queues, input: ListQueues) -> ApiResult<output::QueueList> {
     let names = queues
         .list_queues(input.queue_name_prefix.as_deref())
         .await?;
     let (names, next) = page(names, input.max_results, input.next_token)?;
     let urls: Vec<String> = names.iter().map(|n| queues.naming().queue_url(n)).collect();
-    let mut out = Map::new();
-    if !urls.is_empty() {
-        out.insert("QueueUrls".into(), json!(urls));
-    }
-    if let Some(next) = next {
-        out.insert("NextToken".into(), next.into());
-    }
-    Ok(Value::Object(out))
+    Ok(output::QueueList {
+        queue_urls: (!urls.is_empty()).then_some(urls),
+        next_token: next,
+    })
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct GetAttributes {
+pub struct GetAttributes {
     queue_url: Option<String>,
     attribute_names: Vec<String>,
 }
 
-async fn get_attributes(queues: &dyn Queues, input: GetAttributes) -> ApiResult<Value> {
+pub async fn get_attributes(
+    queues: &dyn Queues,
+    input: GetAttributes,
+) -> ApiResult<output::Attributes> {
     let name = queue_name(queues, input.queue_url).await?;
     let attributes = queues.get_attributes(&name, &input.attribute_names).await?;
-    if attributes.is_empty() {
-        return Ok(json!({}));
-    }
-    Ok(json!({ "Attributes": attributes }))
+    Ok(output::Attributes {
+        attributes: (!attributes.is_empty()).then_some(attributes),
+    })
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct SetAttributes {
+pub struct SetAttributes {
     queue_url: Option<String>,
     attributes: AttributeMap,
 }
 
-async fn set_attributes(queues: &dyn Queues, input: SetAttributes) -> ApiResult<Value> {
+pub async fn set_attributes(queues: &dyn Queues, input: SetAttributes) -> ApiResult<Nothing> {
     let name = queue_name(queues, input.queue_url).await?;
     queues.set_attributes(&name, input.attributes).await?;
-    Ok(json!({}))
+    Ok(Nothing {})
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct SendEntry {
+pub struct SendEntry {
     id: Option<String>,
     message_body: Option<String>,
     #[serde(deserialize_with = "lenient_u32")]
@@ -252,7 +170,7 @@ struct SendEntry {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct SendMessage {
+pub struct SendMessage {
     queue_url: Option<String>,
     #[serde(flatten)]
     entry: SendEntry,
@@ -302,20 +220,17 @@ fn new_message(entry: SendEntry) -> ApiResult<NewMessage> {
     })
 }
 
-fn sent_json(ok: &SendOk) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("MessageId".into(), ok.message_id.clone().into());
-    out.insert("MD5OfMessageBody".into(), ok.md5_of_body.clone().into());
-    if let Some(md5) = &ok.md5_of_attributes {
-        out.insert("MD5OfMessageAttributes".into(), md5.clone().into());
+fn sent(ok: SendOk, system_md5: Option<String>) -> output::Sent {
+    output::Sent {
+        message_id: ok.message_id,
+        md5_of_body: ok.md5_of_body,
+        md5_of_attributes: ok.md5_of_attributes,
+        md5_of_system_attributes: system_md5,
+        sequence_number: ok.sequence_number,
     }
-    if let Some(seq) = &ok.sequence_number {
-        out.insert("SequenceNumber".into(), seq.clone().into());
-    }
-    out
 }
 
-async fn send_message(queues: &dyn Queues, input: SendMessage) -> ApiResult<Value> {
+pub async fn send_message(queues: &dyn Queues, input: SendMessage) -> ApiResult<output::Sent> {
     let name = queue_name(queues, input.queue_url).await?;
     let new = new_message(input.entry)?;
     let system_md5 = new.trace_header.as_ref().and_then(|t| system_md5(t));
@@ -323,11 +238,7 @@ async fn send_message(queues: &dyn Queues, input: SendMessage) -> ApiResult<Valu
     let ok = results
         .pop()
         .unwrap_or_else(|| Err(ApiError::internal("no result")))?;
-    let mut out = sent_json(&ok);
-    if let Some(md5) = system_md5 {
-        out.insert("MD5OfMessageSystemAttributes".into(), md5.into());
-    }
-    Ok(Value::Object(out))
+    Ok(sent(ok, system_md5))
 }
 
 fn system_md5(trace: &str) -> Option<String> {
@@ -345,12 +256,15 @@ fn system_md5(trace: &str) -> Option<String> {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct SendBatch {
+pub struct SendBatch {
     queue_url: Option<String>,
     entries: Vec<SendEntry>,
 }
 
-async fn send_batch(queues: &dyn Queues, input: SendBatch) -> ApiResult<Value> {
+pub async fn send_batch(
+    queues: &dyn Queues,
+    input: SendBatch,
+) -> ApiResult<output::Batch<output::SentEntry>> {
     let name = queue_name(queues, input.queue_url).await?;
     let ids: Vec<String> = input
         .entries
@@ -400,20 +314,19 @@ async fn send_batch(queues: &dyn Queues, input: SendBatch) -> ApiResult<Value> {
     let mut successful = Vec::new();
     for (id, result) in accepted_ids.iter().zip(results) {
         match result {
-            Ok(ok) => {
-                let mut entry = sent_json(&ok);
-                entry.insert("Id".into(), id.clone().into());
-                successful.push(Value::Object(entry));
-            }
+            Ok(ok) => successful.push(output::SentEntry {
+                id: id.clone(),
+                sent: sent(ok, None),
+            }),
             Err(e) => failed.push(failed_entry(id, &e)),
         }
     }
-    Ok(json!({ "Successful": successful, "Failed": failed }))
+    Ok(output::Batch { successful, failed })
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct Receive {
+pub struct Receive {
     queue_url: Option<String>,
     attribute_names: Vec<String>,
     message_system_attribute_names: Vec<String>,
@@ -427,7 +340,7 @@ struct Receive {
     receive_request_attempt_id: Option<String>,
 }
 
-async fn receive(queues: &dyn Queues, input: Receive) -> ApiResult<Value> {
+pub async fn receive(queues: &dyn Queues, input: Receive) -> ApiResult<output::Messages> {
     let name = queue_name(queues, input.queue_url).await?;
     let max = input.max_number_of_messages.unwrap_or(1);
     if !(1..=10).contains(&max) {
@@ -453,30 +366,31 @@ async fn receive(queues: &dyn Queues, input: Receive) -> ApiResult<Value> {
     };
     let got = queues.receive(&name, &req).await?;
     if got.is_empty() {
-        return Ok(json!({}));
+        return Ok(output::Messages { messages: None });
     }
     let mut system_names = input.attribute_names;
     system_names.extend(input.message_system_attribute_names);
-    let messages: Vec<Value> = got
+    let messages: Vec<output::Received> = got
         .iter()
         .map(|d| message_json(d, &system_names, &input.message_attribute_names))
         .collect();
-    Ok(json!({ "Messages": messages }))
+    Ok(output::Messages {
+        messages: Some(messages),
+    })
 }
 
-fn message_json(d: &Delivery, system_names: &[String], attribute_names: &[String]) -> Value {
+fn message_json(
+    d: &Delivery,
+    system_names: &[String],
+    attribute_names: &[String],
+) -> output::Received {
     let m = &d.message;
-    let mut out = Map::new();
-    out.insert("MessageId".into(), m.id.to_string().into());
-    out.insert("ReceiptHandle".into(), d.receipt.clone().into());
-    out.insert("MD5OfBody".into(), m.md5_of_body().into());
-    out.insert("Body".into(), m.body.to_string().into());
     let all = system_names.iter().any(|n| n == "All");
     let wanted = |n: &str| all || system_names.iter().any(|s| s == n);
-    let mut system = Map::new();
+    let mut system = BTreeMap::new();
     let mut put = |name: &str, value: String| {
         if wanted(name) {
-            system.insert(name.into(), value.into());
+            system.insert(name.to_string(), value);
         }
     };
     put("SenderId", "AIDAIT2UOQQY3AUEKVGXU".into());
@@ -500,20 +414,24 @@ fn message_json(d: &Delivery, system_names: &[String], attribute_names: &[String
     if let Some(trace) = &m.trace_header {
         put("AWSTraceHeader", trace.to_string());
     }
-    if !system.is_empty() {
-        out.insert("Attributes".into(), Value::Object(system));
-    }
     let selected: Attributes = m
         .attributes
         .iter()
         .filter(|(name, _)| attribute_selected(name, attribute_names))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if let Some(md5) = md5_of_attributes(&selected) {
-        out.insert("MD5OfMessageAttributes".into(), md5.into());
-        out.insert("MessageAttributes".into(), attributes_json(&selected));
+    let md5_of_attributes = md5_of_attributes(&selected);
+    output::Received {
+        message_id: m.id.to_string(),
+        receipt_handle: d.receipt.clone(),
+        md5_of_body: m.md5_of_body(),
+        body: m.body.to_string(),
+        attributes: (!system.is_empty()).then_some(system),
+        message_attributes: md5_of_attributes
+            .as_ref()
+            .map(|_| attributes_json(&selected)),
+        md5_of_attributes,
     }
-    Value::Object(out)
 }
 
 /// `All`, `.*`, `prefix.*` or an exact name.
@@ -529,22 +447,22 @@ fn attribute_selected(name: &str, patterns: &[String]) -> bool {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct DeleteMessage {
+pub struct DeleteMessage {
     queue_url: Option<String>,
     receipt_handle: Option<String>,
 }
 
-async fn delete_message(queues: &dyn Queues, input: DeleteMessage) -> ApiResult<Value> {
+pub async fn delete_message(queues: &dyn Queues, input: DeleteMessage) -> ApiResult<Nothing> {
     let name = queue_name(queues, input.queue_url).await?;
     let handle = required(input.receipt_handle, "ReceiptHandle")?;
     let mut results = queues.delete(&name, &[handle]).await?;
     results.pop().unwrap_or(Ok(()))?;
-    Ok(json!({}))
+    Ok(Nothing {})
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct HandleEntry {
+pub struct HandleEntry {
     id: Option<String>,
     receipt_handle: Option<String>,
     #[serde(deserialize_with = "lenient_u32")]
@@ -553,7 +471,7 @@ struct HandleEntry {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct HandleBatch {
+pub struct HandleBatch {
     queue_url: Option<String>,
     entries: Vec<HandleEntry>,
 }
@@ -573,19 +491,22 @@ async fn handle_batch(
     Ok((name, ids))
 }
 
-fn batch_result(ids: &[String], results: Vec<ApiResult<()>>) -> Value {
+fn batch_result(ids: &[String], results: Vec<ApiResult<()>>) -> output::Batch<output::DoneEntry> {
     let mut successful = Vec::new();
     let mut failed = Vec::new();
     for (id, result) in ids.iter().zip(results) {
         match result {
-            Ok(()) => successful.push(json!({ "Id": id })),
+            Ok(()) => successful.push(output::DoneEntry { id: id.clone() }),
             Err(e) => failed.push(failed_entry(id, &e)),
         }
     }
-    json!({ "Successful": successful, "Failed": failed })
+    output::Batch { successful, failed }
 }
 
-async fn delete_batch(queues: &dyn Queues, input: HandleBatch) -> ApiResult<Value> {
+pub async fn delete_batch(
+    queues: &dyn Queues,
+    input: HandleBatch,
+) -> ApiResult<output::Batch<output::DoneEntry>> {
     let (name, ids) = handle_batch(queues, &input).await?;
     let handles: Vec<String> = input
         .entries
@@ -598,14 +519,14 @@ async fn delete_batch(queues: &dyn Queues, input: HandleBatch) -> ApiResult<Valu
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct ChangeVisibility {
+pub struct ChangeVisibility {
     queue_url: Option<String>,
     receipt_handle: Option<String>,
     #[serde(deserialize_with = "lenient_u32")]
     visibility_timeout: Option<u32>,
 }
 
-async fn change_visibility(queues: &dyn Queues, input: ChangeVisibility) -> ApiResult<Value> {
+pub async fn change_visibility(queues: &dyn Queues, input: ChangeVisibility) -> ApiResult<Nothing> {
     let name = queue_name(queues, input.queue_url).await?;
     let handle = required(input.receipt_handle, "ReceiptHandle")?;
     let timeout = required(input.visibility_timeout, "VisibilityTimeout")?;
@@ -613,10 +534,13 @@ async fn change_visibility(queues: &dyn Queues, input: ChangeVisibility) -> ApiR
         .change_visibility(&name, &[(handle, timeout)])
         .await?;
     results.pop().unwrap_or(Ok(()))?;
-    Ok(json!({}))
+    Ok(Nothing {})
 }
 
-async fn change_visibility_batch(queues: &dyn Queues, input: HandleBatch) -> ApiResult<Value> {
+pub async fn change_visibility_batch(
+    queues: &dyn Queues,
+    input: HandleBatch,
+) -> ApiResult<output::Batch<output::DoneEntry>> {
     let (name, ids) = handle_batch(queues, &input).await?;
     let entries: Vec<(String, u32)> = input
         .entries
@@ -634,55 +558,56 @@ async fn change_visibility_batch(queues: &dyn Queues, input: HandleBatch) -> Api
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct TagQueue {
+pub struct TagQueue {
     queue_url: Option<String>,
     tags: BTreeMap<String, String>,
     tag_keys: Vec<String>,
 }
 
-async fn tag_queue(queues: &dyn Queues, input: TagQueue) -> ApiResult<Value> {
+pub async fn tag_queue(queues: &dyn Queues, input: TagQueue) -> ApiResult<Nothing> {
     let name = queue_name(queues, input.queue_url).await?;
     if input.tags.is_empty() {
         return Err(ApiError::missing("Tags"));
     }
     queues.tag(&name, input.tags).await?;
-    Ok(json!({}))
+    Ok(Nothing {})
 }
 
-async fn untag_queue(queues: &dyn Queues, input: TagQueue) -> ApiResult<Value> {
+pub async fn untag_queue(queues: &dyn Queues, input: TagQueue) -> ApiResult<Nothing> {
     let name = queue_name(queues, input.queue_url).await?;
     if input.tag_keys.is_empty() {
         return Err(ApiError::missing("TagKeys"));
     }
     queues.untag(&name, &input.tag_keys).await?;
-    Ok(json!({}))
+    Ok(Nothing {})
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct DeadLetterSources {
+pub struct DeadLetterSources {
     queue_url: Option<String>,
     #[serde(deserialize_with = "lenient_u32")]
     max_results: Option<u32>,
     next_token: Option<String>,
 }
 
-async fn dead_letter_sources(queues: &dyn Queues, input: DeadLetterSources) -> ApiResult<Value> {
+pub async fn dead_letter_sources(
+    queues: &dyn Queues,
+    input: DeadLetterSources,
+) -> ApiResult<output::DeadLetterSources> {
     let name = queue_name(queues, input.queue_url).await?;
     let names = queues.dead_letter_sources(&name).await?;
     let (names, next) = page(names, input.max_results, input.next_token)?;
     let urls: Vec<String> = names.iter().map(|n| queues.naming().queue_url(n)).collect();
-    let mut out = Map::new();
-    out.insert("queueUrls".into(), json!(urls));
-    if let Some(next) = next {
-        out.insert("NextToken".into(), next.into());
-    }
-    Ok(Value::Object(out))
+    Ok(output::DeadLetterSources {
+        queue_urls: urls,
+        next_token: next,
+    })
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct MoveTask {
+pub struct MoveTask {
     source_arn: Option<String>,
     destination_arn: Option<String>,
     #[serde(deserialize_with = "lenient_u32")]
@@ -692,7 +617,7 @@ struct MoveTask {
     task_handle: Option<String>,
 }
 
-async fn start_move(queues: &dyn Queues, input: MoveTask) -> ApiResult<Value> {
+pub async fn start_move(queues: &dyn Queues, input: MoveTask) -> ApiResult<output::TaskHandle> {
     let source = required(input.source_arn, "SourceArn")?;
     let handle = queues
         .start_move_task(
@@ -701,47 +626,61 @@ async fn start_move(queues: &dyn Queues, input: MoveTask) -> ApiResult<Value> {
             input.max_number_of_messages_per_second,
         )
         .await?;
-    Ok(json!({ "TaskHandle": handle }))
+    Ok(output::TaskHandle {
+        task_handle: handle,
+    })
 }
 
-async fn list_moves(queues: &dyn Queues, input: MoveTask) -> ApiResult<Value> {
+pub async fn list_moves(queues: &dyn Queues, input: MoveTask) -> ApiResult<output::MoveTasks> {
     let source = required(input.source_arn, "SourceArn")?;
     let max = input.max_results.unwrap_or(1);
     if !(1..=10).contains(&max) {
         return Err(ApiError::invalid("MaxResults must be between 1 and 10."));
     }
-    let results: Vec<Value> = queues
+    let results = queues
         .list_move_tasks(&source)
         .await?
         .into_iter()
         .take(max as usize)
-        .map(|t| {
-            let mut o = Map::new();
-            if t.status == "RUNNING" {
-                o.insert("TaskHandle".into(), t.handle.into());
-            }
-            o.insert("Status".into(), t.status.into());
-            o.insert("SourceArn".into(), t.source_arn.into());
-            if let Some(d) = t.destination_arn {
-                o.insert("DestinationArn".into(), d.into());
-            }
-            if let Some(r) = t.max_per_second {
-                o.insert("MaxNumberOfMessagesPerSecond".into(), r.into());
-            }
-            o.insert("ApproximateNumberOfMessagesMoved".into(), t.moved.into());
-            o.insert("ApproximateNumberOfMessagesToMove".into(), t.to_move.into());
-            if let Some(r) = t.failure_reason {
-                o.insert("FailureReason".into(), r.into());
-            }
-            o.insert("StartedTimestamp".into(), t.started_at.into());
-            Value::Object(o)
+        .map(|t| output::MoveTask {
+            task_handle: (t.status == "RUNNING").then_some(t.handle),
+            status: t.status,
+            source_arn: t.source_arn,
+            destination_arn: t.destination_arn,
+            max_number_of_messages_per_second: t.max_per_second,
+            approximate_number_of_messages_moved: t.moved,
+            approximate_number_of_messages_to_move: t.to_move,
+            failure_reason: t.failure_reason,
+            started_timestamp: t.started_at,
         })
         .collect();
-    Ok(json!({ "Results": results }))
+    Ok(output::MoveTasks { results })
 }
 
-async fn cancel_move(queues: &dyn Queues, input: MoveTask) -> ApiResult<Value> {
+pub async fn cancel_move(queues: &dyn Queues, input: MoveTask) -> ApiResult<output::Cancelled> {
     let handle = required(input.task_handle, "TaskHandle")?;
     let moved = queues.cancel_move_task(&handle).await?;
-    Ok(json!({ "ApproximateNumberOfMessagesMoved": moved }))
+    Ok(output::Cancelled {
+        approximate_number_of_messages_moved: moved,
+    })
+}
+
+pub async fn delete_queue(queues: &dyn Queues, input: QueueUrl) -> ApiResult<Nothing> {
+    let name = queue_name(queues, input.queue_url).await?;
+    queues.delete_queue(&name).await?;
+    Ok(Nothing {})
+}
+
+pub async fn purge_queue(queues: &dyn Queues, input: QueueUrl) -> ApiResult<Nothing> {
+    let name = queue_name(queues, input.queue_url).await?;
+    queues.purge(&name).await?;
+    Ok(Nothing {})
+}
+
+pub async fn list_queue_tags(queues: &dyn Queues, input: QueueUrl) -> ApiResult<output::Tags> {
+    let name = queue_name(queues, input.queue_url).await?;
+    let tags = queues.tags(&name).await?;
+    Ok(output::Tags {
+        tags: (!tags.is_empty()).then_some(tags),
+    })
 }

@@ -1,0 +1,92 @@
+//! SQS: every action is a `Command`, parsed from its input (one JSON shape
+//! for both protocols), applied to the queues (any `Queues` backend), and
+//! answered with its typed `Output`, which the caller encodes as JSON or XML.
+//! `commands!` below is the one list of actions: the names the protocol
+//! detection knows, the parser and the dispatch all come from it.
+
+mod actions;
+pub mod output;
+
+use super::input::parse;
+use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
+use crate::messaging::queues::Queues;
+use actions::*;
+use serde_json::{Map, Value};
+
+macro_rules! commands {
+    ($($action:ident($input:ty) -> $output:ty = $handler:ident;)*) => {
+        /// An SQS action with its parsed input.
+        pub enum Command {
+            $($action($input),)*
+        }
+
+        /// What an action answers.
+        pub enum Output {
+            $($action($output),)*
+        }
+
+        impl Command {
+            /// Every action's name, as clients send it.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($action)),*];
+
+            pub fn parse(action: &str, input: Value) -> ApiResult<Command> {
+                match action {
+                    $(stringify!($action) => Ok(Command::$action(parse(input)?)),)*
+                    other => Err(ApiError::new(
+                        ErrorKind::InvalidAction,
+                        format!("The action {other} is not valid for this endpoint."),
+                    )),
+                }
+            }
+
+            pub async fn apply(self, queues: &dyn Queues) -> ApiResult<Output> {
+                Ok(match self {
+                    $(Command::$action(input) => Output::$action($handler(queues, input).await?),)*
+                })
+            }
+        }
+
+        impl Output {
+            /// The JSON object both protocols start from.
+            pub fn encode(&self) -> Map<String, Value> {
+                match self {
+                    $(Output::$action(out) => output::encode(out),)*
+                }
+            }
+        }
+    };
+}
+
+commands! {
+    CreateQueue(CreateQueue) -> output::QueueUrl = create_queue;
+    GetQueueUrl(GetQueueUrl) -> output::QueueUrl = get_queue_url;
+    ListQueues(ListQueues) -> output::QueueList = list_queues;
+    DeleteQueue(QueueUrl) -> output::Nothing = delete_queue;
+    GetQueueAttributes(GetAttributes) -> output::Attributes = get_attributes;
+    SetQueueAttributes(SetAttributes) -> output::Nothing = set_attributes;
+    SendMessage(SendMessage) -> output::Sent = send_message;
+    SendMessageBatch(SendBatch) -> output::Batch<output::SentEntry> = send_batch;
+    ReceiveMessage(Receive) -> output::Messages = receive;
+    DeleteMessage(DeleteMessage) -> output::Nothing = delete_message;
+    DeleteMessageBatch(HandleBatch) -> output::Batch<output::DoneEntry> = delete_batch;
+    ChangeMessageVisibility(ChangeVisibility) -> output::Nothing = change_visibility;
+    ChangeMessageVisibilityBatch(HandleBatch) -> output::Batch<output::DoneEntry> = change_visibility_batch;
+    PurgeQueue(QueueUrl) -> output::Nothing = purge_queue;
+    TagQueue(TagQueue) -> output::Nothing = tag_queue;
+    UntagQueue(TagQueue) -> output::Nothing = untag_queue;
+    ListQueueTags(QueueUrl) -> output::Tags = list_queue_tags;
+    ListDeadLetterSourceQueues(DeadLetterSources) -> output::DeadLetterSources = dead_letter_sources;
+    StartMessageMoveTask(MoveTask) -> output::TaskHandle = start_move;
+    ListMessageMoveTasks(MoveTask) -> output::MoveTasks = list_moves;
+    CancelMessageMoveTask(MoveTask) -> output::Cancelled = cancel_move;
+}
+
+/// Parses, applies and encodes one action.
+pub async fn apply(
+    queues: &dyn Queues,
+    action: &str,
+    input: Value,
+) -> ApiResult<Map<String, Value>> {
+    let command = Command::parse(action, input)?;
+    Ok(command.apply(queues).await?.encode())
+}
