@@ -207,7 +207,7 @@ fn read_request(
         }
         return Ok((Protocol::SqsQuery, action, Value::Object(map)));
     }
-    if sns::ACTIONS.contains(&action.as_str()) {
+    if sns::Command::NAMES.contains(&action.as_str()) {
         return Ok((
             Protocol::SnsQuery,
             action,
