@@ -4,6 +4,7 @@
 #
 #   benches/messaging.sh                     # defaults below
 #   ROUNDS=5 DURATION=15 HALF_RATE=10000 benches/messaging.sh
+#   BEFORE=/path/to/old/gatehouse benches/messaging.sh   # also an earlier build, same config
 #
 # Scenarios, each on a fresh queue, batches of 10 for send, receive and delete:
 #   standard   flat out: producers as fast as the cycle allows
@@ -25,6 +26,8 @@ GROUPS=${GROUPS:-64}
 MAX_BACKLOG=${MAX_BACKLOG:-1000}
 GATEHOUSE_THREADS=${GATEHOUSE_THREADS:-2}
 GATEHOUSE_PORT=18190 MOTO_PORT=18191 HTTP_PORT=18192 ADMIN_PORT=18193
+BEFORE=${BEFORE:-}
+BEFORE_PORT=18194 BEFORE_HTTP_PORT=18195 BEFORE_ADMIN_PORT=18196
 export AWS_ACCESS_KEY_ID=AKIDBENCHMARK AWS_SECRET_ACCESS_KEY=bench-secret-not-for-production
 
 command -v moto_server >/dev/null || { echo "needs moto's server (pip install 'moto[server]')"; exit 1; }
@@ -35,6 +38,7 @@ work=$(mktemp -d)
 cleanup() {
   [ -n "${GH_PID:-}" ] && kill "$GH_PID" 2>/dev/null || true
   [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true
+  [ -n "${BEFORE_PID:-}" ] && kill "$BEFORE_PID" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,13 +62,24 @@ messaging:
 YAML
 GATEHOUSE_LOG=warn $bin -C "$work/gh" serve 2>"$work/gh.err" &
 GH_PID=$!
+targets=(gatehouse moto)
+if [ -n "$BEFORE" ]; then
+  mkdir -p "$work/before"
+  sed -e "s/127.0.0.1:$GATEHOUSE_PORT/127.0.0.1:$BEFORE_PORT/" -e "s/127.0.0.1:$HTTP_PORT/127.0.0.1:$BEFORE_HTTP_PORT/" \
+    -e "s/127.0.0.1:$ADMIN_PORT/127.0.0.1:$BEFORE_ADMIN_PORT/" -e "s#$work/data#$work/before-data#" \
+    "$work/gh/gatehouse.yaml" > "$work/before/gatehouse.yaml"
+  GATEHOUSE_LOG=warn "$BEFORE" -C "$work/before" serve 2>"$work/before.err" &
+  BEFORE_PID=$!
+  targets=(gatehouse before moto)
+fi
 moto_server -p $MOTO_PORT >"$work/moto.log" 2>&1 &
 MOTO_PID=$!
 
 wait_port() { for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
 wait_port $GATEHOUSE_PORT; wait_port $MOTO_PORT
+[ -n "$BEFORE" ] && wait_port $BEFORE_PORT
 
-declare -A ENDPOINT=([gatehouse]=http://127.0.0.1:$GATEHOUSE_PORT [moto]=http://127.0.0.1:$MOTO_PORT)
+declare -A ENDPOINT=([gatehouse]=http://127.0.0.1:$GATEHOUSE_PORT [moto]=http://127.0.0.1:$MOTO_PORT [before]=http://127.0.0.1:$BEFORE_PORT)
 results="$work/results.jsonl"
 : > "$results"
 
@@ -95,12 +110,12 @@ PY
 }
 
 echo "warm-up"
-for t in gatehouse moto; do DURATION=2 bench "$t" warmup > /dev/null; done
+for t in "${targets[@]}"; do DURATION=2 bench "$t" warmup > /dev/null; done
 : > "$results"
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r"
-  for t in gatehouse moto; do bench "$t" standard; done
-  for t in gatehouse moto; do bench "$t" fifo --fifo --groups "$GROUPS"; done
+  for t in "${targets[@]}"; do bench "$t" standard; done
+  for t in "${targets[@]}"; do bench "$t" fifo --fifo --groups "$GROUPS"; done
 done
 # Half load needs each target's flat-out rate first.
 moto_half=$(( $(median_rate moto standard) / 2 ))
@@ -108,19 +123,21 @@ moto_half=$(( $(median_rate moto standard) / 2 ))
 for r in $(seq 1 "$ROUNDS"); do
   echo "half-load round $r"
   bench gatehouse half-load --rate "$HALF_RATE"
+  [ -n "$BEFORE" ] && bench before half-load --rate "$HALF_RATE"
   bench moto half-load --rate "$moto_half"
 done
 
 echo
 echo "medians over $ROUNDS rounds, ${DURATION}s each, $PRODUCERS producers, $CONSUMERS consumers, batches of 10, backlog <= $MAX_BACKLOG, gatehouse threads=$GATEHOUSE_THREADS, fsync on"
-python3 - "$results" <<'PY'
+python3 - "$results" "${targets[*]}" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+targets = sys.argv[2].split()
 med = lambda xs: statistics.median(xs) if xs else 0.0
 print("| scenario | server | offered | msg/s | e2e p50 | e2e p99 | msg/s vs moto | lost / dup / out of order / errors |")
 print("|---|---|---:|---:|---:|---:|---:|---|")
 for scenario in ["standard", "half-load", "fifo"]:
-    by = {t: [r for r in rows if r["target"] == t and r["scenario"] == scenario] for t in ["gatehouse", "moto"]}
+    by = {t: [r for r in rows if r["target"] == t and r["scenario"] == scenario] for t in targets}
     rate = {t: med([r["messages_per_second"] for r in rs]) for t, rs in by.items()}
     for t, rs in by.items():
         offered = f"{rs[0]['offered_rate']:,}/s" if rs and rs[0]["offered_rate"] else "flat out"

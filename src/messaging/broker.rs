@@ -472,6 +472,7 @@ impl Broker {
                 let id: Arc<str> = new_message_id().into();
                 let result = q
                     .send(new, seq, id, now, &mut ops)
+                    .map_err(ApiError::from)
                     .map(|(sent, duplicate)| {
                         if !duplicate {
                             fresh += 1;
@@ -610,7 +611,7 @@ impl Broker {
         {
             let mut q = cell.state.lock();
             for handle in handles {
-                let result = Receipt::decode(handle).and_then(|r| q.delete(&r, &mut ops));
+                let result = Receipt::decode(handle).and_then(|r| Ok(q.delete(&r, &mut ops)?));
                 released |= matches!(result, Ok(true));
                 results.push(result.map(|_| ()));
             }
@@ -642,7 +643,7 @@ impl Broker {
                         )));
                     }
                     let receipt = Receipt::decode(handle)?;
-                    q.change_visibility(&receipt, *timeout, now, &mut ops)
+                    Ok(q.change_visibility(&receipt, *timeout, now, &mut ops)?)
                 })
                 .collect();
             self.inner.journal.record(ops);

@@ -183,3 +183,65 @@ impl From<SettingError> for ApiError {
         }
     }
 }
+
+/// The queue rules' refusals as SQS names them.
+impl From<crate::messaging::queue::QueueError> for ApiError {
+    fn from(e: crate::messaging::queue::QueueError) -> ApiError {
+        use crate::messaging::queue::QueueError as Q;
+        let kind = match &e {
+            Q::MissingGroupId => ErrorKind::MissingParameter,
+            Q::ForeignReceipt { .. } => ErrorKind::ReceiptHandleIsInvalid,
+            Q::PurgeTooSoon { .. } => ErrorKind::PurgeQueueInProgress,
+            Q::TooLong { .. }
+            | Q::DelayOnFifo { .. }
+            | Q::MissingDedupId
+            | Q::DedupIdOnStandard
+            | Q::NotInflight { .. } => ErrorKind::InvalidParameterValue,
+        };
+        ApiError::new(kind, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messaging::queue::QueueError;
+
+    #[test]
+    fn queue_errors_map_to_sqs_errors() {
+        let cases = [
+            (QueueError::MissingGroupId, ErrorKind::MissingParameter),
+            (
+                QueueError::ForeignReceipt { handle: "h".into() },
+                ErrorKind::ReceiptHandleIsInvalid,
+            ),
+            (
+                QueueError::PurgeTooSoon { queue: "q".into() },
+                ErrorKind::PurgeQueueInProgress,
+            ),
+            (
+                QueueError::TooLong { max: 1024 },
+                ErrorKind::InvalidParameterValue,
+            ),
+            (
+                QueueError::DelayOnFifo { delay: 5 },
+                ErrorKind::InvalidParameterValue,
+            ),
+            (QueueError::MissingDedupId, ErrorKind::InvalidParameterValue),
+            (
+                QueueError::DedupIdOnStandard,
+                ErrorKind::InvalidParameterValue,
+            ),
+            (
+                QueueError::NotInflight { handle: "h".into() },
+                ErrorKind::InvalidParameterValue,
+            ),
+        ];
+        for (domain, kind) in cases {
+            let message = domain.to_string();
+            let wire = ApiError::from(domain);
+            assert_eq!(wire.kind, kind);
+            assert_eq!(wire.message, message);
+        }
+    }
+}

@@ -4,7 +4,6 @@
 //! `ops` for the journal, so the rules are unit-tested without I/O. See
 //! `design.md` for the invariants.
 
-use super::error::{ApiError, ApiResult, ErrorKind};
 use super::journal::{Op, QueueRecord};
 use super::message::{attributes_size, Attributes, Message, Stage};
 use super::receipt::Receipt;
@@ -12,6 +11,68 @@ use crate::config::queue_settings::{AttributeMap, Settings};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
+
+/// Why a queue refused an operation: the rules' own words. The messaging
+/// API maps each to its AWS error in one place (`error.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueError {
+    /// Body and attributes exceed the queue's MaximumMessageSize.
+    TooLong { max: usize },
+    /// A FIFO queue needs a MessageGroupId.
+    MissingGroupId,
+    /// FIFO queues take no per-message delay.
+    DelayOnFifo { delay: u32 },
+    /// A FIFO queue without content-based deduplication needs an id.
+    MissingDedupId,
+    /// Standard queues take no deduplication id.
+    DedupIdOnStandard,
+    /// The receipt handle is for another queue.
+    ForeignReceipt { handle: String },
+    /// The message is gone or not in flight.
+    NotInflight { handle: String },
+    /// A purge within 60 s of the last.
+    PurgeTooSoon { queue: String },
+}
+
+pub type QueueResult<T> = Result<T, QueueError>;
+
+impl std::fmt::Display for QueueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueError::TooLong { max } => write!(
+                f,
+                "One or more parameters are invalid. Reason: Message must be shorter than {max} bytes."
+            ),
+            QueueError::MissingGroupId => {
+                write!(f, "The request must contain the parameter MessageGroupId.")
+            }
+            QueueError::DelayOnFifo { delay } => write!(
+                f,
+                "Value {delay} for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type."
+            ),
+            QueueError::MissingDedupId => write!(
+                f,
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly"
+            ),
+            QueueError::DedupIdOnStandard => write!(
+                f,
+                "Value for parameter MessageDeduplicationId is invalid. Reason: The request include parameter that is not valid for this queue type."
+            ),
+            QueueError::ForeignReceipt { handle } => write!(
+                f,
+                "The input receipt handle \"{handle}\" is not a valid receipt handle for this queue."
+            ),
+            QueueError::NotInflight { handle } => write!(
+                f,
+                "Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change."
+            ),
+            QueueError::PurgeTooSoon { queue } => write!(
+                f,
+                "Only one PurgeQueue operation on {queue} is allowed every 60 seconds."
+            ),
+        }
+    }
+}
 
 /// FIFO deduplication and receive-attempt windows.
 pub const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -202,32 +263,24 @@ impl Queue {
         message_id: Arc<str>,
         now: i64,
         ops: &mut Vec<Op>,
-    ) -> ApiResult<(Sent, bool)> {
+    ) -> QueueResult<(Sent, bool)> {
         let size = new.body.len() + attributes_size(&new.attributes);
         let max = self.settings.maximum_message_size as usize;
         if size > max {
-            return Err(ApiError::invalid(format!(
-                "One or more parameters are invalid. Reason: Message must be shorter than {max} bytes."
-            )));
+            return Err(QueueError::TooLong { max });
         }
         let mut dedup_key = None;
         if self.settings.fifo {
             let Some(group) = &new.group_id else {
-                return Err(ApiError::missing("MessageGroupId"));
+                return Err(QueueError::MissingGroupId);
             };
             if let Some(delay) = new.delay_seconds.filter(|d| *d > 0) {
-                return Err(ApiError::invalid(format!(
-                    "Value {delay} for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type."
-                )));
+                return Err(QueueError::DelayOnFifo { delay });
             }
             let dedup = match &new.dedup_id {
                 Some(id) => id.clone(),
                 None if self.settings.content_based_dedup => content_dedup_id(&new.body),
-                None => {
-                    return Err(ApiError::invalid(
-                        "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
-                    ))
-                }
+                None => return Err(QueueError::MissingDedupId),
             };
             let key = if self.settings.dedup_per_group {
                 format!("{group}\u{0}{dedup}")
@@ -240,9 +293,7 @@ impl Queue {
             }
             dedup_key = Some(key);
         } else if new.dedup_id.is_some() {
-            return Err(ApiError::invalid(
-                "Value for parameter MessageDeduplicationId is invalid. Reason: The request include parameter that is not valid for this queue type.",
-            ));
+            return Err(QueueError::DedupIdOnStandard);
         }
         let delay = new.delay_seconds.unwrap_or(self.settings.delay_seconds) as i64;
         let message = Message {
@@ -548,15 +599,11 @@ impl Queue {
         Some(message)
     }
 
-    fn check_receipt(&self, receipt: &Receipt) -> ApiResult<()> {
+    fn check_receipt(&self, receipt: &Receipt) -> QueueResult<()> {
         if receipt.queue_id != self.id {
-            return Err(ApiError::new(
-                ErrorKind::ReceiptHandleIsInvalid,
-                format!(
-                    "The input receipt handle \"{}\" is not a valid receipt handle for this queue.",
-                    receipt.encode()
-                ),
-            ));
+            return Err(QueueError::ForeignReceipt {
+                handle: receipt.encode(),
+            });
         }
         Ok(())
     }
@@ -564,7 +611,7 @@ impl Queue {
     /// Deletes the message a receipt names. A handle from an earlier receive
     /// (the message was received again since) or of a message already
     /// deleted succeeds without effect, as in SQS.
-    pub fn delete(&mut self, receipt: &Receipt, ops: &mut Vec<Op>) -> ApiResult<bool> {
+    pub fn delete(&mut self, receipt: &Receipt, ops: &mut Vec<Op>) -> QueueResult<bool> {
         self.check_receipt(receipt)?;
         let current = self
             .messages
@@ -585,7 +632,7 @@ impl Queue {
         timeout: u32,
         now: i64,
         ops: &mut Vec<Op>,
-    ) -> ApiResult<()> {
+    ) -> QueueResult<()> {
         self.check_receipt(receipt)?;
         self.promote(now);
         let Some(message) = self
@@ -593,10 +640,9 @@ impl Queue {
             .get_mut(&receipt.seq)
             .filter(|m| m.nonce == receipt.nonce && m.stage == Stage::Inflight)
         else {
-            return Err(ApiError::invalid(format!(
-                "Value {} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change.",
-                receipt.encode()
-            )));
+            return Err(QueueError::NotInflight {
+                handle: receipt.encode(),
+            });
         };
         message.visible_at = now + timeout as i64 * 1000;
         ops.push(Op::Update {
@@ -611,15 +657,11 @@ impl Queue {
         Ok(())
     }
 
-    pub fn purge(&mut self, now: i64, ops: &mut Vec<Op>) -> ApiResult<()> {
+    pub fn purge(&mut self, now: i64, ops: &mut Vec<Op>) -> QueueResult<()> {
         if self.last_purge.is_some_and(|t| now - t < PURGE_INTERVAL_MS) {
-            return Err(ApiError::new(
-                ErrorKind::PurgeQueueInProgress,
-                format!(
-                    "Only one PurgeQueue operation on {} is allowed every 60 seconds.",
-                    self.name
-                ),
-            ));
+            return Err(QueueError::PurgeTooSoon {
+                queue: self.name.clone(),
+            });
         }
         self.last_purge = Some(now);
         self.messages.clear();

@@ -34,7 +34,7 @@ impl Harness {
         }
     }
 
-    fn send(&mut self, new: NewMessage, now: i64) -> ApiResult<(Sent, bool)> {
+    fn send(&mut self, new: NewMessage, now: i64) -> QueueResult<(Sent, bool)> {
         self.seq += 1;
         let id: Arc<str> = format!("m{}", self.seq).into();
         self.q.send(new, self.seq, id, now, &mut self.ops)
@@ -53,7 +53,7 @@ impl Harness {
         .seq
     }
 
-    fn send_group(&mut self, body: &str, group: &str, now: i64) -> ApiResult<(Sent, bool)> {
+    fn send_group(&mut self, body: &str, group: &str, now: i64) -> QueueResult<(Sent, bool)> {
         self.send(
             NewMessage {
                 body: body.into(),
@@ -166,9 +166,9 @@ fn change_visibility_extends_or_releases() {
     let err =
         h.q.change_visibility(&receipt(&m), 0, 70_000, &mut h.ops)
             .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidParameterValue);
+    assert!(matches!(err, QueueError::NotInflight { .. }));
     assert!(err
-        .message
+        .to_string()
         .contains("not available for visibility timeout change"));
 }
 
@@ -194,8 +194,8 @@ fn oversize_messages_are_refused() {
             0,
         )
         .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidParameterValue);
-    assert!(err.message.contains("shorter than 1024 bytes"));
+    assert_eq!(err, QueueError::TooLong { max: 1024 });
+    assert!(err.to_string().contains("shorter than 1024 bytes"));
 }
 
 #[test]
@@ -281,7 +281,7 @@ fn fifo_requires_group_and_dedup_and_refuses_message_delay() {
             0,
         )
         .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::MissingParameter);
+    assert_eq!(err, QueueError::MissingGroupId);
     let err = h
         .send(
             NewMessage {
@@ -292,7 +292,8 @@ fn fifo_requires_group_and_dedup_and_refuses_message_delay() {
             0,
         )
         .unwrap_err();
-    assert!(err.message.contains("ContentBasedDeduplication"));
+    assert_eq!(err, QueueError::MissingDedupId);
+    assert!(err.to_string().contains("ContentBasedDeduplication"));
     let err = h
         .send(
             NewMessage {
@@ -305,7 +306,8 @@ fn fifo_requires_group_and_dedup_and_refuses_message_delay() {
             0,
         )
         .unwrap_err();
-    assert!(err.message.contains("DelaySeconds"));
+    assert!(matches!(err, QueueError::DelayOnFifo { .. }));
+    assert!(err.to_string().contains("DelaySeconds"));
 }
 
 #[test]
@@ -359,8 +361,8 @@ fn purge_empties_and_is_limited_to_once_a_minute() {
     h.q.purge(0, &mut h.ops).unwrap();
     assert_eq!(h.q.counts(0), Counts::default());
     assert_eq!(
-        h.q.purge(59_000, &mut h.ops).unwrap_err().kind,
-        ErrorKind::PurgeQueueInProgress
+        h.q.purge(59_000, &mut h.ops).unwrap_err(),
+        QueueError::PurgeTooSoon { queue: "q".into() }
     );
     assert!(h.q.purge(60_000, &mut h.ops).is_ok());
 }
@@ -405,7 +407,7 @@ fn receipts_of_other_queues_are_invalid() {
         nonce: 1,
     };
     assert_eq!(
-        h.q.delete(&r, &mut h.ops).unwrap_err().kind,
-        ErrorKind::ReceiptHandleIsInvalid
+        h.q.delete(&r, &mut h.ops).unwrap_err(),
+        QueueError::ForeignReceipt { handle: r.encode() }
     );
 }
