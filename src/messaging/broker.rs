@@ -6,7 +6,7 @@
 use super::clock::now_ms;
 use super::error::{ApiError, ApiResult, ErrorKind};
 use super::journal::{Journal, Op, QueueRecord};
-use super::message::{md5_of_attributes, Message};
+use super::message::{check_attributes, check_body, md5_of_attributes, Message};
 use super::names::Naming;
 use super::queue::{Counts, NewMessage, Queue, Sent};
 use super::receipt::Receipt;
@@ -19,14 +19,53 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// A queue and what waits on it.
+/// A queue and what waits on it. Its state is reached only through
+/// `change` (which hands the journal entries for every change to the
+/// journal under the queue's lock, so the journal holds changes in the
+/// order the queue made them) and `unjournaled` (reads, and loading state
+/// that is already durable).
 pub struct QueueCell {
     pub id: u64,
     pub name: String,
-    pub state: Mutex<Queue>,
+    state: Mutex<Queue>,
     /// Long-polling receivers wait here; sends and releases wake them.
     pub notify: Notify,
     deleted: AtomicBool,
+}
+
+impl QueueCell {
+    /// Changes the queue: `f` appends a journal entry for each change it
+    /// makes, and they are recorded before the lock is released.
+    pub fn change<T>(&self, journal: &Journal, f: impl FnOnce(&mut Queue, &mut Vec<Op>) -> T) -> T {
+        let mut q = self.state.lock();
+        let mut ops = Vec::new();
+        let out = f(&mut q, &mut ops);
+        if !ops.is_empty() {
+            journal.record(ops);
+        }
+        out
+    }
+
+    /// As `change`, with the entries committed together: wait on the
+    /// `Committed` (None when nothing changed) for durability.
+    pub fn change_committed<T>(
+        &self,
+        journal: &Journal,
+        f: impl FnOnce(&mut Queue, &mut Vec<Op>) -> T,
+    ) -> (T, Option<super::journal::Committed>) {
+        let mut q = self.state.lock();
+        let mut ops = Vec::new();
+        let out = f(&mut q, &mut ops);
+        let committed = (!ops.is_empty()).then(|| journal.commit(ops));
+        (out, committed)
+    }
+
+    /// Reads the queue (due timers may be brought up to date, which changes
+    /// nothing durable), or loads state the journal already holds. A change
+    /// that must survive a restart goes through `change`.
+    pub fn unjournaled<T>(&self, f: impl FnOnce(&mut Queue) -> T) -> T {
+        f(&mut self.state.lock())
+    }
 }
 
 #[derive(Clone)]
@@ -91,6 +130,14 @@ fn journal_failed(e: String) -> ApiError {
     ApiError::internal(format!("the message store failed: {e}"))
 }
 
+/// Waits until a change is durable (at once when nothing changed).
+async fn wait(committed: Option<super::journal::Committed>) -> ApiResult<()> {
+    match committed {
+        Some(c) => c.wait().await.map_err(journal_failed),
+        None => Ok(()),
+    }
+}
+
 impl Broker {
     /// Loads the durable state and starts the journal over `store`.
     pub fn open(
@@ -143,9 +190,7 @@ impl Broker {
         for stored in snapshot.messages {
             max_seq = max_seq.max(stored.message.seq);
             if let Some(cell) = by_id.get(&stored.queue_id) {
-                cell.state
-                    .lock()
-                    .restore(stored.message, stored.origin, now);
+                cell.unjournaled(|q| q.restore(stored.message, stored.origin, now));
             }
         }
         for d in snapshot.dedup {
@@ -154,7 +199,7 @@ impl Broker {
                     message_id: d.message_id.into(),
                     seq: d.seq,
                 };
-                cell.state.lock().restore_dedup(d.key, d.expires_at, sent);
+                cell.unjournaled(|q| q.restore_dedup(d.key, d.expires_at, sent));
             }
         }
         max_seq = snapshot
@@ -295,14 +340,17 @@ impl Broker {
     ) -> ApiResult<Option<super::journal::Committed>> {
         let mut queues = self.inner.queues.write();
         if let Some(existing) = queues.get(name) {
-            let q = existing.state.lock();
-            for (k, v) in &attributes {
-                if q.attributes.get(k) != Some(v) {
-                    return Err(ApiError::new(
-                        ErrorKind::QueueNameExists,
-                        format!("A queue already exists with the same name and a different value for attribute {k}"),
-                    ));
-                }
+            let differs = existing.unjournaled(|q| {
+                attributes
+                    .iter()
+                    .find(|(k, v)| q.attributes.get(*k) != Some(*v))
+                    .map(|(k, _)| k.clone())
+            });
+            if let Some(k) = differs {
+                return Err(ApiError::new(
+                    ErrorKind::QueueNameExists,
+                    format!("A queue already exists with the same name and a different value for attribute {k}"),
+                ));
             }
             return Ok(None);
         }
@@ -343,7 +391,7 @@ impl Broker {
         let Some(dlq) = self.queue_by_arn(&policy.dead_letter_target_arn) else {
             return Err(invalid("Dead letter target does not exist."));
         };
-        if dlq.state.lock().is_fifo() != fifo {
+        if dlq.unjournaled(|q| q.is_fifo()) != fifo {
             return Err(invalid(
                 "Dead-letter target owner queue and source queue must be of the same type (standard or FIFO).",
             ));
@@ -365,7 +413,7 @@ impl Broker {
     }
 
     pub async fn delete_queue(&self, cell: &QueueCell) -> ApiResult<()> {
-        let committed = {
+        let (_, committed) = {
             let mut queues = self.inner.queues.write();
             if queues.get(&cell.name).is_some_and(|c| c.id == cell.id) {
                 queues.remove(&cell.name);
@@ -373,12 +421,13 @@ impl Broker {
             // Under the queue's lock: a send that got the cell before the
             // delete either records its insert before DeleteQueue or sees
             // `deleted` and fails, so no message outlives its queue.
-            let _q = cell.state.lock();
-            cell.deleted.store(true, Ordering::SeqCst);
-            self.inner.journal.commit(vec![Op::DeleteQueue(cell.id)])
+            cell.change_committed(&self.inner.journal, |_, ops| {
+                cell.deleted.store(true, Ordering::SeqCst);
+                ops.push(Op::DeleteQueue(cell.id));
+            })
         };
         cell.notify.notify_waiters();
-        committed.wait().await.map_err(journal_failed)
+        wait(committed).await
     }
 
     /// The attribute map plus the computed ones, filtered by `names` (`All`
@@ -392,7 +441,10 @@ impl Broker {
                 ));
             }
         }
-        let mut q = cell.state.lock();
+        cell.unjournaled(|q| Self::attributes_of(q, names))
+    }
+
+    fn attributes_of(q: &mut Queue, names: &[String]) -> ApiResult<AttributeMap> {
         let counts: Counts = q.counts(now_ms());
         let mut all = q.attributes.clone();
         all.insert("QueueArn".into(), q.arn.clone());
@@ -421,13 +473,12 @@ impl Broker {
         cell: &QueueCell,
         attributes: AttributeMap,
     ) -> ApiResult<()> {
-        let fifo = cell.state.lock().is_fifo();
+        let fifo = cell.unjournaled(|q| q.is_fifo());
         for (k, v) in &attributes {
             settings::check(k, v, fifo, false)?;
         }
         self.check_redrive(&attributes, fifo)?;
-        let committed = {
-            let mut q = cell.state.lock();
+        let (_, committed) = cell.change_committed(&self.inner.journal, |q, ops| {
             let mut all = q.attributes.clone();
             for (k, v) in attributes {
                 if v.is_empty()
@@ -442,38 +493,42 @@ impl Broker {
                 }
             }
             q.set_attributes(all, unix_secs());
-            self.inner.journal.commit(vec![Op::PutQueue(q.record())])
-        };
+            ops.push(Op::PutQueue(q.record()));
+        });
         // A shorter wait or delay may concern waiting receivers.
         cell.notify.notify_waiters();
-        committed.wait().await.map_err(journal_failed)
+        wait(committed).await
     }
 
-    /// Sends a batch; each entry succeeds or fails on its own.
+    /// Sends a batch; each entry succeeds or fails on its own. Every message
+    /// is checked here (body characters, attribute names, types and count),
+    /// whoever sends it: the SQS API, a gateway route, an SNS fan-out.
     pub async fn send(
         &self,
         cell: &QueueCell,
         batch: Vec<NewMessage>,
     ) -> ApiResult<Vec<ApiResult<SendOk>>> {
         let now = now_ms();
-        let mut ops = Vec::with_capacity(batch.len() * 2);
         let mut results = Vec::with_capacity(batch.len());
         let mut fresh = 0;
-        let committed = {
-            let mut q = cell.state.lock();
+        let (sent, committed) = cell.change_committed(&self.inner.journal, |q, ops| {
             if cell.deleted.load(Ordering::SeqCst) {
                 return Err(ApiError::no_queue());
             }
             let fifo = q.is_fifo();
             for new in batch {
+                if let Err(e) =
+                    check_body(&new.body).and_then(|()| check_attributes(&new.attributes))
+                {
+                    results.push(Err(e));
+                    continue;
+                }
                 let md5_of_attributes = md5_of_attributes(&new.attributes);
                 let md5_of_body = super::message::md5_hex(new.body.as_bytes());
                 let seq = self.next_seq();
                 let id: Arc<str> = new_message_id().into();
-                let result = q
-                    .send(new, seq, id, now, &mut ops)
-                    .map_err(ApiError::from)
-                    .map(|(sent, duplicate)| {
+                let result = q.send(new, seq, id, now, ops).map_err(ApiError::from).map(
+                    |(sent, duplicate)| {
                         if !duplicate {
                             fresh += 1;
                         }
@@ -483,14 +538,14 @@ impl Broker {
                             md5_of_attributes,
                             sequence_number: fifo.then(|| sequence_number(sent.seq)),
                         }
-                    });
+                    },
+                );
                 results.push(result);
             }
-            (!ops.is_empty()).then(|| self.inner.journal.commit(ops))
-        };
-        if let Some(committed) = committed {
-            committed.wait().await.map_err(journal_failed)?;
-        }
+            Ok(())
+        });
+        sent?;
+        wait(committed).await?;
         for _ in 0..fresh {
             cell.notify.notify_one();
         }
@@ -507,7 +562,7 @@ impl Broker {
     ) -> ApiResult<Vec<Delivery>> {
         let wait = req
             .wait_seconds
-            .unwrap_or_else(|| cell.state.lock().settings.wait_seconds);
+            .unwrap_or_else(|| cell.unjournaled(|q| q.settings.wait_seconds));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait as u64);
         loop {
             let notified = cell.notify.notified();
@@ -541,16 +596,14 @@ impl Broker {
         req: &ReceiveRequest,
     ) -> ApiResult<(Vec<Delivery>, Option<i64>)> {
         let now = now_ms();
-        let redrive = cell.state.lock().settings.redrive.clone();
+        let redrive = cell.unjournaled(|q| q.settings.redrive.clone());
         let dlq = redrive
             .as_ref()
             .and_then(|r| self.queue_by_arn(&r.dead_letter_target_arn));
         let max_receive = redrive
             .filter(|_| dlq.is_some())
             .map(|r| r.max_receive_count);
-        let mut ops = Vec::new();
-        let (received, next_due, fifo) = {
-            let mut q = cell.state.lock();
+        let (received, next_due, fifo) = cell.change(&self.inner.journal, |q, ops| {
             let visibility = req.visibility.unwrap_or(q.settings.visibility_timeout);
             let received = q.receive(
                 req.max,
@@ -558,11 +611,10 @@ impl Broker {
                 max_receive,
                 req.attempt_id.as_deref(),
                 now,
-                &mut ops,
+                ops,
             );
-            self.inner.journal.record(std::mem::take(&mut ops));
             (received, q.next_due(), q.is_fifo())
-        };
+        });
         let changed = !received.messages.is_empty() || !received.dead.is_empty();
         if let (Some(dlq), false) = (&dlq, received.dead.is_empty()) {
             self.dead_letter(dlq, received.dead, cell.id, now);
@@ -588,14 +640,11 @@ impl Broker {
     }
 
     fn dead_letter(&self, dlq: &QueueCell, dead: Vec<Message>, origin: u64, now: i64) {
-        let mut ops = Vec::new();
-        {
-            let mut d = dlq.state.lock();
+        dlq.change(&self.inner.journal, |d, ops| {
             for message in dead {
-                d.accept_moved(message, Some(origin), now, &mut ops);
+                d.accept_moved(message, Some(origin), now, ops);
             }
-            self.inner.journal.record(ops);
-        }
+        });
         dlq.notify.notify_waiters();
     }
 
@@ -605,18 +654,15 @@ impl Broker {
         cell: &QueueCell,
         handles: &[String],
     ) -> ApiResult<Vec<ApiResult<()>>> {
-        let mut ops = Vec::new();
         let mut results = Vec::with_capacity(handles.len());
         let mut released = false;
-        {
-            let mut q = cell.state.lock();
+        cell.change(&self.inner.journal, |q, ops| {
             for handle in handles {
-                let result = Receipt::decode(handle).and_then(|r| Ok(q.delete(&r, &mut ops)?));
+                let result = Receipt::decode(handle).and_then(|r| Ok(q.delete(&r, ops)?));
                 released |= matches!(result, Ok(true));
                 results.push(result.map(|_| ()));
             }
-            self.inner.journal.record(ops);
-        }
+        });
         if released {
             self.barrier().await?;
             // Deleting unblocks a FIFO group.
@@ -631,10 +677,8 @@ impl Broker {
         entries: &[(String, u32)],
     ) -> ApiResult<Vec<ApiResult<()>>> {
         let now = now_ms();
-        let mut ops = Vec::new();
-        let results: Vec<ApiResult<()>> = {
-            let mut q = cell.state.lock();
-            let results = entries
+        let results: Vec<ApiResult<()>> = cell.change(&self.inner.journal, |q, ops| {
+            entries
                 .iter()
                 .map(|(handle, timeout)| {
                     if *timeout > 43_200 {
@@ -643,12 +687,10 @@ impl Broker {
                         )));
                     }
                     let receipt = Receipt::decode(handle)?;
-                    Ok(q.change_visibility(&receipt, *timeout, now, &mut ops)?)
+                    Ok(q.change_visibility(&receipt, *timeout, now, ops)?)
                 })
-                .collect();
-            self.inner.journal.record(ops);
-            results
-        };
+                .collect()
+        });
         if results.iter().any(Result::is_ok) {
             self.barrier().await?;
             cell.notify.notify_waiters();
@@ -657,12 +699,7 @@ impl Broker {
     }
 
     pub async fn purge(&self, cell: &QueueCell) -> ApiResult<()> {
-        let mut ops = Vec::new();
-        {
-            let mut q = cell.state.lock();
-            q.purge(now_ms(), &mut ops)?;
-            self.inner.journal.record(ops);
-        }
+        cell.change(&self.inner.journal, |q, ops| q.purge(now_ms(), ops))?;
         self.barrier().await
     }
 
@@ -681,20 +718,23 @@ impl Broker {
         cell: &QueueCell,
         change: impl FnOnce(&mut BTreeMap<String, String>),
     ) -> ApiResult<()> {
-        let committed = {
-            let mut q = cell.state.lock();
-            change(&mut q.tags);
-            if q.tags.len() > 50 {
+        let (changed, committed) = cell.change_committed(&self.inner.journal, |q, ops| {
+            let mut tags = q.tags.clone();
+            change(&mut tags);
+            if tags.len() > 50 {
                 return Err(ApiError::invalid("Too many tags: a queue has at most 50."));
             }
-            self.inner.journal.commit(vec![Op::PutQueue(q.record())])
-        };
-        committed.wait().await.map_err(journal_failed)
+            q.tags = tags;
+            ops.push(Op::PutQueue(q.record()));
+            Ok(())
+        });
+        changed?;
+        wait(committed).await
     }
 
     /// Queues whose redrive policy names this one.
     pub fn dead_letter_sources(&self, cell: &QueueCell) -> Vec<String> {
-        let arn = cell.state.lock().arn.clone();
+        let arn = cell.unjournaled(|q| q.arn.clone());
         let queues: Vec<Arc<QueueCell>> = self.inner.queues.read().values().cloned().collect();
         let mut names: Vec<String> = queues
             .iter()
@@ -727,10 +767,7 @@ impl Broker {
         let queues: Vec<Arc<QueueCell>> = self.inner.queues.read().values().cloned().collect();
         let mut dropped = 0;
         for cell in queues {
-            let mut ops = Vec::new();
-            let mut q = cell.state.lock();
-            dropped += q.expire(now, &mut ops);
-            self.inner.journal.record(ops);
+            dropped += cell.change(&self.inner.journal, |q, ops| q.expire(now, ops));
         }
         dropped
     }

@@ -145,7 +145,7 @@ impl Queues for Broker {
 
     async fn tags(&self, name: &str) -> ApiResult<Tags> {
         let cell = self.queue_by_name(name)?;
-        let tags = cell.state.lock().tags.clone();
+        let tags = cell.unjournaled(|q| q.tags.clone());
         Ok(tags)
     }
 

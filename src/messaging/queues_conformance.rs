@@ -159,6 +159,27 @@ async fn visibility(queues: &dyn Queues, name: &str) {
         .create_queue(name, AttributeMap::new(), Default::default())
         .await
         .unwrap();
+    // Every message is checked by the queue, whoever sends it; a bad one
+    // fails alone.
+    let checked = queues
+        .send(name, vec![body("\u{1}"), body(""), body("fine")])
+        .await
+        .unwrap();
+    assert_eq!(
+        checked[0].as_ref().unwrap_err().kind,
+        ErrorKind::InvalidMessageContents
+    );
+    assert_eq!(
+        checked[1].as_ref().unwrap_err().kind,
+        ErrorKind::MissingParameter
+    );
+    assert!(checked[2].is_ok());
+    let fine = queues.receive(name, &receive_now(10)).await.unwrap();
+    assert_eq!(bodies(&fine), ["fine"]);
+    queues
+        .delete(name, &[fine[0].receipt.clone()])
+        .await
+        .unwrap();
     let sent = queues
         .send(name, vec![body("a"), body("b"), body("c")])
         .await

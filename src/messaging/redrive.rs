@@ -120,7 +120,7 @@ pub fn start(
             "There is already a task running. Only one active task is allowed for a source queue arn at a given time.",
         ));
     }
-    let to_move = source.state.lock().counts(now_ms()).ready;
+    let to_move = source.unjournaled(|q| q.counts(now_ms()).ready);
     let handle = base64_handle(source_arn);
     let task = Arc::new(MoveTask {
         handle: handle.clone(),
@@ -158,7 +158,9 @@ async fn run(
             return;
         }
         let started = tokio::time::Instant::now();
-        let batch = source.state.lock().take_ready(step, now_ms());
+        // Out of the dead-letter queue in memory only: the move is
+        // journalled by `accept_moved` on the queue that takes each message.
+        let batch = source.unjournaled(|q| q.take_ready(step, now_ms()));
         if batch.is_empty() {
             task.finish("COMPLETED", None);
             return;
@@ -175,24 +177,20 @@ async fn run(
                 None => {
                     // Nowhere to go: back into the dead-letter queue.
                     failed = Some("The message's source queue no longer exists.".to_string());
-                    let mut ops = Vec::new();
-                    let mut s = source.state.lock();
-                    s.accept_moved(message, origin, now_ms(), &mut ops);
-                    broker.journal().record(ops);
+                    source.change(broker.journal(), |s, ops| {
+                        s.accept_moved(message, origin, now_ms(), ops)
+                    });
                 }
             }
         }
         for (_, entries) in by_target {
             let target = entries[0].0.clone();
-            let mut ops = Vec::new();
             let n = entries.len() as u64;
-            {
-                let mut t = target.state.lock();
+            target.change(broker.journal(), |t, ops| {
                 for (_, message) in entries {
-                    t.accept_moved(message, None, now_ms(), &mut ops);
+                    t.accept_moved(message, None, now_ms(), ops);
                 }
-                broker.journal().record(ops);
-            }
+            });
             target.notify.notify_waiters();
             task.moved.fetch_add(n, Ordering::SeqCst);
         }

@@ -354,7 +354,7 @@ impl Broker {
                         "Invalid parameter: SQS endpoint ARN: {endpoint} is not a queue here"
                     ))
                 })?;
-                let fifo_queue = queue.state.lock().is_fifo();
+                let fifo_queue = queue.unjournaled(|q| q.is_fifo());
                 if fifo_queue != topic.fifo {
                     return Err(invalid(
                         "Invalid parameter: Invalid SQS endpoint ARN: FIFO topics deliver only to FIFO queues, and standard topics only to standard queues",

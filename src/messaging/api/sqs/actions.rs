@@ -9,7 +9,7 @@ use crate::messaging::api::input::{
 };
 use crate::messaging::broker::{Delivery, ReceiveRequest, SendOk};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
-use crate::messaging::message::{check_attributes, check_body, md5_of_attributes, Attributes};
+use crate::messaging::message::{md5_of_attributes, Attributes};
 use crate::messaging::queue::NewMessage;
 use crate::messaging::queues::Queues;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -176,17 +176,16 @@ pub struct SendMessage {
     entry: SendEntry,
 }
 
-/// Checks an entry and turns it into the queue's input.
+/// Checks what only the API sees (the wire shape) and turns an entry into
+/// the queue's input; the message itself is checked by the broker's send.
 fn new_message(entry: SendEntry) -> ApiResult<NewMessage> {
     let body = required(entry.message_body, "MessageBody")?;
-    check_body(&body)?;
     if let Some(d) = entry.delay_seconds.filter(|d| *d > 900) {
         return Err(ApiError::invalid(format!(
             "Value {d} for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and <= 900."
         )));
     }
     let attrs = attributes(entry.message_attributes)?;
-    check_attributes(&attrs)?;
     let system = attributes(entry.message_system_attributes)?;
     let mut trace_header = None;
     for (name, value) in system {
