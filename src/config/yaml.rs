@@ -4,6 +4,12 @@
 //! every node keeps its line and column and quoted scalars stay strings. `${ENV}`
 //! substitution happens here, on scalar text, after parsing: a variable's value
 //! can never change the structure of the document.
+//!
+//! Why not `marked-yaml`, which also keeps positions: it refuses anchors and
+//! aliases (configs use them to share a policy block between routes), and
+//! it requires a mapping or sequence at the top (an empty `gatehouse.yaml`
+//! is valid here). This tree is the events of a maintained parser folded
+//! into nodes, in one small file.
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
@@ -373,6 +379,29 @@ mod tests {
         let node = parse("a: 1\nb:\n  c: [x, y]\n").unwrap();
         assert_eq!(node.pos_at("b.c[1]"), Pos { line: 3, col: 10 });
         assert_eq!(node.pos_at("a"), Pos { line: 1, col: 4 });
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_followed() {
+        let node = parse("base: &b {rate: 5}\nroute:\n  policy: *b\n").unwrap();
+        let Value::Map(top) = &node.value else {
+            panic!("a map")
+        };
+        let route = &top[1].1;
+        let Value::Map(route) = &route.value else {
+            panic!("a map")
+        };
+        let Value::Map(policy) = &route[0].1.value else {
+            panic!("the alias resolves to the anchored map")
+        };
+        assert!(matches!(&policy[0].1.value, Value::Scalar { text, .. } if text == "5"));
+        // The copy sits where the alias was written.
+        assert_eq!(route[0].1.pos.line, 3);
+        assert!(parse("a: *nope\n").is_err());
+        // An empty file (or one of comments) is an empty map.
+        assert!(
+            matches!(parse("# nothing yet\n").unwrap().value, Value::Map(ref m) if m.is_empty())
+        );
     }
 
     #[test]
