@@ -1,7 +1,7 @@
 //! Config errors, each pinned to `file:line:col` and a field path, all
 //! collected before anything is reported.
 
-use super::yaml::Pos;
+use super::yaml::{Node, Pos};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -70,3 +70,31 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// Reports problems found in one file at field paths.
+pub struct Reporter<'a> {
+    file: &'a PathBuf,
+    node: &'a Node,
+    diags: &'a mut Diagnostics,
+}
+
+impl<'a> Reporter<'a> {
+    pub fn new(file: &'a PathBuf, node: &'a Node, diags: &'a mut Diagnostics) -> Reporter<'a> {
+        Reporter { file, node, diags }
+    }
+
+    /// Problems reported so far (in every file).
+    pub fn count(&self) -> usize {
+        self.diags.len()
+    }
+
+    /// Where `path` is, as `file:line` (for messages that point elsewhere).
+    pub fn origin(&self, path: &str) -> String {
+        format!("{}:{}", self.file.display(), self.node.pos_at(path).line)
+    }
+
+    pub fn error(&mut self, path: &str, message: impl Into<String>) {
+        let pos = self.node.pos_at(path);
+        self.diags.push(self.file, pos, path, message);
+    }
+}

@@ -1,9 +1,9 @@
 //! `flow` route integrations and `flow` topic subscriptions: the flow must
 //! exist, and a signature check must be complete for its kind.
 
+use super::diagnostics::Reporter;
 use super::model::{FlowIntegration, Messaging};
 use super::raw::{FlowIntegrationRaw, FlowTargetRaw, SignatureRaw};
-use super::validate::Reporter;
 use crate::config::signature::{Signature, SignatureKind};
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! `flows/<id>.yaml` -> `FlowSpec`: every field checked, every problem
 //! reported at its position, presets filled in under the user's fields.
 
+use super::diagnostics::Reporter;
 use super::flow_presets as presets;
 use super::flow_raw::*;
 use super::flow_spec::*;
@@ -10,7 +11,6 @@ use super::flow_tasks::{
 use super::key_template::{check_template, DEFAULT_TEMPLATE};
 use super::model::Messaging;
 use super::policies::parse_rate;
-use super::validate::Reporter;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,9 +2,9 @@
 //! every accepted algorithm must belong to the family of the configured key,
 //! so an HS256 token can never be verified with an RSA public key as secret.
 
+use super::diagnostics::Reporter;
 use super::model::{Jwt, JwtKeys};
 use super::raw::JwtRaw;
-use super::validate::Reporter;
 use http::HeaderName;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use std::path::Path;

@@ -2,10 +2,11 @@
 //! keys, and declared queues and topics, checked with the same rules the API
 //! applies.
 
+use super::diagnostics::Reporter;
 use super::model::{DeclaredQueue, DeclaredSubscription, DeclaredTopic, Messaging};
 use super::queue_settings as settings;
 use super::raw::MessagingRaw;
-use super::validate::{socket_addr, Reporter};
+use super::validate::socket_addr;
 use std::collections::BTreeMap;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9324";

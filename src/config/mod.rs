@@ -85,7 +85,7 @@ pub fn load_with_env(
         }
         config.flow_ids.insert(id.clone());
         if let Some(parsed) = read_file::<flow_raw::FlowFile>(root, &file, env, &mut diags) {
-            let mut reporter = validate::Reporter::new(&parsed.file, &parsed.node, &mut diags);
+            let mut reporter = diagnostics::Reporter::new(&parsed.file, &parsed.node, &mut diags);
             if let Some(spec) =
                 flows::flow(&id, parsed.raw, config.messaging.as_ref(), &mut reporter)
             {
@@ -117,7 +117,7 @@ pub fn load_with_env(
     validate::conflicts(&config.apis, &parsed_apis, &mut diags);
 
     if let (Some(main), Some(messaging)) = (&main, &config.messaging) {
-        let mut r = validate::Reporter::new(&main.file, &main.node, &mut diags);
+        let mut r = diagnostics::Reporter::new(&main.file, &main.node, &mut diags);
         flow_integration::check_subscriptions(messaging, &config.flow_ids, &mut r);
     }
 

@@ -1,8 +1,8 @@
 //! Usage plans and config-declared API keys.
 
+use super::diagnostics::Reporter;
 use super::model::{Quota, QuotaPeriod, RateKey, RateLimit, UsagePlan};
 use super::raw::{ApiKeyRaw, UsagePlanRaw};
-use super::validate::Reporter;
 use crate::keys::{self, KeyRecord};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

@@ -1,12 +1,13 @@
 //! Policy settings: raw -> validated, and how a route's own policies
 //! override its API's, one policy at a time.
 
+use super::diagnostics::Reporter;
 use super::model::{
     ApiKeyPolicy, Authorizer, Cors, IdentitySource, JsonSchema, Jwt, Methods, OriginPattern,
     Policies, RateKey, RateLimit, UsagePlan, Validation,
 };
 use super::raw::{ApiKeyPolicyRaw, AuthorizerRaw, CorsRaw, PoliciesRaw, RateLimitRaw, ValidateRaw};
-use super::validate::{parse_methods, Reporter};
+use super::validate::parse_methods;
 use http::HeaderName;
 use std::path::Path;
 use std::sync::Arc;

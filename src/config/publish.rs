@@ -1,9 +1,9 @@
 //! `queue` and `topic` route integrations: the target must be declared under
 //! `messaging:`, and every value source must name something the request has.
 
+use super::diagnostics::Reporter;
 use super::model::{Messaging, PublishIntegration, ValueSource};
 use super::raw::{QueueIntegrationRaw, TopicIntegrationRaw};
-use super::validate::Reporter;
 use crate::config::path_template::PathTemplate;
 use http::HeaderName;
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! Raw config -> validated model. Every check reports into `Diagnostics` and
 //! carries on, so one run of `gatehouse validate` shows every problem.
 
-use super::diagnostics::Diagnostics;
+use super::diagnostics::{Diagnostics, Reporter};
 use super::model::*;
 use super::raw::*;
 use super::yaml::Node;
@@ -19,29 +19,6 @@ pub struct Parsed<T> {
     pub file: PathBuf,
     pub node: Node,
     pub raw: T,
-}
-
-/// Reports problems found in one file at field paths.
-pub struct Reporter<'a> {
-    file: &'a PathBuf,
-    node: &'a Node,
-    diags: &'a mut Diagnostics,
-}
-
-impl<'a> Reporter<'a> {
-    pub fn new(file: &'a PathBuf, node: &'a Node, diags: &'a mut Diagnostics) -> Reporter<'a> {
-        Reporter { file, node, diags }
-    }
-
-    /// Problems reported so far (in every file).
-    pub fn count(&self) -> usize {
-        self.diags.len()
-    }
-
-    pub fn error(&mut self, path: &str, message: impl Into<String>) {
-        let pos = self.node.pos_at(path);
-        self.diags.push(self.file, pos, path, message);
-    }
 }
 
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -64,7 +41,7 @@ pub fn settings(
         Some(p) => (&p.raw, &p.node, &p.file),
         None => (&empty, &fallback_node, &file),
     };
-    let mut r = Reporter { file, node, diags };
+    let mut r = Reporter::new(file, node, diags);
 
     let listeners = listeners(raw.listeners.as_deref(), has_certs, root, &mut r);
     let admin = match &raw.admin {
@@ -453,11 +430,7 @@ pub fn api(
     diags: &mut Diagnostics,
 ) -> Api {
     let raw = &parsed.raw;
-    let mut r = Reporter {
-        file: &parsed.file,
-        node: &parsed.node,
-        diags,
-    };
+    let mut r = Reporter::new(&parsed.file, &parsed.node, diags);
     let hosts = raw
         .hosts
         .iter()
@@ -742,7 +715,7 @@ fn route(
         request_headers,
         response_headers,
         timeouts,
-        origin: format!("{}:{}", r.file.display(), r.node.pos_at(path).line),
+        origin: r.origin(path),
     })
 }
 

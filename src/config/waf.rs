@@ -1,7 +1,7 @@
 //! WAF rule sets: the validated model and how it is built from config.
 
+use super::diagnostics::Reporter;
 use super::raw::{RuleSetRaw, WafRuleRaw};
-use super::validate::Reporter;
 use http::HeaderName;
 use std::collections::BTreeMap;
 use std::sync::Arc;
