@@ -172,3 +172,114 @@ impl MessageStore for MemoryMessageStore {
         Ok(())
     }
 }
+
+/// The suite every `MessageStore` passes (the twin here, SQLite in
+/// `store::sqlite_messages`): what is applied is what loads, in order, and
+/// deletes, moves, purges and expired dedup records are gone.
+#[cfg(test)]
+pub(crate) fn conformance(store: &mut dyn MessageStore) {
+    use super::message::{Message, Stage};
+    use std::sync::Arc;
+    let queue = |id: u64, name: &str| QueueRecord {
+        id,
+        name: name.into(),
+        attributes: [("VisibilityTimeout".to_string(), "30".to_string())].into(),
+        tags: [("team".to_string(), "edge".to_string())].into(),
+        created_at: 1_700_000_000,
+        modified_at: 1_700_000_001,
+    };
+    let message = |seq: u64, body: &str| Message {
+        seq,
+        id: format!("m-{seq}").into(),
+        body: body.into(),
+        attributes: Arc::new(Default::default()),
+        trace_header: None,
+        sent_at: 1_700_000_000_000 + seq as i64,
+        group_id: Some("g".into()),
+        dedup_id: None,
+        receive_count: 0,
+        first_receive_at: None,
+        visible_at: 0,
+        nonce: 0,
+        stage: Stage::Ready,
+    };
+    let insert = |queue_id, seq, body: &str| Op::Insert {
+        queue_id,
+        message: message(seq, body),
+        origin: None,
+    };
+    store
+        .apply(&[
+            Op::PutQueue(queue(1, "orders")),
+            Op::PutQueue(queue(2, "orders-dlq")),
+            Op::PutQueue(queue(3, "gone")),
+            insert(1, 10, "a"),
+            insert(1, 11, "b"),
+            insert(1, 12, "c"),
+            insert(3, 13, "lost with its queue"),
+            Op::Update {
+                seq: 11,
+                visible_at: 1_700_000_030_000,
+                receive_count: 2,
+                first_receive_at: Some(1_700_000_000_500),
+                nonce: 7,
+            },
+            Op::Delete(10),
+            Op::Move {
+                seq: 12,
+                queue_id: 2,
+                origin: Some(1),
+                visible_at: 0,
+                receive_count: 3,
+            },
+            Op::DeleteQueue(3),
+            Op::Dedup {
+                queue_id: 1,
+                key: "fresh".into(),
+                expires_at: 2_000_000_000_000,
+                message_id: "m-11".into(),
+                seq: 11,
+            },
+            Op::Dedup {
+                queue_id: 1,
+                key: "stale".into(),
+                expires_at: 1,
+                message_id: "m-10".into(),
+                seq: 10,
+            },
+        ])
+        .unwrap();
+    let snapshot = store.load(1_700_000_000_000).unwrap();
+    let names: Vec<&str> = snapshot.queues.iter().map(|q| q.name.as_str()).collect();
+    assert_eq!(names, ["orders", "orders-dlq"]);
+    assert_eq!(snapshot.queues[0], queue(1, "orders"));
+    let messages: Vec<(u64, u64, &str)> = snapshot
+        .messages
+        .iter()
+        .map(|m| (m.queue_id, m.message.seq, &*m.message.body))
+        .collect();
+    assert_eq!(messages, [(1, 11, "b"), (2, 12, "c")]);
+    let b = &snapshot.messages[0].message;
+    assert_eq!(
+        (b.receive_count, b.nonce, b.visible_at),
+        (2, 7, 1_700_000_030_000)
+    );
+    assert_eq!(b.first_receive_at, Some(1_700_000_000_500));
+    assert_eq!(snapshot.messages[1].origin, Some(1));
+    assert_eq!(snapshot.messages[1].message.receive_count, 3);
+    let keys: Vec<&str> = snapshot.dedup.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["fresh"]);
+    // A purge empties one queue only.
+    store.apply(&[Op::Purge(1)]).unwrap();
+    let snapshot = store.load(1_700_000_000_000).unwrap();
+    assert_eq!(snapshot.messages.len(), 1);
+    assert_eq!(snapshot.messages[0].queue_id, 2);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_in_memory_twin_passes_the_suite() {
+        super::conformance(&mut super::MemoryMessageStore::default());
+    }
+}

@@ -447,6 +447,13 @@ mod tests {
         .unwrap()
     }
 
+    #[test]
+    fn sqlite_passes_the_message_store_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteMessageStore::open(&dir.path().join("gatehouse.db"), false).unwrap();
+        crate::messaging::store::conformance(&mut store);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_broker_over_sqlite_passes_the_queue_suite() {
         let dir = tempfile::tempdir().unwrap();
