@@ -3,15 +3,13 @@
 //! (`store::sqlite_messages`), and any shared backend a fleet adds. No
 //! delivery worker runs: the suite claims from the outbox itself.
 
-use super::broker::{Broker, BrokerOptions, ReceiveRequest};
+use super::broker::ReceiveRequest;
 use super::error::ErrorKind;
 use super::journal::DeliveryRecord;
 use super::message::{AttributeValue, Attributes};
 use super::pubsub::{Outbox, Topics};
 use super::queues::Queues;
-use super::queues_conformance::test_naming;
 use super::sns::publish::PublishInput;
-use super::store::MemoryMessageStore;
 use crate::config::queue_settings::AttributeMap;
 use serde_json::Value;
 
@@ -282,15 +280,7 @@ pub async fn conformance(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_over_the_in_memory_journal_passes_the_suite() {
-    let broker = Broker::open(
-        Box::new(MemoryMessageStore::default()),
-        BrokerOptions {
-            naming: test_naming(),
-            allow_private_endpoints: false,
-            flows: None,
-        },
-    )
-    .unwrap();
+    let broker = super::queues_conformance::memory_broker();
     conformance(&broker, &broker, &broker, "memory").await;
     broker.close();
 }

@@ -433,9 +433,9 @@ pub fn test_naming() -> Naming {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_broker_over_the_in_memory_journal_passes_the_suite() {
-    let broker = Broker::open(
+/// A broker over the in-memory journal twin, as the suites use it.
+pub fn memory_broker() -> Broker {
+    Broker::open(
         Box::new(MemoryMessageStore::default()),
         BrokerOptions {
             naming: test_naming(),
@@ -443,7 +443,12 @@ async fn the_broker_over_the_in_memory_journal_passes_the_suite() {
             flows: None,
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_over_the_in_memory_journal_passes_the_suite() {
+    let broker = memory_broker();
     conformance(&broker, "memory").await;
     broker.close();
 }

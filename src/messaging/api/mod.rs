@@ -8,6 +8,55 @@
 //! -> SigV4 check (unless open) -> apply -> encode; errors in that protocol's shape
 //! ```
 
+/// Declares one service's actions, once: `$backend` is the seam they are
+/// applied to, then one line per action (name, input, output, handler).
+/// It makes the `Command` enum (names for protocol detection, the parser,
+/// the dispatch) and the `Output` enum (each action's typed answer, encoded
+/// by the calling module's `output::encode`).
+macro_rules! commands {
+    ($backend:ty; $($action:ident($input:ty) -> $output:ty = $handler:ident;)*) => {
+        /// An action with its parsed input.
+        pub enum Command {
+            $($action($input),)*
+        }
+
+        /// What an action answers.
+        pub enum Output {
+            $($action($output),)*
+        }
+
+        impl Command {
+            /// Every action's name, as clients send it.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($action)),*];
+
+            pub fn parse(action: &str, input: serde_json::Value) -> $crate::messaging::error::ApiResult<Command> {
+                match action {
+                    $(stringify!($action) => Ok(Command::$action($crate::messaging::api::input::parse(input)?)),)*
+                    other => Err($crate::messaging::error::ApiError::new(
+                        $crate::messaging::error::ErrorKind::InvalidAction,
+                        format!("The action {other} is not valid for this endpoint."),
+                    )),
+                }
+            }
+
+            pub async fn apply(self, backend: &$backend) -> $crate::messaging::error::ApiResult<Output> {
+                Ok(match self {
+                    $(Command::$action(input) => Output::$action($handler(backend, input).await?),)*
+                })
+            }
+        }
+
+        impl Output {
+            /// The JSON object the wire encoders start from.
+            pub fn encode(&self) -> serde_json::Map<String, serde_json::Value> {
+                match self {
+                    $(Output::$action(out) => output::encode(out),)*
+                }
+            }
+        }
+    };
+}
+
 pub mod input;
 pub mod query;
 pub mod sns;

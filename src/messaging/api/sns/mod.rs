@@ -6,57 +6,13 @@
 mod actions;
 pub mod output;
 
-use super::input::parse;
-use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
+use crate::messaging::error::ApiResult;
 use crate::messaging::pubsub::Topics;
 use actions::*;
 use serde_json::{Map, Value};
 
-macro_rules! commands {
-    ($($action:ident($input:ty) -> $output:ty = $handler:ident;)*) => {
-        /// An SNS action with its parsed input.
-        pub enum Command {
-            $($action($input),)*
-        }
-
-        /// What an action answers.
-        pub enum Output {
-            $($action($output),)*
-        }
-
-        impl Command {
-            /// Every action's name, as clients send it.
-            pub const NAMES: &'static [&'static str] = &[$(stringify!($action)),*];
-
-            pub fn parse(action: &str, input: Value) -> ApiResult<Command> {
-                match action {
-                    $(stringify!($action) => Ok(Command::$action(parse(input)?)),)*
-                    other => Err(ApiError::new(
-                        ErrorKind::InvalidAction,
-                        format!("The action {other} is not valid for this endpoint."),
-                    )),
-                }
-            }
-
-            pub async fn apply(self, topics: &dyn Topics) -> ApiResult<Output> {
-                Ok(match self {
-                    $(Command::$action(input) => Output::$action($handler(topics, input).await?),)*
-                })
-            }
-        }
-
-        impl Output {
-            /// The JSON object the XML encoder starts from.
-            pub fn encode(&self) -> Map<String, Value> {
-                match self {
-                    $(Output::$action(out) => output::encode(out),)*
-                }
-            }
-        }
-    };
-}
-
 commands! {
+    dyn Topics;
     CreateTopic(CreateTopic) -> output::TopicArn = create_topic;
     DeleteTopic(Arns) -> output::Nothing = delete_topic;
     ListTopics(Arns) -> output::TopicList = list_topics;

@@ -7,57 +7,13 @@
 mod actions;
 pub mod output;
 
-use super::input::parse;
-use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
+use crate::messaging::error::ApiResult;
 use crate::messaging::queues::Queues;
 use actions::*;
 use serde_json::{Map, Value};
 
-macro_rules! commands {
-    ($($action:ident($input:ty) -> $output:ty = $handler:ident;)*) => {
-        /// An SQS action with its parsed input.
-        pub enum Command {
-            $($action($input),)*
-        }
-
-        /// What an action answers.
-        pub enum Output {
-            $($action($output),)*
-        }
-
-        impl Command {
-            /// Every action's name, as clients send it.
-            pub const NAMES: &'static [&'static str] = &[$(stringify!($action)),*];
-
-            pub fn parse(action: &str, input: Value) -> ApiResult<Command> {
-                match action {
-                    $(stringify!($action) => Ok(Command::$action(parse(input)?)),)*
-                    other => Err(ApiError::new(
-                        ErrorKind::InvalidAction,
-                        format!("The action {other} is not valid for this endpoint."),
-                    )),
-                }
-            }
-
-            pub async fn apply(self, queues: &dyn Queues) -> ApiResult<Output> {
-                Ok(match self {
-                    $(Command::$action(input) => Output::$action($handler(queues, input).await?),)*
-                })
-            }
-        }
-
-        impl Output {
-            /// The JSON object both protocols start from.
-            pub fn encode(&self) -> Map<String, Value> {
-                match self {
-                    $(Output::$action(out) => output::encode(out),)*
-                }
-            }
-        }
-    };
-}
-
 commands! {
+    dyn Queues;
     CreateQueue(CreateQueue) -> output::QueueUrl = create_queue;
     GetQueueUrl(GetQueueUrl) -> output::QueueUrl = get_queue_url;
     ListQueues(ListQueues) -> output::QueueList = list_queues;
