@@ -254,35 +254,49 @@ impl Drop for Moto {
 }
 
 async fn moto() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new("python3")
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3 with moto[server] (.ci/setup installs it)");
-    let url = format!("http://127.0.0.1:{port}");
-    // Owned by the guard from here, so every path below kills it.
-    let moto = Moto { child, url };
-    let client = reqwest::Client::new();
-    for _ in 0..300 {
-        if client.get(&moto.url).send().await.is_ok() {
-            return moto;
+    // A free port found here can be taken by another test's server before
+    // moto binds it: the answer must be moto's own (an S3 bucket list), and
+    // a moto that exited (its port was taken) is started again elsewhere.
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 with moto[server] (.ci/setup installs it)");
+        let url = format!("http://127.0.0.1:{port}");
+        // Owned by the guard from here, so every path below kills it.
+        let mut moto = Moto { child, url };
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(resp) = client.get(&moto.url).send().await {
+                if resp
+                    .text()
+                    .await
+                    .is_ok_and(|t| t.contains("ListAllMyBucketsResult"))
+                {
+                    return moto;
+                }
+            }
+            if moto.child.try_wait().ok().flatten().is_some() {
+                break; // exited: its port was taken
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("moto's server did not start on {}", moto.url);
+    panic!("moto's server did not start");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
