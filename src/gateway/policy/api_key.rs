@@ -51,7 +51,15 @@ struct Counter {
     held: u64,
     /// The store's count after this process's last reservation.
     total: u64,
+    /// When the store last had nothing left to reserve: until
+    /// `EXHAUSTED_RECHECK` later, requests are refused without asking it
+    /// again, so a client past its quota cannot turn into store writes.
+    exhausted_at: Option<Instant>,
 }
+
+/// How often a used-up quota is asked again (other nodes may give back
+/// reservations they did not use).
+const EXHAUSTED_RECHECK: Duration = Duration::from_secs(1);
 
 /// How many requests one reservation takes: a twentieth of the quota, from
 /// 1 to 100, so a busy key costs about one store write per second and idle
@@ -229,6 +237,9 @@ impl KeyRing {
         if let Some(used) = self.take_held(&entry) {
             return Ok(Some(used));
         }
+        if self.recently_exhausted(&entry) {
+            return Ok(None);
+        }
         let store = self.store.clone();
         let id = key_id.to_string();
         let want = reservation_size(limit);
@@ -245,8 +256,19 @@ impl KeyRing {
             let counter = usage.entry(entry.clone()).or_default();
             counter.held += reservation.granted;
             counter.total = reservation.total;
+            counter.exhausted_at = (reservation.granted == 0).then(Instant::now);
         }
         Ok(self.take_held(&entry))
+    }
+
+    fn recently_exhausted(&self, entry: &(String, i64)) -> bool {
+        let Ok(usage) = self.usage.lock() else {
+            return false;
+        };
+        usage
+            .get(entry)
+            .and_then(|c| c.exhausted_at)
+            .is_some_and(|at| at.elapsed() < EXHAUSTED_RECHECK)
     }
 
     /// Uses one held request: the count after, as far as this node knows
@@ -300,5 +322,97 @@ impl KeyRing {
             .usage(key_id, period)
             .unwrap_or(0)
             .saturating_sub(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{Quota, QuotaPeriod};
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Reservation, Result as StoreResult};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The in-memory store, counting reservations.
+    #[derive(Default)]
+    struct Counting {
+        inner: MemoryStore,
+        reservations: AtomicUsize,
+    }
+
+    impl KeyStore for Counting {
+        fn insert_key(&self, record: &KeyRecord) -> StoreResult<()> {
+            self.inner.insert_key(record)
+        }
+        fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+            self.inner.list_keys()
+        }
+        fn find_by_hash(&self, hash: &str) -> StoreResult<Option<KeyRecord>> {
+            self.inner.find_by_hash(hash)
+        }
+        fn revoke_key(&self, id_or_name: &str, at: i64) -> StoreResult<bool> {
+            self.inner.revoke_key(id_or_name, at)
+        }
+        fn find(&self, id_or_name: &str) -> StoreResult<Option<KeyRecord>> {
+            self.inner.find(id_or_name)
+        }
+        fn reserve_usage(
+            &self,
+            key_id: &str,
+            period: i64,
+            want: u64,
+            limit: u64,
+        ) -> StoreResult<Reservation> {
+            self.reservations.fetch_add(1, Ordering::SeqCst);
+            self.inner.reserve_usage(key_id, period, want, limit)
+        }
+        fn release_usage(&self, key_id: &str, period: i64, n: u64) -> StoreResult<()> {
+            self.inner.release_usage(key_id, period, n)
+        }
+        fn usage(&self, key_id: &str, period: i64) -> StoreResult<u64> {
+            self.inner.usage(key_id, period)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_used_up_quota_is_refused_without_asking_the_store_each_time() {
+        let store = Arc::new(Counting::default());
+        let limits = Arc::new(crate::store::local_rate_limits::LocalRateLimits::new());
+        let new = crate::keys::new_key("k", "small", 0).unwrap();
+        let ring = KeyRing::new(store.clone(), limits, std::slice::from_ref(&new.record));
+        let plan = Arc::new(UsagePlan {
+            name: "small".into(),
+            throttle: None,
+            quota: Some(Quota {
+                limit: 3,
+                period: QuotaPeriod::Day,
+            }),
+        });
+        let plans = [("small".to_string(), plan)].into();
+        let policy = ApiKeyPolicy {
+            header: http::HeaderName::from_static("x-api-key"),
+            plans: Vec::new(),
+        };
+        let mut admitted = 0;
+        for _ in 0..50 {
+            match ring.admit(&policy, &plans, Some(&new.plain)).await {
+                Ok(_) => admitted += 1,
+                Err(GatewayError::QuotaExceeded(_)) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(admitted, 3);
+        // One reservation per request while the quota lasts (a twentieth of
+        // 3 is 1), one that finds it used up; then none for a second.
+        assert_eq!(store.reservations.load(Ordering::SeqCst), 4);
+        // Nothing is held back: the store's count is exact.
+        ring.flush();
+        assert_eq!(
+            ring.current_usage(
+                &new.record.id,
+                period_bounds(QuotaPeriod::Day, unix_now()).0
+            ),
+            3
+        );
     }
 }
