@@ -50,33 +50,53 @@ const LEASE_RENEW: Duration = Duration::from_secs(10);
 /// How often a run queued behind another process's run asks again.
 const LEASE_POLL: Duration = Duration::from_millis(250);
 
-/// Held for the length of a run.
+/// Held for the length of a run. Fields drop in order: the lease is given
+/// up before the next run of this process may take the local mutex.
 struct RunLock {
-    _lease: Lease,
+    lease: Lease,
     _local: tokio::sync::OwnedMutexGuard<()>,
 }
 
-/// The flow's run lease, renewed in the background and given up on drop.
+impl RunLock {
+    /// Gives the lease up (off the async threads) before the next run of
+    /// this process can start.
+    async fn release(mut self) {
+        if let Some(lease) = self.lease.live.take() {
+            let _ = tokio::task::spawn_blocking(move || lease.release()).await;
+        }
+    }
+}
+
+/// The flow's run lease, renewed in the background and given up when the
+/// run ends (`RunLock::release`), or on drop if the run was cut short.
 struct Lease {
+    live: Option<LiveLease>,
+}
+
+struct LiveLease {
     store: Arc<dyn FlowStore>,
     flow: String,
     holder: String,
     renewer: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Lease {
-    fn drop(&mut self) {
+impl LiveLease {
+    fn release(self) {
         self.renewer.abort();
-        let (store, flow, holder) = (self.store.clone(), self.flow.clone(), self.holder.clone());
-        let release = move || {
-            if let Err(e) = store.release_lease(&flow, &holder) {
-                // It expires on its own; the next run waits until then.
-                tracing::warn!(flow = %flow, error = %e, "cannot release the run lease");
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn_blocking(release)),
-            Err(_) => release(),
+        if let Err(e) = self.store.release_lease(&self.flow, &self.holder) {
+            // It expires on its own; the next run waits until then.
+            tracing::warn!(flow = %self.flow, error = %e, "cannot release the run lease");
+        }
+    }
+}
+
+impl Drop for Lease {
+    /// A run cut short (its task cancelled): released here, at once, so a
+    /// run queued behind it in this process never holds a lease that a late
+    /// release then takes away.
+    fn drop(&mut self) {
+        if let Some(lease) = self.live.take() {
+            lease.release();
         }
     }
 }
@@ -177,7 +197,7 @@ impl Engine {
         };
         let lease = self.lease(id, wait).await?;
         Ok(RunLock {
-            _lease: lease,
+            lease,
             _local: local,
         })
     }
@@ -234,10 +254,12 @@ impl Engine {
             })
         };
         Ok(Lease {
-            store,
-            flow: id.to_string(),
-            holder,
-            renewer,
+            live: Some(LiveLease {
+                store,
+                flow: id.to_string(),
+                holder,
+                renewer,
+            }),
         })
     }
 
@@ -292,7 +314,7 @@ impl Engine {
         wait: bool,
         progress: &Progress,
     ) -> Result<RunRecord, FlowError> {
-        let _lock = self.lock(&spec.id, wait).await?;
+        let lock = self.lock(&spec.id, wait).await?;
         // Holding the lease, nothing else runs this flow: an InProgress run
         // in history was left by a process that died.
         let _ = self
@@ -306,6 +328,7 @@ impl Engine {
         };
         let started = std::time::Instant::now();
         let run = self.runner.execute(&spec, input, progress).await;
+        lock.release().await;
         self.metrics.observe(&run, started.elapsed().as_secs_f64());
         if run.status == RunStatus::Error {
             self.deactivate_if_failing(&spec).await;
@@ -599,6 +622,31 @@ mod tests {
             .expect("the waiting run got the lease")
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_queued_in_the_same_process_keeps_the_lease_it_takes_over() {
+        let (a, b) = two_nodes();
+        let first = a.lock("orders", false).await.unwrap();
+        let next = tokio::spawn({
+            let a = a.clone();
+            async move { a.lock("orders", true).await }
+        });
+        tokio::task::yield_now().await;
+        first.release().await;
+        let second = tokio::time::timeout(Duration::from_secs(10), next)
+            .await
+            .expect("the queued run starts")
+            .unwrap()
+            .unwrap();
+        // The first run's release happened before the second took over: the
+        // second holds the lease, so the other node still cannot run.
+        assert!(matches!(
+            b.lock("orders", false).await,
+            Err(FlowError::Busy(_))
+        ));
+        second.release().await;
+        drop(b.lock("orders", false).await.unwrap());
     }
 
     #[tokio::test]
