@@ -1,5 +1,6 @@
-//! Scheduled triggers: one tokio-cron-scheduler job per enabled flow with a
-//! `trigger.schedule`. A tick never overlaps a run of the same flow (the run
+//! Scheduled triggers: per enabled flow with a `trigger.schedule`, a
+//! tokio-cron-scheduler job (cron) or a loop waking on multiples of the
+//! interval since the epoch (`rate(...)`). A tick never overlaps a run of the same flow (the run
 //! lease is tried, not waited for: a busy flow skips the tick), a flow
 //! deactivated by consecutive failures skips every tick until activated,
 //! and each tick is claimed in the flow store first, so when several nodes
@@ -15,8 +16,16 @@ use uuid::Uuid;
 pub struct Scheduler {
     jobs: JobScheduler,
     engine: Engine,
-    /// Flow id -> (its schedule, the job firing it).
-    active: tokio::sync::Mutex<HashMap<String, (Schedule, Uuid)>>,
+    /// Flow id -> (its schedule, what fires it).
+    active: tokio::sync::Mutex<HashMap<String, (Schedule, Firing)>>,
+}
+
+/// A cron job in tokio-cron-scheduler, or a `rate(...)` loop of our own:
+/// its ticks fall on multiples of the interval since the epoch, so every
+/// node fires (and names) the same ticks whenever it started.
+enum Firing {
+    Cron(Uuid),
+    Every(tokio::task::JoinHandle<()>),
 }
 
 impl Scheduler {
@@ -34,8 +43,7 @@ impl Scheduler {
     }
 
     /// Brings the jobs in line with the engine's flows after a reload. Jobs
-    /// whose schedule did not change keep running, so a reload does not
-    /// restart a `rate(1 hour)` flow's hour.
+    /// whose schedule did not change keep running.
     pub async fn sync(&self) {
         let flows = self.engine.flows();
         let mut active = self.active.lock().await;
@@ -50,10 +58,14 @@ impl Scheduler {
             .map(|(id, _)| id.clone())
             .collect();
         for id in stale {
-            if let Some((_, job)) = active.remove(&id) {
-                if let Err(e) = self.jobs.remove(&job).await {
-                    tracing::warn!(flow = %id, error = %e, "cannot remove a schedule");
+            match active.remove(&id) {
+                Some((_, Firing::Cron(job))) => {
+                    if let Err(e) = self.jobs.remove(&job).await {
+                        tracing::warn!(flow = %id, error = %e, "cannot remove a schedule");
+                    }
                 }
+                Some((_, Firing::Every(task))) => task.abort(),
+                None => {}
             }
         }
         for (id, schedule) in wanted {
@@ -70,42 +82,54 @@ impl Scheduler {
         }
     }
 
-    async fn add(&self, id: &str, schedule: &Schedule) -> Result<Uuid, FlowError> {
-        let (engine, id, every) = (self.engine.clone(), id.to_string(), schedule.clone());
-        let fire = move |_: Uuid, _: JobScheduler| {
-            let (engine, id, schedule) = (engine.clone(), id.clone(), every.clone());
-            Box::pin(async move {
-                // The run gets a task of its own; the scheduler's tick
-                // returns at once.
-                tokio::spawn(async move { tick(&engine, &id, &schedule).await });
-            }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
-        };
-        let job = match schedule {
-            Schedule::Cron(cron) => Job::new_async(cron.as_str(), fire),
-            Schedule::Every(every) => Job::new_repeated_async(*every, fire),
+    async fn add(&self, id: &str, schedule: &Schedule) -> Result<Firing, FlowError> {
+        let (engine, id) = (self.engine.clone(), id.to_string());
+        match schedule {
+            Schedule::Cron(cron) => {
+                let fire = move |_: Uuid, _: JobScheduler| {
+                    let (engine, id) = (engine.clone(), id.clone());
+                    Box::pin(async move {
+                        let at = cron_tick(chrono::Utc::now());
+                        // The run gets a task of its own; the scheduler's
+                        // tick returns at once.
+                        tokio::spawn(async move { tick(&engine, &id, at).await });
+                    })
+                        as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+                };
+                let job = Job::new_async(cron.as_str(), fire).map_err(scheduler_error)?;
+                let job = self.jobs.add(job).await.map_err(scheduler_error)?;
+                Ok(Firing::Cron(job))
+            }
+            Schedule::Every(every) => {
+                let every_ms = (every.as_millis() as i64).max(1000);
+                Ok(Firing::Every(tokio::spawn(async move {
+                    loop {
+                        let now = chrono::Utc::now().timestamp_millis();
+                        let next = next_multiple(now, every_ms);
+                        tokio::time::sleep(std::time::Duration::from_millis((next - now) as u64))
+                            .await;
+                        let (engine, id) = (engine.clone(), id.clone());
+                        tokio::spawn(async move { tick(&engine, &id, next / 1000).await });
+                    }
+                })))
+            }
         }
-        .map_err(scheduler_error)?;
-        self.jobs.add(job).await.map_err(scheduler_error)
     }
 }
 
-/// Names a firing the same on every node: a cron firing by its second (the
-/// scheduler fires on the second; node clocks are assumed NTP-close), a
-/// `rate(...)` firing by its window since the epoch, so nodes that started
-/// at different times still agree.
-fn tick_of(schedule: &Schedule, now: chrono::DateTime<chrono::Utc>) -> i64 {
-    match schedule {
-        Schedule::Cron(_) => (now.timestamp_millis() + 500).div_euclid(1000),
-        Schedule::Every(every) => {
-            let every = every.as_secs().max(1) as i64;
-            now.timestamp().div_euclid(every) * every
-        }
-    }
+/// The first multiple of `every_ms` after `now_ms` (both since the epoch).
+fn next_multiple(now_ms: i64, every_ms: i64) -> i64 {
+    (now_ms.div_euclid(every_ms) + 1) * every_ms
 }
 
-/// One scheduled firing.
-async fn tick(engine: &Engine, id: &str, schedule: &Schedule) {
-    let fired = chrono::Utc::now();
+/// Names a cron firing the same on every node: by its second (the
+/// scheduler fires on the second; node clocks are assumed NTP-close).
+fn cron_tick(now: chrono::DateTime<chrono::Utc>) -> i64 {
+    (now.timestamp_millis() + 500).div_euclid(1000)
+}
+
+/// One scheduled firing, named by `at` (unix seconds).
+async fn tick(engine: &Engine, id: &str, at: i64) {
     let check = {
         let (engine, id) = (engine.clone(), id.to_string());
         tokio::task::spawn_blocking(move || engine.schedulable(&id)).await
@@ -128,7 +152,7 @@ async fn tick(engine: &Engine, id: &str, schedule: &Schedule) {
         }
         Err(_) => return,
     }
-    match engine.claim_tick(id, tick_of(schedule, fired)).await {
+    match engine.claim_tick(id, at).await {
         Ok(true) => {}
         Ok(false) => {
             engine
@@ -173,18 +197,17 @@ mod tests {
     #[test]
     fn nodes_name_a_firing_alike() {
         let at = |ms: i64| chrono::Utc.timestamp_millis_opt(ms).unwrap();
-        let cron = Schedule::Cron("0 * * * * *".into());
-        assert_eq!(tick_of(&cron, at(1_800_000_000_020)), 1_800_000_000);
-        assert_eq!(tick_of(&cron, at(1_799_999_999_990)), 1_800_000_000);
-        let rate = Schedule::Every(std::time::Duration::from_secs(3600));
-        // Two nodes started half an hour apart fire in the same hour.
+        assert_eq!(cron_tick(at(1_800_000_000_020)), 1_800_000_000);
+        assert_eq!(cron_tick(at(1_799_999_999_990)), 1_800_000_000);
+        // Nodes started half an hour apart wait for the same hour.
+        let hour = 3_600_000;
         assert_eq!(
-            tick_of(&rate, at(1_800_000_000_000)),
-            tick_of(&rate, at(1_800_001_000_000))
+            next_multiple(1_800_000_000_000, hour),
+            next_multiple(1_800_001_000_000, hour)
         );
-        assert_ne!(
-            tick_of(&rate, at(1_800_000_000_000)),
-            tick_of(&rate, at(1_800_004_000_000))
-        );
+        assert_eq!(next_multiple(1_800_000_000_000, hour) % hour, 0);
+        assert!(next_multiple(1_800_000_000_000, hour) > 1_800_000_000_000);
+        // Exactly on a multiple: the next one, never the same tick twice.
+        assert_eq!(next_multiple(7_200_000, hour), 10_800_000);
     }
 }
