@@ -38,7 +38,9 @@ impl<'a> Reply<'a> {
     pub fn error(err: GatewayError, request_id: &str) -> Reply<'a> {
         let mut headers = vec![json_type()];
         for (name, value) in err.headers() {
-            headers.push((HeaderName::from_static(name), value.clone()));
+            if let Ok(name) = HeaderName::try_from(*name) {
+                headers.push((name, value.clone()));
+            }
         }
         if let Some(challenge) = err.www_authenticate() {
             if let Ok(v) = HeaderValue::from_str(&challenge) {
@@ -91,7 +93,7 @@ impl<'a> Reply<'a> {
             status: 204,
             headers: cors
                 .into_iter()
-                .map(|(n, v)| (HeaderName::from_static(n), v))
+                .filter_map(|(n, v)| Some((HeaderName::try_from(n).ok()?, v)))
                 .collect(),
             body: Bytes::new(),
             with_policy_headers: false,
