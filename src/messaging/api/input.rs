@@ -166,11 +166,21 @@ pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str>, max: usize) -> Ap
 }
 
 /// A failed batch entry, as both SQS and SNS report it.
-pub fn failed_entry(id: &str, e: &ApiError) -> Value {
-    serde_json::json!({
-        "Id": id,
-        "SenderFault": e.fault() == "Sender",
-        "Code": e.query_code(),
-        "Message": e.message,
-    })
+/// A batch entry that failed, as both services report it.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FailedEntry {
+    pub id: String,
+    pub sender_fault: bool,
+    pub code: &'static str,
+    pub message: String,
+}
+
+pub fn failed_entry(id: &str, e: &ApiError) -> FailedEntry {
+    FailedEntry {
+        id: id.to_string(),
+        sender_fault: e.fault() == "Sender",
+        code: e.query_code(),
+        message: e.message.clone(),
+    }
 }

@@ -2,6 +2,7 @@
 //! gives the JSON object `xml.rs` renders in SNS's style.
 
 use crate::config::queue_settings::AttributeMap;
+pub use crate::messaging::api::input::FailedEntry;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -67,7 +68,7 @@ pub struct Published {
 #[serde(rename_all = "PascalCase")]
 pub struct PublishedBatch {
     pub successful: Vec<Published>,
-    pub failed: Vec<Value>,
+    pub failed: Vec<FailedEntry>,
 }
 
 #[derive(Serialize)]

@@ -3,6 +3,7 @@
 //! renders as XML.
 
 use crate::config::queue_settings::AttributeMap;
+pub use crate::messaging::api::input::FailedEntry;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -67,12 +68,12 @@ pub struct DoneEntry {
 }
 
 /// A batch's answer: entries that worked, and those that did not (with the
-/// error's code and fault, as `input::failed_entry` makes them).
+/// error's code and fault).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Batch<T> {
     pub successful: Vec<T>,
-    pub failed: Vec<Value>,
+    pub failed: Vec<FailedEntry>,
 }
 
 #[derive(Serialize)]
