@@ -6,9 +6,12 @@
 //! - `server`: the pingora server, listeners, reload and shutdown
 //! - `tls`: certificates by SNI, mTLS, dev certificates
 //! - `gateway`: router, integrations, upstream pools, the proxy phases
-//! - `messaging`: SQS queues and SNS topics, their AWS wire protocols
+//! - `messaging`: SQS queues and SNS topics behind the `Queues`, `Topics`
+//!   and `Outbox` seams, and their AWS wire protocols
 //! - `flows`: ingestion from SaaS APIs and webhooks into object storage
-//! - `store`: durable state in the data dir (SQLite), behind `KeyStore`
+//! - `store`: the backends, chosen once by `store::open`: keys and quotas,
+//!   flow runs, leases and ticks, rate limits, the message journal (SQLite
+//!   and governor embedded; each a trait with a twin and a conformance suite)
 //! - `metrics`: the Prometheus registry every engine counts into (a leaf)
 //! - `admin`: /metrics, /healthz, /readyz, the keys API
 //! - `logging`: process logs
