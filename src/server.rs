@@ -256,7 +256,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // pingora returns here on its own quick shutdown (racing
     // `exit_on_sigint`): quota counts to disk, and nothing left behind that
     // claims we still run.
-    state.keys.flush();
+    control.block_on(state.keys.flush());
     let _ = std::fs::remove_file(&pid_file);
     drop(flows_runtime);
     Ok(())
@@ -538,8 +538,7 @@ async fn exit_on_sigint(
         broker.close();
         let _ = broker.barrier().await;
     }
-    let keys = state.keys.clone();
-    let _ = tokio::task::spawn_blocking(move || keys.flush()).await;
+    state.keys.flush().await;
     let _ = std::fs::remove_file(&pid_file);
     std::process::exit(0);
 }
@@ -568,8 +567,7 @@ async fn exit_when_drained(
         broker.close();
         let _ = broker.barrier().await;
     }
-    let keys = state.keys.clone();
-    let _ = tokio::task::spawn_blocking(move || keys.flush()).await;
+    state.keys.flush().await;
     // Let the last responses' bytes and log lines leave.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let _ = std::fs::remove_file(&pid_file);

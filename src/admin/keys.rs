@@ -16,10 +16,10 @@ pub enum Request<'a> {
 }
 
 /// Status and JSON body for a keys request.
-pub fn handle(state: &State, req: Request<'_>) -> (StatusCode, Value) {
+pub async fn handle(state: &State, req: Request<'_>) -> (StatusCode, Value) {
     let store = state.keys.store();
     let result = match req {
-        Request::List => store.list_keys().map(|keys| {
+        Request::List => store.list_keys().await.map(|keys| {
             let mut all: Vec<Value> = state
                 .runtime
                 .load()
@@ -31,18 +31,9 @@ pub fn handle(state: &State, req: Request<'_>) -> (StatusCode, Value) {
             all.extend(keys.iter().map(|k| describe(k, "store")));
             (StatusCode::OK, json!({ "keys": all }))
         }),
-        Request::Create(body) => create(state, &body),
-        Request::Revoke(id) => store.revoke_key(id, unix_now()).and_then(|revoked| {
-            let record = store.find(id)?;
-            if let Some(k) = &record {
-                state.keys.forget(&k.hash);
-            }
-            Ok((
-                StatusCode::OK,
-                json!({ "id": record.map(|k| k.id), "revoked": revoked }),
-            ))
-        }),
-        Request::Usage(id) => usage(state, id),
+        Request::Create(body) => create(state, &body).await,
+        Request::Revoke(id) => revoke(state, id).await,
+        Request::Usage(id) => usage(state, id).await,
     };
     match result {
         Ok(answer) => answer,
@@ -75,7 +66,20 @@ fn bad_request(message: &str) -> (StatusCode, Value) {
     )
 }
 
-fn create(state: &State, body: &Value) -> Result<(StatusCode, Value), StoreError> {
+async fn revoke(state: &State, id: &str) -> Result<(StatusCode, Value), StoreError> {
+    let store = state.keys.store();
+    let revoked = store.revoke_key(id, unix_now()).await?;
+    let record = store.find(id).await?;
+    if let Some(k) = &record {
+        state.keys.forget(&k.hash);
+    }
+    Ok((
+        StatusCode::OK,
+        json!({ "id": record.map(|k| k.id), "revoked": revoked }),
+    ))
+}
+
+async fn create(state: &State, body: &Value) -> Result<(StatusCode, Value), StoreError> {
     let Some(plan) = body.get("plan").and_then(Value::as_str) else {
         return Ok(bad_request("`plan` is required"));
     };
@@ -89,21 +93,25 @@ fn create(state: &State, body: &Value) -> Result<(StatusCode, Value), StoreError
         Some(_) => return Ok(bad_request("`name` must be 1-100 characters")),
         None => format!("key-{}", record.id),
     };
-    state.keys.store().insert_key(&record)?;
+    state.keys.store().insert_key(&record).await?;
     let mut answer = describe(&record, "store");
     answer["key"] = Value::String(new.plain);
     Ok((StatusCode::CREATED, answer))
 }
 
-fn usage(state: &State, id: &str) -> Result<(StatusCode, Value), StoreError> {
-    let runtime = state.runtime.load();
+async fn usage(state: &State, id: &str) -> Result<(StatusCode, Value), StoreError> {
+    let runtime = state.runtime.load_full();
     let declared = runtime
         .config
         .api_keys
         .iter()
         .find(|k| k.id == id || k.name == id)
         .cloned();
-    let Some(key) = declared.or(state.keys.store().find(id)?) else {
+    let stored = match declared {
+        Some(_) => None,
+        None => state.keys.store().find(id).await?,
+    };
+    let Some(key) = declared.or(stored) else {
         return Err(StoreError::NotFound(format!("no key `{id}`")));
     };
     let quota = runtime
@@ -119,7 +127,7 @@ fn usage(state: &State, id: &str) -> Result<(StatusCode, Value), StoreError> {
     };
     let now = unix_now();
     let (start, end) = period_bounds(quota.period, now);
-    let used = state.keys.current_usage(&key.id, start);
+    let used = state.keys.current_usage(&key.id, start).await;
     Ok((
         StatusCode::OK,
         json!({

@@ -169,7 +169,7 @@ impl AdminApp {
                 )
             }
         };
-        let (status, body) = keys::handle(&self.state, request);
+        let (status, body) = keys::handle(&self.state, request).await;
         json(status, body)
     }
 }

@@ -10,6 +10,13 @@ use anyhow::{anyhow, bail};
 use std::path::Path;
 
 pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_keys(dir, command))
+}
+
+async fn run_keys(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
     let loaded = config::load(dir).map_err(|d| anyhow!("invalid config:\n{d}"))?;
     let config = &loaded.config;
     let store = crate::store::open_keys(config)?;
@@ -22,7 +29,7 @@ pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
             let new = new_key("", &plan, unix_now())?;
             let mut record = new.record;
             record.name = name.unwrap_or_else(|| format!("key-{}", record.id));
-            store.insert_key(&record)?;
+            store.insert_key(&record).await?;
             println!(
                 "created key {} ({}, plan {})",
                 record.id, record.name, record.plan
@@ -36,7 +43,7 @@ pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
                 "ID", "NAME", "PLAN", "SOURCE"
             );
             let declared = config.api_keys.iter().map(|k| (k, "config"));
-            let stored = store.list_keys()?;
+            let stored = store.list_keys().await?;
             for (k, source) in declared.chain(stored.iter().map(|k| (k, "store"))) {
                 let status = if k.is_active() { "active" } else { "revoked" };
                 println!(
@@ -57,14 +64,14 @@ pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
                      `keys create`: remove it there and reload (SIGHUP) to revoke it"
                 );
             }
-            if store.revoke_key(&key, unix_now())? {
+            if store.revoke_key(&key, unix_now()).await? {
                 println!("revoked {key}");
             } else {
                 println!("{key} was already revoked");
             }
         }
         KeysCommand::Usage { key } => {
-            let record = find(store.as_ref(), &config.api_keys, &key)?;
+            let record = find(store.as_ref(), &config.api_keys, &key).await?;
             let quota = config.usage_plans.get(&record.plan).and_then(|p| p.quota);
             let Some(quota) = quota else {
                 println!(
@@ -74,7 +81,7 @@ pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
                 return Ok(());
             };
             let (start, end) = period_bounds(quota.period, unix_now());
-            let used = store.usage(&record.id, start)?;
+            let used = store.usage(&record.id, start).await?;
             println!(
                 "{} ({}): {used} of {} requests {} (resets at {})",
                 record.id,
@@ -95,7 +102,11 @@ pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
 }
 
 /// By plain key, id or name; config-declared keys included.
-fn find(store: &dyn KeyStore, declared: &[KeyRecord], key: &str) -> anyhow::Result<KeyRecord> {
+async fn find(
+    store: &dyn KeyStore,
+    declared: &[KeyRecord],
+    key: &str,
+) -> anyhow::Result<KeyRecord> {
     let hash = sha256_hex(key.as_bytes());
     let from_config = declared
         .iter()
@@ -103,9 +114,9 @@ fn find(store: &dyn KeyStore, declared: &[KeyRecord], key: &str) -> anyhow::Resu
         .cloned();
     let found = match from_config {
         Some(k) => Some(k),
-        None => match store.find_by_hash(&hash)? {
+        None => match store.find_by_hash(&hash).await? {
             Some(k) => Some(k),
-            None => store.find(key)?,
+            None => store.find(key).await?,
         },
     };
     found.ok_or_else(|| anyhow!("no key `{key}`"))

@@ -242,6 +242,6 @@ async fn flush_quota_counts(keys: Arc<policy::api_key::KeyRing>) {
     loop {
         tick.tick().await;
         let keys = keys.clone();
-        let _ = tokio::task::spawn_blocking(move || keys.flush()).await;
+        keys.flush().await;
     }
 }

@@ -14,8 +14,9 @@ fn poisoned<T>(_: T) -> StoreError {
     StoreError::Database("lock poisoned".into())
 }
 
+#[async_trait::async_trait]
 impl KeyStore for MemoryStore {
-    fn insert_key(&self, record: &KeyRecord) -> Result<()> {
+    async fn insert_key(&self, record: &KeyRecord) -> Result<()> {
         let mut keys = self.keys.lock().map_err(poisoned)?;
         if keys
             .iter()
@@ -30,11 +31,11 @@ impl KeyStore for MemoryStore {
         Ok(())
     }
 
-    fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
         Ok(self.keys.lock().map_err(poisoned)?.clone())
     }
 
-    fn find_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>> {
+    async fn find_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>> {
         Ok(self
             .keys
             .lock()
@@ -44,7 +45,7 @@ impl KeyStore for MemoryStore {
             .cloned())
     }
 
-    fn revoke_key(&self, id_or_name: &str, at: i64) -> Result<bool> {
+    async fn revoke_key(&self, id_or_name: &str, at: i64) -> Result<bool> {
         let mut keys = self.keys.lock().map_err(poisoned)?;
         let key = keys
             .iter_mut()
@@ -57,7 +58,7 @@ impl KeyStore for MemoryStore {
         Ok(true)
     }
 
-    fn find(&self, id_or_name: &str) -> Result<Option<KeyRecord>> {
+    async fn find(&self, id_or_name: &str) -> Result<Option<KeyRecord>> {
         let keys = self.keys.lock().map_err(poisoned)?;
         Ok(keys
             .iter()
@@ -65,7 +66,7 @@ impl KeyStore for MemoryStore {
             .cloned())
     }
 
-    fn reserve_usage(
+    async fn reserve_usage(
         &self,
         key_id: &str,
         period: i64,
@@ -79,7 +80,7 @@ impl KeyStore for MemoryStore {
         Ok(reservation)
     }
 
-    fn release_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()> {
+    async fn release_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()> {
         let mut usage = self.usage.lock().map_err(poisoned)?;
         if let Some(count) = usage.get_mut(&(key_id.to_string(), period)) {
             *count = count.saturating_sub(n);
@@ -87,7 +88,7 @@ impl KeyStore for MemoryStore {
         Ok(())
     }
 
-    fn usage(&self, key_id: &str, period: i64) -> Result<u64> {
+    async fn usage(&self, key_id: &str, period: i64) -> Result<u64> {
         let usage = self.usage.lock().map_err(poisoned)?;
         Ok(usage
             .get(&(key_id.to_string(), period))
@@ -98,11 +99,11 @@ impl KeyStore for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn behaves_like_a_store() {
-        super::super::conformance(&super::MemoryStore::default());
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn behaves_like_a_store() {
+        super::super::conformance(&super::MemoryStore::default()).await;
         let shared: std::sync::Arc<dyn super::super::KeyStore> =
             std::sync::Arc::new(super::MemoryStore::default());
-        super::super::conformance_races(|| shared.clone());
+        super::super::conformance_races(|| shared.clone()).await;
     }
 }

@@ -79,18 +79,22 @@ pub fn open_flows(config: &Config) -> anyhow::Result<Arc<dyn flows::FlowStore>> 
     Ok(Arc::new(store))
 }
 
+/// API keys and their quota usage. Async, so a store across the network
+/// (PostgreSQL for a fleet) waits without holding a thread; the embedded
+/// SQLite store runs its statements on blocking threads.
+#[async_trait::async_trait]
 pub trait KeyStore: Send + Sync {
-    fn insert_key(&self, record: &KeyRecord) -> Result<()>;
-    fn list_keys(&self) -> Result<Vec<KeyRecord>>;
-    fn find_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>>;
+    async fn insert_key(&self, record: &KeyRecord) -> Result<()>;
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
+    async fn find_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>>;
     /// Revokes by id or name; false when already revoked.
-    fn revoke_key(&self, id_or_name: &str, at: i64) -> Result<bool>;
-    fn find(&self, id_or_name: &str) -> Result<Option<KeyRecord>>;
+    async fn revoke_key(&self, id_or_name: &str, at: i64) -> Result<bool>;
+    async fn find(&self, id_or_name: &str) -> Result<Option<KeyRecord>>;
     /// Takes up to `want` requests of a key's quota for the period starting
     /// at `period`, never taking the count past `limit`, in one atomic step:
     /// nodes reserving at once never exceed the limit together. A gateway
     /// reserves a few at a time and admits from what it holds.
-    fn reserve_usage(
+    async fn reserve_usage(
         &self,
         key_id: &str,
         period: i64,
@@ -98,9 +102,9 @@ pub trait KeyStore: Send + Sync {
         limit: u64,
     ) -> Result<Reservation>;
     /// Gives back `n` reserved requests that were not used.
-    fn release_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()>;
+    async fn release_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()>;
     /// The count for the period: used and still reserved.
-    fn usage(&self, key_id: &str, period: i64) -> Result<u64>;
+    async fn usage(&self, key_id: &str, period: i64) -> Result<u64>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,94 +128,113 @@ impl Reservation {
 
 /// The suite every `KeyStore` passes (the in-memory twin and SQLite).
 #[cfg(test)]
-pub(crate) fn conformance(store: &dyn KeyStore) {
+pub(crate) async fn conformance(store: &dyn KeyStore) {
     use crate::hex::sha256_hex;
     use crate::keys::new_key;
     let a = new_key("alpha", "basic", 100).unwrap();
     assert!(a.plain.starts_with("gh_") && a.plain.len() == 43);
-    store.insert_key(&a.record).unwrap();
+    store.insert_key(&a.record).await.unwrap();
     assert!(matches!(
-        store.insert_key(&a.record),
+        store.insert_key(&a.record).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        store.find_by_hash(&sha256_hex(a.plain.as_bytes())).unwrap(),
+        store
+            .find_by_hash(&sha256_hex(a.plain.as_bytes()))
+            .await
+            .unwrap(),
         Some(a.record.clone())
     );
-    assert_eq!(store.find("alpha").unwrap().unwrap().id, a.record.id);
-    assert_eq!(store.find(&a.record.id).unwrap().unwrap().name, "alpha");
-    assert!(store.revoke_key("alpha", 200).unwrap());
-    assert!(!store.revoke_key("alpha", 300).unwrap());
-    assert_eq!(store.find("alpha").unwrap().unwrap().revoked_at, Some(200));
+    assert_eq!(store.find("alpha").await.unwrap().unwrap().id, a.record.id);
+    assert_eq!(
+        store.find(&a.record.id).await.unwrap().unwrap().name,
+        "alpha"
+    );
+    assert!(store.revoke_key("alpha", 200).await.unwrap());
+    assert!(!store.revoke_key("alpha", 300).await.unwrap());
+    assert_eq!(
+        store.find("alpha").await.unwrap().unwrap().revoked_at,
+        Some(200)
+    );
     assert!(matches!(
-        store.revoke_key("nobody", 1),
+        store.revoke_key("nobody", 1).await,
         Err(StoreError::NotFound(_))
     ));
     let id = &a.record.id;
-    let reserve = |want, limit| store.reserve_usage(id, 86_400, want, limit).unwrap();
+    let reserve =
+        |want, limit| async move { store.reserve_usage(id, 86_400, want, limit).await.unwrap() };
     assert_eq!(
-        reserve(5, 10),
+        reserve(5, 10).await,
         Reservation {
             granted: 5,
             total: 5
         }
     );
     assert_eq!(
-        reserve(4, 10),
+        reserve(4, 10).await,
         Reservation {
             granted: 4,
             total: 9
         }
     );
     assert_eq!(
-        reserve(4, 10),
+        reserve(4, 10).await,
         Reservation {
             granted: 1,
             total: 10
         }
     );
     assert_eq!(
-        reserve(1, 10),
+        reserve(1, 10).await,
         Reservation {
             granted: 0,
             total: 10
         }
     );
-    store.release_usage(id, 86_400, 3).unwrap();
-    assert_eq!(store.usage(id, 86_400).unwrap(), 7);
+    store.release_usage(id, 86_400, 3).await.unwrap();
+    assert_eq!(store.usage(id, 86_400).await.unwrap(), 7);
     // A lowered limit grants nothing, and takes nothing back.
     assert_eq!(
-        reserve(1, 5),
+        reserve(1, 5).await,
         Reservation {
             granted: 0,
             total: 7
         }
     );
-    store.release_usage(id, 86_400, 100).unwrap(); // never below zero
-    assert_eq!(store.usage(id, 86_400).unwrap(), 0);
-    assert_eq!(store.usage(id, 0).unwrap(), 0);
-    assert_eq!(store.list_keys().unwrap().len(), 1);
+    store.release_usage(id, 86_400, 100).await.unwrap(); // never below zero
+    assert_eq!(store.usage(id, 86_400).await.unwrap(), 0);
+    assert_eq!(store.usage(id, 0).await.unwrap(), 0);
+    assert_eq!(store.list_keys().await.unwrap().len(), 1);
 }
 
-/// Threads reserving at once, each through `open()` (a connection of its
+/// Tasks reserving at once, each through `open()` (a connection of its
 /// own where the backend has them), never exceed the limit together.
 #[cfg(test)]
-pub(crate) fn conformance_races(open: impl Fn() -> Arc<dyn KeyStore>) {
+pub(crate) async fn conformance_races(open: impl Fn() -> Arc<dyn KeyStore>) {
     let stores: Vec<_> = (0..8).map(|_| open()).collect();
-    let start = Arc::new(std::sync::Barrier::new(stores.len()));
-    let threads: Vec<_> = stores
+    let start = Arc::new(tokio::sync::Barrier::new(stores.len()));
+    let tasks: Vec<_> = stores
         .into_iter()
         .map(|store| {
             let start = start.clone();
-            std::thread::spawn(move || {
-                start.wait();
-                (0..20)
-                    .map(|_| store.reserve_usage("racer", 0, 3, 50).unwrap().granted)
-                    .sum::<u64>()
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut granted = 0;
+                for _ in 0..20 {
+                    granted += store
+                        .reserve_usage("racer", 0, 3, 50)
+                        .await
+                        .unwrap()
+                        .granted;
+                }
+                granted
             })
         })
         .collect();
-    let granted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let mut granted = 0;
+    for t in tasks {
+        granted += t.await.unwrap();
+    }
     assert_eq!(granted, 50);
-    assert_eq!(open().usage("racer", 0).unwrap(), 50);
+    assert_eq!(open().usage("racer", 0).await.unwrap(), 50);
 }

@@ -5,7 +5,7 @@
 use super::{KeyRecord, KeyStore, Reservation, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const MIGRATIONS: &[&str] = &[
     "
@@ -141,7 +141,13 @@ pub fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The key store in `data/gatehouse.db`: the statements run on blocking
+/// threads (`Keys` holds the connection and runs them).
 pub struct SqliteStore {
+    keys: Arc<Keys>,
+}
+
+struct Keys {
     conn: Mutex<Connection>,
 }
 
@@ -152,10 +158,25 @@ fn db(e: rusqlite::Error) -> StoreError {
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         Ok(SqliteStore {
-            conn: Mutex::new(connect(path)?),
+            keys: Arc::new(Keys {
+                conn: Mutex::new(connect(path)?),
+            }),
         })
     }
 
+    /// Runs `f` on the connection on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Keys) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let keys = self.keys.clone();
+        tokio::task::spawn_blocking(move || f(&keys))
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?
+    }
+}
+
+impl Keys {
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let conn = self
             .conn
@@ -198,7 +219,7 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
 
 const COLUMNS: &str = "id, name, plan, hash, created_at, revoked_at";
 
-impl KeyStore for SqliteStore {
+impl Keys {
     fn insert_key(&self, r: &KeyRecord) -> Result<()> {
         let result = self.with(|c| {
             c.execute(
@@ -305,6 +326,56 @@ impl KeyStore for SqliteStore {
     }
 }
 
+#[async_trait::async_trait]
+impl KeyStore for SqliteStore {
+    async fn insert_key(&self, record: &KeyRecord) -> Result<()> {
+        let record = record.clone();
+        self.blocking(move |k| k.insert_key(&record)).await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        self.blocking(|k| k.list_keys()).await
+    }
+
+    async fn find_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>> {
+        let hash = hash.to_string();
+        self.blocking(move |k| k.find_by_hash(&hash)).await
+    }
+
+    async fn revoke_key(&self, id_or_name: &str, at: i64) -> Result<bool> {
+        let id = id_or_name.to_string();
+        self.blocking(move |k| k.revoke_key(&id, at)).await
+    }
+
+    async fn find(&self, id_or_name: &str) -> Result<Option<KeyRecord>> {
+        let id = id_or_name.to_string();
+        self.blocking(move |k| k.find(&id)).await
+    }
+
+    async fn reserve_usage(
+        &self,
+        key_id: &str,
+        period: i64,
+        want: u64,
+        limit: u64,
+    ) -> Result<Reservation> {
+        let id = key_id.to_string();
+        self.blocking(move |k| k.reserve_usage(&id, period, want, limit))
+            .await
+    }
+
+    async fn release_usage(&self, key_id: &str, period: i64, n: u64) -> Result<()> {
+        let id = key_id.to_string();
+        self.blocking(move |k| k.release_usage(&id, period, n))
+            .await
+    }
+
+    async fn usage(&self, key_id: &str, period: i64) -> Result<u64> {
+        let id = key_id.to_string();
+        self.blocking(move |k| k.usage(&id, period)).await
+    }
+}
+
 fn read_usage(c: &Connection, key_id: &str, period: i64) -> rusqlite::Result<u64> {
     c.query_row(
         "SELECT count FROM key_usage WHERE key_id = ?1 AND period = ?2",
@@ -319,35 +390,32 @@ fn read_usage(c: &Connection, key_id: &str, period: i64) -> rusqlite::Result<u64
 mod tests {
     use super::*;
 
-    #[test]
-    fn behaves_like_a_store_and_survives_reopening() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn behaves_like_a_store_and_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gatehouse.db");
         let store = SqliteStore::open(&path).unwrap();
-        super::super::conformance(&store);
-        let id = store.list_keys().unwrap()[0].id.clone();
-        store.reserve_usage(&id, 86_400, 7, 100).unwrap();
+        super::super::conformance(&store).await;
+        let id = store.list_keys().await.unwrap()[0].id.clone();
+        store.reserve_usage(&id, 86_400, 7, 100).await.unwrap();
         drop(store);
         let again = SqliteStore::open(&path).unwrap();
-        assert_eq!(again.list_keys().unwrap().len(), 1);
-        assert_eq!(
-            again
-                .usage(&again.list_keys().unwrap()[0].id, 86_400)
-                .unwrap(),
-            7
-        );
+        let keys = again.list_keys().await.unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(again.usage(&keys[0].id, 86_400).await.unwrap(), 7);
     }
 }
 
 #[cfg(test)]
 mod races {
-    #[test]
-    fn connections_reserving_at_once_never_exceed_the_limit() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_reserving_at_once_never_exceed_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gatehouse.db");
         super::SqliteStore::open(&path).unwrap();
         super::super::conformance_races(|| {
             std::sync::Arc::new(super::SqliteStore::open(&path).unwrap())
-        });
+        })
+        .await;
     }
 }

@@ -139,11 +139,10 @@ impl KeyRing {
                 return Ok(found);
             }
         }
-        let store = self.store.clone();
-        let h = hash.clone();
-        let found = tokio::task::spawn_blocking(move || store.find_by_hash(&h))
+        let found = self
+            .store
+            .find_by_hash(&hash)
             .await
-            .map_err(|_| GatewayError::Internal)?
             .map_err(|e| {
                 tracing::error!(error = %e, "key lookup failed");
                 GatewayError::Internal
@@ -240,17 +239,15 @@ impl KeyRing {
         if self.recently_exhausted(&entry) {
             return Ok(None);
         }
-        let store = self.store.clone();
-        let id = key_id.to_string();
         let want = reservation_size(limit);
-        let reservation =
-            tokio::task::spawn_blocking(move || store.reserve_usage(&id, period, want, limit))
-                .await
-                .map_err(|_| GatewayError::Internal)?
-                .map_err(|e| {
-                    tracing::error!(error = %e, "quota reservation failed");
-                    GatewayError::Internal
-                })?;
+        let reservation = self
+            .store
+            .reserve_usage(key_id, period, want, limit)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "quota reservation failed");
+                GatewayError::Internal
+            })?;
         {
             let mut usage = self.usage.lock().map_err(|_| GatewayError::Internal)?;
             let counter = usage.entry(entry.clone()).or_default();
@@ -280,9 +277,9 @@ impl KeyRing {
         Some(counter.total - counter.held)
     }
 
-    /// Gives back what this node reserved and did not use. Blocking: call
-    /// from a blocking thread. Counters of finished periods are dropped.
-    pub fn flush(&self) {
+    /// Gives back what this node reserved and did not use. Counters of
+    /// finished periods are dropped.
+    pub async fn flush(&self) {
         let held: Vec<((String, i64), u64)> = match self.usage.lock() {
             Ok(mut usage) => usage
                 .iter_mut()
@@ -299,7 +296,7 @@ impl KeyRing {
         for ((key_id, period), n) in held {
             // Not given back, they stay counted as used: a quota is never
             // exceeded because a write failed.
-            if let Err(e) = self.store.release_usage(&key_id, period, n) {
+            if let Err(e) = self.store.release_usage(&key_id, period, n).await {
                 tracing::error!(error = %e, key = %key_id, "cannot give back reserved quota");
             }
         }
@@ -311,7 +308,7 @@ impl KeyRing {
 
     /// The count for a key's current period: used, here and on other nodes
     /// (requests other nodes hold but have not used count as used).
-    pub fn current_usage(&self, key_id: &str, period: i64) -> u64 {
+    pub async fn current_usage(&self, key_id: &str, period: i64) -> u64 {
         let held = self
             .usage
             .lock()
@@ -320,6 +317,7 @@ impl KeyRing {
             .unwrap_or(0);
         self.store
             .usage(key_id, period)
+            .await
             .unwrap_or(0)
             .saturating_sub(held)
     }
@@ -340,23 +338,24 @@ mod tests {
         reservations: AtomicUsize,
     }
 
+    #[async_trait::async_trait]
     impl KeyStore for Counting {
-        fn insert_key(&self, record: &KeyRecord) -> StoreResult<()> {
-            self.inner.insert_key(record)
+        async fn insert_key(&self, record: &KeyRecord) -> StoreResult<()> {
+            self.inner.insert_key(record).await
         }
-        fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
-            self.inner.list_keys()
+        async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+            self.inner.list_keys().await
         }
-        fn find_by_hash(&self, hash: &str) -> StoreResult<Option<KeyRecord>> {
-            self.inner.find_by_hash(hash)
+        async fn find_by_hash(&self, hash: &str) -> StoreResult<Option<KeyRecord>> {
+            self.inner.find_by_hash(hash).await
         }
-        fn revoke_key(&self, id_or_name: &str, at: i64) -> StoreResult<bool> {
-            self.inner.revoke_key(id_or_name, at)
+        async fn revoke_key(&self, id_or_name: &str, at: i64) -> StoreResult<bool> {
+            self.inner.revoke_key(id_or_name, at).await
         }
-        fn find(&self, id_or_name: &str) -> StoreResult<Option<KeyRecord>> {
-            self.inner.find(id_or_name)
+        async fn find(&self, id_or_name: &str) -> StoreResult<Option<KeyRecord>> {
+            self.inner.find(id_or_name).await
         }
-        fn reserve_usage(
+        async fn reserve_usage(
             &self,
             key_id: &str,
             period: i64,
@@ -364,13 +363,13 @@ mod tests {
             limit: u64,
         ) -> StoreResult<Reservation> {
             self.reservations.fetch_add(1, Ordering::SeqCst);
-            self.inner.reserve_usage(key_id, period, want, limit)
+            self.inner.reserve_usage(key_id, period, want, limit).await
         }
-        fn release_usage(&self, key_id: &str, period: i64, n: u64) -> StoreResult<()> {
-            self.inner.release_usage(key_id, period, n)
+        async fn release_usage(&self, key_id: &str, period: i64, n: u64) -> StoreResult<()> {
+            self.inner.release_usage(key_id, period, n).await
         }
-        fn usage(&self, key_id: &str, period: i64) -> StoreResult<u64> {
-            self.inner.usage(key_id, period)
+        async fn usage(&self, key_id: &str, period: i64) -> StoreResult<u64> {
+            self.inner.usage(key_id, period).await
         }
     }
 
@@ -406,13 +405,8 @@ mod tests {
         // 3 is 1), one that finds it used up; then none for a second.
         assert_eq!(store.reservations.load(Ordering::SeqCst), 4);
         // Nothing is held back: the store's count is exact.
-        ring.flush();
-        assert_eq!(
-            ring.current_usage(
-                &new.record.id,
-                period_bounds(QuotaPeriod::Day, unix_now()).0
-            ),
-            3
-        );
+        ring.flush().await;
+        let today = period_bounds(QuotaPeriod::Day, unix_now()).0;
+        assert_eq!(ring.current_usage(&new.record.id, today).await, 3);
     }
 }
