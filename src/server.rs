@@ -79,7 +79,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         queues.clone(),
     )
     .with_runtime(flows_runtime.handle().clone());
-    engine.show_deactivated();
+    control.block_on(engine.show_deactivated());
     engine.answer(flow_calls);
     let scheduler = control
         .block_on(crate::flows::schedule::Scheduler::start(engine.clone()))

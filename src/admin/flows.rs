@@ -26,12 +26,7 @@ pub enum Request {
 pub async fn handle(engine: &Engine, req: Request) -> (StatusCode, Value) {
     let result = match req {
         Request::Start(name, body) => start(engine, &name, body),
-        other => {
-            let engine = engine.clone();
-            tokio::task::spawn_blocking(move || read(&engine, other))
-                .await
-                .unwrap_or_else(|e| Err(FlowError::Store(e.to_string())))
-        }
+        other => read(engine, other).await,
     };
     result.unwrap_or_else(|e| {
         let (status, code) = e.status();
@@ -53,14 +48,15 @@ fn start(
     ))
 }
 
-fn read(engine: &Engine, req: Request) -> Result<(StatusCode, Value), FlowError> {
+async fn read(engine: &Engine, req: Request) -> Result<(StatusCode, Value), FlowError> {
     let ok = |v: Value| Ok((StatusCode::OK, v));
     match req {
-        Request::List => ok(json!({"flows": engine.overview()?})),
+        Request::List => ok(json!({"flows": engine.overview().await?})),
         Request::Show(name) => {
             engine.spec(&name)?;
             let flow = engine
-                .overview()?
+                .overview()
+                .await?
                 .into_iter()
                 .find(|f| f["flow"] == name.as_str())
                 .ok_or(FlowError::UnknownFlow(name))?;
@@ -68,12 +64,12 @@ fn read(engine: &Engine, req: Request) -> Result<(StatusCode, Value), FlowError>
         }
         Request::Runs(name, limit) => {
             engine.spec(&name)?;
-            let runs = engine.store().runs(Some(&name), limit)?;
+            let runs = engine.store().runs(Some(&name), limit).await?;
             ok(json!({"runs": runs}))
         }
         Request::Run(name, id) => {
             engine.spec(&name)?;
-            match engine.store().run(&id)?.filter(|r| r.flow == name) {
+            match engine.store().run(&id).await?.filter(|r| r.flow == name) {
                 Some(run) => ok(serde_json::to_value(run).unwrap_or_default()),
                 None => Ok((
                     StatusCode::NOT_FOUND,
@@ -82,7 +78,7 @@ fn read(engine: &Engine, req: Request) -> Result<(StatusCode, Value), FlowError>
             }
         }
         Request::Activate(name) => {
-            engine.activate(&name)?;
+            engine.activate(&name).await?;
             ok(json!({"flow": name, "deactivated": false}))
         }
         Request::Start(..) => Err(FlowError::Store("not a read".into())),

@@ -29,7 +29,7 @@ pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
         .build()?;
     match command {
         FlowCommand::List { json } => {
-            let rows = engine.overview()?;
+            let rows = runtime.block_on(engine.overview())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -93,13 +93,13 @@ pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
             Ok(run.status == RunStatus::Successful)
         }
         FlowCommand::Activate { name } => {
-            engine.activate(&name)?;
+            runtime.block_on(engine.activate(&name))?;
             println!("{name}: activated; its schedule fires again");
             Ok(true)
         }
         FlowCommand::History { name, limit, json } => {
             engine.spec(&name)?;
-            let runs = store.runs(Some(&name), limit)?;
+            let runs = runtime.block_on(store.runs(Some(&name), limit))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
             } else {

@@ -58,17 +58,18 @@ struct RunLock {
 }
 
 impl RunLock {
-    /// Gives the lease up (off the async threads) before the next run of
-    /// this process can start.
+    /// Gives the lease up before the next run of this process can start.
     async fn release(mut self) {
         if let Some(lease) = self.lease.live.take() {
-            let _ = tokio::task::spawn_blocking(move || lease.release()).await;
+            lease.release().await;
         }
     }
 }
 
 /// The flow's run lease, renewed in the background and given up when the
-/// run ends (`RunLock::release`), or on drop if the run was cut short.
+/// run ends (`RunLock::release`), or on drop if the run was cut short. Each
+/// lease has a holder name of its own, so a release can only ever give up
+/// the lease it took.
 struct Lease {
     live: Option<LiveLease>,
 }
@@ -81,9 +82,9 @@ struct LiveLease {
 }
 
 impl LiveLease {
-    fn release(self) {
+    async fn release(self) {
         self.renewer.abort();
-        if let Err(e) = self.store.release_lease(&self.flow, &self.holder) {
+        if let Err(e) = self.store.release_lease(&self.flow, &self.holder).await {
             // It expires on its own; the next run waits until then.
             tracing::warn!(flow = %self.flow, error = %e, "cannot release the run lease");
         }
@@ -91,12 +92,13 @@ impl LiveLease {
 }
 
 impl Drop for Lease {
-    /// A run cut short (its task cancelled): released here, at once, so a
-    /// run queued behind it in this process never holds a lease that a late
-    /// release then takes away.
+    /// A run cut short (its task cancelled): released in the background.
     fn drop(&mut self) {
         if let Some(lease) = self.live.take() {
-            lease.release();
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn(lease.release())),
+                Err(_) => lease.renewer.abort(), // it expires on its own
+            }
         }
     }
 }
@@ -211,17 +213,10 @@ impl Engine {
     /// waiting), then keeps renewing it until dropped.
     async fn lease(&self, id: &str, wait: bool) -> Result<Lease, FlowError> {
         let store = self.runner.store.clone();
-        let holder = self.holder.to_string();
+        let holder = format!("{}/{:08x}", self.holder, fastrand::u32(..));
         let ttl = LEASE_TTL.as_millis() as i64;
         loop {
-            let acquired = {
-                let (store, id, holder) = (store.clone(), id.to_string(), holder.clone());
-                tokio::task::spawn_blocking(move || {
-                    store.acquire_lease(&id, &holder, now_ms(), ttl)
-                })
-                .await
-                .map_err(|e| FlowError::Store(e.to_string()))??
-            };
+            let acquired = store.acquire_lease(id, &holder, now_ms(), ttl).await?;
             if acquired {
                 break;
             }
@@ -235,20 +230,14 @@ impl Engine {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(LEASE_RENEW).await;
-                    let (store, id2, holder) = (store.clone(), id.clone(), holder.clone());
-                    let renewed = tokio::task::spawn_blocking(move || {
-                        store.acquire_lease(&id2, &holder, now_ms(), ttl)
-                    })
-                    .await;
-                    match renewed {
-                        Ok(Ok(true)) => {}
-                        Ok(Ok(false)) => {
+                    match store.acquire_lease(&id, &holder, now_ms(), ttl).await {
+                        Ok(true) => {}
+                        Ok(false) => {
                             tracing::error!(flow = %id, "the run lease was taken over (this process stalled past its expiry); another run may overlap this one")
                         }
-                        Ok(Err(e)) => {
+                        Err(e) => {
                             tracing::warn!(flow = %id, error = %e, "cannot renew the run lease")
                         }
-                        Err(_) => return,
                     }
                 }
             })
@@ -266,15 +255,7 @@ impl Engine {
     /// Claims one firing of a flow's schedule for this process: false when
     /// another process or node already fired it.
     pub async fn claim_tick(&self, id: &str, tick: i64) -> Result<bool, FlowError> {
-        let (store, id, holder) = (
-            self.runner.store.clone(),
-            id.to_string(),
-            self.holder.to_string(),
-        );
-        tokio::task::spawn_blocking(move || store.claim_tick(&id, tick, &holder))
-            .await
-            .map_err(|e| FlowError::Store(e.to_string()))?
-            .map_err(FlowError::from)
+        Ok(self.runner.store.claim_tick(id, tick, &self.holder).await?)
     }
 
     /// Runs a flow to the end. `wait`: queue behind a running run instead
@@ -320,7 +301,8 @@ impl Engine {
         let _ = self
             .runner
             .store
-            .recover_interrupted(&spec.id, &now_rfc3339(Utc::now()));
+            .recover_interrupted(&spec.id, &now_rfc3339(Utc::now()))
+            .await;
         let input = RunInput {
             id: run_id,
             trigger: trigger.to_string(),
@@ -344,29 +326,25 @@ impl Engine {
         if spec.schedule.is_none() || threshold == 0 {
             return;
         }
-        let store = self.runner.store.clone();
-        let id = spec.id.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let state = store.state(&id)?;
+        let store = &self.runner.store;
+        let outcome = async {
+            let state = store.state(&spec.id).await?;
             if state.deactivated || state.consecutive_failures < threshold {
                 return Ok(None);
             }
-            store.set_deactivated(&id, true)?;
+            store.set_deactivated(&spec.id, true).await?;
             Ok::<_, FlowError>(Some(state.consecutive_failures))
-        })
+        }
         .await;
         match outcome {
-            Ok(Ok(Some(failures))) => {
+            Ok(Some(failures)) => {
                 tracing::error!(flow = %spec.id, failures, "flow deactivated after consecutive failed runs; its schedule is off until `gatehouse flow activate`");
                 self.metrics
                     .deactivated
                     .with_label_values(&[spec.id.as_str()])
                     .set(1);
             }
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(flow = %spec.id, error = %e, "cannot check the flow's failures")
-            }
+            Ok(None) => {}
             Err(e) => {
                 tracing::warn!(flow = %spec.id, error = %e, "cannot check the flow's failures")
             }
@@ -374,21 +352,21 @@ impl Engine {
     }
 
     /// Turns a deactivated flow's schedule back on and clears its failures.
-    pub fn activate(&self, id: &str) -> Result<(), FlowError> {
+    pub async fn activate(&self, id: &str) -> Result<(), FlowError> {
         self.spec(id)?;
-        self.runner.store.set_deactivated(id, false)?;
+        self.runner.store.set_deactivated(id, false).await?;
         self.metrics.deactivated.with_label_values(&[id]).set(0);
         Ok(())
     }
 
     /// Every flow with its schedule, state and last run (`flow list`, the
     /// admin API).
-    pub fn overview(&self) -> Result<Vec<Value>, FlowError> {
+    pub async fn overview(&self) -> Result<Vec<Value>, FlowError> {
         let store = &self.runner.store;
         let mut rows = Vec::new();
         for (id, spec) in self.flows().iter() {
-            let state = store.state(id)?;
-            let last = store.runs(Some(id), 1)?.into_iter().next();
+            let state = store.state(id).await?;
+            let last = store.runs(Some(id), 1).await?.into_iter().next();
             rows.push(serde_json::json!({
                 "flow": id,
                 "description": spec.description,
@@ -411,9 +389,9 @@ impl Engine {
     }
 
     /// Sets the deactivation gauge from the store (at start-up).
-    pub fn show_deactivated(&self) {
+    pub async fn show_deactivated(&self) {
         for id in self.flows().keys() {
-            if let Ok(state) = self.runner.store.state(id) {
+            if let Ok(state) = self.runner.store.state(id).await {
                 self.metrics
                     .deactivated
                     .with_label_values(&[id.as_str()])
@@ -424,9 +402,9 @@ impl Engine {
 
     /// Whether a flow's schedule may fire: enabled in its file and not
     /// deactivated by failures.
-    pub fn schedulable(&self, id: &str) -> Result<bool, FlowError> {
+    pub async fn schedulable(&self, id: &str) -> Result<bool, FlowError> {
         let spec = self.spec(id)?;
-        Ok(spec.enabled && !self.runner.store.state(id)?.deactivated)
+        Ok(spec.enabled && !self.runner.store.state(id).await?.deactivated)
     }
 
     /// What a trigger's body is to the flow: a `webhook` flow's records

@@ -64,7 +64,7 @@ impl Runner {
         let started = Utc::now();
         // Without the stored watermark the run would start from the first-run
         // window and could move the watermark backwards: it fails instead.
-        let (state, unreadable) = match self.store.state(&spec.id) {
+        let (state, unreadable) = match self.store.state(&spec.id).await {
             Ok(state) => (state, None),
             Err(e) => (Default::default(), Some(e)),
         };
@@ -85,7 +85,7 @@ impl Runner {
             error: None,
             files: Vec::new(),
         };
-        if let Err(e) = self.store.insert_run(&run) {
+        if let Err(e) = self.store.insert_run(&run).await {
             tracing::warn!(flow = %spec.id, error = %e, "cannot record the run start");
         }
         let result = match unreadable {
@@ -119,6 +119,7 @@ impl Runner {
         match self
             .store
             .finish_run(&run, mark.as_ref().map(Mark::stored).as_deref())
+            .await
         {
             Ok(state) => {
                 if run.status == RunStatus::Error {

@@ -130,13 +130,9 @@ fn cron_tick(now: chrono::DateTime<chrono::Utc>) -> i64 {
 
 /// One scheduled firing, named by `at` (unix seconds).
 async fn tick(engine: &Engine, id: &str, at: i64) {
-    let check = {
-        let (engine, id) = (engine.clone(), id.to_string());
-        tokio::task::spawn_blocking(move || engine.schedulable(&id)).await
-    };
-    match check {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => {
+    match engine.schedulable(id).await {
+        Ok(true) => {}
+        Ok(false) => {
             engine
                 .metrics()
                 .skipped_ticks
@@ -145,12 +141,11 @@ async fn tick(engine: &Engine, id: &str, at: i64) {
             tracing::debug!(flow = %id, "flow deactivated or disabled; tick skipped");
             return;
         }
-        Ok(Err(FlowError::UnknownFlow(_))) => return, // removed by a reload
-        Ok(Err(e)) => {
+        Err(FlowError::UnknownFlow(_)) => return, // removed by a reload
+        Err(e) => {
             tracing::warn!(flow = %id, error = %e, "cannot read the flow's state; tick skipped");
             return;
         }
-        Err(_) => return,
     }
     match engine.claim_tick(id, at).await {
         Ok(true) => {}

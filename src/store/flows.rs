@@ -73,25 +73,29 @@ pub struct FlowState {
     pub deactivated: bool,
 }
 
+#[async_trait::async_trait]
 pub trait FlowStore: Send + Sync {
-    fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError>;
     /// Records a finished run. A successful one stores `watermark` (when
     /// set) and clears the failure count in the same transaction; a failed
     /// one counts a failure. Returns the state after.
-    fn finish_run(&self, run: &RunRecord, watermark: Option<&str>)
-        -> Result<FlowState, StoreError>;
-    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
-    fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
-    fn state(&self, flow: &str) -> Result<FlowState, StoreError>;
-    fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), StoreError>;
+    async fn finish_run(
+        &self,
+        run: &RunRecord,
+        watermark: Option<&str>,
+    ) -> Result<FlowState, StoreError>;
+    async fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+    async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
+    async fn state(&self, flow: &str) -> Result<FlowState, StoreError>;
+    async fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), StoreError>;
     /// Marks the flow's runs left InProgress by a process that died as Error
     /// (the caller holds the flow's run lock, so none is really running).
-    fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, StoreError>;
+    async fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, StoreError>;
     /// Takes or extends the flow's run lease for `holder` until
     /// `now_ms + ttl_ms`. True when `holder` holds it now: it was free,
     /// expired, or already `holder`'s. A holder that dies without
     /// releasing blocks the flow for at most `ttl_ms`.
-    fn acquire_lease(
+    async fn acquire_lease(
         &self,
         flow: &str,
         holder: &str,
@@ -99,11 +103,11 @@ pub trait FlowStore: Send + Sync {
         ttl_ms: i64,
     ) -> Result<bool, StoreError>;
     /// Gives the lease up if `holder` has it.
-    fn release_lease(&self, flow: &str, holder: &str) -> Result<(), StoreError>;
+    async fn release_lease(&self, flow: &str, holder: &str) -> Result<(), StoreError>;
     /// Claims one firing of a flow's schedule, named by its tick (the
     /// scheduled time, unix seconds): true for exactly one claimant, so a
     /// fleet fires each tick once. Claims older than a day are forgotten.
-    fn claim_tick(&self, flow: &str, tick: i64, holder: &str) -> Result<bool, StoreError>;
+    async fn claim_tick(&self, flow: &str, tick: i64, holder: &str) -> Result<bool, StoreError>;
 }
 
 /// How long a tick claim is remembered: far longer than any clock skew.
@@ -131,13 +135,14 @@ impl MemoryFlowStore {
     }
 }
 
+#[async_trait::async_trait]
 impl FlowStore for MemoryFlowStore {
-    fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+    async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         self.lock().runs.insert(run.id.clone(), run.clone());
         Ok(())
     }
 
-    fn finish_run(
+    async fn finish_run(
         &self,
         run: &RunRecord,
         watermark: Option<&str>,
@@ -149,7 +154,7 @@ impl FlowStore for MemoryFlowStore {
         Ok(state.clone())
     }
 
-    fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+    async fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let mut runs: Vec<RunRecord> = self
             .lock()
             .runs
@@ -162,15 +167,15 @@ impl FlowStore for MemoryFlowStore {
         Ok(runs)
     }
 
-    fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+    async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         Ok(self.lock().runs.get(id).cloned())
     }
 
-    fn state(&self, flow: &str) -> Result<FlowState, StoreError> {
+    async fn state(&self, flow: &str) -> Result<FlowState, StoreError> {
         Ok(self.lock().states.get(flow).cloned().unwrap_or_default())
     }
 
-    fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), StoreError> {
+    async fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), StoreError> {
         let mut guard = self.lock();
         let state = guard.states.entry(flow.to_string()).or_default();
         state.deactivated = deactivated;
@@ -180,7 +185,7 @@ impl FlowStore for MemoryFlowStore {
         Ok(())
     }
 
-    fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, StoreError> {
+    async fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, StoreError> {
         let mut n = 0;
         for run in self.lock().runs.values_mut() {
             if run.status == RunStatus::InProgress && run.flow == flow {
@@ -191,7 +196,7 @@ impl FlowStore for MemoryFlowStore {
         Ok(n)
     }
 
-    fn acquire_lease(
+    async fn acquire_lease(
         &self,
         flow: &str,
         holder: &str,
@@ -211,7 +216,7 @@ impl FlowStore for MemoryFlowStore {
         Ok(free)
     }
 
-    fn release_lease(&self, flow: &str, holder: &str) -> Result<(), StoreError> {
+    async fn release_lease(&self, flow: &str, holder: &str) -> Result<(), StoreError> {
         let mut guard = self.lock();
         if guard.leases.get(flow).is_some_and(|(h, _)| h == holder) {
             guard.leases.remove(flow);
@@ -219,7 +224,7 @@ impl FlowStore for MemoryFlowStore {
         Ok(())
     }
 
-    fn claim_tick(&self, flow: &str, tick: i64, holder: &str) -> Result<bool, StoreError> {
+    async fn claim_tick(&self, flow: &str, tick: i64, holder: &str) -> Result<bool, StoreError> {
         let mut guard = self.lock();
         guard.ticks.retain(|(_, t), _| *t > tick - TICK_MEMORY_SECS);
         let key = (flow.to_string(), tick);
@@ -251,7 +256,7 @@ pub fn mark_interrupted(run: &mut RunRecord, now: &str) {
 /// The suite every `FlowStore` passes: the in-memory twin here, SQLite in
 /// `sqlite_flows.rs` (and any later backend).
 #[cfg(test)]
-pub(crate) fn conformance(store: &dyn FlowStore) {
+pub(crate) async fn conformance(store: &dyn FlowStore) {
     let run = |id: &str, flow: &str, status: RunStatus, started: &str| RunRecord {
         id: id.into(),
         flow: flow.into(),
@@ -273,10 +278,11 @@ pub(crate) fn conformance(store: &dyn FlowStore) {
 
     store
         .insert_run(&run("r1", "orders", InProgress, "2026-01-01T00:00:01Z"))
+        .await
         .unwrap();
-    assert_eq!(store.run("r1").unwrap().unwrap().status, InProgress);
-    assert_eq!(store.run("nope").unwrap(), None);
-    assert_eq!(store.state("orders").unwrap(), FlowState::default());
+    assert_eq!(store.run("r1").await.unwrap().unwrap().status, InProgress);
+    assert_eq!(store.run("nope").await.unwrap(), None);
+    assert_eq!(store.state("orders").await.unwrap(), FlowState::default());
 
     // A success stores its watermark and its files, whole.
     let mut done = run("r1", "orders", Successful, "2026-01-01T00:00:01Z");
@@ -289,19 +295,21 @@ pub(crate) fn conformance(store: &dyn FlowStore) {
         records: 9,
         bytes: 900,
     }];
-    let state = store.finish_run(&done, Some("w1")).unwrap();
+    let state = store.finish_run(&done, Some("w1")).await.unwrap();
     assert_eq!(state.watermark.as_deref(), Some("w1"));
     assert_eq!(state.consecutive_failures, 0);
-    assert_eq!(store.run("r1").unwrap().unwrap(), done);
+    assert_eq!(store.run("r1").await.unwrap().unwrap(), done);
 
     // Failures count up and keep the watermark; a success resets the count.
     for (i, id) in ["r2", "r3"].iter().enumerate() {
         let started = format!("2026-01-01T00:00:1{i}Z");
         store
             .insert_run(&run(id, "orders", InProgress, &started))
+            .await
             .unwrap();
         let state = store
             .finish_run(&run(id, "orders", Error, &started), Some("ignored"))
+            .await
             .unwrap();
         assert_eq!(state.consecutive_failures, i as u32 + 1);
         assert_eq!(state.watermark.as_deref(), Some("w1"));
@@ -311,6 +319,7 @@ pub(crate) fn conformance(store: &dyn FlowStore) {
             &run("r4", "orders", Successful, "2026-01-01T00:00:20Z"),
             None,
         )
+        .await
         .unwrap();
     assert_eq!(state.consecutive_failures, 0);
     assert_eq!(state.watermark.as_deref(), Some("w1"));
@@ -318,20 +327,23 @@ pub(crate) fn conformance(store: &dyn FlowStore) {
     // Deactivation, and activation clearing the failure count.
     store
         .finish_run(&run("r5", "orders", Error, "2026-01-01T00:00:30Z"), None)
+        .await
         .unwrap();
-    store.set_deactivated("orders", true).unwrap();
-    assert!(store.state("orders").unwrap().deactivated);
-    store.set_deactivated("orders", false).unwrap();
-    let state = store.state("orders").unwrap();
+    store.set_deactivated("orders", true).await.unwrap();
+    assert!(store.state("orders").await.unwrap().deactivated);
+    store.set_deactivated("orders", false).await.unwrap();
+    let state = store.state("orders").await.unwrap();
     assert!(!state.deactivated);
     assert_eq!(state.consecutive_failures, 0);
 
     // Newest first, by flow, limited.
     store
         .insert_run(&run("u1", "users", Successful, "2026-01-02T00:00:00Z"))
+        .await
         .unwrap();
     let all: Vec<String> = store
         .runs(None, 10)
+        .await
         .unwrap()
         .into_iter()
         .map(|r| r.id)
@@ -339,6 +351,7 @@ pub(crate) fn conformance(store: &dyn FlowStore) {
     assert_eq!(all, ["u1", "r5", "r4", "r3", "r2", "r1"]);
     let two: Vec<String> = store
         .runs(Some("orders"), 2)
+        .await
         .unwrap()
         .into_iter()
         .map(|r| r.id)
@@ -348,93 +361,127 @@ pub(crate) fn conformance(store: &dyn FlowStore) {
     // Runs a dead process left InProgress are marked failed, once.
     store
         .insert_run(&run("r6", "orders", InProgress, "2026-01-03T00:00:00Z"))
+        .await
         .unwrap();
     store
         .insert_run(&run("u2", "users", InProgress, "2026-01-03T00:00:00Z"))
+        .await
         .unwrap();
     assert_eq!(
         store
             .recover_interrupted("orders", "2026-01-03T00:01:00Z")
+            .await
             .unwrap(),
         1
     );
     assert_eq!(
         store
             .recover_interrupted("orders", "2026-01-03T00:02:00Z")
+            .await
             .unwrap(),
         0
     );
-    let r6 = store.run("r6").unwrap().unwrap();
+    let r6 = store.run("r6").await.unwrap().unwrap();
     assert_eq!(r6.status, Error);
     assert_eq!(r6.ended_at.as_deref(), Some("2026-01-03T00:01:00Z"));
     assert!(r6.error.is_some());
-    assert_eq!(store.run("u2").unwrap().unwrap().status, InProgress);
+    assert_eq!(store.run("u2").await.unwrap().unwrap().status, InProgress);
 
-    leases(store);
-    tick_claims(store);
+    leases(store).await;
+    tick_claims(store).await;
 }
 
 #[cfg(test)]
-fn leases(store: &dyn FlowStore) {
+async fn leases(store: &dyn FlowStore) {
     // One holder at a time; the holder renews; others wait for release or
     // expiry; flows are independent.
-    assert!(store.acquire_lease("orders", "a", 1_000, 500).unwrap());
-    assert!(!store.acquire_lease("orders", "b", 1_100, 500).unwrap());
-    assert!(store.acquire_lease("users", "b", 1_100, 500).unwrap());
-    assert!(store.acquire_lease("orders", "a", 1_400, 500).unwrap()); // renewed to 1_900
-    assert!(!store.acquire_lease("orders", "b", 1_600, 500).unwrap());
-    assert!(store.acquire_lease("orders", "b", 1_900, 500).unwrap()); // expired
-    assert!(!store.acquire_lease("orders", "a", 2_000, 500).unwrap());
-    store.release_lease("orders", "a").unwrap(); // not a's: no effect
-    assert!(!store.acquire_lease("orders", "c", 2_000, 500).unwrap());
-    store.release_lease("orders", "b").unwrap();
-    assert!(store.acquire_lease("orders", "c", 2_000, 500).unwrap());
-    store.release_lease("orders", "c").unwrap();
-    store.release_lease("users", "b").unwrap();
+    assert!(store
+        .acquire_lease("orders", "a", 1_000, 500)
+        .await
+        .unwrap());
+    assert!(!store
+        .acquire_lease("orders", "b", 1_100, 500)
+        .await
+        .unwrap());
+    assert!(store.acquire_lease("users", "b", 1_100, 500).await.unwrap());
+    assert!(store
+        .acquire_lease("orders", "a", 1_400, 500)
+        .await
+        .unwrap()); // renewed to 1_900
+    assert!(!store
+        .acquire_lease("orders", "b", 1_600, 500)
+        .await
+        .unwrap());
+    assert!(store
+        .acquire_lease("orders", "b", 1_900, 500)
+        .await
+        .unwrap()); // expired
+    assert!(!store
+        .acquire_lease("orders", "a", 2_000, 500)
+        .await
+        .unwrap());
+    store.release_lease("orders", "a").await.unwrap(); // not a's: no effect
+    assert!(!store
+        .acquire_lease("orders", "c", 2_000, 500)
+        .await
+        .unwrap());
+    store.release_lease("orders", "b").await.unwrap();
+    assert!(store
+        .acquire_lease("orders", "c", 2_000, 500)
+        .await
+        .unwrap());
+    store.release_lease("orders", "c").await.unwrap();
+    store.release_lease("users", "b").await.unwrap();
 }
 
 #[cfg(test)]
-fn tick_claims(store: &dyn FlowStore) {
-    assert!(store.claim_tick("orders", 1_000_000, "a").unwrap());
-    assert!(!store.claim_tick("orders", 1_000_000, "b").unwrap());
-    assert!(!store.claim_tick("orders", 1_000_000, "a").unwrap());
-    assert!(store.claim_tick("orders", 1_000_060, "b").unwrap());
-    assert!(store.claim_tick("users", 1_000_000, "b").unwrap());
+async fn tick_claims(store: &dyn FlowStore) {
+    assert!(store.claim_tick("orders", 1_000_000, "a").await.unwrap());
+    assert!(!store.claim_tick("orders", 1_000_000, "b").await.unwrap());
+    assert!(!store.claim_tick("orders", 1_000_000, "a").await.unwrap());
+    assert!(store.claim_tick("orders", 1_000_060, "b").await.unwrap());
+    assert!(store.claim_tick("users", 1_000_000, "b").await.unwrap());
 }
 
-/// Many threads race for one lease and one tick, each through `open()` (a
+/// Many tasks race for one lease and one tick, each through `open()` (a
 /// connection of its own where the backend has connections): exactly one
 /// wins each.
 #[cfg(test)]
-pub(crate) fn conformance_races(open: impl Fn() -> std::sync::Arc<dyn FlowStore>) {
+pub(crate) async fn conformance_races(open: impl Fn() -> std::sync::Arc<dyn FlowStore>) {
     let stores: Vec<_> = (0..8).map(|_| open()).collect();
-    let start = std::sync::Arc::new(std::sync::Barrier::new(stores.len()));
-    let threads: Vec<_> = stores
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(stores.len()));
+    let tasks: Vec<_> = stores
         .into_iter()
         .enumerate()
         .map(|(i, store)| {
             let start = start.clone();
-            std::thread::spawn(move || {
-                start.wait();
+            tokio::spawn(async move {
+                start.wait().await;
                 let holder = format!("node-{i}");
-                let lease = store.acquire_lease("race", &holder, 5_000, 60_000).unwrap();
-                let tick = store.claim_tick("race", 7_000_000, &holder).unwrap();
+                let lease = store
+                    .acquire_lease("race", &holder, 5_000, 60_000)
+                    .await
+                    .unwrap();
+                let tick = store.claim_tick("race", 7_000_000, &holder).await.unwrap();
                 (lease, tick)
             })
         })
         .collect();
-    let results: Vec<(bool, bool)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
     assert_eq!(results.iter().filter(|r| r.0).count(), 1, "{results:?}");
     assert_eq!(results.iter().filter(|r| r.1).count(), 1, "{results:?}");
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_in_memory_twin_passes_the_suite() {
-        super::conformance(&super::MemoryFlowStore::default());
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_in_memory_twin_passes_the_suite() {
+        super::conformance(&super::MemoryFlowStore::default()).await;
         let shared: std::sync::Arc<dyn super::FlowStore> =
             std::sync::Arc::new(super::MemoryFlowStore::default());
-        super::conformance_races(|| shared.clone());
+        super::conformance_races(|| shared.clone()).await;
     }
 }

@@ -4,9 +4,15 @@ use super::flows::{apply_finish, FlowState, FlowStore, RunRecord, RunStatus, TIC
 use super::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+/// Flow state in `data/gatehouse.db`: the statements run on blocking
+/// threads (`Flows` holds the connection and runs them).
 pub struct SqliteFlowStore {
+    flows: Arc<Flows>,
+}
+
+struct Flows {
     conn: Mutex<Connection>,
 }
 
@@ -21,10 +27,25 @@ impl SqliteFlowStore {
     pub fn open(path: &Path) -> Result<SqliteFlowStore, StoreError> {
         let conn = super::sqlite::connect(path).map_err(db)?;
         Ok(SqliteFlowStore {
-            conn: Mutex::new(conn),
+            flows: Arc::new(Flows {
+                conn: Mutex::new(conn),
+            }),
         })
     }
 
+    /// Runs `f` on the connection on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Flows) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let flows = self.flows.clone();
+        tokio::task::spawn_blocking(move || f(&flows))
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?
+    }
+}
+
+impl Flows {
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -98,7 +119,7 @@ fn write_state(conn: &Connection, flow: &str, state: &FlowState) -> rusqlite::Re
     )
 }
 
-impl FlowStore for SqliteFlowStore {
+impl Flows {
     fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         write_run(&self.conn(), run).map(|_| ()).map_err(db)
     }
@@ -213,14 +234,83 @@ impl FlowStore for SqliteFlowStore {
     }
 }
 
+#[async_trait::async_trait]
+impl FlowStore for SqliteFlowStore {
+    async fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let run = run.clone();
+        self.blocking(move |f| f.insert_run(&run)).await
+    }
+
+    async fn finish_run(
+        &self,
+        run: &RunRecord,
+        watermark: Option<&str>,
+    ) -> Result<FlowState, StoreError> {
+        let (run, watermark) = (run.clone(), watermark.map(str::to_string));
+        self.blocking(move |f| f.finish_run(&run, watermark.as_deref()))
+            .await
+    }
+
+    async fn runs(&self, flow: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let flow = flow.map(str::to_string);
+        self.blocking(move |f| f.runs(flow.as_deref(), limit)).await
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |f| f.run(&id)).await
+    }
+
+    async fn state(&self, flow: &str) -> Result<FlowState, StoreError> {
+        let flow = flow.to_string();
+        self.blocking(move |f| f.state(&flow)).await
+    }
+
+    async fn set_deactivated(&self, flow: &str, deactivated: bool) -> Result<(), StoreError> {
+        let flow = flow.to_string();
+        self.blocking(move |f| f.set_deactivated(&flow, deactivated))
+            .await
+    }
+
+    async fn recover_interrupted(&self, flow: &str, now: &str) -> Result<u64, StoreError> {
+        let (flow, now) = (flow.to_string(), now.to_string());
+        self.blocking(move |f| f.recover_interrupted(&flow, &now))
+            .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        flow: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (flow, holder) = (flow.to_string(), holder.to_string());
+        self.blocking(move |f| f.acquire_lease(&flow, &holder, now_ms, ttl_ms))
+            .await
+    }
+
+    async fn release_lease(&self, flow: &str, holder: &str) -> Result<(), StoreError> {
+        let (flow, holder) = (flow.to_string(), holder.to_string());
+        self.blocking(move |f| f.release_lease(&flow, &holder))
+            .await
+    }
+
+    async fn claim_tick(&self, flow: &str, tick: i64, holder: &str) -> Result<bool, StoreError> {
+        let (flow, holder) = (flow.to_string(), holder.to_string());
+        self.blocking(move |f| f.claim_tick(&flow, tick, &holder))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn sqlite_passes_the_flow_store_suite() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_passes_the_flow_store_suite() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gatehouse.db");
         let store = super::SqliteFlowStore::open(&path).unwrap();
-        crate::store::flows::conformance(&store);
+        crate::store::flows::conformance(&store).await;
         drop(store);
         // Racing processes hold connections of their own.
         let racers = tempfile::tempdir().unwrap();
@@ -228,6 +318,7 @@ mod tests {
         super::SqliteFlowStore::open(&path).unwrap(); // migrated once
         crate::store::flows::conformance_races(|| {
             std::sync::Arc::new(super::SqliteFlowStore::open(&path).unwrap())
-        });
+        })
+        .await;
     }
 }
