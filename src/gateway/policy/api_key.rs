@@ -252,7 +252,9 @@ impl KeyRing {
             let mut usage = self.usage.lock().map_err(|_| GatewayError::Internal)?;
             let counter = usage.entry(entry.clone()).or_default();
             counter.held += reservation.granted;
-            counter.total = reservation.total;
+            // Concurrent reservations may answer out of order: the store's
+            // count only grows while this node holds requests.
+            counter.total = counter.total.max(reservation.total);
             counter.exhausted_at = (reservation.granted == 0).then(Instant::now);
         }
         Ok(self.take_held(&entry))
@@ -274,7 +276,7 @@ impl KeyRing {
         let mut usage = self.usage.lock().ok()?;
         let counter = usage.get_mut(entry).filter(|c| c.held > 0)?;
         counter.held -= 1;
-        Some(counter.total - counter.held)
+        Some(counter.total.saturating_sub(counter.held))
     }
 
     /// Gives back what this node reserved and did not use. Counters of
@@ -286,7 +288,7 @@ impl KeyRing {
                 .filter(|(_, c)| c.held > 0)
                 .map(|(k, c)| {
                     let n = c.held;
-                    c.total -= n;
+                    c.total = c.total.saturating_sub(n);
                     c.held = 0;
                     (k.clone(), n)
                 })
@@ -371,6 +373,48 @@ mod tests {
         async fn usage(&self, key_id: &str, period: i64) -> StoreResult<u64> {
             self.inner.usage(key_id, period).await
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_never_exceed_the_quota() {
+        let store = Arc::new(Counting::default());
+        let limits = Arc::new(crate::store::local_rate_limits::LocalRateLimits::new());
+        let new = crate::keys::new_key("k", "plan", 0).unwrap();
+        let ring = Arc::new(KeyRing::new(
+            store,
+            limits,
+            std::slice::from_ref(&new.record),
+        ));
+        let plan = Arc::new(UsagePlan {
+            name: "plan".into(),
+            throttle: None,
+            quota: Some(Quota {
+                limit: 40,
+                period: QuotaPeriod::Day,
+            }),
+        });
+        let plans: Arc<std::collections::BTreeMap<String, Arc<UsagePlan>>> =
+            Arc::new([("plan".to_string(), plan)].into());
+        let policy = Arc::new(ApiKeyPolicy {
+            header: http::HeaderName::from_static("x-api-key"),
+            plans: Vec::new(),
+        });
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (ring, plans, policy, key) = (
+                    ring.clone(),
+                    plans.clone(),
+                    policy.clone(),
+                    new.plain.clone(),
+                );
+                tokio::spawn(async move { ring.admit(&policy, &plans, Some(&key)).await.is_ok() })
+            })
+            .collect();
+        let mut admitted = 0;
+        for t in tasks {
+            admitted += usize::from(t.await.unwrap());
+        }
+        assert_eq!(admitted, 40);
     }
 
     #[tokio::test]
