@@ -72,7 +72,8 @@ impl ProxyHttp for Gateway {
             return respond::error(session, ctx, err).await;
         }
         if let Some(location) = self.https_redirect(session) {
-            return respond::send(session, ctx, Reply::redirect(&location)).await;
+            let reply = Reply::redirect(&location, &ctx.request_id);
+            return respond::send(session, ctx, reply).await;
         }
         let host = request_host(session.req_header());
         if let Some(answered) = self.cors_preflight(session, ctx, &runtime, &host).await {

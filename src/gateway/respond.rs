@@ -102,13 +102,16 @@ impl<'a> Reply<'a> {
         }
     }
 
-    /// 308 to the HTTPS listener.
-    pub fn redirect(location: &str) -> Reply<'a> {
+    /// 308 to the HTTPS listener; a location that is no header value (it
+    /// holds the request's Host and path) is the client's bad request.
+    pub fn redirect(location: &str, request_id: &str) -> Reply<'a> {
+        let Ok(value) = HeaderValue::from_str(location) else {
+            let err = GatewayError::BadRequest("the request cannot be redirected to HTTPS".into());
+            return Reply::error(err, request_id);
+        };
         Reply {
             status: 308,
-            headers: HeaderValue::from_str(location)
-                .map(|v| vec![(http::header::LOCATION, v)])
-                .unwrap_or_default(),
+            headers: vec![(http::header::LOCATION, value)],
             body: Bytes::new(),
             with_policy_headers: false,
             route: None,
