@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 #[derive(Default)]
 pub struct RateRules {
-    /// (rule set, rule) -> its buckets.
-    rules: HashMap<(String, String), Arc<dyn Limiter>>,
+    /// Rule set -> rule -> its buckets (looked up by `&str`, no allocation
+    /// per request).
+    rules: HashMap<String, HashMap<String, Arc<dyn Limiter>>>,
 }
 
 impl RateRules {
     pub fn build(sets: &BTreeMap<String, Arc<RuleSet>>, limits: &dyn RateLimits) -> RateRules {
-        let mut rules = HashMap::new();
+        let mut rules: HashMap<String, HashMap<String, Arc<dyn Limiter>>> = HashMap::new();
         for set in sets.values() {
             for rule in &set.rules {
                 let Statement::Rate { limit, window, .. } = &rule.statement else {
@@ -29,10 +30,10 @@ impl RateRules {
                     burst: *limit,
                 };
                 let name = format!("waf:{}:{}", set.name, rule.name);
-                rules.insert(
-                    (set.name.clone(), rule.name.clone()),
-                    limits.limiter(&name, rate),
-                );
+                rules
+                    .entry(set.name.clone())
+                    .or_default()
+                    .insert(rule.name.clone(), limits.limiter(&name, rate));
             }
         }
         RateRules { rules }
@@ -41,7 +42,7 @@ impl RateRules {
     /// Counts this request; true when the IP is over the rule's rate (it is
     /// then blocked for `block_for`) or still blocked from an earlier excess.
     pub fn over(&self, set: &str, rule: &str, ip: IpAddr, block_for: std::time::Duration) -> bool {
-        let Some(limiter) = self.rules.get(&(set.to_string(), rule.to_string())) else {
+        let Some(limiter) = self.rules.get(set).and_then(|r| r.get(rule)) else {
             return false;
         };
         let key = ip.to_string();
@@ -53,7 +54,7 @@ impl RateRules {
     }
 
     pub fn evict_idle(&self) {
-        for limiter in self.rules.values() {
+        for limiter in self.rules.values().flat_map(HashMap::values) {
             limiter.evict_idle();
         }
     }
