@@ -50,10 +50,13 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // broker, the flows engine (which reads queues), the scheduler, then the
     // gateway's state over all of them. Flow subscriptions reach the flows
     // engine through a door built first, so neither engine holds the other.
-    let backends = crate::store::open(&config)?;
+    let backends = control.block_on(crate::store::open(&config))?;
     let (flow_door, flow_calls) = crate::messaging::sns::flow_target::door();
     let messaging = match (&config.messaging, backends.messages) {
-        (Some(settings), Some(journal)) => {
+        (Some(_), Some(crate::store::MessageBackend::Shared(_))) => {
+            anyhow::bail!("messaging on a shared store is not available in this build")
+        }
+        (Some(settings), Some(crate::store::MessageBackend::Journal(journal))) => {
             let bound = crate::messaging::service::bind(settings)?;
             let broker =
                 crate::messaging::service::open_broker(settings, &bound, journal, Some(flow_door))?;
@@ -93,6 +96,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             queues,
             flows: engine,
             scheduler: Arc::new(scheduler),
+            shared: backends.shared,
         },
         control.handle().clone(),
     )?;

@@ -45,6 +45,10 @@ pub async fn handle(state: &State, req: Request<'_>) -> (StatusCode, Value) {
             StatusCode::CONFLICT,
             json!({ "message": m, "code": "Conflict" }),
         ),
+        Err(e @ StoreError::Unavailable(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "message": e.to_string(), "code": "ServiceUnavailable" }),
+        ),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({ "message": e.to_string(), "code": "InternalError" }),

@@ -61,6 +61,22 @@ impl AdminApp {
             "/healthz" => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
             "/readyz" => {
                 let runtime = self.state.runtime.load();
+                if let Some(pg) = &self.state.shared {
+                    // A node that cannot reach the shared store is taken
+                    // out of the load balancer's rotation.
+                    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), pg.ping());
+                    let why = match ping.await {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(_) => Some("the store did not answer within 2s".to_string()),
+                    };
+                    if let Some(why) = why {
+                        return json(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            serde_json::json!({"status": "unavailable", "store": why}),
+                        );
+                    }
+                }
                 json(
                     StatusCode::OK,
                     serde_json::json!({

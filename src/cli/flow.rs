@@ -16,17 +16,17 @@ use std::time::{Duration, Instant};
 pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
     let loaded = config::load(root).map_err(|d| anyhow!("the config has errors:\n{d}"))?;
     let config = &loaded.config;
-    let store = crate::store::open_flows(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let store = runtime.block_on(crate::store::open_flows(config))?;
     let engine = Engine::new(
         config.flows.clone(),
         config.data_dir.clone(),
         store.clone(),
         None,
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     match command {
         FlowCommand::List { json } => {
             let rows = runtime.block_on(engine.overview())?;

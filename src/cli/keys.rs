@@ -19,7 +19,7 @@ pub fn run(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
 async fn run_keys(dir: &Path, command: KeysCommand) -> anyhow::Result<()> {
     let loaded = config::load(dir).map_err(|d| anyhow!("invalid config:\n{d}"))?;
     let config = &loaded.config;
-    let store = crate::store::open_keys(config)?;
+    let store = crate::store::open_keys(config).await?;
     match command {
         KeysCommand::Create { plan, name } => {
             if !config.usage_plans.contains_key(&plan) {

@@ -24,6 +24,7 @@ pub mod policies;
 pub mod publish;
 pub mod queue_settings;
 pub mod raw;
+pub mod store;
 pub mod signature;
 pub mod units;
 pub mod validate;
@@ -70,6 +71,17 @@ pub fn load_with_env(
     }
 
     let mut config = validate::settings(root, main.as_ref(), !certs.is_empty(), &mut diags);
+    if let Some(url) = env("GATEHOUSE_STORE_URL").filter(|u| !u.is_empty()) {
+        match store::store_from_env(config.store.clone(), &url) {
+            Ok(store) => config.store = store,
+            Err(why) => diags.push(
+                Path::new("$GATEHOUSE_STORE_URL"),
+                Pos { line: 1, col: 1 },
+                "",
+                why,
+            ),
+        }
+    }
 
     // Flows first: routes' `flow` integrations name them.
     for file in yaml_files(&root.join("flows"), &mut diags, root) {

@@ -36,6 +36,10 @@ pub struct Config {
     pub api_keys: Vec<crate::keys::KeyRecord>,
     /// `None` when the messaging API is disabled.
     pub messaging: Option<Messaging>,
+    /// The embedded database, or PostgreSQL shared by a fleet.
+    pub store: Store,
+    /// Where rate limits count.
+    pub rate_limits: RateLimitBackend,
     /// `flows/<id>.yaml`, by id.
     pub flows: BTreeMap<String, Arc<crate::config::flow_spec::FlowSpec>>,
     /// Every flow file's id, valid or not: a route or subscription naming a
@@ -540,4 +544,66 @@ pub struct ApiKeyPolicy {
     pub header: HeaderName,
     /// Accepted plans; empty accepts every plan.
     pub plans: Vec<String>,
+}
+
+/// Where durable state lives.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Store {
+    /// SQLite in `data_dir`.
+    #[default]
+    Embedded,
+    Postgres(PostgresSettings),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// A `postgres://` URL, as checked by the driver; may hold a password.
+    pub url: String,
+    /// Where the tables live.
+    pub schema: String,
+    pub max_connections: usize,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresSettings {
+    // The URL may carry a password: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where rate limits count.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RateLimitBackend {
+    /// Each node counts its own (governor).
+    #[default]
+    Local,
+    Redis(RedisSettings),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// A `redis://` URL; may hold a password.
+    pub url: String,
+    pub key_prefix: String,
+    /// Nodes sharing the limits: each admits limit/nodes while Redis is away.
+    pub nodes: u32,
+    /// Refuse (503) rather than count per node while Redis is away.
+    pub fail_closed: bool,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("key_prefix", &self.key_prefix)
+            .field("nodes", &self.nodes)
+            .field("fail_closed", &self.fail_closed)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }

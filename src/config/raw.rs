@@ -45,6 +45,81 @@ pub struct GatehouseFile {
     pub waf_rule_sets: BTreeMap<String, RuleSetRaw>,
     /// The SQS/SNS API and the queues and topics that exist from the start.
     pub messaging: Option<MessagingRaw>,
+    /// Where durable state lives: absent for the embedded SQLite database in
+    /// `data_dir`; `postgres://user@host/db` (or a map with `url` and pool
+    /// settings) for PostgreSQL shared by a fleet of nodes. Also
+    /// `GATEHOUSE_STORE_URL`.
+    pub store: Option<StoreRaw>,
+    /// Where rate limits count: in this process (default), or in Redis
+    /// shared by a fleet.
+    pub rate_limits: Option<RateLimitsRaw>,
+}
+
+/// `store: postgres://...` or `store: {url: postgres://..., ...}`.
+#[derive(Debug, JsonSchema)]
+#[serde(untagged)]
+pub enum StoreRaw {
+    Url(String),
+    Full(StoreSettingsRaw),
+}
+
+impl<'de> Deserialize<'de> for StoreRaw {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = StoreRaw;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a postgres:// URL, or a map with `url` and pool settings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(StoreRaw::Url(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                StoreSettingsRaw::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(StoreRaw::Full)
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettingsRaw {
+    /// `postgres://user:${PGPASSWORD}@host:5432/db`; `?sslmode=disable`
+    /// only (TLS to the database is not supported yet: keep it on a
+    /// private network or a local socket).
+    pub url: String,
+    /// The PostgreSQL schema Gatehouse's tables live in. Default `gatehouse`.
+    pub schema: Option<String>,
+    /// Connections this node keeps open at most. Default 16.
+    pub max_connections: Option<usize>,
+    /// How long to wait for a connection (new, or free in the pool). Default 5s.
+    pub connect_timeout: Option<HumanDuration>,
+    /// How long one statement may run. Default 10s.
+    pub statement_timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsRaw {
+    /// `local` (default: each node counts its own) or `redis`.
+    pub backend: Option<String>,
+    /// `redis://[:password@]host:6379[/db]`, for `backend: redis`.
+    pub url: Option<String>,
+    /// Prepended to every Redis key. Default `gatehouse:`.
+    pub key_prefix: Option<String>,
+    /// How many nodes share the limits: while Redis is unreachable each node
+    /// admits its share (the limit divided by this). Default 1.
+    pub nodes: Option<u32>,
+    /// While Redis is unreachable: `open` (default: count per node, with
+    /// the limit divided by `nodes`) or `closed` (refuse with 503).
+    pub on_failure: Option<String>,
+    /// How long one check may wait for Redis before falling back. Default 100ms.
+    pub timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -136,6 +136,8 @@ pub fn settings(
     let api_keys = super::plans::declared_keys(&raw.api_keys, &usage_plans, &mut r);
     let waf_rule_sets = super::waf::rule_sets(&raw.waf_rule_sets, &mut r);
     let messaging = super::messaging::messaging(raw.messaging.as_ref(), &mut r);
+    let store = super::store::store(raw.store.as_ref(), &mut r);
+    let rate_limits = super::store::rate_limits(raw.rate_limits.as_ref(), &mut r);
     Config {
         root: root.to_path_buf(),
         listeners,
@@ -165,6 +167,8 @@ pub fn settings(
         api_keys,
         waf_rule_sets,
         messaging,
+        store,
+        rate_limits,
         flows: BTreeMap::new(),
         flow_ids: Default::default(),
     }

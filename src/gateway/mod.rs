@@ -103,6 +103,8 @@ pub struct State {
     pub flows: crate::flows::engine::Engine,
     /// Scheduled flow triggers.
     pub scheduler: Arc<crate::flows::schedule::Scheduler>,
+    /// The shared database (PostgreSQL), when the config names one.
+    pub shared: Option<crate::store::postgres::Postgres>,
     /// Route limits, plan throttles and WAF rate rules count here.
     rate_limits: Arc<dyn RateLimits>,
     /// Where background work (health checks) runs.
@@ -118,6 +120,8 @@ pub struct Engines {
     pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
     pub flows: crate::flows::engine::Engine,
     pub scheduler: Arc<crate::flows::schedule::Scheduler>,
+    /// The shared database, when there is one (readiness, metrics).
+    pub shared: Option<crate::store::postgres::Postgres>,
 }
 
 impl State {
@@ -133,9 +137,21 @@ impl State {
             queues,
             flows,
             scheduler,
+            shared,
         } = engines;
         let metrics = Arc::new(Metrics::new());
         metrics.register(flows.metrics().collectors());
+        metrics.register(rate_limits.collectors());
+        if let Some(pg) = &shared {
+            metrics.register(pg.metrics().collectors());
+        }
+        // A fleet's nodes revoke keys for each other: ask the shared store
+        // every half second.
+        let lookup_ttl = if shared.is_some() {
+            std::time::Duration::from_millis(500)
+        } else {
+            policy::api_key::LOOKUP_TTL
+        };
         let access_log = AccessLog::new(
             &loaded.config.access_log,
             loaded.config.access_log_rotation,
@@ -149,16 +165,16 @@ impl State {
             tls: Arc::new(SniResolver {
                 store: ArcSwap::new(loaded.certs.clone()),
             }),
-            keys: Arc::new(policy::api_key::KeyRing::new(
-                store,
-                rate_limits.clone(),
-                &loaded.config.api_keys,
-            )),
+            keys: Arc::new(
+                policy::api_key::KeyRing::new(store, rate_limits.clone(), &loaded.config.api_keys)
+                    .with_lookup_ttl(lookup_ttl),
+            ),
             messaging,
             queues,
             flows,
             scheduler,
             rate_limits,
+            shared,
             control,
             generation: AtomicU64::new(1),
         });

@@ -43,6 +43,8 @@ pub enum ErrorKind {
     InvalidParameter,
     AuthorizationError,
     Internal,
+    /// The shared store cannot be reached; the SDKs retry.
+    ServiceUnavailable,
 }
 
 /// An error as the client sees it: a kind and a human message.
@@ -84,6 +86,10 @@ impl ApiError {
         ApiError::new(ErrorKind::Internal, message)
     }
 
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::ServiceUnavailable, message)
+    }
+
     pub fn status(&self) -> u16 {
         use ErrorKind::*;
         match self.kind {
@@ -97,6 +103,7 @@ impl ApiError {
             RequestTooLarge => 413,
             RequestTimeout => 408,
             Internal => 500,
+            ServiceUnavailable => 503,
             _ => 400,
         }
     }
@@ -136,6 +143,7 @@ impl ApiError {
             InvalidParameter => "InvalidParameter",
             AuthorizationError => "AuthorizationError",
             Internal => "InternalError",
+            ServiceUnavailable => "ServiceUnavailable",
         }
     }
 
@@ -159,7 +167,7 @@ impl ApiError {
 
     /// `Sender` when the request was wrong, `Receiver` when the service failed.
     pub fn fault(&self) -> &'static str {
-        if self.kind == ErrorKind::Internal {
+        if matches!(self.kind, ErrorKind::Internal | ErrorKind::ServiceUnavailable) {
             "Receiver"
         } else {
             "Sender"

@@ -76,7 +76,7 @@ impl std::fmt::Display for QueueError {
 
 /// FIFO deduplication and receive-attempt windows.
 pub const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
-const PURGE_INTERVAL_MS: i64 = 60 * 1000;
+pub const PURGE_INTERVAL_MS: i64 = 60 * 1000;
 
 /// A message as a client sends it.
 #[derive(Debug, Clone, Default)]
@@ -264,36 +264,12 @@ impl Queue {
         now: i64,
         ops: &mut Vec<Op>,
     ) -> QueueResult<(Sent, bool)> {
-        let size = new.body.len() + attributes_size(&new.attributes);
-        let max = self.settings.maximum_message_size as usize;
-        if size > max {
-            return Err(QueueError::TooLong { max });
-        }
-        let mut dedup_key = None;
-        if self.settings.fifo {
-            let Some(group) = &new.group_id else {
-                return Err(QueueError::MissingGroupId);
-            };
-            if let Some(delay) = new.delay_seconds.filter(|d| *d > 0) {
-                return Err(QueueError::DelayOnFifo { delay });
-            }
-            let dedup = match &new.dedup_id {
-                Some(id) => id.clone(),
-                None if self.settings.content_based_dedup => content_dedup_id(&new.body),
-                None => return Err(QueueError::MissingDedupId),
-            };
-            let key = if self.settings.dedup_per_group {
-                format!("{group}\u{0}{dedup}")
-            } else {
-                dedup
-            };
+        let dedup_key = check_new(&new, &self.settings)?;
+        if let Some(key) = &dedup_key {
             self.expire_dedup(now);
-            if let Some((_, sent)) = self.dedup.get(&key) {
+            if let Some((_, sent)) = self.dedup.get(key) {
                 return Ok((sent.clone(), true));
             }
-            dedup_key = Some(key);
-        } else if new.dedup_id.is_some() {
-            return Err(QueueError::DedupIdOnStandard);
         }
         let delay = new.delay_seconds.unwrap_or(self.settings.delay_seconds) as i64;
         let message = Message {
@@ -744,6 +720,40 @@ impl Queue {
             })
             .collect()
     }
+}
+
+/// The queue's rules for a new message, wherever the queue lives: its size,
+/// and on FIFO queues its group, no delay, and a deduplication id. Returns
+/// the deduplication key (FIFO queues), scoped to the group when the queue
+/// deduplicates per group.
+pub fn check_new(new: &NewMessage, settings: &Settings) -> QueueResult<Option<String>> {
+    let size = new.body.len() + attributes_size(&new.attributes);
+    let max = settings.maximum_message_size as usize;
+    if size > max {
+        return Err(QueueError::TooLong { max });
+    }
+    if !settings.fifo {
+        if new.dedup_id.is_some() {
+            return Err(QueueError::DedupIdOnStandard);
+        }
+        return Ok(None);
+    }
+    let Some(group) = &new.group_id else {
+        return Err(QueueError::MissingGroupId);
+    };
+    if let Some(delay) = new.delay_seconds.filter(|d| *d > 0) {
+        return Err(QueueError::DelayOnFifo { delay });
+    }
+    let dedup = match &new.dedup_id {
+        Some(id) => id.clone(),
+        None if settings.content_based_dedup => content_dedup_id(&new.body),
+        None => return Err(QueueError::MissingDedupId),
+    };
+    Ok(Some(if settings.dedup_per_group {
+        format!("{group}\u{0}{dedup}")
+    } else {
+        dedup
+    }))
 }
 
 /// Content-based deduplication: the SHA-256 of the body.

@@ -69,6 +69,17 @@ where
     C::Instant: Send + Sync,
 {
     fn limiter(&self, name: &str, rate: Rate) -> Arc<dyn Limiter> {
+        self.local_limiter(name, rate)
+    }
+}
+
+impl<C> LocalRateLimits<C>
+where
+    C: Clock + Clone + Send + Sync + 'static,
+    C::Instant: Send + Sync,
+{
+    /// `limiter`, as its concrete type (the Redis limits fall back to it).
+    pub fn local_limiter(&self, name: &str, rate: Rate) -> Arc<LocalLimiter<C>> {
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
         made.retain(|_, l| l.strong_count() > 0);
         let key = (name.to_string(), rate);
@@ -113,12 +124,45 @@ where
     }
 }
 
+#[async_trait::async_trait]
 impl<C> Limiter for LocalLimiter<C>
 where
     C: Clock + Send + Sync,
     C::Instant: Send + Sync,
 {
-    fn acquire(&self, key: &str) -> Standing {
+    async fn acquire(&self, key: &str) -> Standing {
+        self.acquire_now(key)
+    }
+
+    async fn block(&self, key: &str, period: Duration) {
+        self.block_now(key, period)
+    }
+
+    fn evict_idle(&self) {
+        self.evict_idle_now();
+    }
+
+    fn tracked_keys(&self) -> usize {
+        self.buckets.len()
+    }
+}
+
+impl<C> LocalLimiter<C>
+where
+    C: Clock + Send + Sync,
+    C::Instant: Send + Sync,
+{
+    pub fn evict_idle_now(&self) {
+        self.buckets.retain_recent();
+        self.buckets.shrink_to_fit();
+        let now = self.clock.now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        blocked.retain(|_, until| *until > now);
+        self.blocks.store(blocked.len(), Ordering::Relaxed);
+    }
+
+    /// `acquire` without a future: the embedded buckets answer at once.
+    pub fn acquire_now(&self, key: &str) -> Standing {
         let hash = self.hasher.hash_one(key);
         if let Some(left) = self.blocked_for(hash) {
             return Standing {
@@ -145,7 +189,7 @@ where
         }
     }
 
-    fn block(&self, key: &str, period: Duration) {
+    pub fn block_now(&self, key: &str, period: Duration) {
         let hash = self.hasher.hash_one(key);
         let now = self.clock.now();
         let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
@@ -155,19 +199,6 @@ where
         blocked.insert(hash, now + period.into());
         self.blocks.store(blocked.len(), Ordering::Relaxed);
     }
-
-    fn evict_idle(&self) {
-        self.buckets.retain_recent();
-        self.buckets.shrink_to_fit();
-        let now = self.clock.now();
-        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        blocked.retain(|_, until| *until > now);
-        self.blocks.store(blocked.len(), Ordering::Relaxed);
-    }
-
-    fn tracked_keys(&self) -> usize {
-        self.buckets.len()
-    }
 }
 
 #[cfg(test)]
@@ -175,21 +206,25 @@ mod tests {
     use super::*;
     use governor::clock::FakeRelativeClock;
 
-    #[test]
-    fn the_fake_clock_twin_passes_the_suite() {
+    #[tokio::test]
+    async fn the_fake_clock_twin_passes_the_suite() {
         let clock = FakeRelativeClock::default();
         let limits = LocalRateLimits::with_clock(clock.clone());
-        super::super::rate_limits::conformance(&limits, &|d| clock.advance(d));
+        let advance = move |d| {
+            clock.advance(d);
+            Box::pin(async {}) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        };
+        super::super::rate_limits::conformance(&limits, &advance).await;
     }
 
-    #[test]
-    fn the_embedded_limits_pass_the_suite() {
+    #[tokio::test]
+    async fn the_embedded_limits_pass_the_suite() {
         let limits = LocalRateLimits::new();
-        super::super::rate_limits::conformance(&limits, &|d| std::thread::sleep(d));
+        super::super::rate_limits::conformance(&limits, &super::super::rate_limits::sleep).await;
     }
 
-    #[test]
-    fn idle_keys_are_evicted() {
+    #[tokio::test]
+    async fn idle_keys_are_evicted() {
         let limits = LocalRateLimits::new();
         let rate = Rate {
             count: 1000,
@@ -198,7 +233,7 @@ mod tests {
         };
         let l = limits.limiter("many", rate);
         for i in 0..1000 {
-            l.acquire(&format!("client-{i}"));
+            l.acquire(&format!("client-{i}")).await;
         }
         assert_eq!(l.tracked_keys(), 1000);
         std::thread::sleep(Duration::from_millis(5));

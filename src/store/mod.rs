@@ -12,12 +12,14 @@
 pub mod flows;
 pub mod local_rate_limits;
 pub mod memory;
+pub mod postgres;
 pub mod rate_limits;
+pub mod redis_rate_limits;
 pub mod sqlite;
 pub mod sqlite_flows;
 pub mod sqlite_messages;
 
-use crate::config::model::Config;
+use crate::config::model::{Config, Store};
 use crate::keys::KeyRecord;
 use crate::messaging::store::MessageStore;
 use anyhow::Context;
@@ -32,6 +34,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The store cannot be reached now (a shared database restarting, a
+    /// full pool): the request may be retried.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -40,40 +46,76 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Backends {
     pub keys: Arc<dyn KeyStore>,
     pub flows: Arc<dyn flows::FlowStore>,
-    /// The message broker's journal; `None` when the messaging API is off.
-    pub messages: Option<Box<dyn MessageStore>>,
+    /// Where queues and topics live; `None` when the messaging API is off.
+    pub messages: Option<MessageBackend>,
     pub rate_limits: Arc<dyn rate_limits::RateLimits>,
+    /// The shared database, when the config names one: readiness checks
+    /// and metrics look at it.
+    pub shared: Option<postgres::Postgres>,
+}
+
+/// The messaging engine's storage: the embedded broker's journal, or the
+/// shared database every node's queues and topics live in.
+pub enum MessageBackend {
+    Journal(Box<dyn MessageStore>),
+    Shared(postgres::Postgres),
 }
 
 fn embedded_path(config: &Config) -> PathBuf {
     config.data_dir.join("gatehouse.db")
 }
 
-/// Opens every backend the config asks for.
-pub fn open(config: &Config) -> anyhow::Result<Backends> {
-    Ok(Backends {
-        keys: open_keys(config)?,
-        flows: open_flows(config)?,
-        messages: config
-            .messaging
-            .as_ref()
-            .map(|m| {
-                sqlite_messages::SqliteMessageStore::open(&embedded_path(config), m.fsync)
-                    .map(|s| Box::new(s) as Box<dyn MessageStore>)
-                    .context("opening the message store")
+/// Opens every backend the config asks for. With a shared store, fails
+/// within its connect timeout when the database cannot be reached.
+pub async fn open(config: &Config) -> anyhow::Result<Backends> {
+    let rate_limits = rate_limits::open(&config.rate_limits).await;
+    match &config.store {
+        Store::Embedded => Ok(Backends {
+            keys: open_keys(config).await?,
+            flows: open_flows(config).await?,
+            messages: config
+                .messaging
+                .as_ref()
+                .map(|m| {
+                    sqlite_messages::SqliteMessageStore::open(&embedded_path(config), m.fsync)
+                        .map(|s| MessageBackend::Journal(Box::new(s)))
+                        .context("opening the message store")
+                })
+                .transpose()?,
+            rate_limits,
+            shared: None,
+        }),
+        Store::Postgres(settings) => {
+            let pg = postgres::Postgres::connect(settings).await?;
+            Ok(Backends {
+                keys: Arc::new(postgres::keys::PgKeyStore::new(pg.clone())),
+                flows: Arc::new(postgres::flows::PgFlowStore::new(pg.clone())),
+                messages: config
+                    .messaging
+                    .as_ref()
+                    .map(|_| MessageBackend::Shared(pg.clone())),
+                rate_limits,
+                shared: Some(pg),
             })
-            .transpose()?,
-        rate_limits: Arc::new(local_rate_limits::LocalRateLimits::new()),
-    })
+        }
+    }
 }
 
-pub fn open_keys(config: &Config) -> anyhow::Result<Arc<dyn KeyStore>> {
+pub async fn open_keys(config: &Config) -> anyhow::Result<Arc<dyn KeyStore>> {
+    if let Store::Postgres(settings) = &config.store {
+        let pg = postgres::Postgres::connect(settings).await?;
+        return Ok(Arc::new(postgres::keys::PgKeyStore::new(pg)));
+    }
     let store =
         sqlite::SqliteStore::open(&embedded_path(config)).context("opening the key store")?;
     Ok(Arc::new(store))
 }
 
-pub fn open_flows(config: &Config) -> anyhow::Result<Arc<dyn flows::FlowStore>> {
+pub async fn open_flows(config: &Config) -> anyhow::Result<Arc<dyn flows::FlowStore>> {
+    if let Store::Postgres(settings) = &config.store {
+        let pg = postgres::Postgres::connect(settings).await?;
+        return Ok(Arc::new(postgres::flows::PgFlowStore::new(pg)));
+    }
     let store = sqlite_flows::SqliteFlowStore::open(&embedded_path(config))
         .context("opening the flow store")?;
     Ok(Arc::new(store))

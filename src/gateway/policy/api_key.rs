@@ -27,7 +27,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const LOOKUP_TTL: Duration = Duration::from_secs(5);
+/// How long a lookup is believed: a revocation elsewhere (the CLI, another
+/// node) takes effect within it. A shared store is asked more often
+/// (`KeyRing::with_lookup_ttl`), so a fleet refuses a revoked key within a
+/// second.
+pub const LOOKUP_TTL: Duration = Duration::from_secs(5);
+
+/// A store that cannot be reached is the client's 503 (retry), anything
+/// else our 500.
+fn store_failed(what: &str, e: crate::store::StoreError) -> GatewayError {
+    tracing::error!(error = %e, "{what} failed");
+    match e {
+        crate::store::StoreError::Unavailable(_) => {
+            GatewayError::Unavailable("the key store is unavailable; retry shortly".into())
+        }
+        _ => GatewayError::Internal,
+    }
+}
 const LOOKUP_CACHE_CAPACITY: usize = 100_000;
 
 pub struct KeyRing {
@@ -40,6 +56,7 @@ pub struct KeyRing {
     throttles: Mutex<HashMap<String, Throttle>>,
     usage: Mutex<HashMap<(String, i64), Counter>>,
     rate_limits: Arc<dyn RateLimits>,
+    lookup_ttl: Duration,
 }
 
 type Throttle = (Arc<RateLimit>, Arc<RateGate>);
@@ -105,9 +122,16 @@ impl KeyRing {
             throttles: Mutex::new(HashMap::new()),
             usage: Mutex::new(HashMap::new()),
             rate_limits,
+            lookup_ttl: LOOKUP_TTL,
         };
         ring.set_declared(declared);
         ring
+    }
+
+    /// Believes lookups for `ttl` instead of `LOOKUP_TTL`.
+    pub fn with_lookup_ttl(mut self, ttl: Duration) -> KeyRing {
+        self.lookup_ttl = ttl;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn KeyStore> {
@@ -135,7 +159,7 @@ impl KeyRing {
             return Ok(Some(k.clone()));
         }
         if let Some((at, found)) = self.lookups.lock().ok().and_then(|l| l.get(&hash).cloned()) {
-            if at.elapsed() < LOOKUP_TTL {
+            if at.elapsed() < self.lookup_ttl {
                 return Ok(found);
             }
         }
@@ -143,10 +167,7 @@ impl KeyRing {
             .store
             .find_by_hash(&hash)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "key lookup failed");
-                GatewayError::Internal
-            })?
+            .map_err(|e| store_failed("key lookup", e))?
             .map(Known::new);
         if let Ok(mut lookups) = self.lookups.lock() {
             if lookups.len() >= LOOKUP_CACHE_CAPACITY {
@@ -183,7 +204,7 @@ impl KeyRing {
         let mut headers = Vec::new();
         if let Some(throttle) = &plan.throttle {
             let limiter = self.throttle(&plan.name, throttle);
-            let standing = limiter.check(&key.id);
+            let standing = limiter.check(&key.id).await;
             headers.extend(limiter.headers(&standing));
             if !standing.allowed {
                 return Err(GatewayError::RateLimitedWith(headers));
@@ -244,10 +265,7 @@ impl KeyRing {
             .store
             .reserve_usage(key_id, period, want, limit)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "quota reservation failed");
-                GatewayError::Internal
-            })?;
+            .map_err(|e| store_failed("quota reservation", e))?;
         {
             let mut usage = self.usage.lock().map_err(|_| GatewayError::Internal)?;
             let counter = usage.entry(entry.clone()).or_default();

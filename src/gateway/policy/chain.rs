@@ -73,9 +73,9 @@ pub async fn run(
     for step in CHAIN {
         let refusal = match step {
             Step::WafBody => waf_body(env, session, ctx).await?,
-            Step::Inspect => inspect(env, session, ctx),
+            Step::Inspect => inspect(env, session, ctx).await,
             Step::Authenticate => authenticate(env, session, ctx, &mut identity).await,
-            Step::Check => check(env, session, ctx, &identity),
+            Step::Check => check(env, session, ctx, &identity).await,
             Step::ValidateBody => validate_body(env, session, ctx).await?,
         };
         if refusal.is_some() {
@@ -145,9 +145,10 @@ async fn waf_body(
     )
 }
 
-fn inspect(env: &Env<'_>, session: &Session, ctx: &Ctx) -> Option<Refusal> {
+async fn inspect(env: &Env<'_>, session: &Session, ctx: &Ctx) -> Option<Refusal> {
     let body = ctx.body.as_deref();
-    let verdict = super::inspect(env.runtime, env.route, &request(session), body, env.metrics);
+    let verdict =
+        super::inspect(env.runtime, env.route, &request(session), body, env.metrics).await;
     verdict.err().map(|(denied, rule)| Refusal {
         error: denied.error,
         policy: Some(denied.policy),
@@ -182,7 +183,12 @@ async fn authenticate(
     }
 }
 
-fn check(env: &Env<'_>, session: &Session, ctx: &mut Ctx, identity: &Identity) -> Option<Refusal> {
+async fn check(
+    env: &Env<'_>,
+    session: &Session,
+    ctx: &mut Ctx,
+    identity: &Identity,
+) -> Option<Refusal> {
     let request = request(session);
     let extra = &mut ctx.extra_headers;
     super::check(
@@ -193,6 +199,7 @@ fn check(env: &Env<'_>, session: &Session, ctx: &mut Ctx, identity: &Identity) -
         env.metrics,
         extra,
     )
+    .await
     .err()
     .map(|denied| Refusal::by(denied.policy, denied.error))
 }

@@ -261,7 +261,7 @@ pub struct Denied {
 
 /// The WAF, first in the chain. `Err` carries the refusal and the rule that
 /// matched (for the log only).
-pub fn inspect(
+pub async fn inspect(
     runtime: &Runtime,
     route: &Route,
     req: &Request<'_>,
@@ -282,7 +282,7 @@ pub fn inspect(
             .with_label_values(&[&set.name, rule, action])
             .inc();
     };
-    match waf::evaluate(set, req.header, body, ip, &runtime.waf_rates) {
+    match waf::evaluate(set, req.header, body, ip, &runtime.waf_rates).await {
         waf::Outcome::Pass(counted) => {
             counted.iter().for_each(|r| count(r, "count"));
             metrics.decision("waf", "pass");
@@ -345,7 +345,7 @@ pub fn preflight(
 
 /// Runs the chain for a routed request. Headers the policies want on the
 /// response go into `extra`, on success and on refusal alike.
-pub fn check(
+pub async fn check(
     runtime: &Runtime,
     route: &Route,
     req: &Request<'_>,
@@ -386,7 +386,7 @@ pub fn check(
                 None => client(),
             },
         };
-        let standing = limiter.check(&key);
+        let standing = limiter.check(&key).await;
         extra.extend(limiter.headers(&standing));
         let outcome = if standing.allowed { "allow" } else { "deny" };
         metrics.decision("rate_limit", outcome);

@@ -37,8 +37,8 @@ impl RateGate {
         }
     }
 
-    pub fn check(&self, key: &str) -> Standing {
-        self.limiter.acquire(key)
+    pub async fn check(&self, key: &str) -> Standing {
+        self.limiter.acquire(key).await
     }
 
     pub fn evict_idle(&self) {
@@ -96,18 +96,18 @@ mod tests {
         RateGate::new(&limits, "test", &spec)
     }
 
-    #[test]
-    fn burst_then_deny_per_key() {
+    #[tokio::test]
+    async fn burst_then_deny_per_key() {
         let l = limiter(5, 5);
         for expected in (0..5).rev() {
-            let s = l.check("a");
+            let s = l.check("a").await;
             assert!(s.allowed);
             assert_eq!(s.remaining, expected);
         }
-        let denied = l.check("a");
+        let denied = l.check("a").await;
         assert!(!denied.allowed);
         assert!(denied.reset > Duration::ZERO && denied.reset <= Duration::from_millis(200));
-        assert!(l.check("b").allowed, "keys have their own buckets");
+        assert!(l.check("b").await.allowed, "keys have their own buckets");
         let headers = l.headers(&denied);
         let get = |n: &str| {
             headers

@@ -356,7 +356,7 @@ pub fn sequence_number(seq: u64) -> String {
     format!("{seq:020}")
 }
 
-fn new_message_id() -> String {
+pub fn new_message_id() -> String {
     uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
         .into_uuid()
         .to_string()

@@ -253,7 +253,8 @@ impl Broker {
     }
 }
 
-fn check_tags(tags: &BTreeMap<String, String>) -> ApiResult<()> {
+/// Queue tags: at most 50, keys 1-128 characters, values at most 256.
+pub fn check_tags(tags: &BTreeMap<String, String>) -> ApiResult<()> {
     if tags.len() > 50 {
         return Err(ApiError::invalid("Too many tags: a queue has at most 50."));
     }

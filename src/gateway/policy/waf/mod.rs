@@ -199,7 +199,7 @@ fn json_strings(value: &serde_json::Value, out: &mut Vec<String>, depth: usize) 
     }
 }
 
-pub fn evaluate(
+pub async fn evaluate(
     set: &RuleSet,
     req: &RequestHeader,
     body: Option<&[u8]>,
@@ -210,9 +210,10 @@ pub fn evaluate(
     let mut counted = Vec::new();
     for rule in &set.rules {
         let hit = match &rule.statement {
-            Statement::Rate { block_for, .. } => {
-                client_ip.is_some_and(|ip| rates.over(&set.name, &rule.name, ip, *block_for))
-            }
+            Statement::Rate { block_for, .. } => match client_ip {
+                Some(ip) => rates.over(&set.name, &rule.name, ip, *block_for).await,
+                None => false,
+            },
             other => matches(other, &inputs, client_ip),
         };
         if !hit {

@@ -41,14 +41,20 @@ impl RateRules {
 
     /// Counts this request; true when the IP is over the rule's rate (it is
     /// then blocked for `block_for`) or still blocked from an earlier excess.
-    pub fn over(&self, set: &str, rule: &str, ip: IpAddr, block_for: std::time::Duration) -> bool {
+    pub async fn over(
+        &self,
+        set: &str,
+        rule: &str,
+        ip: IpAddr,
+        block_for: std::time::Duration,
+    ) -> bool {
         let Some(limiter) = self.rules.get(set).and_then(|r| r.get(rule)) else {
             return false;
         };
         let key = ip.to_string();
-        let standing = limiter.acquire(&key);
+        let standing = limiter.acquire(&key).await;
         if !standing.allowed {
-            limiter.block(&key, block_for); // a block in force stays as it is
+            limiter.block(&key, block_for).await; // a block in force stays as it is
         }
         !standing.allowed
     }

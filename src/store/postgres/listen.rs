@@ -1,0 +1,152 @@
+//! Long polling across nodes: one connection per node (outside the pool)
+//! LISTENs on the schema's channel; a send anywhere in the fleet NOTIFYs
+//! the queue's id in the same transaction, so the notice arrives when the
+//! message is committed, and every receive waiting on this node for that
+//! queue wakes and looks. Idle long polls hold no connection and run no
+//! query: they wait on a `Notify` here and on their deadline.
+//!
+//! When the LISTEN connection drops, notices sent meanwhile are lost: on
+//! reconnecting every waiter is woken to look again, and until then
+//! waiters also look once a second (see `queues::receive`).
+
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+pub struct Listener {
+    channel: String,
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Queue id -> its waiters' `Notify`, while anyone holds it.
+    queues: Mutex<HashMap<i64, Weak<Notify>>>,
+    listening: AtomicBool,
+}
+
+impl Shared {
+    fn wake(&self, queue: i64) {
+        let notify = self.queues.lock().get(&queue).and_then(Weak::upgrade);
+        if let Some(n) = notify {
+            n.notify_waiters();
+        }
+    }
+
+    fn wake_all(&self) {
+        let all: Vec<Arc<Notify>> = {
+            let mut queues = self.queues.lock();
+            queues.retain(|_, w| w.strong_count() > 0);
+            queues.values().filter_map(Weak::upgrade).collect()
+        };
+        for n in all {
+            n.notify_waiters();
+        }
+    }
+}
+
+impl Listener {
+    pub fn new(channel: String) -> Listener {
+        // Channel names are identifiers: at most 63 bytes.
+        let mut channel = channel;
+        channel.truncate(63);
+        Listener {
+            channel,
+            shared: Arc::default(),
+        }
+    }
+
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// True while the LISTEN connection is up: notices arrive.
+    pub fn listening(&self) -> bool {
+        self.shared.listening.load(Ordering::SeqCst)
+    }
+
+    /// What a receive on `queue` waits on.
+    pub fn waiter(&self, queue: i64) -> Arc<Notify> {
+        let mut queues = self.shared.queues.lock();
+        if let Some(n) = queues.get(&queue).and_then(Weak::upgrade) {
+            return n;
+        }
+        let n = Arc::new(Notify::new());
+        queues.insert(queue, Arc::downgrade(&n));
+        if queues.len() > 1024 {
+            queues.retain(|_, w| w.strong_count() > 0);
+        }
+        n
+    }
+
+    /// Wakes this node's waiters on `queue` at once (a send here need not
+    /// wait for its own notice to come back).
+    pub fn wake(&self, queue: i64) {
+        self.shared.wake(queue);
+    }
+
+    /// Keeps a LISTEN connection up for the life of the process.
+    pub fn start(&self, config: tokio_postgres::Config) {
+        let shared = self.shared.clone();
+        let channel = self.channel.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match listen(&config, &channel, &shared).await {
+                    Ok(()) => backoff = Duration::from_millis(100),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "store notices: LISTEN connection failed, retrying");
+                    }
+                }
+                shared.listening.store(false, Ordering::SeqCst);
+                // Whatever was sent while we were away is looked for now.
+                shared.wake_all();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        });
+    }
+}
+
+/// One LISTEN session: returns when the connection ends.
+async fn listen(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    shared: &Arc<Shared>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let pump = tokio::spawn(async move {
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if tx.send(n.payload().to_string()).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "store notices: connection lost");
+                    return;
+                }
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {channel}")).await?;
+    shared.listening.store(true, Ordering::SeqCst);
+    shared.wake_all();
+    while let Some(payload) = rx.recv().await {
+        if let Ok(queue) = payload.parse::<i64>() {
+            shared.wake(queue);
+        }
+    }
+    drop(client);
+    let _ = pump.await;
+    Ok(())
+}
