@@ -6,7 +6,7 @@
 //! lifecycle and settings; `messages.rs` sending, receiving and deleting.
 
 mod messages;
-mod queue_admin;
+pub mod queue_admin;
 
 use super::clock::now_ms;
 use super::error::{ApiError, ApiResult, ErrorKind};

@@ -9,7 +9,7 @@ pub mod flows;
 pub mod keys;
 pub mod listen;
 mod migrations;
-// pub mod queues;
+pub mod queues;
 // pub mod topics;
 
 use super::StoreError;

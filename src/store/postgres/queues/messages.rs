@@ -1,0 +1,719 @@
+//! Sending, receiving (with long polling across nodes), deleting and
+//! changing visibility, as SQL. Standard queues: a receive is one statement
+//! (`FOR UPDATE SKIP LOCKED`, so receivers on every node take different
+//! messages). FIFO queues: a receive takes a transaction-scoped advisory
+//! lock per message group before looking inside it, so two nodes never
+//! deliver from the same group at once; a group with a message in flight
+//! is skipped.
+
+use super::{pg_error, PgQueues, QueueRow};
+use crate::messaging::broker::{new_message_id, sequence_number, Delivery, ReceiveRequest, SendOk};
+use crate::messaging::error::{ApiError, ApiResult};
+use crate::messaging::message::{
+    check_attributes, check_body, md5_hex, md5_of_attributes, Attributes, Message, Stage,
+};
+use crate::messaging::queue::{check_new, NewMessage, QueueError, DEDUP_WINDOW_MS};
+use crate::messaging::receipt::Receipt;
+use crate::store::postgres::now_ms;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::Row;
+
+const MESSAGE_COLUMNS: &str = "m.seq, m.message_id, m.body, m.attributes, m.trace_header, m.sent_at, m.group_id, m.dedup_id, m.receive_count, m.first_receive_at, m.visible_at, m.nonce";
+
+fn message(row: &Row) -> Message {
+    let attributes: Option<serde_json::Value> = row.get(3);
+    let attributes: Attributes = attributes
+        .and_then(|a| serde_json::from_value(a).ok())
+        .unwrap_or_default();
+    Message {
+        seq: row.get::<_, i64>(0) as u64,
+        id: Arc::from(row.get::<_, &str>(1)),
+        body: Arc::from(row.get::<_, &str>(2)),
+        attributes: Arc::new(attributes),
+        trace_header: row.get::<_, Option<&str>>(4).map(Arc::from),
+        sent_at: row.get(5),
+        group_id: row.get::<_, Option<&str>>(6).map(Arc::from),
+        dedup_id: row.get::<_, Option<&str>>(7).map(Arc::from),
+        receive_count: row.get::<_, i32>(8).max(0) as u32,
+        first_receive_at: row.get(9),
+        visible_at: row.get(10),
+        nonce: row.get::<_, i64>(11) as u64,
+        stage: Stage::Inflight,
+    }
+}
+
+/// A receive's nonce: positive, so it fits the column and a fresh row's 0
+/// never matches.
+fn new_nonce() -> i64 {
+    fastrand::i64(1..)
+}
+
+impl PgQueues {
+    pub(super) async fn send_to(
+        &self,
+        queue: &QueueRow,
+        batch: Vec<NewMessage>,
+    ) -> ApiResult<Vec<ApiResult<SendOk>>> {
+        let now = now_ms();
+        let fifo = queue.settings.fifo;
+        // Checked first, each on its own: a bad entry fails alone.
+        let mut results: Vec<Option<ApiResult<SendOk>>> = Vec::with_capacity(batch.len());
+        let mut accepted = Vec::new();
+        for (i, new) in batch.into_iter().enumerate() {
+            let checked = check_body(&new.body)
+                .and_then(|()| check_attributes(&new.attributes))
+                .and_then(|()| check_new(&new, &queue.settings).map_err(ApiError::from));
+            match checked {
+                Ok(dedup_key) => {
+                    results.push(None);
+                    accepted.push((i, new, dedup_key));
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        if !accepted.is_empty() {
+            let sent = if fifo {
+                self.insert_fifo(queue, &accepted, now).await?
+            } else {
+                self.insert_standard(queue, &accepted, now).await?
+            };
+            for ((i, new, _), (message_id, seq)) in accepted.iter().zip(sent) {
+                results[*i] = Some(Ok(SendOk {
+                    message_id,
+                    md5_of_body: md5_hex(new.body.as_bytes()),
+                    md5_of_attributes: md5_of_attributes(&new.attributes),
+                    sequence_number: fifo.then(|| sequence_number(seq as u64)),
+                }));
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ApiError::internal("unsent entry"))))
+            .collect())
+    }
+
+    /// One statement for the whole batch, which also wakes long polls on
+    /// every node when it commits.
+    async fn insert_standard(
+        &self,
+        queue: &QueueRow,
+        accepted: &[(usize, NewMessage, Option<String>)],
+        now: i64,
+    ) -> ApiResult<Vec<(String, i64)>> {
+        let mut ids = Vec::with_capacity(accepted.len());
+        let mut bodies = Vec::with_capacity(accepted.len());
+        let mut attributes = Vec::with_capacity(accepted.len());
+        let mut traces = Vec::with_capacity(accepted.len());
+        let mut visible = Vec::with_capacity(accepted.len());
+        for (_, new, _) in accepted {
+            ids.push(new_message_id());
+            bodies.push(new.body.as_str());
+            attributes.push(
+                (!new.attributes.is_empty())
+                    .then(|| serde_json::to_value(&new.attributes).unwrap_or_default()),
+            );
+            traces.push(new.trace_header.as_deref());
+            let delay = new.delay_seconds.unwrap_or(queue.settings.delay_seconds) as i64;
+            visible.push(now + delay * 1000);
+        }
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "WITH sent AS (
+                   INSERT INTO mq_messages (seq, queue_id, message_id, body, attributes, trace_header, sent_at, visible_at)
+                   SELECT nextval('mq_seq'), $1, id, body, attrs, trace, $2, vis
+                   FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::text[], $7::bigint[])
+                     WITH ORDINALITY AS b(id, body, attrs, trace, vis, n)
+                   ORDER BY n
+                   RETURNING seq, message_id)
+                 SELECT sent.message_id, sent.seq FROM sent, (SELECT pg_notify($8, $9)) AS wake",
+            )
+            .await
+            .map_err(pg_error)?;
+        let channel = self.pg.listener().channel();
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &queue.id,
+                    &now,
+                    &ids,
+                    &bodies,
+                    &attributes,
+                    &traces,
+                    &visible,
+                    &channel,
+                    &queue.id.to_string(),
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        self.pg.listener().wake(queue.id);
+        let by_id: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let seq = by_id.get(&id).copied().unwrap_or_default();
+                (id, seq)
+            })
+            .collect())
+    }
+
+    /// FIFO: each message claims its deduplication key first (an upsert
+    /// that only replaces an expired key); a key already held answers with
+    /// the original message, as SQS does within five minutes.
+    async fn insert_fifo(
+        &self,
+        queue: &QueueRow,
+        accepted: &[(usize, NewMessage, Option<String>)],
+        now: i64,
+    ) -> ApiResult<Vec<(String, i64)>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let claim = tx
+            .prepare_cached(
+                "INSERT INTO mq_dedup AS d (queue_id, key, expires_at, message_id, seq)
+                 VALUES ($1, $2, $3, $4, nextval('mq_seq'))
+                 ON CONFLICT (queue_id, key) DO UPDATE
+                   SET expires_at = excluded.expires_at, message_id = excluded.message_id, seq = excluded.seq
+                   WHERE d.expires_at <= $5
+                 RETURNING seq",
+            )
+            .await
+            .map_err(pg_error)?;
+        let original = tx
+            .prepare_cached("SELECT message_id, seq FROM mq_dedup WHERE queue_id = $1 AND key = $2")
+            .await
+            .map_err(pg_error)?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO mq_messages (seq, queue_id, message_id, body, attributes, trace_header, sent_at, group_id, dedup_id, visible_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .await
+            .map_err(pg_error)?;
+        let mut out = Vec::with_capacity(accepted.len());
+        let visible_at = now + queue.settings.delay_seconds as i64 * 1000;
+        for (_, new, key) in accepted {
+            let key = key.clone().unwrap_or_default();
+            let id = new_message_id();
+            let claimed = tx
+                .query_opt(&claim, &[&queue.id, &key, &(now + DEDUP_WINDOW_MS), &id, &now])
+                .await
+                .map_err(pg_error)?;
+            let Some(claimed) = claimed else {
+                let row = tx
+                    .query_one(&original, &[&queue.id, &key])
+                    .await
+                    .map_err(pg_error)?;
+                out.push((row.get(0), row.get(1)));
+                continue;
+            };
+            let seq: i64 = claimed.get(0);
+            let attributes = (!new.attributes.is_empty())
+                .then(|| serde_json::to_value(&new.attributes).unwrap_or_default());
+            tx.execute(
+                &insert,
+                &[
+                    &seq,
+                    &queue.id,
+                    &id,
+                    &new.body,
+                    &attributes,
+                    &new.trace_header,
+                    &now,
+                    &new.group_id,
+                    &new.dedup_id,
+                    &visible_at,
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+            out.push((id, seq));
+        }
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&self.pg.listener().channel(), &queue.id.to_string()],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
+        self.pg.listener().wake(queue.id);
+        Ok(out)
+    }
+
+    /// Receives, waiting up to the wait time. An idle long poll holds no
+    /// connection: it sleeps on the queue's notice (any node's send wakes
+    /// it), on the next message's visibility time, and, while notices are
+    /// not arriving (the LISTEN connection is down), on a one-second tick.
+    pub(super) async fn receive_from(
+        &self,
+        queue: &QueueRow,
+        req: &ReceiveRequest,
+    ) -> ApiResult<Vec<Delivery>> {
+        let wait = req.wait_seconds.unwrap_or(queue.settings.wait_seconds);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait as u64);
+        let waiter = self.pg.listener().waiter(queue.id);
+        loop {
+            let notified = waiter.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (got, next_due) = self.receive_now(queue, req).await?;
+            let now = tokio::time::Instant::now();
+            if !got.is_empty() || now >= deadline {
+                return Ok(got);
+            }
+            let mut wake = deadline;
+            if let Some(due) = next_due {
+                let ms = (due - now_ms()).max(1) as u64;
+                wake = wake.min(now + Duration::from_millis(ms));
+            }
+            if !self.pg.listener().listening() {
+                wake = wake.min(now + Duration::from_secs(1));
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+            if self.find_queue(&queue.name).await?.map(|q| q.id) != Some(queue.id) {
+                return Ok(Vec::new()); // deleted meanwhile
+            }
+        }
+    }
+
+    /// One attempt; with nothing to receive, also when the next delayed or
+    /// in-flight message becomes visible.
+    async fn receive_now(
+        &self,
+        queue: &QueueRow,
+        req: &ReceiveRequest,
+    ) -> ApiResult<(Vec<Delivery>, Option<i64>)> {
+        let now = now_ms();
+        let visibility = req.visibility.unwrap_or(queue.settings.visibility_timeout) as i64;
+        // Past maxReceiveCount a message goes to the dead-letter queue
+        // (when it exists) instead of being delivered.
+        let mut dead_letter = None;
+        if let Some(policy) = &queue.settings.redrive {
+            if let Some(dlq) = self.queue_by_arn(&policy.dead_letter_target_arn).await? {
+                dead_letter = Some((dlq.id, policy.max_receive_count as i32));
+            }
+        }
+        let fifo = queue.settings.fifo;
+        if fifo {
+            if let Some(id) = &req.attempt_id {
+                if let Some(replayed) = self.replay_attempt(queue, id, now).await? {
+                    return Ok((replayed, None));
+                }
+            }
+        }
+        let received = if fifo {
+            self.receive_fifo(queue, req.max, visibility, dead_letter, now)
+                .await?
+        } else {
+            self.receive_standard(queue, req.max, visibility, dead_letter, now)
+                .await?
+        };
+        let (messages, dead) = received;
+        if dead > 0 {
+            if let Some((dlq, _)) = dead_letter {
+                let client = self.client().await?;
+                self.notify(&client, dlq).await?;
+            }
+        }
+        let deliveries: Vec<Delivery> = messages
+            .into_iter()
+            .map(|message| Delivery {
+                receipt: Receipt {
+                    queue_id: queue.id as u64,
+                    seq: message.seq,
+                    nonce: message.nonce,
+                }
+                .encode(),
+                message,
+                fifo,
+            })
+            .collect();
+        if fifo {
+            if let Some(id) = &req.attempt_id {
+                self.record_attempt(queue, id, &deliveries, now).await?;
+            }
+        }
+        if !deliveries.is_empty() {
+            return Ok((deliveries, None));
+        }
+        let client = self.client().await?;
+        let next: Option<i64> = client
+            .query_one(
+                "SELECT min(visible_at) FROM mq_messages WHERE queue_id = $1 AND visible_at > $2",
+                &[&queue.id, &now],
+            )
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        Ok((deliveries, next))
+    }
+
+    /// One statement: pick ready messages others have not locked, deliver
+    /// those under the receive limit, move the rest to the dead-letter
+    /// queue. Returns the delivered messages and how many moved.
+    async fn receive_standard(
+        &self,
+        queue: &QueueRow,
+        max: usize,
+        visibility: i64,
+        dead_letter: Option<(i64, i32)>,
+        now: i64,
+    ) -> ApiResult<(Vec<Message>, usize)> {
+        let (dlq, max_receive) = dead_letter.unwrap_or((0, 0));
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH picked AS (
+                   SELECT seq, receive_count FROM mq_messages
+                   WHERE queue_id = $1 AND visible_at <= $2
+                   ORDER BY visible_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED),
+                 dead AS (
+                   UPDATE mq_messages m SET queue_id = $6, origin = $1, visible_at = $2
+                   FROM picked p WHERE m.seq = p.seq AND $5 > 0 AND p.receive_count >= $5
+                   RETURNING m.seq),
+                 got AS (
+                   UPDATE mq_messages m SET visible_at = $2 + $4::bigint * 1000, receive_count = m.receive_count + 1,
+                     first_receive_at = coalesce(m.first_receive_at, $2), nonce = $7
+                   FROM picked p WHERE m.seq = p.seq AND ($5 = 0 OR p.receive_count < $5)
+                   RETURNING m.*)
+                 SELECT {columns}, d.moved
+                 FROM (SELECT count(*) AS moved FROM dead) d LEFT JOIN got m ON true
+                 ORDER BY m.seq",
+                columns = MESSAGE_COLUMNS
+            ))
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &queue.id,
+                    &now,
+                    &(max.clamp(1, 10) as i64),
+                    &visibility,
+                    &max_receive,
+                    &dlq,
+                    &new_nonce(),
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        // One row at least: the count of moved messages, with the
+        // delivered ones (none: a row of nulls).
+        let dead = rows.first().map_or(0, |r| r.get::<_, i64>(12) as usize);
+        let delivered = rows
+            .iter()
+            .filter(|r| r.get::<_, Option<i64>>(0).is_some())
+            .map(message)
+            .collect();
+        Ok((delivered, dead))
+    }
+
+    /// FIFO: candidate groups (ready head, nothing in flight) oldest first;
+    /// each is locked for this transaction (skipped when another receive
+    /// holds it) and looked at again under the lock, so a receive that
+    /// committed meanwhile is seen.
+    async fn receive_fifo(
+        &self,
+        queue: &QueueRow,
+        max: usize,
+        visibility: i64,
+        dead_letter: Option<(i64, i32)>,
+        now: i64,
+    ) -> ApiResult<(Vec<Message>, usize)> {
+        let max = max.clamp(1, 10);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let candidates = tx
+            .query(
+                "SELECT m.group_id FROM mq_messages m
+                 WHERE m.queue_id = $1 AND m.visible_at <= $2 AND m.group_id IS NOT NULL
+                   AND NOT EXISTS (
+                     SELECT 1 FROM mq_messages i WHERE i.queue_id = $1 AND i.group_id = m.group_id
+                       AND i.visible_at > $2 AND i.receive_count > 0)
+                 GROUP BY m.group_id ORDER BY min(m.seq) LIMIT $3",
+                &[&queue.id, &now, &(max as i64)],
+            )
+            .await
+            .map_err(pg_error)?;
+        let groups: Vec<String> = candidates.iter().map(|r| r.get(0)).collect();
+        if groups.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let locked = tx
+            .query(
+                "SELECT g FROM unnest($2::text[]) WITH ORDINALITY AS c(g, n)
+                 WHERE pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || g, 0))
+                 ORDER BY n",
+                &[&queue.id.to_string(), &groups],
+            )
+            .await
+            .map_err(pg_error)?;
+        let locked: Vec<String> = locked.iter().map(|r| r.get(0)).collect();
+        if locked.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let rows = tx
+            .query(
+                "SELECT seq, group_id, receive_count, visible_at FROM mq_messages
+                 WHERE queue_id = $1 AND group_id = ANY($2) ORDER BY seq FOR UPDATE",
+                &[&queue.id, &locked],
+            )
+            .await
+            .map_err(pg_error)?;
+        let mut by_group: HashMap<String, Vec<(i64, i32, i64)>> = HashMap::new();
+        for r in &rows {
+            by_group
+                .entry(r.get(1))
+                .or_default()
+                .push((r.get(0), r.get(2), r.get(3)));
+        }
+        let (dlq, max_receive) = dead_letter.unwrap_or((0, 0));
+        let mut deliver = Vec::new();
+        let mut dead = Vec::new();
+        for group in &locked {
+            let Some(messages) = by_group.get(group) else {
+                continue;
+            };
+            if messages.iter().any(|(_, count, at)| *count > 0 && *at > now) {
+                continue; // in flight: taken by a receive that committed first
+            }
+            for (seq, count, at) in messages {
+                if deliver.len() >= max || *at > now {
+                    break;
+                }
+                if max_receive > 0 && *count >= max_receive {
+                    dead.push(*seq);
+                } else {
+                    deliver.push(*seq);
+                }
+            }
+            if deliver.len() >= max {
+                break;
+            }
+        }
+        if !dead.is_empty() {
+            tx.execute(
+                "UPDATE mq_messages SET queue_id = $2, origin = $3, visible_at = $4, sent_at = $4
+                 WHERE seq = ANY($1)",
+                &[&dead, &dlq, &queue.id, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        let got = tx
+            .query(
+                &format!(
+                    "UPDATE mq_messages m SET visible_at = $2 + $3::bigint * 1000, receive_count = m.receive_count + 1,
+                       first_receive_at = coalesce(m.first_receive_at, $2), nonce = $4
+                     WHERE m.seq = ANY($1) RETURNING {MESSAGE_COLUMNS}"
+                ),
+                &[&deliver, &now, &visibility, &new_nonce()],
+            )
+            .await
+            .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
+        let mut messages: Vec<Message> = got.iter().map(message).collect();
+        messages.sort_by_key(|m| deliver.iter().position(|s| *s as u64 == m.seq));
+        Ok((messages, dead.len()))
+    }
+
+    /// A FIFO receive retried with the same attempt id within five minutes
+    /// gets the same messages while they are all still in flight under it.
+    async fn replay_attempt(
+        &self,
+        queue: &QueueRow,
+        attempt: &str,
+        now: i64,
+    ) -> ApiResult<Option<Vec<Delivery>>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT receipts FROM mq_attempts WHERE queue_id = $1 AND attempt_id = $2 AND expires_at > $3",
+                &[&queue.id, &attempt, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let receipts: Vec<(i64, i64)> =
+            serde_json::from_value(row.get(0)).unwrap_or_default();
+        let seqs: Vec<i64> = receipts.iter().map(|(s, _)| *s).collect();
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM mq_messages m
+                     WHERE m.queue_id = $1 AND m.seq = ANY($2) AND m.visible_at > $3 AND m.receive_count > 0
+                     ORDER BY m.seq"
+                ),
+                &[&queue.id, &seqs, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        let messages: Vec<Message> = rows.iter().map(message).collect();
+        let all_current = messages.len() == receipts.len()
+            && messages
+                .iter()
+                .all(|m| receipts.contains(&(m.seq as i64, m.nonce as i64)));
+        if !all_current {
+            return Ok(None);
+        }
+        Ok(Some(
+            messages
+                .into_iter()
+                .map(|message| Delivery {
+                    receipt: Receipt {
+                        queue_id: queue.id as u64,
+                        seq: message.seq,
+                        nonce: message.nonce,
+                    }
+                    .encode(),
+                    message,
+                    fifo: true,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn record_attempt(
+        &self,
+        queue: &QueueRow,
+        attempt: &str,
+        deliveries: &[Delivery],
+        now: i64,
+    ) -> ApiResult<()> {
+        let receipts: Vec<(i64, i64)> = deliveries
+            .iter()
+            .map(|d| (d.message.seq as i64, d.message.nonce as i64))
+            .collect();
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO mq_attempts (queue_id, attempt_id, expires_at, receipts) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (queue_id, attempt_id) DO UPDATE SET expires_at = excluded.expires_at, receipts = excluded.receipts",
+                &[&queue.id, &attempt, &(now + DEDUP_WINDOW_MS), &serde_json::json!(receipts)],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    /// Decodes handles: each entry's receipt or its own error (malformed,
+    /// or for another queue).
+    fn receipts(queue: &QueueRow, handles: &[String]) -> Vec<ApiResult<Receipt>> {
+        handles
+            .iter()
+            .map(|h| {
+                let r = Receipt::decode(h)?;
+                if r.queue_id != queue.id as u64 {
+                    return Err(QueueError::ForeignReceipt { handle: h.clone() }.into());
+                }
+                Ok(r)
+            })
+            .collect()
+    }
+
+    /// Deletes by receipt in one statement. A handle from an earlier
+    /// receive (the message was received again since), or of a message
+    /// already deleted, succeeds without effect, as in SQS.
+    pub(super) async fn delete_from(
+        &self,
+        queue: &QueueRow,
+        handles: &[String],
+    ) -> ApiResult<Vec<ApiResult<()>>> {
+        let receipts = Self::receipts(queue, handles);
+        let (seqs, nonces): (Vec<i64>, Vec<i64>) = receipts
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| (r.seq as i64, r.nonce as i64))
+            .unzip();
+        if !seqs.is_empty() {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "DELETE FROM mq_messages m USING unnest($2::bigint[], $3::bigint[]) AS r(seq, nonce)
+                     WHERE m.queue_id = $1 AND m.seq = r.seq AND m.nonce = r.nonce AND m.receive_count > 0",
+                )
+                .await
+                .map_err(pg_error)?;
+            let deleted = client
+                .execute(&stmt, &[&queue.id, &seqs, &nonces])
+                .await
+                .map_err(pg_error)?;
+            // Deleting unblocks a FIFO group, wherever its receivers wait.
+            if deleted > 0 && queue.settings.fifo {
+                self.notify(&client, queue.id).await?;
+            }
+        }
+        Ok(receipts.into_iter().map(|r| r.map(|_| ())).collect())
+    }
+
+    pub(super) async fn change_visibility_in(
+        &self,
+        queue: &QueueRow,
+        entries: &[(String, u32)],
+    ) -> ApiResult<Vec<ApiResult<()>>> {
+        let now = now_ms();
+        let handles: Vec<String> = entries.iter().map(|(h, _)| h.clone()).collect();
+        let mut results: Vec<ApiResult<Receipt>> = Self::receipts(queue, &handles);
+        for (r, (_, timeout)) in results.iter_mut().zip(entries) {
+            if *timeout > 43_200 && r.is_ok() {
+                *r = Err(ApiError::invalid(format!(
+                    "Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200."
+                )));
+            }
+        }
+        let mut seqs = Vec::new();
+        let mut nonces = Vec::new();
+        let mut until = Vec::new();
+        for (r, (_, timeout)) in results.iter().zip(entries) {
+            if let Ok(r) = r {
+                seqs.push(r.seq as i64);
+                nonces.push(r.nonce as i64);
+                until.push(now + *timeout as i64 * 1000);
+            }
+        }
+        let mut changed = Vec::new();
+        if !seqs.is_empty() {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE mq_messages m SET visible_at = r.until
+                     FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS r(seq, nonce, until)
+                     WHERE m.queue_id = $1 AND m.seq = r.seq AND m.nonce = r.nonce
+                       AND m.receive_count > 0 AND m.visible_at > $5
+                     RETURNING m.seq",
+                )
+                .await
+                .map_err(pg_error)?;
+            let rows = client
+                .query(&stmt, &[&queue.id, &seqs, &nonces, &until, &now])
+                .await
+                .map_err(pg_error)?;
+            changed = rows.iter().map(|r| r.get::<_, i64>(0)).collect();
+            if !changed.is_empty() {
+                self.notify(&client, queue.id).await?;
+            }
+        }
+        Ok(results
+            .into_iter()
+            .zip(handles)
+            .map(|(r, handle)| {
+                let r = r?;
+                if changed.contains(&(r.seq as i64)) {
+                    Ok(())
+                } else {
+                    Err(QueueError::NotInflight { handle }.into())
+                }
+            })
+            .collect())
+    }
+}

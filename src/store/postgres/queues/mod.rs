@@ -1,0 +1,476 @@
+//! SQS queues in PostgreSQL, shared by every node: the `Queues` seam over
+//! SQL. Queue rules that do not depend on where messages live (attribute
+//! and name checks, a message's size, FIFO group and deduplication id) are
+//! the embedded broker's own functions; this module keeps state in tables.
+//! `messages.rs` sends, receives and deletes; `moves.rs` runs redrive move
+//! tasks; `sweeper.rs` is the periodic chore exactly one node runs at a time.
+//! The invariants are in `store/design.md`.
+
+mod messages;
+mod moves;
+pub mod sweeper;
+
+use super::{db, now_ms, Postgres};
+use crate::config::queue_settings::{self as settings, AttributeMap, Settings};
+use crate::messaging::broker::queue_admin::check_tags;
+use crate::messaging::broker::{Delivery, ReceiveRequest, SendOk};
+use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
+use crate::messaging::names::Naming;
+use crate::messaging::queue::NewMessage;
+use crate::messaging::queues::{MoveTaskStatus, Queues, Tags};
+use crate::store::StoreError;
+use std::collections::BTreeMap;
+
+pub struct PgQueues {
+    pg: Postgres,
+    naming: Naming,
+    /// This node's name in leases (move tasks, the sweeper).
+    node: String,
+}
+
+/// A queue as operations need it.
+#[derive(Debug, Clone)]
+struct QueueRow {
+    id: i64,
+    name: String,
+    settings: Settings,
+    attributes: AttributeMap,
+}
+
+/// The store's failures as the SQS API answers them: a database that
+/// cannot be reached is `ServiceUnavailable` (the SDKs retry), anything else
+/// an internal error.
+pub fn api_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Unavailable(m) => ApiError::unavailable(format!(
+            "The service is unavailable: the message store cannot be reached ({m})."
+        )),
+        other => ApiError::internal(format!("the message store failed: {other}")),
+    }
+}
+
+fn pg_error(e: tokio_postgres::Error) -> ApiError {
+    api_error(db(e))
+}
+
+fn map_of(value: serde_json::Value) -> BTreeMap<String, String> {
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+fn json_of(map: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::to_value(map).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+fn unix_secs() -> i64 {
+    now_ms() / 1000
+}
+
+impl PgQueues {
+    pub fn new(pg: Postgres, naming: Naming) -> PgQueues {
+        PgQueues {
+            pg,
+            naming,
+            node: format!("{}-{:08x}", std::process::id(), fastrand::u32(..)),
+        }
+    }
+
+    pub fn postgres(&self) -> &Postgres {
+        &self.pg
+    }
+
+    async fn client(&self) -> ApiResult<deadpool_postgres::Object> {
+        self.pg.client().await.map_err(api_error)
+    }
+
+    async fn queue(&self, name: &str) -> ApiResult<QueueRow> {
+        self.find_queue(name)
+            .await?
+            .ok_or_else(ApiError::no_queue)
+    }
+
+    async fn find_queue(&self, name: &str) -> ApiResult<Option<QueueRow>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT id, name, attributes FROM mq_queues WHERE name = $1")
+            .await
+            .map_err(pg_error)?;
+        let row = client.query_opt(&stmt, &[&name]).await.map_err(pg_error)?;
+        Ok(row.map(|r| {
+            let attributes = map_of(r.get(2));
+            QueueRow {
+                id: r.get(0),
+                name: r.get(1),
+                settings: Settings::from_map(&attributes),
+                attributes,
+            }
+        }))
+    }
+
+    async fn queue_by_arn(&self, arn: &str) -> ApiResult<Option<QueueRow>> {
+        match self.naming.name_from_arn(arn, "sqs") {
+            Some(name) => self.find_queue(name).await,
+            None => Ok(None),
+        }
+    }
+
+    /// A redrive policy must name an existing queue of the same type.
+    async fn check_redrive(&self, attributes: &AttributeMap, fifo: bool) -> ApiResult<()> {
+        let Some(policy) = attributes.get("RedrivePolicy").filter(|p| !p.is_empty()) else {
+            return Ok(());
+        };
+        let policy = settings::parse_redrive(policy)
+            .map_err(|why| ApiError::new(ErrorKind::InvalidAttributeValue, why))?;
+        let invalid = |why: &str| {
+            ApiError::new(
+                ErrorKind::InvalidAttributeValue,
+                format!("Value {{\"deadLetterTargetArn\":\"{}\",\"maxReceiveCount\":\"{}\"}} for parameter RedrivePolicy is invalid. Reason: {why}",
+                    policy.dead_letter_target_arn, policy.max_receive_count),
+            )
+        };
+        let Some(dlq) = self.queue_by_arn(&policy.dead_letter_target_arn).await? else {
+            return Err(invalid("Dead letter target does not exist."));
+        };
+        if dlq.settings.fifo != fifo {
+            return Err(invalid(
+                "Dead-letter target owner queue and source queue must be of the same type (standard or FIFO).",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Wakes long polls on `queue` on every node, this one at once.
+    async fn notify(&self, client: &deadpool_postgres::Object, queue: i64) -> ApiResult<()> {
+        self.pg.listener().wake(queue);
+        client
+            .execute(
+                "SELECT pg_notify($1, $2)",
+                &[&self.pg.listener().channel(), &queue.to_string()],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn update_tags(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Tags) + Send,
+    ) -> ApiResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let row = tx
+            .query_opt(
+                "SELECT tags FROM mq_queues WHERE name = $1 FOR UPDATE",
+                &[&name],
+            )
+            .await
+            .map_err(pg_error)?
+            .ok_or_else(ApiError::no_queue)?;
+        let mut tags = map_of(row.get(0));
+        change(&mut tags);
+        if tags.len() > 50 {
+            return Err(ApiError::invalid("Too many tags: a queue has at most 50."));
+        }
+        tx.execute(
+            "UPDATE mq_queues SET tags = $2 WHERE name = $1",
+            &[&name, &json_of(&tags)],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)
+    }
+}
+
+#[async_trait::async_trait]
+impl Queues for PgQueues {
+    fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
+    async fn create_queue(
+        &self,
+        name: &str,
+        attributes: AttributeMap,
+        tags: Tags,
+    ) -> ApiResult<String> {
+        let fifo = settings::check_queue_name(name).map_err(ApiError::invalid)?;
+        if let Some(v) = attributes.get("FifoQueue") {
+            if (v == "true") != fifo {
+                return Err(ApiError::invalid(
+                    "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.",
+                ));
+            }
+        }
+        for (k, v) in &attributes {
+            settings::check(k, v, fifo, true)?;
+        }
+        self.check_redrive(&attributes, fifo).await?;
+        check_tags(&tags)?;
+        let mut all = settings::defaults(fifo);
+        all.extend(attributes.clone());
+        let now = unix_secs();
+        let client = self.client().await?;
+        let inserted = client
+            .query_opt(
+                "INSERT INTO mq_queues (name, fifo, attributes, tags, created_at, modified_at)
+                 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (name) DO NOTHING RETURNING id",
+                &[&name, &fifo, &json_of(&all), &json_of(&tags), &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        if inserted.is_none() {
+            // It exists (made by this node or another): the same attributes
+            // are the same queue; a different one is a clash.
+            let existing = self.queue(name).await?;
+            if let Some((k, _)) = attributes
+                .iter()
+                .find(|(k, v)| existing.attributes.get(*k) != Some(*v))
+            {
+                return Err(ApiError::new(
+                    ErrorKind::QueueNameExists,
+                    format!("A queue already exists with the same name and a different value for attribute {k}"),
+                ));
+            }
+        }
+        Ok(self.naming.queue_url(name))
+    }
+
+    async fn delete_queue(&self, name: &str) -> ApiResult<()> {
+        let client = self.client().await?;
+        // Messages, deduplication ids and attempts go with it (cascade).
+        let row = client
+            .query_opt("DELETE FROM mq_queues WHERE name = $1 RETURNING id", &[&name])
+            .await
+            .map_err(pg_error)?
+            .ok_or_else(ApiError::no_queue)?;
+        self.notify(&client, row.get(0)).await
+    }
+
+    async fn list_queues(&self, prefix: Option<&str>) -> ApiResult<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT name FROM mq_queues WHERE $1::text IS NULL OR starts_with(name, $1) ORDER BY name",
+                &[&prefix],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn check_queue(&self, name: &str) -> ApiResult<()> {
+        self.queue(name).await.map(|_| ())
+    }
+
+    async fn get_attributes(&self, name: &str, names: &[String]) -> ApiResult<AttributeMap> {
+        for n in names {
+            if !settings::is_known(n) {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidAttributeName,
+                    format!("Unknown Attribute {n}."),
+                ));
+            }
+        }
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT q.attributes, q.created_at, q.modified_at,
+                   count(m.seq) FILTER (WHERE m.visible_at <= $2),
+                   count(m.seq) FILTER (WHERE m.visible_at > $2 AND m.receive_count > 0),
+                   count(m.seq) FILTER (WHERE m.visible_at > $2 AND m.receive_count = 0)
+                 FROM mq_queues q LEFT JOIN mq_messages m ON m.queue_id = q.id
+                 WHERE q.name = $1 GROUP BY q.id",
+                &[&name, &now_ms()],
+            )
+            .await
+            .map_err(pg_error)?
+            .ok_or_else(ApiError::no_queue)?;
+        let mut all = map_of(row.get(0));
+        all.insert("QueueArn".into(), self.naming.queue_arn(name));
+        let count = |i: usize| row.get::<_, i64>(i).to_string();
+        all.insert("ApproximateNumberOfMessages".into(), count(3));
+        all.insert("ApproximateNumberOfMessagesNotVisible".into(), count(4));
+        all.insert("ApproximateNumberOfMessagesDelayed".into(), count(5));
+        all.insert(
+            "CreatedTimestamp".into(),
+            row.get::<_, i64>(1).to_string(),
+        );
+        all.insert(
+            "LastModifiedTimestamp".into(),
+            row.get::<_, i64>(2).to_string(),
+        );
+        if names.iter().any(|n| n == "All") {
+            return Ok(all);
+        }
+        Ok(all.into_iter().filter(|(k, _)| names.contains(k)).collect())
+    }
+
+    async fn set_attributes(&self, name: &str, attributes: AttributeMap) -> ApiResult<()> {
+        let queue = self.queue(name).await?;
+        for (k, v) in &attributes {
+            settings::check(k, v, queue.settings.fifo, false)?;
+        }
+        self.check_redrive(&attributes, queue.settings.fifo).await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let row = tx
+            .query_opt(
+                "SELECT attributes FROM mq_queues WHERE id = $1 FOR UPDATE",
+                &[&queue.id],
+            )
+            .await
+            .map_err(pg_error)?
+            .ok_or_else(ApiError::no_queue)?;
+        let mut all = map_of(row.get(0));
+        for (k, v) in attributes {
+            if v.is_empty() && matches!(k.as_str(), "RedrivePolicy" | "RedriveAllowPolicy" | "Policy")
+            {
+                all.remove(&k);
+            } else {
+                all.insert(k, v);
+            }
+        }
+        tx.execute(
+            "UPDATE mq_queues SET attributes = $2, modified_at = $3 WHERE id = $1",
+            &[&queue.id, &json_of(&all), &unix_secs()],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
+        // A shorter wait or delay may concern waiting receivers.
+        self.pg.listener().wake(queue.id);
+        Ok(())
+    }
+
+    async fn tags(&self, name: &str) -> ApiResult<Tags> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT tags FROM mq_queues WHERE name = $1", &[&name])
+            .await
+            .map_err(pg_error)?
+            .ok_or_else(ApiError::no_queue)?;
+        Ok(map_of(row.get(0)))
+    }
+
+    async fn tag(&self, name: &str, tags: Tags) -> ApiResult<()> {
+        check_tags(&tags)?;
+        self.update_tags(name, |t| t.extend(tags)).await
+    }
+
+    async fn untag(&self, name: &str, keys: &[String]) -> ApiResult<()> {
+        let keys = keys.to_vec();
+        self.update_tags(name, move |t| t.retain(|k, _| !keys.contains(k)))
+            .await
+    }
+
+    async fn send(&self, name: &str, batch: Vec<NewMessage>) -> ApiResult<Vec<ApiResult<SendOk>>> {
+        let queue = self.queue(name).await?;
+        self.send_to(&queue, batch).await
+    }
+
+    async fn receive(&self, name: &str, req: &ReceiveRequest) -> ApiResult<Vec<Delivery>> {
+        let queue = self.queue(name).await?;
+        self.receive_from(&queue, req).await
+    }
+
+    async fn delete(&self, name: &str, handles: &[String]) -> ApiResult<Vec<ApiResult<()>>> {
+        let queue = self.queue(name).await?;
+        self.delete_from(&queue, handles).await
+    }
+
+    async fn change_visibility(
+        &self,
+        name: &str,
+        entries: &[(String, u32)],
+    ) -> ApiResult<Vec<ApiResult<()>>> {
+        let queue = self.queue(name).await?;
+        self.change_visibility_in(&queue, entries).await
+    }
+
+    async fn purge(&self, name: &str) -> ApiResult<()> {
+        let queue = self.queue(name).await?;
+        let now = now_ms();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let allowed = tx
+            .query_opt(
+                "UPDATE mq_queues SET last_purge = $2 WHERE id = $1
+                   AND (last_purge IS NULL OR last_purge <= $2::bigint - $3::bigint) RETURNING id",
+                &[
+                    &queue.id,
+                    &now,
+                    &crate::messaging::queue::PURGE_INTERVAL_MS,
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        if allowed.is_none() {
+            return Err(crate::messaging::queue::QueueError::PurgeTooSoon {
+                queue: queue.name.clone(),
+            }
+            .into());
+        }
+        tx.execute("DELETE FROM mq_messages WHERE queue_id = $1", &[&queue.id])
+            .await
+            .map_err(pg_error)?;
+        tx.execute("DELETE FROM mq_attempts WHERE queue_id = $1", &[&queue.id])
+            .await
+            .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn dead_letter_sources(&self, name: &str) -> ApiResult<Vec<String>> {
+        self.queue(name).await?;
+        let arn = self.naming.queue_arn(name);
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT name, attributes->>'RedrivePolicy' FROM mq_queues
+                 WHERE attributes ? 'RedrivePolicy' ORDER BY name",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .filter(|r| {
+                r.get::<_, Option<String>>(1)
+                    .and_then(|p| settings::parse_redrive(&p).ok())
+                    .is_some_and(|p| p.dead_letter_target_arn == arn)
+            })
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    async fn start_move_task(
+        &self,
+        source_arn: &str,
+        destination_arn: Option<String>,
+        max_per_second: Option<u32>,
+    ) -> ApiResult<String> {
+        moves::start(self, source_arn, destination_arn, max_per_second).await
+    }
+
+    async fn list_move_tasks(&self, source_arn: &str) -> ApiResult<Vec<MoveTaskStatus>> {
+        moves::list(self, source_arn).await
+    }
+
+    async fn cancel_move_task(&self, handle: &str) -> ApiResult<u64> {
+        moves::cancel(self, handle).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use super::*;
+    use crate::messaging::queues_conformance::{conformance, test_naming};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_queues_pass_the_suite() {
+        let pg = testing::open("queues").await;
+        let queues = PgQueues::new(pg.clone(), test_naming());
+        conformance(&queues, "pg").await;
+        testing::drop_schema(&pg).await;
+    }
+}
