@@ -167,7 +167,10 @@ impl ApiError {
 
     /// `Sender` when the request was wrong, `Receiver` when the service failed.
     pub fn fault(&self) -> &'static str {
-        if matches!(self.kind, ErrorKind::Internal | ErrorKind::ServiceUnavailable) {
+        if matches!(
+            self.kind,
+            ErrorKind::Internal | ErrorKind::ServiceUnavailable
+        ) {
             "Receiver"
         } else {
             "Sender"

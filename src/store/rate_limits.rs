@@ -83,12 +83,14 @@ pub trait Limiter: Send + Sync {
 
 /// Moves a suite's clock forward: a fake clock's, or real time by sleeping.
 #[cfg(test)]
-pub(crate) type Advance<'a> =
-    &'a (dyn Fn(Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Sync);
+pub(crate) type Advance<'a> = &'a (dyn Fn(Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+         + Sync);
 
 /// Real time, for suites over real clocks.
 #[cfg(test)]
-pub(crate) fn sleep(d: Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+pub(crate) fn sleep(
+    d: Duration,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     Box::pin(tokio::time::sleep(d))
 }
 

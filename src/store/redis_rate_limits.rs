@@ -319,7 +319,11 @@ mod tests {
     pub fn settings(prefix: &str, url: &str) -> RedisSettings {
         RedisSettings {
             url: url.to_string(),
-            key_prefix: format!("test:{prefix}:{}:{:x}:", std::process::id(), fastrand::u64(..)),
+            key_prefix: format!(
+                "test:{prefix}:{}:{:x}:",
+                std::process::id(),
+                fastrand::u64(..)
+            ),
             nodes: 2,
             fail_closed: false,
             timeout: Duration::from_millis(200),
@@ -330,13 +334,20 @@ mod tests {
     async fn redis_limits_pass_the_suite() {
         let limits = RedisRateLimits::new(&settings("suite", "redis://127.0.0.1:6379")).unwrap();
         conformance(&limits, &sleep).await;
-        assert_eq!(limits.metrics().fallbacks.get(), 0, "Redis answered every check");
+        assert_eq!(
+            limits.metrics().fallbacks.get(),
+            0,
+            "Redis answered every check"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_nodes_share_one_bucket() {
         let s = settings("shared", "redis://127.0.0.1:6379");
-        let (a, b) = (RedisRateLimits::new(&s).unwrap(), RedisRateLimits::new(&s).unwrap());
+        let (a, b) = (
+            RedisRateLimits::new(&s).unwrap(),
+            RedisRateLimits::new(&s).unwrap(),
+        );
         let rate = Rate {
             count: 10,
             period: Duration::from_secs(60),

@@ -289,12 +289,7 @@ pub mod testing {
 
     /// A unique schema name for one test.
     pub fn schema(test: &str) -> String {
-        format!(
-            "t_{}_{}_{:x}",
-            test,
-            std::process::id(),
-            fastrand::u32(..)
-        )
+        format!("t_{}_{}_{:x}", test, std::process::id(), fastrand::u32(..))
     }
 
     pub async fn open(test: &str) -> Postgres {

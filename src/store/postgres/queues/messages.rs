@@ -200,7 +200,10 @@ impl PgQueues {
             let key = key.clone().unwrap_or_default();
             let id = new_message_id();
             let claimed = tx
-                .query_opt(&claim, &[&queue.id, &key, &(now + DEDUP_WINDOW_MS), &id, &now])
+                .query_opt(
+                    &claim,
+                    &[&queue.id, &key, &(now + DEDUP_WINDOW_MS), &id, &now],
+                )
                 .await
                 .map_err(pg_error)?;
             let Some(claimed) = claimed else {
@@ -482,7 +485,10 @@ impl PgQueues {
             let Some(messages) = by_group.get(group) else {
                 continue;
             };
-            if messages.iter().any(|(_, count, at)| *count > 0 && *at > now) {
+            if messages
+                .iter()
+                .any(|(_, count, at)| *count > 0 && *at > now)
+            {
                 continue; // in flight: taken by a receive that committed first
             }
             for (seq, count, at) in messages {
@@ -544,8 +550,7 @@ impl PgQueues {
         let Some(row) = row else {
             return Ok(None);
         };
-        let receipts: Vec<(i64, i64)> =
-            serde_json::from_value(row.get(0)).unwrap_or_default();
+        let receipts: Vec<(i64, i64)> = serde_json::from_value(row.get(0)).unwrap_or_default();
         let seqs: Vec<i64> = receipts.iter().map(|(s, _)| *s).collect();
         let rows = client
             .query(

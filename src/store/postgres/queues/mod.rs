@@ -83,9 +83,7 @@ impl PgQueues {
     }
 
     async fn queue(&self, name: &str) -> ApiResult<QueueRow> {
-        self.find_queue(name)
-            .await?
-            .ok_or_else(ApiError::no_queue)
+        self.find_queue(name).await?.ok_or_else(ApiError::no_queue)
     }
 
     async fn find_queue(&self, name: &str) -> ApiResult<Option<QueueRow>> {
@@ -239,7 +237,10 @@ impl Queues for PgQueues {
         let client = self.client().await?;
         // Messages, deduplication ids and attempts go with it (cascade).
         let row = client
-            .query_opt("DELETE FROM mq_queues WHERE name = $1 RETURNING id", &[&name])
+            .query_opt(
+                "DELETE FROM mq_queues WHERE name = $1 RETURNING id",
+                &[&name],
+            )
             .await
             .map_err(pg_error)?
             .ok_or_else(ApiError::no_queue)?;
@@ -291,10 +292,7 @@ impl Queues for PgQueues {
         all.insert("ApproximateNumberOfMessages".into(), count(3));
         all.insert("ApproximateNumberOfMessagesNotVisible".into(), count(4));
         all.insert("ApproximateNumberOfMessagesDelayed".into(), count(5));
-        all.insert(
-            "CreatedTimestamp".into(),
-            row.get::<_, i64>(1).to_string(),
-        );
+        all.insert("CreatedTimestamp".into(), row.get::<_, i64>(1).to_string());
         all.insert(
             "LastModifiedTimestamp".into(),
             row.get::<_, i64>(2).to_string(),
@@ -323,7 +321,11 @@ impl Queues for PgQueues {
             .ok_or_else(ApiError::no_queue)?;
         let mut all = map_of(row.get(0));
         for (k, v) in attributes {
-            if v.is_empty() && matches!(k.as_str(), "RedrivePolicy" | "RedriveAllowPolicy" | "Policy")
+            if v.is_empty()
+                && matches!(
+                    k.as_str(),
+                    "RedrivePolicy" | "RedriveAllowPolicy" | "Policy"
+                )
             {
                 all.remove(&k);
             } else {
@@ -396,11 +398,7 @@ impl Queues for PgQueues {
             .query_opt(
                 "UPDATE mq_queues SET last_purge = $2 WHERE id = $1
                    AND (last_purge IS NULL OR last_purge <= $2::bigint - $3::bigint) RETURNING id",
-                &[
-                    &queue.id,
-                    &now,
-                    &crate::messaging::queue::PURGE_INTERVAL_MS,
-                ],
+                &[&queue.id, &now, &crate::messaging::queue::PURGE_INTERVAL_MS],
             )
             .await
             .map_err(pg_error)?;

@@ -53,10 +53,7 @@ pub async fn start(
     let now = now_ms();
     let handle = {
         use base64::Engine;
-        let raw = format!(
-            "{}:{source_arn}",
-            uuid::Uuid::from_u128(fastrand::u128(..))
-        );
+        let raw = format!("{}:{source_arn}", uuid::Uuid::from_u128(fastrand::u128(..)));
         base64::engine::general_purpose::STANDARD.encode(raw)
     };
     let mut client = queues.client().await?;
