@@ -54,7 +54,8 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let (flow_door, flow_calls) = crate::messaging::sns::flow_target::door();
     let messaging = match (&config.messaging, backends.messages) {
         (Some(_), Some(crate::store::MessageBackend::Shared(_))) => {
-            anyhow::bail!("messaging on a shared store is not available in this build")
+            // Refused by config validation (with GATEHOUSE_STORE_URL too).
+            anyhow::bail!("the SQS/SNS API does not run on a shared store yet: set `messaging: {{enabled: false}}`")
         }
         (Some(settings), Some(crate::store::MessageBackend::Journal(journal))) => {
             let bound = crate::messaging::service::bind(settings)?;

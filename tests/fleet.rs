@@ -226,3 +226,28 @@ fn validate_checks_the_store_and_redis_urls() {
         "{text}"
     );
 }
+
+#[test]
+fn the_messaging_api_is_refused_on_a_shared_store_until_topics_move_there() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gatehouse.yaml"),
+        "store: postgres://postgres@127.0.0.1:5432/test\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("-C")
+        .arg(dir.path())
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(
+            "gatehouse.yaml:1:8: store: the SQS/SNS API does not run on a shared store yet"
+        ),
+        "{text}"
+    );
+}
