@@ -12,17 +12,7 @@ impl Broker {
         attributes: AttributeMap,
         tags: BTreeMap<String, String>,
     ) -> ApiResult<String> {
-        let fifo = settings::check_queue_name(name).map_err(ApiError::invalid)?;
-        if let Some(v) = attributes.get("FifoQueue") {
-            if (v == "true") != fifo {
-                return Err(ApiError::invalid(
-                    "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.",
-                ));
-            }
-        }
-        for (k, v) in &attributes {
-            settings::check(k, v, fifo, true)?;
-        }
+        let fifo = check_new_queue(name, &attributes)?;
         self.check_redrive(&attributes, fifo)?;
         check_tags(&tags)?;
         let url = self.queue_url(name);
@@ -251,6 +241,23 @@ impl Broker {
         names.sort();
         names
     }
+}
+
+/// A new queue's name and attributes, wherever the queue will live; true
+/// for a FIFO queue.
+pub fn check_new_queue(name: &str, attributes: &AttributeMap) -> ApiResult<bool> {
+    let fifo = settings::check_queue_name(name).map_err(ApiError::invalid)?;
+    if let Some(v) = attributes.get("FifoQueue") {
+        if (v == "true") != fifo {
+            return Err(ApiError::invalid(
+                "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.",
+            ));
+        }
+    }
+    for (k, v) in attributes {
+        settings::check(k, v, fifo, true)?;
+    }
+    Ok(fifo)
 }
 
 /// Queue tags: at most 50, keys 1-128 characters, values at most 256.

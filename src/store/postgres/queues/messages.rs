@@ -44,6 +44,23 @@ fn message(row: &Row) -> Message {
     }
 }
 
+/// Received messages with the handles that act on them.
+fn deliveries(queue: &QueueRow, messages: Vec<Message>) -> Vec<Delivery> {
+    messages
+        .into_iter()
+        .map(|message| Delivery {
+            receipt: Receipt {
+                queue_id: queue.id as u64,
+                seq: message.seq,
+                nonce: message.nonce,
+            }
+            .encode(),
+            message,
+            fifo: queue.settings.fifo,
+        })
+        .collect()
+}
+
 /// A receive's nonce: positive, so it fits the column and a fresh row's 0
 /// never matches.
 fn new_nonce() -> i64 {
@@ -325,19 +342,7 @@ impl PgQueues {
                 self.notify(&client, dlq).await?;
             }
         }
-        let deliveries: Vec<Delivery> = messages
-            .into_iter()
-            .map(|message| Delivery {
-                receipt: Receipt {
-                    queue_id: queue.id as u64,
-                    seq: message.seq,
-                    nonce: message.nonce,
-                }
-                .encode(),
-                message,
-                fifo,
-            })
-            .collect();
+        let deliveries = deliveries(queue, messages);
         if fifo {
             if let Some(id) = &req.attempt_id {
                 self.record_attempt(queue, id, &deliveries, now).await?;
@@ -571,21 +576,7 @@ impl PgQueues {
         if !all_current {
             return Ok(None);
         }
-        Ok(Some(
-            messages
-                .into_iter()
-                .map(|message| Delivery {
-                    receipt: Receipt {
-                        queue_id: queue.id as u64,
-                        seq: message.seq,
-                        nonce: message.nonce,
-                    }
-                    .encode(),
-                    message,
-                    fifo: true,
-                })
-                .collect(),
-        ))
+        Ok(Some(deliveries(queue, messages)))
     }
 
     async fn record_attempt(

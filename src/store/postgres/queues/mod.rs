@@ -12,7 +12,7 @@ pub mod sweeper;
 
 use super::{db, now_ms, Postgres};
 use crate::config::queue_settings::{self as settings, AttributeMap, Settings};
-use crate::messaging::broker::queue_admin::check_tags;
+use crate::messaging::broker::queue_admin::{check_new_queue, check_tags};
 use crate::messaging::broker::{Delivery, ReceiveRequest, SendOk};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::names::Naming;
@@ -191,17 +191,7 @@ impl Queues for PgQueues {
         attributes: AttributeMap,
         tags: Tags,
     ) -> ApiResult<String> {
-        let fifo = settings::check_queue_name(name).map_err(ApiError::invalid)?;
-        if let Some(v) = attributes.get("FifoQueue") {
-            if (v == "true") != fifo {
-                return Err(ApiError::invalid(
-                    "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.",
-                ));
-            }
-        }
-        for (k, v) in &attributes {
-            settings::check(k, v, fifo, true)?;
-        }
+        let fifo = check_new_queue(name, &attributes)?;
         self.check_redrive(&attributes, fifo).await?;
         check_tags(&tags)?;
         let mut all = settings::defaults(fifo);
