@@ -51,6 +51,8 @@ pub trait Topics: Send + Sync {
     /// Confirms an http(s) subscription by its token; its ARN.
     async fn confirm_subscription(&self, topic_arn: &str, token: &str) -> ApiResult<String>;
     async fn unsubscribe(&self, arn: &str) -> ApiResult<()>;
+    /// One subscription; NotFound when it is gone.
+    async fn subscription(&self, arn: &str) -> ApiResult<Subscription>;
     /// Every subscription, or one topic's.
     async fn list_subscriptions(&self, topic_arn: Option<&str>) -> ApiResult<Vec<Subscription>>;
     async fn subscription_attributes(&self, arn: &str) -> ApiResult<AttributeMap>;
@@ -144,6 +146,10 @@ impl Topics for Broker {
 
     async fn unsubscribe(&self, arn: &str) -> ApiResult<()> {
         Broker::unsubscribe(self, arn).await
+    }
+
+    async fn subscription(&self, arn: &str) -> ApiResult<Subscription> {
+        Broker::subscription(self, arn)
     }
 
     async fn list_subscriptions(&self, topic_arn: Option<&str>) -> ApiResult<Vec<Subscription>> {

@@ -84,7 +84,10 @@ pub fn start(
         .build()?;
     runtime.block_on(declare(&broker, settings))?;
     broker.spawn_sweeper(runtime.handle());
-    super::sns::delivery::spawn_worker(&broker, runtime.handle());
+    super::sns::delivery::spawn_worker(
+        super::sns::delivery::Deliverer::of_broker(&broker),
+        runtime.handle(),
+    );
     let api = Arc::new(Api {
         queues: Arc::new(broker.clone()),
         topics: Arc::new(broker.clone()),

@@ -7,8 +7,9 @@ use crate::messaging::broker::Broker;
 use crate::messaging::clock::now_ms;
 use crate::messaging::error::ApiResult;
 use crate::messaging::journal::{DeliveryRecord, Op};
-use crate::messaging::pubsub::Outbox;
+use crate::messaging::pubsub::{Outbox, Topics};
 use crate::messaging::queue::NewMessage;
+use crate::messaging::queues::Queues;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -202,9 +203,32 @@ impl Deliveries {
     }
 }
 
+/// What the delivery worker works with: the outbox it claims from, the
+/// topics and subscriptions it reads, the queues dead letters go to.
+#[derive(Clone)]
+pub struct Deliverer {
+    pub topics: Arc<dyn Topics>,
+    pub outbox: Arc<dyn Outbox>,
+    pub queues: Arc<dyn Queues>,
+    pub allow_private: bool,
+    pub flows: Option<super::flow_target::FlowDoor>,
+}
+
+impl Deliverer {
+    /// The embedded broker's own.
+    pub fn of_broker(broker: &Broker) -> Deliverer {
+        Deliverer {
+            topics: Arc::new(broker.clone()),
+            outbox: Arc::new(broker.clone()),
+            queues: Arc::new(broker.clone()),
+            allow_private: broker.allow_private_endpoints(),
+            flows: broker.flows().cloned(),
+        }
+    }
+}
+
 /// Runs the delivery worker until the process ends.
-pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
-    let broker = broker.clone();
+pub fn spawn_worker(deliverer: Deliverer, handle: &tokio::runtime::Handle) {
     // Receivers written for AWS look for SNS's own user agent.
     let client = crate::outbound::Client::build(
         crate::outbound::client(TIMEOUT).user_agent("Amazon Simple Notification Service Agent"),
@@ -212,7 +236,7 @@ pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
     );
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     handle.spawn(async move {
-        let outbox: &dyn Outbox = &broker;
+        let outbox = deliverer.outbox.clone();
         loop {
             let (due, next) = match outbox
                 .claim_due(now_ms(), CLAIM_LEASE_MS, CLAIM_BATCH)
@@ -228,9 +252,9 @@ pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
                     return;
                 };
-                let (broker, client) = (broker.clone(), client.clone());
+                let (deliverer, client) = (deliverer.clone(), client.clone());
                 tokio::spawn(async move {
-                    attempt(&broker, &client, record).await;
+                    attempt(&deliverer, &client, record).await;
                     drop(permit);
                 });
             }
@@ -245,25 +269,23 @@ pub fn spawn_worker(broker: &Broker, handle: &tokio::runtime::Handle) {
     });
 }
 
-async fn attempt(broker: &Broker, client: &crate::outbound::Client, mut record: DeliveryRecord) {
-    let outbox: &dyn Outbox = broker;
-    let Ok(sub) = broker.subscription(&record.subscription_arn) else {
+async fn attempt(d: &Deliverer, client: &crate::outbound::Client, mut record: DeliveryRecord) {
+    let outbox = d.outbox.as_ref();
+    let Ok(sub) = d.topics.subscription(&record.subscription_arn).await else {
         settle(outbox.complete(record.id).await);
         return; // unsubscribed meanwhile
     };
     let r = &sub.record;
-    let ok = post(broker, client, &record, &sub).await;
+    let ok = post(d, client, &record, &sub).await;
+    let topic_policy = match d.topics.topic(&r.topic_arn).await {
+        Ok(t) => t.record.attributes.get("DeliveryPolicy").cloned(),
+        Err(_) => None,
+    };
     let policy = r
         .attributes
         .get("DeliveryPolicy")
         .and_then(|p| RetryPolicy::parse(p).ok())
-        .or_else(|| {
-            broker
-                .topic(&r.topic_arn)
-                .ok()
-                .and_then(|t| t.record.attributes.get("DeliveryPolicy").cloned())
-                .and_then(|p| RetryPolicy::parse(&p).ok())
-        })
+        .or_else(|| topic_policy.and_then(|p| RetryPolicy::parse(&p).ok()))
         .unwrap_or_default();
     if let Err(why) = &ok {
         record.attempts += 1;
@@ -274,7 +296,7 @@ async fn attempt(broker: &Broker, client: &crate::outbound::Client, mut record: 
             return;
         }
         tracing::warn!(subscription = %r.arn, attempts = record.attempts, error = %why, "sns delivery given up");
-        dead_letter(broker, &sub, &record).await;
+        dead_letter(d, &sub, &record).await;
     }
     settle(outbox.complete(record.id).await);
 }
@@ -288,20 +310,21 @@ fn settle(result: ApiResult<()>) {
 }
 
 async fn post(
-    broker: &Broker,
+    d: &Deliverer,
     client: &crate::outbound::Client,
     record: &DeliveryRecord,
     sub: &super::topics::Subscription,
 ) -> Result<(), String> {
     let r = &sub.record;
     if r.protocol == "flow" {
-        let door = broker
-            .flows()
+        let door = d
+            .flows
+            .as_ref()
             .ok_or("flows are not running in this process")?;
         return door.deliver(&r.endpoint, record.body.clone()).await;
     }
     let url = reqwest::Url::parse(&r.endpoint).map_err(|e| e.to_string())?;
-    if !broker.allow_private_endpoints() {
+    if !d.allow_private {
         // Names are resolved now, so a name pointing inside is refused too.
         let host = url.host_str().unwrap_or_default().to_string();
         let port = url.port_or_known_default().unwrap_or(80);
@@ -337,7 +360,7 @@ async fn post(
 
 /// A delivery that will not be retried goes to the subscription's
 /// dead-letter queue, if it has one.
-async fn dead_letter(broker: &Broker, sub: &super::topics::Subscription, record: &DeliveryRecord) {
+async fn dead_letter(d: &Deliverer, sub: &super::topics::Subscription, record: &DeliveryRecord) {
     if record.kind != "Notification" {
         return;
     }
@@ -350,16 +373,25 @@ async fn dead_letter(broker: &Broker, sub: &super::topics::Subscription, record:
     else {
         return;
     };
-    let Some(queue) = broker.queue_by_arn(&arn) else {
-        tracing::warn!(queue = %arn, "sns dead-letter queue does not exist; delivery dropped");
+    let Some(queue) = d
+        .queues
+        .naming()
+        .name_from_arn(&arn, "sqs")
+        .map(str::to_string)
+    else {
+        tracing::warn!(queue = %arn, "sns dead-letter queue is not a queue here; delivery dropped");
         return;
     };
     let new = NewMessage {
         body: record.body.clone(),
         ..Default::default()
     };
-    if let Err(e) = broker.send(&queue, vec![new]).await {
-        tracing::error!(error = %e, "sns dead-letter send failed");
+    match d.queues.send(&queue, vec![new]).await {
+        Err(e) if e.kind == crate::messaging::error::ErrorKind::QueueDoesNotExist => {
+            tracing::warn!(queue = %arn, "sns dead-letter queue does not exist; delivery dropped");
+        }
+        Err(e) => tracing::error!(error = %e, "sns dead-letter send failed"),
+        Ok(_) => {}
     }
 }
 

@@ -3,7 +3,7 @@
 //! Gatehouse queues (committed before Publish answers) and as stored
 //! deliveries for http(s) endpoints.
 
-use super::topics::Subscription;
+use super::topics::{Subscription, Topic};
 use crate::messaging::broker::Broker;
 use crate::messaging::clock::{iso8601, now_ms};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
@@ -42,73 +42,10 @@ fn invalid(message: impl Into<String>) -> ApiError {
 impl Broker {
     pub async fn publish(&self, input: PublishInput) -> ApiResult<Published> {
         let topic = self.topic(&input.topic_arn)?;
-        check_body(&input.message).map_err(|e| match e.kind {
-            ErrorKind::MissingParameter => invalid("Invalid parameter: Empty message"),
-            _ => invalid(format!("Invalid parameter: Message: {}", e.message)),
-        })?;
-        let size =
-            input.message.len() + crate::messaging::message::attributes_size(&input.attributes);
-        if size > MAX_PUBLISH_BYTES {
-            return Err(invalid(format!(
-                "Invalid parameter: Message too long: {size} bytes; the limit is {MAX_PUBLISH_BYTES}"
-            )));
-        }
-        if let Some(s) = &input.subject {
-            if s.is_empty() || s.len() > 100 || s.chars().any(char::is_control) {
-                return Err(invalid(
-                    "Invalid parameter: Subject: 1-100 printable characters",
-                ));
-            }
-        }
-        check_attributes(&input.attributes).map_err(|e| {
-            invalid(format!(
-                "Invalid parameter: MessageAttributes: {}",
-                e.message
-            ))
-        })?;
-        for (name, v) in input
-            .attributes
-            .iter()
-            .filter(|(_, v)| v.data_type == "String.Array")
-        {
-            let parsed: Option<Vec<Value>> = v
-                .string_value
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok());
-            if parsed.is_none() {
-                return Err(invalid(format!(
-                    "Invalid parameter: MessageAttributes: {name} of type String.Array must hold a JSON array"
-                )));
-            }
-        }
-        let per_protocol = if input.json_structure {
-            Some(parse_structure(&input.message)?)
-        } else {
-            None
-        };
+        let (per_protocol, dedup_id) = check_publish(&input, &topic)?;
         let message_id = uuid::Uuid::from_u128(fastrand::u128(..)).to_string();
         let mut seq = None;
-        let mut dedup_id = None;
-        if topic.fifo {
-            if input.group_id.is_none() {
-                return Err(invalid(
-                    "Invalid parameter: The MessageGroupId parameter is required for FIFO topics",
-                ));
-            }
-            let content_based = topic
-                .record
-                .attributes
-                .get("ContentBasedDeduplication")
-                .is_some_and(|v| v == "true");
-            let dedup = match &input.dedup_id {
-                Some(d) => d.clone(),
-                None if content_based => crate::hex::sha256_hex(input.message.as_bytes()),
-                None => {
-                    return Err(invalid(
-                        "Invalid parameter: The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
-                    ))
-                }
-            };
+        if let Some(dedup) = &dedup_id {
             let now = now_ms();
             let mut seen = self.sns().dedup.lock();
             seen.retain(|_, (expires, _, _)| *expires > now);
@@ -122,69 +59,26 @@ impl Broker {
             let s = self.next_seq();
             seen.insert(key, (now + DEDUP_WINDOW_MS, message_id.clone(), s));
             seq = Some(s);
-            dedup_id = Some(dedup);
-        } else if input.group_id.is_some() || input.dedup_id.is_some() {
-            return Err(invalid(
-                "Invalid parameter: MessageGroupId and MessageDeduplicationId are only valid for FIFO topics",
-            ));
         }
-
-        let attributes_doc = attributes_document(&input.attributes);
-        let body_doc: Option<Value> = serde_json::from_str(&input.message).ok();
-        let subscriptions: Vec<Subscription> = self
-            .list_subscriptions(Some(&input.topic_arn))
-            .into_iter()
-            .filter(|s| s.confirmed())
-            .filter(|s| match &s.filter {
-                None => true,
-                Some(f) if s.body_scope => body_doc.as_ref().is_some_and(|d| f.matches(d)),
-                Some(f) => f.matches(&attributes_doc),
-            })
-            .collect();
-        let now = now_ms();
+        let subscriptions = matching(self.list_subscriptions(Some(&input.topic_arn)), &input);
+        let fanout = fan_out(
+            self.naming(),
+            &input,
+            &topic,
+            &subscriptions,
+            Stamp {
+                message_id: &message_id,
+                seq,
+                dedup_id: dedup_id.as_deref(),
+                now: now_ms(),
+            },
+            per_protocol.as_ref(),
+        );
         let mut sends = Vec::new();
-        let mut ops = Vec::new();
-        for sub in &subscriptions {
-            let protocol = sub.record.protocol.as_str();
-            let text = per_protocol
-                .as_ref()
-                .and_then(|m| m.get(protocol).or_else(|| m.get("default")))
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_else(|| input.message.clone());
-            // A flow reads the message itself: its records.
-            let body = if sub.raw || protocol == "flow" {
-                text
-            } else {
-                envelope(self, &input, &message_id, &text, &sub.record.arn, seq, now)
-            };
-            match protocol {
-                "sqs" => {
-                    let Some(queue) = self.queue_by_arn(&sub.record.endpoint) else {
-                        tracing::warn!(subscription = %sub.record.arn, "sqs subscription's queue is gone");
-                        continue;
-                    };
-                    let new = NewMessage {
-                        body,
-                        attributes: if sub.raw {
-                            input.attributes.clone()
-                        } else {
-                            Attributes::new()
-                        },
-                        group_id: input.group_id.clone().filter(|_| topic.fifo),
-                        dedup_id: dedup_id.clone(),
-                        ..Default::default()
-                    };
-                    sends.push((queue, new));
-                }
-                _ => ops.push(self.deliveries().add(DeliveryRecord {
-                    id: self.next_seq(),
-                    subscription_arn: sub.record.arn.clone(),
-                    body,
-                    due_at: now,
-                    attempts: 0,
-                    message_id: message_id.clone(),
-                    kind: "Notification".into(),
-                })),
+        for (arn, new) in fanout.sends {
+            match self.queue_by_arn(&arn) {
+                Some(queue) => sends.push((queue, new)),
+                None => tracing::warn!(queue = %arn, "sqs subscription's queue is gone"),
             }
         }
         let results = futures_util::future::join_all(
@@ -194,15 +88,18 @@ impl Broker {
         )
         .await;
         for (result, (queue, _)) in results.into_iter().zip(&sends) {
-            let outcome = result.and_then(|mut r| {
-                r.pop()
-                    .unwrap_or_else(|| Err(ApiError::internal("no result")))
-                    .map(|_| ())
-            });
-            if let Err(e) = outcome {
+            if let Err(e) = first_outcome(result) {
                 tracing::warn!(queue = %queue.name, error = %e, "sns fan-out to a queue failed");
             }
         }
+        let ops: Vec<_> = fanout
+            .deliveries
+            .into_iter()
+            .map(|mut d| {
+                d.id = self.next_seq();
+                self.deliveries().add(d)
+            })
+            .collect();
         if !ops.is_empty() {
             self.journal()
                 .commit(ops)
@@ -216,6 +113,189 @@ impl Broker {
             sequence_number: seq.map(crate::messaging::broker::sequence_number),
         })
     }
+}
+
+/// A one-message send's outcome.
+pub fn first_outcome(
+    result: ApiResult<Vec<ApiResult<crate::messaging::broker::SendOk>>>,
+) -> ApiResult<()> {
+    result.and_then(|mut r| {
+        r.pop()
+            .unwrap_or_else(|| Err(ApiError::internal("no result")))
+            .map(|_| ())
+    })
+}
+
+/// Checks a Publish against its topic, wherever topics live: the message,
+/// subject and attributes, the JSON structure, and on FIFO topics the group
+/// and the deduplication id (returned). Also the per-protocol messages.
+pub fn check_publish(
+    input: &PublishInput,
+    topic: &Topic,
+) -> ApiResult<(Option<Map<String, Value>>, Option<String>)> {
+    check_body(&input.message).map_err(|e| match e.kind {
+        ErrorKind::MissingParameter => invalid("Invalid parameter: Empty message"),
+        _ => invalid(format!("Invalid parameter: Message: {}", e.message)),
+    })?;
+    let size = input.message.len() + crate::messaging::message::attributes_size(&input.attributes);
+    if size > MAX_PUBLISH_BYTES {
+        return Err(invalid(format!(
+            "Invalid parameter: Message too long: {size} bytes; the limit is {MAX_PUBLISH_BYTES}"
+        )));
+    }
+    if let Some(s) = &input.subject {
+        if s.is_empty() || s.len() > 100 || s.chars().any(char::is_control) {
+            return Err(invalid(
+                "Invalid parameter: Subject: 1-100 printable characters",
+            ));
+        }
+    }
+    check_attributes(&input.attributes).map_err(|e| {
+        invalid(format!(
+            "Invalid parameter: MessageAttributes: {}",
+            e.message
+        ))
+    })?;
+    for (name, v) in input
+        .attributes
+        .iter()
+        .filter(|(_, v)| v.data_type == "String.Array")
+    {
+        let parsed: Option<Vec<Value>> = v
+            .string_value
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok());
+        if parsed.is_none() {
+            return Err(invalid(format!(
+                "Invalid parameter: MessageAttributes: {name} of type String.Array must hold a JSON array"
+            )));
+        }
+    }
+    let per_protocol = if input.json_structure {
+        Some(parse_structure(&input.message)?)
+    } else {
+        None
+    };
+    if !topic.fifo {
+        if input.group_id.is_some() || input.dedup_id.is_some() {
+            return Err(invalid(
+                "Invalid parameter: MessageGroupId and MessageDeduplicationId are only valid for FIFO topics",
+            ));
+        }
+        return Ok((per_protocol, None));
+    }
+    if input.group_id.is_none() {
+        return Err(invalid(
+            "Invalid parameter: The MessageGroupId parameter is required for FIFO topics",
+        ));
+    }
+    let content_based = topic
+        .record
+        .attributes
+        .get("ContentBasedDeduplication")
+        .is_some_and(|v| v == "true");
+    let dedup = match &input.dedup_id {
+        Some(d) => d.clone(),
+        None if content_based => crate::hex::sha256_hex(input.message.as_bytes()),
+        None => {
+            return Err(invalid(
+                "Invalid parameter: The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+            ))
+        }
+    };
+    Ok((per_protocol, Some(dedup)))
+}
+
+/// The confirmed subscriptions whose filter policy takes the message.
+pub fn matching(subscriptions: Vec<Subscription>, input: &PublishInput) -> Vec<Subscription> {
+    let attributes_doc = attributes_document(&input.attributes);
+    let body_doc: Option<Value> = serde_json::from_str(&input.message).ok();
+    subscriptions
+        .into_iter()
+        .filter(|s| s.confirmed())
+        .filter(|s| match &s.filter {
+            None => true,
+            Some(f) if s.body_scope => body_doc.as_ref().is_some_and(|d| f.matches(d)),
+            Some(f) => f.matches(&attributes_doc),
+        })
+        .collect()
+}
+
+/// What identifies one publication.
+pub struct Stamp<'a> {
+    pub message_id: &'a str,
+    /// FIFO topics: the sequence number.
+    pub seq: Option<u64>,
+    pub dedup_id: Option<&'a str>,
+    pub now: i64,
+}
+
+/// Where a publication goes: messages for queues (by ARN) and stored
+/// deliveries for http(s) and flow endpoints (ids left to the store).
+pub struct Fanout {
+    pub sends: Vec<(String, NewMessage)>,
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+pub fn fan_out(
+    naming: &crate::messaging::names::Naming,
+    input: &PublishInput,
+    topic: &Topic,
+    subscriptions: &[Subscription],
+    stamp: Stamp<'_>,
+    per_protocol: Option<&Map<String, Value>>,
+) -> Fanout {
+    let mut out = Fanout {
+        sends: Vec::new(),
+        deliveries: Vec::new(),
+    };
+    for sub in subscriptions {
+        let protocol = sub.record.protocol.as_str();
+        let text = per_protocol
+            .and_then(|m| m.get(protocol).or_else(|| m.get("default")))
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| input.message.clone());
+        // A flow reads the message itself: its records.
+        let body = if sub.raw || protocol == "flow" {
+            text
+        } else {
+            envelope(
+                naming,
+                input,
+                stamp.message_id,
+                &text,
+                &sub.record.arn,
+                stamp.seq,
+                stamp.now,
+            )
+        };
+        match protocol {
+            "sqs" => out.sends.push((
+                sub.record.endpoint.clone(),
+                NewMessage {
+                    body,
+                    attributes: if sub.raw {
+                        input.attributes.clone()
+                    } else {
+                        Attributes::new()
+                    },
+                    group_id: input.group_id.clone().filter(|_| topic.fifo),
+                    dedup_id: stamp.dedup_id.map(str::to_string),
+                    ..Default::default()
+                },
+            )),
+            _ => out.deliveries.push(DeliveryRecord {
+                id: 0,
+                subscription_arn: sub.record.arn.clone(),
+                body,
+                due_at: stamp.now,
+                attempts: 0,
+                message_id: stamp.message_id.to_string(),
+                kind: "Notification".into(),
+            }),
+        }
+    }
+    out
 }
 
 fn parse_structure(message: &str) -> ApiResult<Map<String, Value>> {
@@ -262,7 +342,7 @@ fn attributes_document(attributes: &Attributes) -> Value {
 
 /// The JSON envelope SNS wraps notifications in.
 fn envelope(
-    broker: &Broker,
+    naming: &crate::messaging::names::Naming,
     input: &PublishInput,
     message_id: &str,
     text: &str,
@@ -293,7 +373,7 @@ fn envelope(
         "UnsubscribeURL".into(),
         format!(
             "{}/?Action=Unsubscribe&SubscriptionArn={}",
-            broker.naming().base_url.trim_end_matches('/'),
+            naming.base_url.trim_end_matches('/'),
             enc(subscription_arn)
         )
         .into(),

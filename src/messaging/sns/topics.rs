@@ -7,7 +7,8 @@ use crate::config::queue_settings::AttributeMap;
 use crate::messaging::broker::Broker;
 use crate::messaging::clock::now_ms;
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
-use crate::messaging::journal::{Op, SubscriptionRecord, TopicRecord};
+use crate::messaging::journal::{DeliveryRecord, Op, SubscriptionRecord, TopicRecord};
+use crate::messaging::names::Naming;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -32,7 +33,7 @@ impl Subscription {
         self.record.confirm_token.is_none()
     }
 
-    fn from_record(record: SubscriptionRecord) -> Subscription {
+    pub fn from_record(record: SubscriptionRecord) -> Subscription {
         let body_scope = record
             .attributes
             .get("FilterPolicyScope")
@@ -91,19 +92,19 @@ const SUBSCRIPTION_SETTABLE: &[&str] = &[
     "ReplayPolicy",
 ];
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::InvalidParameter, message)
 }
 
-fn topic_not_found() -> ApiError {
+pub fn topic_not_found() -> ApiError {
     ApiError::new(ErrorKind::NotFound, "Topic does not exist")
 }
 
-fn subscription_not_found() -> ApiError {
+pub fn subscription_not_found() -> ApiError {
     ApiError::new(ErrorKind::NotFound, "Subscription does not exist")
 }
 
-fn check_topic_attribute(name: &str, value: &str, fifo: bool, creating: bool) -> ApiResult<()> {
+pub fn check_topic_attribute(name: &str, value: &str, fifo: bool, creating: bool) -> ApiResult<()> {
     if !TOPIC_SETTABLE.contains(&name) {
         return Err(invalid(format!(
             "Invalid parameter: AttributeName: {name} is not a topic attribute"
@@ -127,7 +128,7 @@ fn check_topic_attribute(name: &str, value: &str, fifo: bool, creating: bool) ->
 }
 
 /// Checks a subscription attribute; `body_scope` is the scope it will have.
-fn check_subscription_attribute(name: &str, value: &str, body_scope: bool) -> ApiResult<()> {
+pub fn check_subscription_attribute(name: &str, value: &str, body_scope: bool) -> ApiResult<()> {
     if !SUBSCRIPTION_SETTABLE.contains(&name) {
         return Err(invalid(format!(
             "Invalid parameter: AttributeName: {name} is not a subscription attribute"
@@ -159,7 +160,7 @@ fn check_subscription_attribute(name: &str, value: &str, body_scope: bool) -> Ap
 }
 
 /// 1-256 letters, digits, `-` and `_`; FIFO topics end in `.fifo`.
-fn check_topic_name(name: &str) -> ApiResult<bool> {
+pub fn check_topic_name(name: &str) -> ApiResult<bool> {
     let fifo = name.ends_with(".fifo");
     let stem = name.strip_suffix(".fifo").unwrap_or(name);
     let ok = !stem.is_empty()
@@ -199,15 +200,7 @@ impl Broker {
         attributes: AttributeMap,
         tags: BTreeMap<String, String>,
     ) -> ApiResult<String> {
-        let fifo = check_topic_name(name)?;
-        if fifo && attributes.get("FifoTopic").map(String::as_str) != Some("true") {
-            return Err(invalid(
-                "Invalid parameter: Topic Name: FIFO topics need the FifoTopic attribute set to true",
-            ));
-        }
-        for (k, v) in &attributes {
-            check_topic_attribute(k, v, fifo, true)?;
-        }
+        let fifo = check_new_topic(name, &attributes)?;
         let arn = self.naming().topic_arn(name);
         let committed = {
             let mut topics = self.sns().topics.write();
@@ -277,22 +270,12 @@ impl Broker {
                 }
             }
         }
-        let mut all = topic.record.attributes.clone();
-        all.insert("TopicArn".into(), arn.to_string());
-        all.insert("Owner".into(), self.naming().account_id.clone());
-        all.entry("DisplayName".into()).or_default();
-        all.insert("SubscriptionsConfirmed".into(), confirmed.to_string());
-        all.insert("SubscriptionsPending".into(), pending.to_string());
-        all.insert("SubscriptionsDeleted".into(), "0".into());
-        if topic.fifo {
-            all.entry("ContentBasedDeduplication".into())
-                .or_insert_with(|| "false".into());
-        }
-        all.insert(
-            "EffectiveDeliveryPolicy".into(),
-            super::delivery::RetryPolicy::default().to_json(),
-        );
-        Ok(all)
+        Ok(topic_attributes_of(
+            &topic,
+            self.naming(),
+            confirmed,
+            pending,
+        ))
     }
 
     pub async fn set_topic_attribute(&self, arn: &str, name: &str, value: String) -> ApiResult<()> {
@@ -341,57 +324,25 @@ impl Broker {
         attributes: AttributeMap,
     ) -> ApiResult<Subscription> {
         let topic = self.topic(topic_arn)?;
-        let body_scope = attributes
-            .get("FilterPolicyScope")
-            .is_some_and(|s| s == "MessageBody");
-        for (k, v) in &attributes {
-            check_subscription_attribute(k, v, body_scope)?;
-        }
-        match protocol {
-            "sqs" => {
-                let queue = self.queue_by_arn(endpoint).ok_or_else(|| {
-                    invalid(format!(
-                        "Invalid parameter: SQS endpoint ARN: {endpoint} is not a queue here"
-                    ))
-                })?;
-                let fifo_queue = queue.unjournaled(|q| q.is_fifo());
-                if fifo_queue != topic.fifo {
-                    return Err(invalid(
-                        "Invalid parameter: Invalid SQS endpoint ARN: FIFO topics deliver only to FIFO queues, and standard topics only to standard queues",
-                    ));
-                }
-            }
-            "http" | "https" => {
-                if topic.fifo {
-                    return Err(invalid(
-                        "Invalid parameter: Endpoint: FIFO topics deliver only to SQS FIFO queues",
-                    ));
-                }
-                super::delivery::check_endpoint(endpoint, protocol, self.allow_private_endpoints())
-                    .map_err(|why| invalid(format!("Invalid parameter: Endpoint: {why}")))?;
-            }
-            "flow" => {
-                if topic.fifo {
-                    return Err(invalid(
-                        "Invalid parameter: Endpoint: FIFO topics deliver only to SQS FIFO queues",
-                    ));
-                }
-                let known = match self.flows() {
-                    Some(door) => door.has_flow(endpoint).await,
-                    None => false,
-                };
-                if !known {
-                    return Err(invalid(format!(
-                        "Invalid parameter: Endpoint: no flow named {endpoint}"
-                    )));
-                }
-            }
-            other => {
-                return Err(invalid(format!(
-                    "Invalid parameter: Amazon SNS does not support this protocol string: {other}"
-                )))
-            }
-        }
+        let queue_fifo = match protocol {
+            "sqs" => self
+                .queue_by_arn(endpoint)
+                .map(|q| q.unjournaled(|q| q.is_fifo())),
+            _ => None,
+        };
+        let endpoints = Endpoints {
+            allow_private: self.allow_private_endpoints(),
+            flows: self.flows(),
+        };
+        check_subscribe(
+            &topic,
+            protocol,
+            endpoint,
+            &attributes,
+            queue_fifo,
+            &endpoints,
+        )
+        .await?;
         // Subscribing the same endpoint again returns the existing one.
         if let Some(existing) = self.sns().subscriptions.read().values().find(|s| {
             s.record.topic_arn == topic_arn
@@ -480,21 +431,7 @@ impl Broker {
 
     pub fn subscription_attributes(&self, arn: &str) -> ApiResult<AttributeMap> {
         let sub = self.subscription(arn)?;
-        let r = &sub.record;
-        let mut all = r.attributes.clone();
-        all.insert("SubscriptionArn".into(), r.arn.clone());
-        all.insert("TopicArn".into(), r.topic_arn.clone());
-        all.insert("Protocol".into(), r.protocol.clone());
-        all.insert("Endpoint".into(), r.endpoint.clone());
-        all.insert("Owner".into(), self.naming().account_id.clone());
-        all.insert("PendingConfirmation".into(), (!sub.confirmed()).to_string());
-        all.insert(
-            "ConfirmationWasAuthenticated".into(),
-            sub.confirmed().to_string(),
-        );
-        all.entry("RawMessageDelivery".into())
-            .or_insert_with(|| "false".into());
-        Ok(all)
+        Ok(subscription_attributes_of(&sub, self.naming()))
     }
 
     pub async fn set_subscription_attribute(
@@ -506,72 +443,216 @@ impl Broker {
         let committed = {
             let mut subs = self.sns().subscriptions.write();
             let sub = subs.get_mut(arn).ok_or_else(subscription_not_found)?;
-            let body_scope = if name == "FilterPolicyScope" {
-                value == "MessageBody"
-            } else {
-                sub.body_scope
-            };
-            check_subscription_attribute(name, &value, body_scope)?;
-            if name == "FilterPolicyScope" {
-                if let Some(policy) = sub.record.attributes.get("FilterPolicy") {
-                    FilterPolicy::parse(policy, body_scope).map_err(invalid)?;
-                }
-            }
-            if value.is_empty() {
-                sub.record.attributes.remove(name);
-            } else {
-                sub.record.attributes.insert(name.to_string(), value);
-            }
-            *sub = Subscription::from_record(sub.record.clone());
+            *sub = with_subscription_attribute(sub, name, value)?;
             self.journal()
                 .commit(vec![Op::PutSubscription(sub.record.clone())])
         };
         committed.wait().await.map_err(ApiError::internal)
     }
 
-    /// Where subscribers confirm: the API's own ConfirmSubscription.
-    pub fn subscribe_url(&self, topic_arn: &str, token: &str) -> String {
-        let enc = |s: &str| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-        };
-        format!(
-            "{}/?Action=ConfirmSubscription&TopicArn={}&Token={}",
-            self.naming().base_url.trim_end_matches('/'),
-            enc(topic_arn),
-            enc(token)
-        )
-    }
-
     fn confirmation_delivery(&self, record: &SubscriptionRecord, token: &str) -> Op {
-        let message_id = uuid::Uuid::from_u128(fastrand::u128(..)).to_string();
-        let url = self.subscribe_url(&record.topic_arn, token);
-        let body = serde_json::json!({
-            "Type": "SubscriptionConfirmation",
-            "MessageId": message_id,
-            "Token": token,
-            "TopicArn": record.topic_arn,
-            "Message": format!(
-                "You have chosen to subscribe to the topic {}.\nTo confirm the subscription, visit the SubscribeURL included in this message.",
-                record.topic_arn
-            ),
-            "SubscribeURL": url,
-            "Timestamp": crate::messaging::clock::iso8601(now_ms()),
-            "SignatureVersion": "1",
-        });
-        self.deliveries()
-            .add(crate::messaging::journal::DeliveryRecord {
-                id: self.next_seq(),
-                subscription_arn: record.arn.clone(),
-                body: body.to_string(),
-                due_at: now_ms(),
-                attempts: 0,
-                message_id,
-                kind: "SubscriptionConfirmation".into(),
-            })
+        let mut delivery = confirmation(self.naming(), record, token);
+        delivery.id = self.next_seq();
+        self.deliveries().add(delivery)
     }
 }
 
-fn random_token() -> String {
+/// Where subscribers confirm: the API's own ConfirmSubscription.
+pub fn subscribe_url(naming: &Naming, topic_arn: &str, token: &str) -> String {
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    format!(
+        "{}/?Action=ConfirmSubscription&TopicArn={}&Token={}",
+        naming.base_url.trim_end_matches('/'),
+        enc(topic_arn),
+        enc(token)
+    )
+}
+
+/// The SubscriptionConfirmation an http(s) endpoint is sent (its id is
+/// the store's to give).
+pub fn confirmation(naming: &Naming, record: &SubscriptionRecord, token: &str) -> DeliveryRecord {
+    let message_id = uuid::Uuid::from_u128(fastrand::u128(..)).to_string();
+    let url = subscribe_url(naming, &record.topic_arn, token);
+    let body = serde_json::json!({
+        "Type": "SubscriptionConfirmation",
+        "MessageId": message_id,
+        "Token": token,
+        "TopicArn": record.topic_arn,
+        "Message": format!(
+            "You have chosen to subscribe to the topic {}.\nTo confirm the subscription, visit the SubscribeURL included in this message.",
+            record.topic_arn
+        ),
+        "SubscribeURL": url,
+        "Timestamp": crate::messaging::clock::iso8601(now_ms()),
+        "SignatureVersion": "1",
+    });
+    DeliveryRecord {
+        id: 0,
+        subscription_arn: record.arn.clone(),
+        body: body.to_string(),
+        due_at: now_ms(),
+        attempts: 0,
+        message_id,
+        kind: "SubscriptionConfirmation".into(),
+    }
+}
+
+/// A new topic's name and attributes; true for a FIFO topic.
+pub fn check_new_topic(name: &str, attributes: &AttributeMap) -> ApiResult<bool> {
+    let fifo = check_topic_name(name)?;
+    if fifo && attributes.get("FifoTopic").map(String::as_str) != Some("true") {
+        return Err(invalid(
+            "Invalid parameter: Topic Name: FIFO topics need the FifoTopic attribute set to true",
+        ));
+    }
+    for (k, v) in attributes {
+        check_topic_attribute(k, v, fifo, true)?;
+    }
+    Ok(fifo)
+}
+
+/// GetTopicAttributes: the stored ones and the computed ones.
+pub fn topic_attributes_of(
+    topic: &Topic,
+    naming: &Naming,
+    confirmed: usize,
+    pending: usize,
+) -> AttributeMap {
+    let mut all = topic.record.attributes.clone();
+    all.insert("TopicArn".into(), topic.record.arn.clone());
+    all.insert("Owner".into(), naming.account_id.clone());
+    all.entry("DisplayName".into()).or_default();
+    all.insert("SubscriptionsConfirmed".into(), confirmed.to_string());
+    all.insert("SubscriptionsPending".into(), pending.to_string());
+    all.insert("SubscriptionsDeleted".into(), "0".into());
+    if topic.fifo {
+        all.entry("ContentBasedDeduplication".into())
+            .or_insert_with(|| "false".into());
+    }
+    all.insert(
+        "EffectiveDeliveryPolicy".into(),
+        super::delivery::RetryPolicy::default().to_json(),
+    );
+    all
+}
+
+/// GetSubscriptionAttributes: the stored ones and the computed ones.
+pub fn subscription_attributes_of(sub: &Subscription, naming: &Naming) -> AttributeMap {
+    let r = &sub.record;
+    let mut all = r.attributes.clone();
+    all.insert("SubscriptionArn".into(), r.arn.clone());
+    all.insert("TopicArn".into(), r.topic_arn.clone());
+    all.insert("Protocol".into(), r.protocol.clone());
+    all.insert("Endpoint".into(), r.endpoint.clone());
+    all.insert("Owner".into(), naming.account_id.clone());
+    all.insert("PendingConfirmation".into(), (!sub.confirmed()).to_string());
+    all.insert(
+        "ConfirmationWasAuthenticated".into(),
+        sub.confirmed().to_string(),
+    );
+    all.entry("RawMessageDelivery".into())
+        .or_insert_with(|| "false".into());
+    all
+}
+
+/// The subscription with one attribute set (an empty value removes it),
+/// checked against the scope it will have.
+pub fn with_subscription_attribute(
+    sub: &Subscription,
+    name: &str,
+    value: String,
+) -> ApiResult<Subscription> {
+    let body_scope = if name == "FilterPolicyScope" {
+        value == "MessageBody"
+    } else {
+        sub.body_scope
+    };
+    check_subscription_attribute(name, &value, body_scope)?;
+    if name == "FilterPolicyScope" {
+        if let Some(policy) = sub.record.attributes.get("FilterPolicy") {
+            FilterPolicy::parse(policy, body_scope).map_err(invalid)?;
+        }
+    }
+    let mut record = sub.record.clone();
+    if value.is_empty() {
+        record.attributes.remove(name);
+    } else {
+        record.attributes.insert(name.to_string(), value);
+    }
+    Ok(Subscription::from_record(record))
+}
+
+/// What subscribing checks beyond the store: which endpoints may be reached.
+pub struct Endpoints<'a> {
+    pub allow_private: bool,
+    pub flows: Option<&'a super::flow_target::FlowDoor>,
+}
+
+/// Checks a Subscribe: its attributes, and that the endpoint suits the
+/// topic (`queue_fifo`: whether the sqs endpoint is a FIFO queue, None when
+/// it is no queue here).
+pub async fn check_subscribe(
+    topic: &Topic,
+    protocol: &str,
+    endpoint: &str,
+    attributes: &AttributeMap,
+    queue_fifo: Option<bool>,
+    endpoints: &Endpoints<'_>,
+) -> ApiResult<()> {
+    let body_scope = attributes
+        .get("FilterPolicyScope")
+        .is_some_and(|s| s == "MessageBody");
+    for (k, v) in attributes {
+        check_subscription_attribute(k, v, body_scope)?;
+    }
+    let fifo_only =
+        || invalid("Invalid parameter: Endpoint: FIFO topics deliver only to SQS FIFO queues");
+    match protocol {
+        "sqs" => {
+            let Some(fifo_queue) = queue_fifo else {
+                return Err(invalid(format!(
+                    "Invalid parameter: SQS endpoint ARN: {endpoint} is not a queue here"
+                )));
+            };
+            if fifo_queue != topic.fifo {
+                return Err(invalid(
+                    "Invalid parameter: Invalid SQS endpoint ARN: FIFO topics deliver only to FIFO queues, and standard topics only to standard queues",
+                ));
+            }
+        }
+        "http" | "https" => {
+            if topic.fifo {
+                return Err(fifo_only());
+            }
+            super::delivery::check_endpoint(endpoint, protocol, endpoints.allow_private)
+                .map_err(|why| invalid(format!("Invalid parameter: Endpoint: {why}")))?;
+        }
+        "flow" => {
+            if topic.fifo {
+                return Err(fifo_only());
+            }
+            let known = match endpoints.flows {
+                Some(door) => door.has_flow(endpoint).await,
+                None => false,
+            };
+            if !known {
+                return Err(invalid(format!(
+                    "Invalid parameter: Endpoint: no flow named {endpoint}"
+                )));
+            }
+        }
+        other => {
+            return Err(invalid(format!(
+                "Invalid parameter: Amazon SNS does not support this protocol string: {other}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+pub fn random_token() -> String {
     (0..4)
         .map(|_| format!("{:016x}", fastrand::u64(..)))
         .collect()
