@@ -10,7 +10,7 @@ pub mod keys;
 pub mod listen;
 mod migrations;
 pub mod queues;
-// pub mod topics;
+pub mod topics;
 
 use super::StoreError;
 use crate::config::model::PostgresSettings;

@@ -104,6 +104,11 @@ impl PgQueues {
         }))
     }
 
+    /// The settings of the queue an ARN names, if it is a queue here.
+    pub async fn queue_settings_by_arn(&self, arn: &str) -> ApiResult<Option<Settings>> {
+        Ok(self.queue_by_arn(arn).await?.map(|q| q.settings))
+    }
+
     async fn queue_by_arn(&self, arn: &str) -> ApiResult<Option<QueueRow>> {
         match self.naming.name_from_arn(arn, "sqs") {
             Some(name) => self.find_queue(name).await,
