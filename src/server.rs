@@ -53,22 +53,15 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let backends = control.block_on(crate::store::open(&config))?;
     let (flow_door, flow_calls) = crate::messaging::sns::flow_target::door();
     let messaging = match (&config.messaging, backends.messages) {
-        (Some(_), Some(crate::store::MessageBackend::Shared(_))) => {
-            // Refused by config validation (with GATEHOUSE_STORE_URL too).
-            anyhow::bail!("the SQS/SNS API does not run on a shared store yet: set `messaging: {{enabled: false}}`")
-        }
-        (Some(settings), Some(crate::store::MessageBackend::Journal(journal))) => {
+        (Some(settings), Some(backend)) => {
             let bound = crate::messaging::service::bind(settings)?;
-            let broker =
-                crate::messaging::service::open_broker(settings, &bound, journal, Some(flow_door))?;
-            Some((settings, bound, broker))
+            let engine = messaging_engine(settings, &bound, backend, flow_door)?;
+            Some((settings, bound, engine))
         }
         _ => None,
     };
-    let broker = messaging.as_ref().map(|(_, _, broker)| broker.clone());
-    let queues = broker
-        .clone()
-        .map(|b| Arc::new(b) as Arc<dyn crate::messaging::queues::Queues>);
+    let queues = messaging.as_ref().map(|(_, _, e)| e.queues.clone());
+    let topics = messaging.as_ref().map(|(_, _, e)| e.topics.clone());
     // Flow runs get threads of their own: parsing and encoding a big run
     // must not take a gateway worker's time.
     let flows_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -93,7 +86,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         Engines {
             keys: backends.keys,
             rate_limits: backends.rate_limits,
-            messaging: broker,
+            topics,
             queues,
             flows: engine,
             scheduler: Arc::new(scheduler),
@@ -105,7 +98,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let listener_metrics = ListenerMetrics::new();
     state.metrics.register(listener_metrics.collectors());
     let messaging = messaging
-        .map(|(settings, bound, broker)| {
+        .map(|(settings, bound, engine)| {
             let cap = settings.max_connections.unwrap_or_else(|| {
                 budget::default_cap(budget::Listener::Messaging, budget::nofile())
             });
@@ -116,7 +109,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             crate::messaging::service::start(
                 settings,
                 bound,
-                broker,
+                engine,
                 config.server.threads,
                 crate::messaging::service::Listening {
                     connections: Connections::new("messaging", listener_metrics.clone()),
@@ -234,7 +227,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     control.spawn(exit_when_drained(
         server.watch_execution_phase(),
         state.clone(),
-        messaging.as_ref().map(|m| m.broker.clone()),
+        messaging.as_ref().and_then(|m| m.broker.clone()),
         config.data_dir.join("gatehouse.pid"),
     ));
     // SIGINT is a quick exit. Taken here, before the listeners are
@@ -247,7 +240,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     control.spawn(exit_on_sigint(
         interrupts,
         state.clone(),
-        messaging.as_ref().map(|m| m.broker.clone()),
+        messaging.as_ref().and_then(|m| m.broker.clone()),
         config.data_dir.join("gatehouse.pid"),
     ));
 
@@ -525,6 +518,47 @@ fn watch_files(
 fn is_config_path(p: &Path) -> bool {
     let ext = p.extension().and_then(|e| e.to_str());
     matches!(ext, Some("yaml" | "yml" | "crt" | "pem" | "key"))
+}
+
+/// The messaging engine over the backend the store chose: the embedded
+/// broker over its journal, or queues and topics in the shared database.
+fn messaging_engine(
+    settings: &config::model::Messaging,
+    bound: &crate::messaging::service::Bound,
+    backend: crate::store::MessageBackend,
+    flow_door: crate::messaging::sns::flow_target::FlowDoor,
+) -> anyhow::Result<crate::messaging::service::Engine> {
+    use crate::messaging::service::{naming, open_broker, Engine};
+    use crate::store::postgres::queues::{sweeper, PgQueues};
+    use crate::store::postgres::topics::PgTopics;
+    Ok(match backend {
+        crate::store::MessageBackend::Journal(journal) => {
+            Engine::of_broker(open_broker(settings, bound, journal, Some(flow_door))?)
+        }
+        crate::store::MessageBackend::Shared(pg) => {
+            let queues = PgQueues::new(pg, naming(settings, bound));
+            let sweeper_queues = queues.clone();
+            let topics = Arc::new(PgTopics::new(
+                Arc::new(queues.clone()),
+                settings.allow_private_endpoints,
+                Some(flow_door.clone()),
+            ));
+            let queues: Arc<dyn crate::messaging::queues::Queues> = Arc::new(queues.clone());
+            Engine {
+                queues: queues.clone(),
+                topics: topics.clone(),
+                deliverer: crate::messaging::sns::delivery::Deliverer {
+                    topics: topics.clone(),
+                    outbox: topics,
+                    queues: queues.clone(),
+                    allow_private: settings.allow_private_endpoints,
+                    flows: Some(flow_door),
+                },
+                broker: None,
+                chores: Box::new(move |handle| sweeper::spawn(sweeper_queues, handle)),
+            }
+        }
+    })
 }
 
 /// SIGINT: what has been acknowledged is made durable, the pid file goes,

@@ -137,14 +137,6 @@ pub fn settings(
     let waf_rule_sets = super::waf::rule_sets(&raw.waf_rule_sets, &mut r);
     let messaging = super::messaging::messaging(raw.messaging.as_ref(), &mut r);
     let store = super::store::store(raw.store.as_ref(), &mut r);
-    if raw.store.is_some() && messaging.is_some() {
-        // The queues live in PostgreSQL already; topics and the delivery
-        // outbox do not yet, and a node must not split them across stores.
-        r.error(
-            "store",
-            "the SQS/SNS API does not run on a shared store yet: set `messaging: {enabled: false}` on fleet nodes",
-        );
-    }
     let rate_limits = super::store::rate_limits(raw.rate_limits.as_ref(), &mut r);
     Config {
         root: root.to_path_buf(),

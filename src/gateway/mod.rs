@@ -94,9 +94,9 @@ pub struct State {
     pub tls: Arc<SniResolver>,
     /// API keys and quota counters; outlives config generations.
     pub keys: Arc<policy::api_key::KeyRing>,
-    /// The messaging engine, for the `topic` integration; None when the
-    /// messaging API is off.
-    pub messaging: Option<crate::messaging::Broker>,
+    /// The topics, for the `topic` integration; None when the messaging
+    /// API is off.
+    pub topics: Option<Arc<dyn crate::messaging::pubsub::Topics>>,
     /// The queues, for the `queue` integration; None when messaging is off.
     pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
     /// The flows engine (the `flow` integration, the admin API).
@@ -116,7 +116,7 @@ pub struct State {
 pub struct Engines {
     pub keys: Arc<dyn crate::store::KeyStore>,
     pub rate_limits: Arc<dyn RateLimits>,
-    pub messaging: Option<crate::messaging::Broker>,
+    pub topics: Option<Arc<dyn crate::messaging::pubsub::Topics>>,
     pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
     pub flows: crate::flows::engine::Engine,
     pub scheduler: Arc<crate::flows::schedule::Scheduler>,
@@ -133,7 +133,7 @@ impl State {
         let Engines {
             keys: store,
             rate_limits,
-            messaging,
+            topics,
             queues,
             flows,
             scheduler,
@@ -169,7 +169,7 @@ impl State {
                 policy::api_key::KeyRing::new(store, rate_limits.clone(), &loaded.config.api_keys)
                     .with_lookup_ttl(lookup_ttl),
             ),
-            messaging,
+            topics,
             queues,
             flows,
             scheduler,

@@ -7,6 +7,9 @@ use super::api::{self, Api};
 use super::broker::{Broker, BrokerOptions};
 use super::names::Naming;
 use super::sns::flow_target::FlowDoor;
+use super::pubsub::Topics;
+use super::queues::Queues;
+use super::sns::delivery::Deliverer;
 use super::store::MessageStore;
 use crate::config::model::Messaging;
 use anyhow::Context;
@@ -15,10 +18,38 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub struct Running {
-    pub broker: Broker,
+    /// The embedded broker, for shutdown (None on a shared store).
+    pub broker: Option<Broker>,
     pub address: SocketAddr,
     /// Owns the listener's and sweeper's tasks: keep it alive.
     pub runtime: tokio::runtime::Runtime,
+}
+
+/// The messaging engine, wherever its state lives: the queues and topics
+/// the API serves, the delivery worker's view, and the background chores
+/// (retention sweeps) to start on the messaging runtime.
+pub struct Engine {
+    pub queues: Arc<dyn Queues>,
+    pub topics: Arc<dyn Topics>,
+    pub deliverer: Deliverer,
+    /// The embedded broker (closing, the durability barrier); None on a
+    /// shared store.
+    pub broker: Option<Broker>,
+    pub chores: Box<dyn FnOnce(&tokio::runtime::Handle) + Send>,
+}
+
+impl Engine {
+    /// The embedded broker as the engine.
+    pub fn of_broker(broker: Broker) -> Engine {
+        let sweeper = broker.clone();
+        Engine {
+            queues: Arc::new(broker.clone()),
+            topics: Arc::new(broker.clone()),
+            deliverer: Deliverer::of_broker(&broker),
+            broker: Some(broker),
+            chores: Box::new(move |handle| sweeper.spawn_sweeper(handle)),
+        }
+    }
 }
 
 /// The listener's connection table and limits (shared with the gateway's
@@ -42,6 +73,18 @@ pub fn bind(settings: &Messaging) -> anyhow::Result<Bound> {
     Ok(Bound { listener, address })
 }
 
+/// How queue URLs and ARNs are made on this endpoint.
+pub fn naming(settings: &Messaging, bound: &Bound) -> Naming {
+    Naming {
+        region: settings.region.clone(),
+        account_id: settings.account_id.clone(),
+        base_url: settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", bound.address)),
+    }
+}
+
 /// Loads the queues and topics from `journal` (see `store::open`).
 pub fn open_broker(
     settings: &Messaging,
@@ -49,18 +92,10 @@ pub fn open_broker(
     journal: Box<dyn MessageStore>,
     flows: Option<FlowDoor>,
 ) -> anyhow::Result<Broker> {
-    let naming = Naming {
-        region: settings.region.clone(),
-        account_id: settings.account_id.clone(),
-        base_url: settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", bound.address)),
-    };
     Broker::open(
         journal,
         BrokerOptions {
-            naming,
+            naming: naming(settings, bound),
             allow_private_endpoints: settings.allow_private_endpoints,
             flows,
         },
@@ -72,7 +107,7 @@ pub fn open_broker(
 pub fn start(
     settings: &Messaging,
     bound: Bound,
-    broker: Broker,
+    engine: Engine,
     threads: usize,
     listening: Listening,
 ) -> anyhow::Result<Running> {
@@ -82,15 +117,19 @@ pub fn start(
         .thread_name("gatehouse-messaging")
         .enable_all()
         .build()?;
-    runtime.block_on(declare(&broker, settings))?;
-    broker.spawn_sweeper(runtime.handle());
-    super::sns::delivery::spawn_worker(
-        super::sns::delivery::Deliverer::of_broker(&broker),
-        runtime.handle(),
-    );
+    let Engine {
+        queues,
+        topics,
+        deliverer,
+        broker,
+        chores,
+    } = engine;
+    runtime.block_on(declare(queues.as_ref(), topics.as_ref(), settings))?;
+    chores(runtime.handle());
+    super::sns::delivery::spawn_worker(deliverer, runtime.handle());
     let api = Arc::new(Api {
-        queues: Arc::new(broker.clone()),
-        topics: Arc::new(broker.clone()),
+        queues,
+        topics,
         limits: listening.limits.clone(),
         metrics: listening.connections.metrics().clone(),
         secrets: settings
@@ -118,61 +157,60 @@ pub fn start(
 
 /// Creates the declared queues, or brings existing ones to the declared
 /// attributes. Redrive policies go last, once their dead-letter queues exist.
-async fn declare(broker: &Broker, settings: &Messaging) -> anyhow::Result<()> {
+/// Nodes of a fleet declare the same things at once: creating is idempotent.
+async fn declare(
+    queues: &dyn Queues,
+    topics: &dyn Topics,
+    settings: &Messaging,
+) -> anyhow::Result<()> {
+    let failed = |what: &str, name: &str, e: super::error::ApiError| {
+        anyhow::anyhow!("declaring {what} {name}: {}", e.message)
+    };
     for q in &settings.queues {
         let mut attributes = q.attributes.clone();
         attributes.remove("RedrivePolicy");
-        match broker.queue_by_name(&q.name) {
-            Ok(cell) => broker.set_attributes(&cell, attributes).await,
-            Err(_) => broker
+        match queues.check_queue(&q.name).await {
+            Ok(()) => queues.set_attributes(&q.name, attributes).await,
+            Err(_) => queues
                 .create_queue(&q.name, attributes, q.tags.clone())
                 .await
                 .map(|_| ()),
         }
-        .map_err(|e| anyhow::anyhow!("declaring queue {}: {}", q.name, e.message))?;
+        .map_err(|e| failed("queue", &q.name, e))?;
     }
     for q in &settings.queues {
         if let Some(policy) = q.attributes.get("RedrivePolicy") {
-            let cell = broker
-                .queue_by_name(&q.name)
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             let attrs = BTreeMap::from([("RedrivePolicy".to_string(), policy.clone())]);
-            broker
-                .set_attributes(&cell, attrs)
+            queues
+                .set_attributes(&q.name, attrs)
                 .await
-                .map_err(|e| anyhow::anyhow!("declaring queue {}: {}", q.name, e.message))?;
+                .map_err(|e| failed("queue", &q.name, e))?;
         }
     }
     for t in &settings.topics {
-        let arn = broker.naming().topic_arn(&t.name);
-        if broker.topic(&arn).is_ok() {
+        let arn = topics.naming().topic_arn(&t.name);
+        if topics.topic(&arn).await.is_ok() {
             for (k, v) in &t.attributes {
-                broker
+                topics
                     .set_topic_attribute(&arn, k, v.clone())
                     .await
-                    .map_err(|e| anyhow::anyhow!("declaring topic {}: {}", t.name, e.message))?;
+                    .map_err(|e| failed("topic", &t.name, e))?;
             }
         } else {
-            broker
+            topics
                 .create_topic(&t.name, t.attributes.clone(), t.tags.clone())
                 .await
-                .map_err(|e| anyhow::anyhow!("declaring topic {}: {}", t.name, e.message))?;
+                .map_err(|e| failed("topic", &t.name, e))?;
         }
         for s in &t.subscriptions {
             let endpoint = match s.protocol.as_str() {
-                "sqs" => broker.naming().queue_arn(&s.endpoint),
+                "sqs" => topics.naming().queue_arn(&s.endpoint),
                 _ => s.endpoint.clone(),
             };
-            broker
+            topics
                 .subscribe(&arn, &s.protocol, &endpoint, s.attributes.clone())
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "declaring a subscription of topic {}: {}",
-                        t.name,
-                        e.message
-                    )
-                })?;
+                .map_err(|e| failed("a subscription of topic", &t.name, e))?;
         }
     }
     Ok(())

@@ -43,11 +43,11 @@ pub async fn answer<'a>(
         Integration::Mock(m) => Outcome::Answer(mock::answer(route, m, session, ctx)),
         Integration::Publish(target) => {
             let result = match body::whole(session, ctx).await? {
-                Ok(body) => match (&state.messaging, &state.queues) {
-                    (Some(broker), Some(queues)) => {
+                Ok(body) => match (&state.topics, &state.queues) {
+                    (Some(topics), Some(queues)) => {
                         let (params, id) = (ctx.params(), ctx.request_id());
-                        publish::deliver(broker, queues.as_ref(), session, target, params, id, body)
-                            .await
+                        let (topics, queues) = (topics.as_ref(), queues.as_ref());
+                        publish::deliver(topics, queues, session, target, params, id, body).await
                     }
                     _ => Err(GatewayError::Internal),
                 },

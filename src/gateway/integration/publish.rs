@@ -11,13 +11,13 @@ use crate::messaging::message::{AttributeValue, Attributes};
 use crate::messaging::queue::NewMessage;
 use crate::messaging::queues::Queues;
 use crate::messaging::sns::publish::PublishInput;
-use crate::messaging::Broker;
+use crate::messaging::pubsub::Topics;
 use bytes::Bytes;
 use pingora::proxy::Session;
 
 /// Sends or publishes; the JSON to answer with, or the error.
 pub async fn deliver(
-    broker: &Broker,
+    topics: &dyn Topics,
     queues: &dyn Queues,
     session: &Session,
     target: &PublishIntegration,
@@ -45,8 +45,8 @@ pub async fn deliver(
     let group_id = target.group_id.as_ref().and_then(value);
     let dedup_id = target.dedup_id.as_ref().and_then(value);
     if target.topic {
-        let topic_arn = broker.naming().topic_arn(&target.target);
-        let published = broker
+        let topic_arn = topics.naming().topic_arn(&target.target);
+        let published = topics
             .publish(PublishInput {
                 topic_arn,
                 message: text,
@@ -125,6 +125,10 @@ fn gateway_error(e: ApiError) -> GatewayError {
         ErrorKind::Internal => {
             tracing::error!(error = %e, "queue integration failed");
             GatewayError::Internal
+        }
+        ErrorKind::ServiceUnavailable => {
+            tracing::warn!(error = %e, "queue integration: the message store is unavailable");
+            GatewayError::Unavailable("the message store is unavailable; retry shortly".into())
         }
         _ => GatewayError::BadRequest(e.message),
     }

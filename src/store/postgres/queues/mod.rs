@@ -21,6 +21,7 @@ use crate::messaging::queues::{MoveTaskStatus, Queues, Tags};
 use crate::store::StoreError;
 use std::collections::BTreeMap;
 
+#[derive(Clone)]
 pub struct PgQueues {
     pg: Postgres,
     naming: Naming,

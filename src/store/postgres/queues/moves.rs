@@ -7,7 +7,6 @@ use super::{pg_error, PgQueues};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::queues::{MoveTaskStatus, Queues};
 use crate::store::postgres::now_ms;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Messages moved per step when no rate is set.
@@ -109,11 +108,7 @@ pub async fn start(
 
 /// Runs a task this node holds the lease of.
 pub fn spawn(queues: &PgQueues, handle: String) {
-    let queues = Arc::new(PgQueues {
-        pg: queues.pg.clone(),
-        naming: queues.naming.clone(),
-        node: queues.node.clone(),
-    });
+    let queues = queues.clone();
     tokio::spawn(async move {
         if let Err(e) = run(&queues, &handle).await {
             // Left RUNNING: the lease lapses and a sweeper resumes it.
