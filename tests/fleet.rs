@@ -19,6 +19,15 @@ struct Fleet {
 
 impl Fleet {
     fn start(n: usize, test: &str) -> Fleet {
+        Fleet::start_with(n, test, |_| {})
+    }
+
+    /// As `start`, with `prepare` run on each node's folder first.
+    fn start_with(
+        n: usize,
+        test: &str,
+        prepare: impl Fn(&std::path::Path) + Clone + Send + 'static,
+    ) -> Fleet {
         let schema = format!(
             "fleet_{test}_{}_{:x}",
             std::process::id(),
@@ -33,7 +42,7 @@ impl Fleet {
         // All at once: their migrations must not collide.
         let starting: Vec<_> = (0..n)
             .map(|_| {
-                let env = env.clone();
+                let (env, prepare) = (env.clone(), prepare.clone());
                 std::thread::spawn(move || {
                     let env: Vec<(&str, String)> =
                         env.iter().map(|(k, v)| (*k, v.clone())).collect();
@@ -43,7 +52,7 @@ impl Fleet {
                             env,
                             ..Default::default()
                         },
-                        |_| {},
+                        prepare,
                     )
                 })
             })
@@ -166,6 +175,91 @@ async fn keys_quotas_and_rate_limits_hold_across_three_nodes() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    fleet.drop_schema().await;
+}
+
+/// Requests from `workers` tasks, round-robin through the nodes, until
+/// `stop`: how many were admitted, and how long it ran.
+async fn hammer(
+    fleet: &Fleet,
+    path: &str,
+    key: Option<&str>,
+    workers: usize,
+    stop: Stop,
+) -> (usize, Duration) {
+    let admitted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let urls: Vec<String> = fleet.nodes.iter().map(|n| n.url(path)).collect();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let (urls, admitted, sent) = (urls.clone(), admitted.clone(), sent.clone());
+            let key = key.map(str::to_string);
+            tokio::spawn(async move {
+                let c = client();
+                let mut i = w;
+                loop {
+                    let n = sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let go = match stop {
+                        Stop::After(d) => started.elapsed() < d,
+                        Stop::Count(total) => n < total,
+                    };
+                    if !go {
+                        return;
+                    }
+                    let mut req = c.get(&urls[i % urls.len()]);
+                    if let Some(k) = &key {
+                        req = req.header("x-api-key", k);
+                    }
+                    let status = req.send().await.unwrap().status().as_u16();
+                    assert!(status == 200 || status == 429, "status {status}");
+                    if status == 200 {
+                        admitted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (
+        admitted.load(std::sync::atomic::Ordering::SeqCst),
+        started.elapsed(),
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Stop {
+    After(Duration),
+    Count(usize),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_and_a_quota_hold_fleet_wide_under_load() {
+    let fleet = Fleet::start(3, "load");
+    // 100/s with a burst of 100, for ten seconds, from 24 clients on
+    // three nodes: what one node would admit, within 5%.
+    let (admitted, took) = hammer(
+        &fleet,
+        "/f/steady",
+        None,
+        24,
+        Stop::After(Duration::from_secs(10)),
+    )
+    .await;
+    let expected = 100.0 * took.as_secs_f64() + 100.0;
+    let off = (admitted as f64 - expected).abs() / expected;
+    assert!(
+        off < 0.05,
+        "admitted {admitted} in {took:?}, expected about {expected:.0}"
+    );
+    // A 1,000/day quota, 1,200 requests at once through three nodes:
+    // exactly 1,000 admitted.
+    let (_, key) = create_key(fleet.node(1), "thousand").await;
+    let (admitted, _) = hammer(&fleet, "/f/metered", Some(&key), 24, Stop::Count(1_200)).await;
+    assert_eq!(admitted, 1_000);
     fleet.drop_schema().await;
 }
 
@@ -370,7 +464,10 @@ mod messaging {
         clients[0]
             .create_queue()
             .queue_name("work")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "60")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "60",
+            )
             .send()
             .await
             .unwrap();
@@ -457,7 +554,11 @@ mod messaging {
                 .unwrap();
         }
         lags.sort();
-        assert!(lags[2] < Duration::from_millis(100), "median wake lag {:?}", lags);
+        assert!(
+            lags[2] < Duration::from_millis(100),
+            "median wake lag {:?}",
+            lags
+        );
         fleet.drop_schema().await;
     }
 
@@ -468,7 +569,10 @@ mod messaging {
         clients[0]
             .create_queue()
             .queue_name("jobs")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "2",
+            )
             .send()
             .await
             .unwrap();
@@ -495,6 +599,132 @@ mod messaging {
         assert_eq!(order.len(), 3_000);
         let taken: HashSet<String> = taken.into_iter().map(|m| m.body.unwrap()).collect();
         assert!(taken.iter().all(|b| counts.contains_key(b)));
+        fleet.drop_schema().await;
+    }
+}
+
+mod schedules {
+    use super::*;
+    use common::saas::Saas;
+    use serde_json::Value;
+
+    async fn runs(node: &Gatehouse, flow: &str) -> Vec<Value> {
+        let resp = client()
+            .get(node.admin_url(&format!("/flows/{flow}/runs?limit=200")))
+            .send()
+            .await
+            .unwrap();
+        json(resp).await["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn seconds(rfc3339: &str) -> f64 {
+        let t = chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap();
+        t.timestamp_millis() as f64 / 1000.0
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_schedule_runs_once_per_tick_across_three_nodes() {
+        let saas = Saas::start(5).await;
+        let url = saas.url();
+        let fleet = Fleet::start_with(3, "ticks", move |dir| {
+            std::fs::create_dir_all(dir.join("flows")).unwrap();
+            std::fs::write(
+                dir.join("flows/ticking.yaml"),
+                format!(
+                    "trigger: {{schedule: rate(2 seconds)}}\nallow_private_network: true\nsource:\n  http:\n    base_url: {url}\n    path: /generic/items\n    records: items\n"
+                ),
+            )
+            .unwrap();
+        });
+        // Every node fires every tick; the store lets one of them run it.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let done = loop {
+            let done: Vec<Value> = runs(fleet.node(0), "ticking")
+                .await
+                .into_iter()
+                .filter(|r| r["status"] != "InProgress")
+                .collect();
+            if done.len() >= 20 {
+                break done;
+            }
+            assert!(Instant::now() < deadline, "only {} runs", done.len());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let mut starts: Vec<f64> = done
+            .iter()
+            .map(|r| {
+                assert_eq!(r["status"], "Successful", "{r}");
+                assert_eq!(r["trigger"], "schedule");
+                seconds(r["started_at"].as_str().unwrap())
+            })
+            .collect();
+        starts.sort_by(f64::total_cmp);
+        // One run per tick: starts two seconds apart, never two for a tick.
+        for pair in starts.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap > 1.0, "two runs for one tick: {starts:?}");
+            assert!(gap < 3.0, "a tick without a run: {starts:?}");
+        }
+        // Every node's admin API shows the same history.
+        assert!(runs(fleet.node(2), "ticking").await.len() >= 20);
+        fleet.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_killed_mid_run_leaves_its_lease_to_expire() {
+        let saas = Saas::start(5).await;
+        let url = saas.url();
+        let mut fleet = Fleet::start_with(3, "lease", move |dir| {
+            std::fs::create_dir_all(dir.join("flows")).unwrap();
+            // Each request takes 1.5 s: a run is in progress long enough to
+            // kill its node.
+            std::fs::write(
+                dir.join("flows/slow.yaml"),
+                format!(
+                    "trigger: {{schedule: rate(2 seconds)}}\nallow_private_network: true\nsource:\n  http:\n    base_url: {url}\n    path: /generic/slow\n    records: items\n"
+                ),
+            )
+            .unwrap();
+        });
+        // The node that started a run is the one to kill.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let runner = loop {
+            if let Some(i) = (0..3).find(|i| fleet.nodes[*i].count_stderr("flow run started") > 0) {
+                break i;
+            }
+            assert!(Instant::now() < deadline, "no run started");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let killed = fleet.nodes.remove(runner);
+        let _dir = killed.kill_hard();
+        let killed_at = Instant::now();
+        // Its run stays InProgress until the lease (30 s) lapses; then a
+        // live node takes the lease, marks it interrupted and runs the
+        // next tick.
+        let deadline = Instant::now() + Duration::from_secs(75);
+        let after = loop {
+            let all = runs(&fleet.nodes[0], "slow").await;
+            let interrupted = all.iter().any(|r| {
+                r["status"] == "Error" && r["error"].as_str().unwrap_or("").contains("interrupted")
+            });
+            let succeeded = all.iter().any(|r| r["status"] == "Successful");
+            if interrupted && succeeded {
+                break all;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no run after the lease expired: {all:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert!(
+            killed_at.elapsed() > Duration::from_secs(20),
+            "the lease held"
+        );
+        assert!(after.iter().all(|r| r["trigger"] == "schedule"));
         fleet.drop_schema().await;
     }
 }

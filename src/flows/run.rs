@@ -88,6 +88,7 @@ impl Runner {
         if let Err(e) = self.store.insert_run(&run).await {
             tracing::warn!(flow = %spec.id, error = %e, "cannot record the run start");
         }
+        tracing::info!(flow = %spec.id, run = %run.id, trigger = %run.trigger, "flow run started");
         let result = match unreadable {
             Some(e) => Err(FlowError::from(e)),
             None => {

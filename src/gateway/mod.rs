@@ -145,13 +145,6 @@ impl State {
         if let Some(pg) = &shared {
             metrics.register(pg.metrics().collectors());
         }
-        // A fleet's nodes revoke keys for each other: ask the shared store
-        // every half second.
-        let lookup_ttl = if shared.is_some() {
-            std::time::Duration::from_millis(500)
-        } else {
-            policy::api_key::LOOKUP_TTL
-        };
         let access_log = AccessLog::new(
             &loaded.config.access_log,
             loaded.config.access_log_rotation,
@@ -165,10 +158,18 @@ impl State {
             tls: Arc::new(SniResolver {
                 store: ArcSwap::new(loaded.certs.clone()),
             }),
-            keys: Arc::new(
-                policy::api_key::KeyRing::new(store, rate_limits.clone(), &loaded.config.api_keys)
-                    .with_lookup_ttl(lookup_ttl),
-            ),
+            keys: Arc::new({
+                let ring = policy::api_key::KeyRing::new(
+                    store,
+                    rate_limits.clone(),
+                    &loaded.config.api_keys,
+                );
+                if shared.is_some() {
+                    ring.shared()
+                } else {
+                    ring
+                }
+            }),
             topics,
             queues,
             flows,

@@ -6,10 +6,10 @@
 use super::api::{self, Api};
 use super::broker::{Broker, BrokerOptions};
 use super::names::Naming;
-use super::sns::flow_target::FlowDoor;
 use super::pubsub::Topics;
 use super::queues::Queues;
 use super::sns::delivery::Deliverer;
+use super::sns::flow_target::FlowDoor;
 use super::store::MessageStore;
 use crate::config::model::Messaging;
 use anyhow::Context;

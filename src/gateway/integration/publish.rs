@@ -8,10 +8,10 @@ use crate::config::path_template::Params;
 use crate::gateway::errors::GatewayError;
 use crate::messaging::error::{ApiError, ErrorKind};
 use crate::messaging::message::{AttributeValue, Attributes};
+use crate::messaging::pubsub::Topics;
 use crate::messaging::queue::NewMessage;
 use crate::messaging::queues::Queues;
 use crate::messaging::sns::publish::PublishInput;
-use crate::messaging::pubsub::Topics;
 use bytes::Bytes;
 use pingora::proxy::Session;
 

@@ -11,7 +11,9 @@
 //! (`KeyStore::reserve_usage`, atomic, never past the limit) and admits from
 //! what it holds; every second (`flush`) and at shutdown it gives back what
 //! it did not use. So N nodes together never exceed a quota; a crash counts
-//! at most one reservation of unused requests as used.
+//! at most one reservation of unused requests as used. A fleet on a shared
+//! store reserves one request at a time (`KeyRing::shared`): each is an
+//! atomic add-and-check, and no node holds requests another would refuse.
 
 use super::quota::period_bounds;
 use super::rate_limit::RateGate;
@@ -29,9 +31,9 @@ use std::time::{Duration, Instant};
 
 /// How long a lookup is believed: a revocation elsewhere (the CLI, another
 /// node) takes effect within it. A shared store is asked more often
-/// (`KeyRing::with_lookup_ttl`), so a fleet refuses a revoked key within a
+/// (`KeyRing::shared`), so a fleet refuses a revoked key within a
 /// second.
-pub const LOOKUP_TTL: Duration = Duration::from_secs(5);
+const LOOKUP_TTL: Duration = Duration::from_secs(5);
 
 /// A store that cannot be reached is the client's 503 (retry), anything
 /// else our 500.
@@ -57,6 +59,9 @@ pub struct KeyRing {
     usage: Mutex<HashMap<(String, i64), Counter>>,
     rate_limits: Arc<dyn RateLimits>,
     lookup_ttl: Duration,
+    /// Reserve one request at a time (a fleet): no node holds what another
+    /// could use, so a quota admits exactly its limit across the fleet.
+    one_at_a_time: bool,
 }
 
 type Throttle = (Arc<RateLimit>, Arc<RateGate>);
@@ -123,14 +128,21 @@ impl KeyRing {
             usage: Mutex::new(HashMap::new()),
             rate_limits,
             lookup_ttl: LOOKUP_TTL,
+            one_at_a_time: false,
         };
         ring.set_declared(declared);
         ring
     }
 
-    /// Believes lookups for `ttl` instead of `LOOKUP_TTL`.
-    pub fn with_lookup_ttl(mut self, ttl: Duration) -> KeyRing {
-        self.lookup_ttl = ttl;
+    /// For a fleet sharing one store: lookups believed for half a second
+    /// (a key revoked on any node is refused everywhere within a second),
+    /// and quota requests reserved one at a time, each an atomic
+    /// add-and-check in the store, so a quota is exact across the nodes (a
+    /// node holding a reservation could otherwise leave requests unused
+    /// that another node refuses).
+    pub fn shared(mut self) -> KeyRing {
+        self.lookup_ttl = Duration::from_millis(500);
+        self.one_at_a_time = true;
         self
     }
 
@@ -260,7 +272,11 @@ impl KeyRing {
         if self.recently_exhausted(&entry) {
             return Ok(None);
         }
-        let want = reservation_size(limit);
+        let want = if self.one_at_a_time {
+            1
+        } else {
+            reservation_size(limit)
+        };
         let reservation = self
             .store
             .reserve_usage(key_id, period, want, limit)

@@ -19,9 +19,9 @@ use crate::messaging::sns::publish::{
     check_publish, fan_out, first_outcome, matching, PublishInput, Published, Stamp,
 };
 use crate::messaging::sns::topics::{
-    check_new_topic, check_subscribe, check_topic_attribute, confirmation, invalid,
-    random_token, subscription_attributes_of, subscription_not_found, topic_attributes_of,
-    topic_not_found, with_subscription_attribute, Endpoints, Subscription, Topic,
+    check_new_topic, check_subscribe, check_topic_attribute, confirmation, invalid, random_token,
+    subscription_attributes_of, subscription_not_found, topic_attributes_of, topic_not_found,
+    with_subscription_attribute, Endpoints, Subscription, Topic,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -90,11 +90,7 @@ fn delivery_of(row: &Row) -> DeliveryRecord {
 }
 
 impl PgTopics {
-    pub fn new(
-        queues: Arc<PgQueues>,
-        allow_private: bool,
-        flows: Option<FlowDoor>,
-    ) -> PgTopics {
+    pub fn new(queues: Arc<PgQueues>, allow_private: bool, flows: Option<FlowDoor>) -> PgTopics {
         PgTopics {
             pg: queues.postgres().clone(),
             naming: queues.naming().clone(),
@@ -116,7 +112,10 @@ impl PgTopics {
         if deliveries.is_empty() {
             return Ok(());
         }
-        let subs: Vec<&str> = deliveries.iter().map(|d| d.subscription_arn.as_str()).collect();
+        let subs: Vec<&str> = deliveries
+            .iter()
+            .map(|d| d.subscription_arn.as_str())
+            .collect();
         let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
         let due: Vec<i64> = deliveries.iter().map(|d| d.due_at).collect();
         let ids: Vec<&str> = deliveries.iter().map(|d| d.message_id.as_str()).collect();
@@ -159,7 +158,11 @@ impl PgTopics {
         change(&mut topic.record)?;
         tx.execute(
             "UPDATE mq_topics SET attributes = $2, tags = $3 WHERE arn = $1",
-            &[&arn, &json_of(&topic.record.attributes), &json_of(&topic.record.tags)],
+            &[
+                &arn,
+                &json_of(&topic.record.attributes),
+                &json_of(&topic.record.tags),
+            ],
         )
         .await
         .map_err(pg_error)?;
@@ -317,7 +320,15 @@ impl Topics for PgTopics {
             allow_private: self.allow_private,
             flows: self.flows.as_ref(),
         };
-        check_subscribe(&topic, protocol, endpoint, &attributes, queue_fifo, &endpoints).await?;
+        check_subscribe(
+            &topic,
+            protocol,
+            endpoint,
+            &attributes,
+            queue_fifo,
+            &endpoints,
+        )
+        .await?;
         let token = matches!(protocol, "http" | "https").then(random_token);
         let record = SubscriptionRecord {
             arn: format!("{topic_arn}:{}", uuid::Uuid::from_u128(fastrand::u128(..))),
@@ -496,7 +507,10 @@ impl Topics for PgTopics {
             message_id = id;
             seq = Some(s as u64);
         }
-        let subscriptions = matching(self.list_subscriptions(Some(&input.topic_arn)).await?, &input);
+        let subscriptions = matching(
+            self.list_subscriptions(Some(&input.topic_arn)).await?,
+            &input,
+        );
         let fanout = fan_out(
             &self.naming,
             &input,
@@ -620,7 +634,8 @@ mod tests {
         let pg = testing::open("topics").await;
         let queues = Arc::new(PgQueues::new(pg.clone(), test_naming()));
         let topics = PgTopics::new(queues.clone(), false, None);
-        crate::messaging::pubsub_conformance::conformance(&topics, &topics, queues.as_ref(), "pg").await;
+        crate::messaging::pubsub_conformance::conformance(&topics, &topics, queues.as_ref(), "pg")
+            .await;
         testing::drop_schema(&pg).await;
     }
 }
