@@ -38,7 +38,8 @@ pub struct SourceArgs {
 
 #[derive(clap::Args)]
 pub struct SqsArgs {
-    /// The SQS endpoint, e.g. http://127.0.0.1:9324.
+    /// The SQS endpoint, e.g. http://127.0.0.1:9324; several, comma-separated,
+    /// for nodes of one fleet (producers and consumers spread over them).
     #[arg(long, default_value = "http://127.0.0.1:9324")]
     pub endpoint: String,
     #[arg(long, default_value = "us-east-1")]

@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use std::time::Duration;
 
+#[derive(Clone)]
 pub struct Keys {
     pub access_key: String,
     pub secret: String,

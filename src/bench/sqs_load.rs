@@ -105,7 +105,8 @@ impl Report {
 }
 
 struct Shared {
-    client: SqsClient,
+    /// One per endpoint (nodes of a fleet); task `i` uses `i % len`.
+    clients: Vec<SqsClient>,
     queue_url: String,
     fifo: bool,
     start: Instant,
@@ -155,6 +156,10 @@ impl Seen {
 }
 
 impl Shared {
+    fn client(&self, task: usize) -> &SqsClient {
+        &self.clients[task % self.clients.len()]
+    }
+
     fn micros(&self) -> u64 {
         self.start.elapsed().as_micros() as u64
     }
@@ -174,7 +179,14 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<Report> {
         options.producers > 0 && options.consumers > 0,
         "--producers and --consumers must be at least 1"
     );
-    let client = SqsClient::new(&options.endpoint, &options.region, options.keys)?;
+    // Several endpoints (comma-separated): nodes of one fleet sharing the
+    // queue; producers and consumers are spread over them.
+    let clients = options
+        .endpoint
+        .split(',')
+        .map(|e| SqsClient::new(e.trim(), &options.region, options.keys.clone()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let client = &clients[0];
     let queue = format!(
         "gatehouse-bench-{}{}",
         fastrand::u32(..),
@@ -196,7 +208,7 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<Report> {
         .to_string();
 
     let shared = Arc::new(Shared {
-        client,
+        clients,
         queue_url,
         fifo: options.fifo,
         start: Instant::now(),
@@ -232,10 +244,10 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<Report> {
         })
         .collect();
     let consumers: Vec<_> = (0..options.consumers)
-        .map(|_| {
+        .map(|index| {
             let shared = shared.clone();
             let (batch, wait) = (options.batch, options.wait_seconds);
-            tokio::spawn(consume(shared, batch, wait))
+            tokio::spawn(consume(shared, index, batch, wait))
         })
         .collect();
 
@@ -263,7 +275,7 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<Report> {
     }
 
     let _ = shared
-        .client
+        .client(0)
         .call("DeleteQueue", &json!({"QueueUrl": shared.queue_url}))
         .await;
     let sent = shared.sent.load(Ordering::SeqCst);
@@ -351,7 +363,7 @@ async fn produce(shared: Arc<Shared>, plan: ProducerPlan) -> Samples {
             })
             .collect();
         let result = shared
-            .client
+            .client(plan.index)
             .call(
                 "SendMessageBatch",
                 &json!({"QueueUrl": shared.queue_url, "Entries": entries}),
@@ -377,7 +389,12 @@ async fn produce(shared: Arc<Shared>, plan: ProducerPlan) -> Samples {
 }
 
 /// Receives and deletes until every acknowledged message has been seen.
-async fn consume(shared: Arc<Shared>, batch: usize, wait: u32) -> (Samples, Samples, Samples) {
+async fn consume(
+    shared: Arc<Shared>,
+    index: usize,
+    batch: usize,
+    wait: u32,
+) -> (Samples, Samples, Samples) {
     let (mut e2e, mut receive_calls, mut delete_calls) =
         (Samples::default(), Samples::default(), Samples::default());
     loop {
@@ -388,7 +405,7 @@ async fn consume(shared: Arc<Shared>, batch: usize, wait: u32) -> (Samples, Samp
         }
         let started = shared.micros();
         let answer = shared
-            .client
+            .client(index)
             .call(
                 "ReceiveMessage",
                 &json!({
@@ -439,7 +456,7 @@ async fn consume(shared: Arc<Shared>, batch: usize, wait: u32) -> (Samples, Samp
         }
         let started = shared.micros();
         let answer = shared
-            .client
+            .client(index)
             .call(
                 "DeleteMessageBatch",
                 &json!({"QueueUrl": shared.queue_url, "Entries": entries}),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod fleet;
 pub mod flows;
 pub mod pki;
 pub mod saas;

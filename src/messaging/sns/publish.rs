@@ -42,7 +42,10 @@ fn invalid(message: impl Into<String>) -> ApiError {
 impl Broker {
     pub async fn publish(&self, input: PublishInput) -> ApiResult<Published> {
         let topic = self.topic(&input.topic_arn)?;
-        let (per_protocol, dedup_id) = check_publish(&input, &topic)?;
+        let Checked {
+            per_protocol,
+            dedup_id,
+        } = check_publish(&input, &topic)?;
         let message_id = uuid::Uuid::from_u128(fastrand::u128(..)).to_string();
         let mut seq = None;
         if let Some(dedup) = &dedup_id {
@@ -126,13 +129,18 @@ pub fn first_outcome(
     })
 }
 
+/// A publication that passed its checks.
+pub struct Checked {
+    /// MessageStructure `json`: the message per protocol.
+    pub per_protocol: Option<Map<String, Value>>,
+    /// FIFO topics: the deduplication id (given, or the body's hash).
+    pub dedup_id: Option<String>,
+}
+
 /// Checks a Publish against its topic, wherever topics live: the message,
 /// subject and attributes, the JSON structure, and on FIFO topics the group
 /// and the deduplication id (returned). Also the per-protocol messages.
-pub fn check_publish(
-    input: &PublishInput,
-    topic: &Topic,
-) -> ApiResult<(Option<Map<String, Value>>, Option<String>)> {
+pub fn check_publish(input: &PublishInput, topic: &Topic) -> ApiResult<Checked> {
     check_body(&input.message).map_err(|e| match e.kind {
         ErrorKind::MissingParameter => invalid("Invalid parameter: Empty message"),
         _ => invalid(format!("Invalid parameter: Message: {}", e.message)),
@@ -182,7 +190,10 @@ pub fn check_publish(
                 "Invalid parameter: MessageGroupId and MessageDeduplicationId are only valid for FIFO topics",
             ));
         }
-        return Ok((per_protocol, None));
+        return Ok(Checked {
+            per_protocol,
+            dedup_id: None,
+        });
     }
     if input.group_id.is_none() {
         return Err(invalid(
@@ -203,7 +214,10 @@ pub fn check_publish(
             ))
         }
     };
-    Ok((per_protocol, Some(dedup)))
+    Ok(Checked {
+        per_protocol,
+        dedup_id: Some(dedup),
+    })
 }
 
 /// The confirmed subscriptions whose filter policy takes the message.

@@ -16,7 +16,7 @@ use crate::messaging::queue::DEDUP_WINDOW_MS;
 use crate::messaging::queues::{Queues, Tags};
 use crate::messaging::sns::flow_target::FlowDoor;
 use crate::messaging::sns::publish::{
-    check_publish, fan_out, first_outcome, matching, PublishInput, Published, Stamp,
+    check_publish, fan_out, first_outcome, matching, Checked, PublishInput, Published, Stamp,
 };
 use crate::messaging::sns::topics::{
     check_new_topic, check_subscribe, check_topic_attribute, confirmation, invalid, random_token,
@@ -472,7 +472,10 @@ impl Topics for PgTopics {
 
     async fn publish(&self, input: PublishInput) -> ApiResult<Published> {
         let topic = self.topic(&input.topic_arn).await?;
-        let (per_protocol, dedup_id) = check_publish(&input, &topic)?;
+        let Checked {
+            per_protocol,
+            dedup_id,
+        } = check_publish(&input, &topic)?;
         let mut message_id = uuid::Uuid::from_u128(fastrand::u128(..)).to_string();
         let now = now_ms();
         let mut seq = None;
