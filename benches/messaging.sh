@@ -5,6 +5,13 @@
 #   benches/messaging.sh                     # defaults below
 #   ROUNDS=5 DURATION=15 HALF_RATE=10000 benches/messaging.sh
 #   BEFORE=/path/to/old/gatehouse benches/messaging.sh   # also an earlier build, same config
+#   STORE=postgres benches/messaging.sh      # embedded vs one and two nodes on PostgreSQL
+#
+# STORE=postgres (fleet mode) measures, in one run: the embedded store, one
+# node on PostgreSQL (PG_URL, a schema of its own, dropped after), and two
+# nodes on that same database with producers and consumers spread over both.
+# It also reports commits and WAL flushes per message from PostgreSQL's own
+# statistics (pg_stat_database, pg_stat_wal), and skips moto and half-load.
 #
 # Scenarios, each on a fresh queue, batches of 10 for send, receive and delete:
 #   standard   flat out: producers as fast as the cycle allows
@@ -28,9 +35,18 @@ GATEHOUSE_THREADS=${GATEHOUSE_THREADS:-2}
 GATEHOUSE_PORT=18190 MOTO_PORT=18191 HTTP_PORT=18192 ADMIN_PORT=18193
 BEFORE=${BEFORE:-}
 BEFORE_PORT=18194 BEFORE_HTTP_PORT=18195 BEFORE_ADMIN_PORT=18196
+STORE=${STORE:-embedded}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+PG_SCHEMA=bench_$$
+PG1_PORT=18197 PG1_HTTP_PORT=18198 PG1_ADMIN_PORT=18199
+PG2_PORT=18200 PG2_HTTP_PORT=18201 PG2_ADMIN_PORT=18202
 export AWS_ACCESS_KEY_ID=AKIDBENCHMARK AWS_SECRET_ACCESS_KEY=bench-secret-not-for-production
 
-command -v moto_server >/dev/null || { echo "needs moto's server (pip install 'moto[server]')"; exit 1; }
+if [ "$STORE" = embedded ]; then
+  command -v moto_server >/dev/null || { echo "needs moto's server (pip install 'moto[server]')"; exit 1; }
+else
+  command -v psql >/dev/null || { echo "STORE=postgres needs psql and a PostgreSQL at PG_URL"; exit 1; }
+fi
 [ -x target/release/gatehouse ] || cargo build --release
 bin=target/release/gatehouse
 
@@ -39,6 +55,11 @@ cleanup() {
   [ -n "${GH_PID:-}" ] && kill "$GH_PID" 2>/dev/null || true
   [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true
   [ -n "${BEFORE_PID:-}" ] && kill "$BEFORE_PID" 2>/dev/null || true
+  [ -n "${PG1_PID:-}" ] && kill "$PG1_PID" 2>/dev/null || true
+  [ -n "${PG2_PID:-}" ] && kill "$PG2_PID" 2>/dev/null || true
+  if [ "$STORE" = postgres ]; then
+    psql "$PG_URL" -qc "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -72,25 +93,58 @@ if [ -n "$BEFORE" ]; then
   BEFORE_PID=$!
   targets=(gatehouse before moto)
 fi
-moto_server -p $MOTO_PORT >"$work/moto.log" 2>&1 &
-MOTO_PID=$!
-
 wait_port() { for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
-wait_port $GATEHOUSE_PORT; wait_port $MOTO_PORT
+# A node on the shared database: the embedded config with other ports and a
+# `store:` section.
+pg_node() { # name port http_port admin_port
+  mkdir -p "$work/$1"
+  sed -e "s/127.0.0.1:$GATEHOUSE_PORT/127.0.0.1:$2/" -e "s/127.0.0.1:$HTTP_PORT/127.0.0.1:$3/" \
+    -e "s/127.0.0.1:$ADMIN_PORT/127.0.0.1:$4/" -e "s#$work/data#$work/$1-data#" \
+    "$work/gh/gatehouse.yaml" > "$work/$1/gatehouse.yaml"
+  printf 'store:\n  url: %s\n  schema: %s\n  max_connections: 16\n' "$PG_URL" "$PG_SCHEMA" >> "$work/$1/gatehouse.yaml"
+  GATEHOUSE_LOG=warn $bin -C "$work/$1" serve 2>"$work/$1.err" &
+}
+if [ "$STORE" = postgres ]; then
+  pg_node pg1 $PG1_PORT $PG1_HTTP_PORT $PG1_ADMIN_PORT; PG1_PID=$!
+  pg_node pg2 $PG2_PORT $PG2_HTTP_PORT $PG2_ADMIN_PORT; PG2_PID=$!
+  wait_port $PG1_PORT; wait_port $PG2_PORT
+  targets=(gatehouse pg1 pg2)
+  REFERENCE=gatehouse
+else
+  moto_server -p $MOTO_PORT >"$work/moto.log" 2>&1 &
+  MOTO_PID=$!
+  wait_port $MOTO_PORT
+  REFERENCE=moto
+fi
+wait_port $GATEHOUSE_PORT
 [ -n "$BEFORE" ] && wait_port $BEFORE_PORT
 
-declare -A ENDPOINT=([gatehouse]=http://127.0.0.1:$GATEHOUSE_PORT [moto]=http://127.0.0.1:$MOTO_PORT [before]=http://127.0.0.1:$BEFORE_PORT)
+declare -A ENDPOINT=([gatehouse]=http://127.0.0.1:$GATEHOUSE_PORT [moto]=http://127.0.0.1:$MOTO_PORT [before]=http://127.0.0.1:$BEFORE_PORT
+  [pg1]=http://127.0.0.1:$PG1_PORT [pg2]=http://127.0.0.1:$PG1_PORT,http://127.0.0.1:$PG2_PORT)
 results="$work/results.jsonl"
 : > "$results"
 
+# Commits and WAL flushes so far, on PostgreSQL's own counters.
+pg_counters() {
+  if [ "$STORE" = postgres ]; then
+    psql "$PG_URL" -Atc "SELECT (SELECT sum(xact_commit) FROM pg_stat_database)::bigint, (SELECT wal_sync FROM pg_stat_wal)" | tr '|' ' '
+  else
+    echo "0 0"
+  fi
+}
+
 bench() { # target scenario [extra args...] -> appends one JSON line
   local target=$1 scenario=$2; shift 2
-  local out
+  local out before after
+  before=$(pg_counters)
   out=$($bin bench sqs --endpoint "${ENDPOINT[$target]}" --duration "${DURATION}s" \
     --producers "$PRODUCERS" --consumers "$CONSUMERS" --max-backlog "$MAX_BACKLOG" --json "$@")
-  python3 - "$target" "$scenario" "$out" >> "$results" <<'PY'
+  after=$(pg_counters)
+  python3 - "$target" "$scenario" "$out" "$before" "$after" >> "$results" <<'PY'
 import json, sys
 r = json.loads(sys.argv[3]); r["target"], r["scenario"] = sys.argv[1], sys.argv[2]
+b, a = [int(x) for x in sys.argv[4].split()], [int(x) for x in sys.argv[5].split()]
+r["commits"], r["wal_syncs"] = a[0] - b[0], a[1] - b[1]
 print(json.dumps(r))
 PY
   python3 - "$out" "$target" "$scenario" <<'PY'
@@ -117,10 +171,10 @@ for r in $(seq 1 "$ROUNDS"); do
   for t in "${targets[@]}"; do bench "$t" standard; done
   for t in "${targets[@]}"; do bench "$t" fifo --fifo --groups "$GROUPS"; done
 done
-# Half load needs each target's flat-out rate first.
-moto_half=$(( $(median_rate moto standard) / 2 ))
-[ "$moto_half" -ge 10 ] || moto_half=10
-for r in $(seq 1 "$ROUNDS"); do
+# Half load needs each target's flat-out rate first (compared with moto only).
+[ "$STORE" = embedded ] && moto_half=$(( $(median_rate moto standard) / 2 ))
+[ "${moto_half:-0}" -ge 10 ] || moto_half=10
+[ "$STORE" = embedded ] && for r in $(seq 1 "$ROUNDS"); do
   echo "half-load round $r"
   bench gatehouse half-load --rate "$HALF_RATE"
   [ -n "$BEFORE" ] && bench before half-load --rate "$HALF_RATE"
@@ -129,21 +183,32 @@ done
 
 echo
 echo "medians over $ROUNDS rounds, ${DURATION}s each, $PRODUCERS producers, $CONSUMERS consumers, batches of 10, backlog <= $MAX_BACKLOG, gatehouse threads=$GATEHOUSE_THREADS, fsync on"
-python3 - "$results" "${targets[*]}" <<'PY'
+python3 - "$results" "${targets[*]}" "$REFERENCE" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-targets = sys.argv[2].split()
+targets, ref = sys.argv[2].split(), sys.argv[3]
 med = lambda xs: statistics.median(xs) if xs else 0.0
-print("| scenario | server | offered | msg/s | e2e p50 | e2e p99 | msg/s vs moto | lost / dup / out of order / errors |")
-print("|---|---|---:|---:|---:|---:|---:|---|")
+pg = ref != "moto"
+extra = " commits / msg | WAL flushes / msg |" if pg else ""
+print(f"| scenario | server | offered | msg/s | e2e p50 | e2e p99 | msg/s vs {ref} | lost / dup / out of order / errors |{extra}")
+print("|---|---|---:|---:|---:|---:|---:|---|" + ("---:|---:|" if pg else ""))
 for scenario in ["standard", "half-load", "fifo"]:
     by = {t: [r for r in rows if r["target"] == t and r["scenario"] == scenario] for t in targets}
+    if not any(by.values()):
+        continue
     rate = {t: med([r["messages_per_second"] for r in rs]) for t, rs in by.items()}
     for t, rs in by.items():
         offered = f"{rs[0]['offered_rate']:,}/s" if rs and rs[0]["offered_rate"] else "flat out"
         bad = " / ".join(str(sum(r[k] for r in rs)) for k in ("lost", "duplicates", "out_of_order", "errors"))
         # At half load each server gets a different offered rate: no ratio.
-        ratio = f"{rate[t] / rate['moto']:,.0f}x" if rate["moto"] and scenario != "half-load" else "-"
-        print(f"| {scenario} | {t} | {offered} | {rate[t]:,.0f} | {med([r['end_to_end']['p50_ms'] for r in rs]):.2f} ms"
-              f" | {med([r['end_to_end']['p99_ms'] for r in rs]):.2f} ms | {ratio} | {bad} |")
+        ratio = f"{rate[t] / rate[ref]:,.2f}x" if rate[ref] and scenario != "half-load" else "-"
+        line = (f"| {scenario} | {t} | {offered} | {rate[t]:,.0f} | {med([r['end_to_end']['p50_ms'] for r in rs]):.2f} ms"
+                f" | {med([r['end_to_end']['p99_ms'] for r in rs]):.2f} ms | {ratio} | {bad} |")
+        if pg:
+            msgs = sum(r["received"] for r in rs) or 1
+            if t == ref:
+                line += " - | - |"
+            else:
+                line += f" {sum(r['commits'] for r in rs) / msgs:.2f} | {sum(r['wal_syncs'] for r in rs) / msgs:.2f} |"
+        print(line)
 PY

@@ -8,7 +8,7 @@
 
 use super::{pg_error, PgQueues, QueueRow};
 use crate::messaging::broker::{new_message_id, sequence_number, Delivery, ReceiveRequest, SendOk};
-use crate::messaging::error::{ApiError, ApiResult};
+use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::message::{
     check_attributes, check_body, md5_hex, md5_of_attributes, Attributes, Message, Stage,
 };
@@ -59,6 +59,15 @@ fn deliveries(queue: &QueueRow, messages: Vec<Message>) -> Vec<Delivery> {
             fifo: queue.settings.fifo,
         })
         .collect()
+}
+
+/// An insert into a queue deleted meanwhile (by any node) breaks the
+/// foreign key: that is the queue not existing, not a store failure.
+fn insert_error(e: tokio_postgres::Error) -> ApiError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+        return ApiError::no_queue();
+    }
+    pg_error(e)
 }
 
 /// A receive's nonce: positive, so it fits the column and a fresh row's 0
@@ -166,7 +175,7 @@ impl PgQueues {
                 ],
             )
             .await
-            .map_err(pg_error)?;
+            .map_err(insert_error)?;
         self.pg.listener().wake(queue.id);
         let by_id: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         Ok(ids
@@ -250,7 +259,7 @@ impl PgQueues {
                 ],
             )
             .await
-            .map_err(pg_error)?;
+            .map_err(insert_error)?;
             out.push((id, seq));
         }
         tx.execute(
@@ -297,8 +306,11 @@ impl PgQueues {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep_until(wake) => {}
             }
-            if self.find_queue(&queue.name).await?.map(|q| q.id) != Some(queue.id) {
-                return Ok(Vec::new()); // deleted meanwhile
+            match self.cached_queue(&queue.name).await {
+                Ok(q) if q.id == queue.id => {}
+                Ok(_) => return Ok(Vec::new()), // deleted and made again meanwhile
+                Err(e) if e.kind == ErrorKind::QueueDoesNotExist => return Ok(Vec::new()),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -316,8 +328,16 @@ impl PgQueues {
         // (when it exists) instead of being delivered.
         let mut dead_letter = None;
         if let Some(policy) = &queue.settings.redrive {
-            if let Some(dlq) = self.queue_by_arn(&policy.dead_letter_target_arn).await? {
-                dead_letter = Some((dlq.id, policy.max_receive_count as i32));
+            let dlq = self
+                .naming
+                .name_from_arn(&policy.dead_letter_target_arn, "sqs")
+                .map(str::to_string);
+            if let Some(dlq) = dlq {
+                match self.cached_queue(&dlq).await {
+                    Ok(dlq) => dead_letter = Some((dlq.id, policy.max_receive_count as i32)),
+                    Err(e) if e.kind == ErrorKind::QueueDoesNotExist => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         let fifo = queue.settings.fifo;

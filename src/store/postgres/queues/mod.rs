@@ -19,7 +19,10 @@ use crate::messaging::names::Naming;
 use crate::messaging::queue::NewMessage;
 use crate::messaging::queues::{MoveTaskStatus, Queues, Tags};
 use crate::store::StoreError;
-use std::collections::BTreeMap;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Clone)]
 pub struct PgQueues {
@@ -27,7 +30,15 @@ pub struct PgQueues {
     naming: Naming,
     /// This node's name in leases (move tasks, the sweeper).
     node: String,
+    /// Queues looked up by the message path (send, receive, delete), kept
+    /// for `QUEUE_CACHE_TTL`: one round trip less per call. This node's own
+    /// changes replace entries at once; another node's settings reach this
+    /// one within the TTL, and a send to a queue deleted elsewhere fails on
+    /// the foreign key and forgets the entry.
+    cache: Arc<Mutex<HashMap<String, (Instant, QueueRow)>>>,
 }
+
+const QUEUE_CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// A queue as operations need it.
 #[derive(Debug, Clone)]
@@ -72,7 +83,29 @@ impl PgQueues {
             pg,
             naming,
             node: format!("{}-{:08x}", std::process::id(), fastrand::u32(..)),
+            cache: Arc::default(),
         }
+    }
+
+    /// The queue for the message path: from the cache while fresh.
+    async fn cached_queue(&self, name: &str) -> ApiResult<QueueRow> {
+        if let Some((at, row)) = self.cache.lock().get(name) {
+            if at.elapsed() < QUEUE_CACHE_TTL {
+                return Ok(row.clone());
+            }
+        }
+        let row = self.queue(name).await?;
+        let mut cache = self.cache.lock();
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(name.to_string(), (Instant::now(), row.clone()));
+        Ok(row)
+    }
+
+    /// Forgets a cached queue (changed or deleted here, or found gone).
+    fn forget(&self, name: &str) {
+        self.cache.lock().remove(name);
     }
 
     pub fn postgres(&self) -> &Postgres {
@@ -226,10 +259,12 @@ impl Queues for PgQueues {
                 ));
             }
         }
+        self.forget(name);
         Ok(self.naming.queue_url(name))
     }
 
     async fn delete_queue(&self, name: &str) -> ApiResult<()> {
+        self.forget(name);
         let client = self.client().await?;
         // Messages, deduplication ids and attempts go with it (cascade).
         let row = client
@@ -335,6 +370,7 @@ impl Queues for PgQueues {
         .await
         .map_err(pg_error)?;
         tx.commit().await.map_err(pg_error)?;
+        self.forget(name);
         // A shorter wait or delay may concern waiting receivers.
         self.pg.listener().wake(queue.id);
         Ok(())
@@ -362,17 +398,21 @@ impl Queues for PgQueues {
     }
 
     async fn send(&self, name: &str, batch: Vec<NewMessage>) -> ApiResult<Vec<ApiResult<SendOk>>> {
-        let queue = self.queue(name).await?;
-        self.send_to(&queue, batch).await
+        let queue = self.cached_queue(name).await?;
+        let sent = self.send_to(&queue, batch).await;
+        if sent.as_ref().is_err_and(|e| e.kind == ErrorKind::QueueDoesNotExist) {
+            self.forget(name);
+        }
+        sent
     }
 
     async fn receive(&self, name: &str, req: &ReceiveRequest) -> ApiResult<Vec<Delivery>> {
-        let queue = self.queue(name).await?;
+        let queue = self.cached_queue(name).await?;
         self.receive_from(&queue, req).await
     }
 
     async fn delete(&self, name: &str, handles: &[String]) -> ApiResult<Vec<ApiResult<()>>> {
-        let queue = self.queue(name).await?;
+        let queue = self.cached_queue(name).await?;
         self.delete_from(&queue, handles).await
     }
 
@@ -381,7 +421,7 @@ impl Queues for PgQueues {
         name: &str,
         entries: &[(String, u32)],
     ) -> ApiResult<Vec<ApiResult<()>>> {
-        let queue = self.queue(name).await?;
+        let queue = self.cached_queue(name).await?;
         self.change_visibility_in(&queue, entries).await
     }
 
@@ -459,6 +499,33 @@ mod tests {
     use super::super::testing;
     use super::*;
     use crate::messaging::queues_conformance::{conformance, test_naming};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_queue_deleted_on_another_node_is_gone_here_too() {
+        let pg = testing::open("queue_cache").await;
+        let (a, b) = (
+            PgQueues::new(pg.clone(), test_naming()),
+            PgQueues::new(pg.clone(), test_naming()),
+        );
+        let new = || NewMessage {
+            body: "x".into(),
+            ..Default::default()
+        };
+        a.create_queue("shared", AttributeMap::new(), Tags::new())
+            .await
+            .unwrap();
+        a.send("shared", vec![new()]).await.unwrap(); // cached on node a
+        b.delete_queue("shared").await.unwrap();
+        let gone = a.send("shared", vec![new()]).await.unwrap_err();
+        assert_eq!(gone.kind, ErrorKind::QueueDoesNotExist);
+        // Made again elsewhere: node a finds the new queue, not the old id.
+        b.create_queue("shared", AttributeMap::new(), Tags::new())
+            .await
+            .unwrap();
+        let sent = a.send("shared", vec![new()]).await.unwrap();
+        assert!(sent[0].is_ok());
+        testing::drop_schema(&pg).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_queues_pass_the_suite() {
