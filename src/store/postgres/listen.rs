@@ -1,9 +1,19 @@
 //! Long polling across nodes: one connection per node (outside the pool)
-//! LISTENs on the schema's channel; a send anywhere in the fleet NOTIFYs
-//! the queue's id in the same transaction, so the notice arrives when the
-//! message is committed, and every receive waiting on this node for that
-//! queue wakes and looks. Idle long polls hold no connection and run no
-//! query: they wait on a `Notify` here and on their deadline.
+//! LISTENs on the schema's channel; after a send commits anywhere in the
+//! fleet, that node NOTIFYs the queue's id, and every receive waiting for
+//! that queue on any node wakes and looks. Idle long polls hold no
+//! connection and run no query: they wait on a `Notify` here and on their
+//! deadline.
+//!
+//! Notices are announced after the commit, not inside the sending
+//! transaction, and coalesced: each node sends at most one NOTIFY statement
+//! per `COALESCE` window, naming every queue that changed in it. A NOTIFY
+//! inside each send would serialize every sending commit on PostgreSQL's
+//! notification queue lock and wake the listening backends once per batch
+//! (measured: half the throughput). The cost is a few milliseconds of wake
+//! latency, and a node that dies between a commit and its announcement
+//! leaves other nodes' waiters to their next look (their deadline or the
+//! next notice); nothing is lost.
 //!
 //! When the LISTEN connection drops, notices sent meanwhile are lost: on
 //! reconnecting every waiter is woken to look again, and until then
@@ -11,7 +21,7 @@
 
 use futures_util::StreamExt;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -21,7 +31,18 @@ use tokio_postgres::{AsyncMessage, NoTls};
 pub struct Listener {
     channel: String,
     shared: Arc<Shared>,
+    announcer: Arc<Announcer>,
 }
+
+/// Queues changed on this node since the last NOTIFY.
+#[derive(Default)]
+struct Announcer {
+    pending: Mutex<HashSet<i64>>,
+    kick: Notify,
+}
+
+/// How long changes gather before one NOTIFY names them all.
+const COALESCE: Duration = Duration::from_millis(3);
 
 #[derive(Default)]
 struct Shared {
@@ -58,7 +79,50 @@ impl Listener {
         Listener {
             channel,
             shared: Arc::default(),
+            announcer: Arc::default(),
         }
+    }
+
+    /// Wakes waiters on `queue` on this node now, and on every node once the
+    /// next coalesced NOTIFY goes out (call after the change committed).
+    pub fn announce(&self, queue: i64) {
+        self.shared.wake(queue);
+        self.announcer.pending.lock().insert(queue);
+        self.announcer.kick.notify_one();
+    }
+
+    /// Sends the coalesced NOTIFYs for the life of the process.
+    pub fn start_announcing(&self, pool: deadpool_postgres::Pool) {
+        let announcer = self.announcer.clone();
+        let channel = self.channel.clone();
+        tokio::spawn(async move {
+            loop {
+                announcer.kick.notified().await;
+                tokio::time::sleep(COALESCE).await;
+                let queues: Vec<String> = {
+                    let mut pending = announcer.pending.lock();
+                    pending.drain().map(|q| q.to_string()).collect()
+                };
+                if queues.is_empty() {
+                    continue;
+                }
+                let sent = async {
+                    let client = pool.get().await.map_err(|e| e.to_string())?;
+                    client
+                        .execute(
+                            "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q",
+                            &[&channel, &queues],
+                        )
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                if let Err(e) = sent.await {
+                    // Waiters elsewhere look again at their deadline or on
+                    // the next notice; the messages are committed.
+                    tracing::warn!(error = %e, "store notices: NOTIFY failed");
+                }
+            }
+        });
     }
 
     pub fn channel(&self) -> &str {
@@ -82,12 +146,6 @@ impl Listener {
             queues.retain(|_, w| w.strong_count() > 0);
         }
         n
-    }
-
-    /// Wakes this node's waiters on `queue` at once (a send here need not
-    /// wait for its own notice to come back).
-    pub fn wake(&self, queue: i64) {
-        self.shared.wake(queue);
     }
 
     /// Keeps a LISTEN connection up for the life of the process.

@@ -151,6 +151,7 @@ impl Postgres {
         migrations::apply(&mut client, &settings.schema).await?;
         drop(client);
         pg.inner.listener.start(config);
+        pg.inner.listener.start_announcing(pg.inner.pool.clone());
         Ok(pg)
     }
 
@@ -246,8 +247,10 @@ pub fn db(e: tokio_postgres::Error) -> StoreError {
         }
         let class = &code.code()[..2];
         // 08: connection exception; 57: operator intervention (shutdown,
-        // statement timeout); 53: insufficient resources.
-        if matches!(class, "08" | "57" | "53") {
+        // statement timeout); 53: insufficient resources; 40: a deadlock
+        // or serialization failure the server resolved by aborting this
+        // transaction. Each is worth retrying.
+        if matches!(class, "08" | "57" | "53" | "40") {
             return StoreError::Unavailable(text);
         }
         return StoreError::Database(text);

@@ -128,13 +128,6 @@ impl PgTopics {
             )
             .await
             .map_err(pg_error)?;
-        client
-            .execute(
-                "SELECT pg_notify($1, $2)",
-                &[&self.pg.listener().channel(), &OUTBOX.to_string()],
-            )
-            .await
-            .map_err(pg_error)?;
         Ok(())
     }
 
@@ -380,7 +373,7 @@ impl Topics for PgTopics {
             self.insert_deliveries(&tx, &[delivery]).await?;
         }
         tx.commit().await.map_err(pg_error)?;
-        self.pg.listener().wake(OUTBOX);
+        self.pg.listener().announce(OUTBOX);
         Ok(Subscription::from_record(record))
     }
 
@@ -539,7 +532,7 @@ impl Topics for PgTopics {
         if !fanout.deliveries.is_empty() {
             let client = self.client().await?;
             self.insert_deliveries(&client, &fanout.deliveries).await?;
-            self.pg.listener().wake(OUTBOX);
+            self.pg.listener().announce(OUTBOX);
         }
         Ok(Published {
             message_id,

@@ -154,11 +154,10 @@ impl PgQueues {
                      WITH ORDINALITY AS b(id, body, attrs, trace, vis, n)
                    ORDER BY n
                    RETURNING seq, message_id)
-                 SELECT sent.message_id, sent.seq FROM sent, (SELECT pg_notify($8, $9)) AS wake",
+                 SELECT message_id, seq FROM sent",
             )
             .await
             .map_err(pg_error)?;
-        let channel = self.pg.listener().channel();
         let rows = client
             .query(
                 &stmt,
@@ -170,13 +169,11 @@ impl PgQueues {
                     &attributes,
                     &traces,
                     &visible,
-                    &channel,
-                    &queue.id.to_string(),
                 ],
             )
             .await
             .map_err(insert_error)?;
-        self.pg.listener().wake(queue.id);
+        self.pg.listener().announce(queue.id);
         let by_id: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         Ok(ids
             .into_iter()
@@ -187,90 +184,130 @@ impl PgQueues {
             .collect())
     }
 
-    /// FIFO: each message claims its deduplication key first (an upsert
-    /// that only replaces an expired key); a key already held answers with
-    /// the original message, as SQS does within five minutes.
+    /// FIFO, one statement for the batch: each message claims its
+    /// deduplication key (an upsert that only replaces an expired key) and
+    /// is inserted only when it did; a key already held answers with the
+    /// original message, as SQS does within five minutes. Sequence numbers
+    /// are drawn in batch order, so a group's messages keep it.
     async fn insert_fifo(
         &self,
         queue: &QueueRow,
         accepted: &[(usize, NewMessage, Option<String>)],
         now: i64,
     ) -> ApiResult<Vec<(String, i64)>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg_error)?;
-        let claim = tx
-            .prepare_cached(
-                "INSERT INTO mq_dedup AS d (queue_id, key, expires_at, message_id, seq)
-                 VALUES ($1, $2, $3, $4, nextval('mq_seq'))
-                 ON CONFLICT (queue_id, key) DO UPDATE
-                   SET expires_at = excluded.expires_at, message_id = excluded.message_id, seq = excluded.seq
-                   WHERE d.expires_at <= $5
-                 RETURNING seq",
-            )
-            .await
-            .map_err(pg_error)?;
-        let original = tx
-            .prepare_cached("SELECT message_id, seq FROM mq_dedup WHERE queue_id = $1 AND key = $2")
-            .await
-            .map_err(pg_error)?;
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO mq_messages (seq, queue_id, message_id, body, attributes, trace_header, sent_at, group_id, dedup_id, visible_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .await
-            .map_err(pg_error)?;
-        let mut out = Vec::with_capacity(accepted.len());
+        // A key repeated within the batch is the first one's duplicate (the
+        // upsert cannot touch one row twice in a statement).
+        let keys: Vec<String> = accepted
+            .iter()
+            .map(|(_, _, k)| k.clone().unwrap_or_default())
+            .collect();
+        let mut first_of: HashMap<&str, usize> = HashMap::new();
+        let mut unique = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if !first_of.contains_key(key.as_str()) {
+                first_of.insert(key, i);
+                unique.push(i);
+            }
+        }
+        let pick = |f: &dyn Fn(&NewMessage) -> Option<String>| -> Vec<Option<String>> {
+            unique.iter().map(|&i| f(&accepted[i].1)).collect()
+        };
+        let ids: Vec<String> = unique.iter().map(|_| new_message_id()).collect();
+        let unique_keys: Vec<&str> = unique.iter().map(|&i| keys[i].as_str()).collect();
+        let bodies = pick(&|m| Some(m.body.clone()));
+        let traces = pick(&|m| m.trace_header.clone());
+        let groups = pick(&|m| m.group_id.clone());
+        let dedups = pick(&|m| m.dedup_id.clone());
+        let attributes: Vec<Option<serde_json::Value>> = unique
+            .iter()
+            .map(|&i| {
+                let a = &accepted[i].1.attributes;
+                (!a.is_empty()).then(|| serde_json::to_value(a).unwrap_or_default())
+            })
+            .collect();
         let visible_at = now + queue.settings.delay_seconds as i64 * 1000;
-        for (_, new, key) in accepted {
-            let key = key.clone().unwrap_or_default();
-            let id = new_message_id();
-            let claimed = tx
-                .query_opt(
-                    &claim,
-                    &[&queue.id, &key, &(now + DEDUP_WINDOW_MS), &id, &now],
-                )
-                .await
-                .map_err(pg_error)?;
-            let Some(claimed) = claimed else {
-                let row = tx
-                    .query_one(&original, &[&queue.id, &key])
-                    .await
-                    .map_err(pg_error)?;
-                out.push((row.get(0), row.get(1)));
-                continue;
-            };
-            let seq: i64 = claimed.get(0);
-            let attributes = (!new.attributes.is_empty())
-                .then(|| serde_json::to_value(&new.attributes).unwrap_or_default());
-            tx.execute(
-                &insert,
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "WITH input AS (
+                   SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[])
+                     WITH ORDINALITY AS b(key, id, body, attrs, trace, grp, dedup, n)),
+                 numbered AS (
+                   SELECT nextval('mq_seq') AS seq, i.* FROM (SELECT * FROM input ORDER BY n) i),
+                 claimed AS (
+                   INSERT INTO mq_dedup AS d (queue_id, key, expires_at, message_id, seq)
+                   SELECT $1, key, $9, id, seq FROM numbered
+                   ON CONFLICT (queue_id, key) DO UPDATE
+                     SET expires_at = excluded.expires_at, message_id = excluded.message_id, seq = excluded.seq
+                     WHERE d.expires_at <= $10
+                   RETURNING key),
+                 inserted AS (
+                   INSERT INTO mq_messages (seq, queue_id, message_id, body, attributes, trace_header, sent_at, group_id, dedup_id, visible_at)
+                   SELECT seq, $1, id, body, attrs, trace, $10, grp, dedup, $11 FROM numbered
+                   WHERE key IN (SELECT key FROM claimed)
+                   RETURNING seq)
+                 SELECT nb.n, c.key IS NOT NULL, nb.id, nb.seq, d.message_id, d.seq
+                 FROM numbered nb
+                 LEFT JOIN claimed c ON c.key = nb.key
+                 LEFT JOIN mq_dedup d ON d.queue_id = $1 AND d.key = nb.key
+                 ORDER BY nb.n",
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(
+                &stmt,
                 &[
-                    &seq,
                     &queue.id,
-                    &id,
-                    &new.body,
+                    &unique_keys,
+                    &ids,
+                    &bodies,
                     &attributes,
-                    &new.trace_header,
+                    &traces,
+                    &groups,
+                    &dedups,
+                    &(now + DEDUP_WINDOW_MS),
                     &now,
-                    &new.group_id,
-                    &new.dedup_id,
                     &visible_at,
                 ],
             )
             .await
             .map_err(insert_error)?;
-            out.push((id, seq));
+        let mut answers: Vec<Option<(String, i64)>> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            answers.push(if r.get::<_, bool>(1) {
+                Some((r.get(2), r.get(3)))
+            } else {
+                // Held by an earlier send; one that committed while this
+                // statement ran is not in its snapshot: asked again below.
+                match (r.get::<_, Option<String>>(4), r.get::<_, Option<i64>>(5)) {
+                    (Some(id), Some(seq)) => Some((id, seq)),
+                    _ => None,
+                }
+            });
         }
-        tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[&self.pg.listener().channel(), &queue.id.to_string()],
-        )
-        .await
-        .map_err(pg_error)?;
-        tx.commit().await.map_err(pg_error)?;
-        self.pg.listener().wake(queue.id);
-        Ok(out)
+        for (slot, key) in answers.iter_mut().zip(&unique_keys) {
+            if slot.is_none() {
+                let row = client
+                    .query_one(
+                        "SELECT message_id, seq FROM mq_dedup WHERE queue_id = $1 AND key = $2",
+                        &[&queue.id, key],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                *slot = Some((row.get(0), row.get(1)));
+            }
+        }
+        self.pg.listener().announce(queue.id);
+        let by_key: HashMap<&str, (String, i64)> = unique_keys
+            .iter()
+            .zip(answers)
+            .map(|(k, a)| (*k, a.unwrap_or_default()))
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|k| by_key.get(k.as_str()).cloned().unwrap_or_default())
+            .collect())
     }
 
     /// Receives, waiting up to the wait time. An idle long poll holds no
@@ -358,8 +395,7 @@ impl PgQueues {
         let (messages, dead) = received;
         if dead > 0 {
             if let Some((dlq, _)) = dead_letter {
-                let client = self.client().await?;
-                self.notify(&client, dlq).await?;
+                self.pg.listener().announce(dlq);
             }
         }
         let deliveries = deliveries(queue, messages);
@@ -459,28 +495,21 @@ impl PgQueues {
         let max = max.clamp(1, 10);
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        let candidates = tx
-            .query(
-                "SELECT m.group_id FROM mq_messages m
-                 WHERE m.queue_id = $1 AND m.visible_at <= $2 AND m.group_id IS NOT NULL
-                   AND NOT EXISTS (
-                     SELECT 1 FROM mq_messages i WHERE i.queue_id = $1 AND i.group_id = m.group_id
-                       AND i.visible_at > $2 AND i.receive_count > 0)
-                 GROUP BY m.group_id ORDER BY min(m.seq) LIMIT $3",
-                &[&queue.id, &now, &(max as i64)],
-            )
-            .await
-            .map_err(pg_error)?;
-        let groups: Vec<String> = candidates.iter().map(|r| r.get(0)).collect();
-        if groups.is_empty() {
-            return Ok((Vec::new(), 0));
-        }
+        // Candidates and their locks in one statement: the lock function
+        // runs for each candidate group, oldest head first; groups another
+        // receive holds are skipped, not waited for.
         let locked = tx
             .query(
-                "SELECT g FROM unnest($2::text[]) WITH ORDINALITY AS c(g, n)
-                 WHERE pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || g, 0))
-                 ORDER BY n",
-                &[&queue.id.to_string(), &groups],
+                "SELECT g FROM (
+                   SELECT m.group_id AS g, min(m.seq) AS head FROM mq_messages m
+                   WHERE m.queue_id = $1 AND m.visible_at <= $2 AND m.group_id IS NOT NULL
+                     AND NOT EXISTS (
+                       SELECT 1 FROM mq_messages i WHERE i.queue_id = $1 AND i.group_id = m.group_id
+                         AND i.visible_at > $2 AND i.receive_count > 0)
+                   GROUP BY m.group_id ORDER BY min(m.seq) LIMIT $3) c
+                 WHERE pg_try_advisory_xact_lock(hashtextextended($4::text || ':' || g, 0))
+                 ORDER BY head",
+                &[&queue.id, &now, &(max as i64), &queue.id.to_string()],
             )
             .await
             .map_err(pg_error)?;
@@ -655,8 +684,15 @@ impl PgQueues {
             let client = self.client().await?;
             let stmt = client
                 .prepare_cached(
-                    "DELETE FROM mq_messages m USING unnest($2::bigint[], $3::bigint[]) AS r(seq, nonce)
-                     WHERE m.queue_id = $1 AND m.seq = r.seq AND m.nonce = r.nonce AND m.receive_count > 0",
+                    // Rows are locked in `seq` order, as every statement that
+                    // locks several messages does: no two can deadlock.
+                    "WITH doomed AS (
+                       SELECT m.seq FROM mq_messages m
+                       JOIN unnest($2::bigint[], $3::bigint[]) AS r(seq, nonce)
+                         ON m.seq = r.seq AND m.nonce = r.nonce
+                       WHERE m.queue_id = $1 AND m.receive_count > 0
+                       ORDER BY m.seq FOR UPDATE OF m)
+                     DELETE FROM mq_messages WHERE seq IN (SELECT seq FROM doomed)",
                 )
                 .await
                 .map_err(pg_error)?;
@@ -666,7 +702,7 @@ impl PgQueues {
                 .map_err(pg_error)?;
             // Deleting unblocks a FIFO group, wherever its receivers wait.
             if deleted > 0 && queue.settings.fifo {
-                self.notify(&client, queue.id).await?;
+                self.pg.listener().announce(queue.id);
             }
         }
         Ok(receipts.into_iter().map(|r| r.map(|_| ())).collect())
@@ -702,11 +738,14 @@ impl PgQueues {
             let client = self.client().await?;
             let stmt = client
                 .prepare_cached(
-                    "UPDATE mq_messages m SET visible_at = r.until
-                     FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS r(seq, nonce, until)
-                     WHERE m.queue_id = $1 AND m.seq = r.seq AND m.nonce = r.nonce
-                       AND m.receive_count > 0 AND m.visible_at > $5
-                     RETURNING m.seq",
+                    "WITH changing AS (
+                       SELECT m.seq, r.until FROM mq_messages m
+                       JOIN unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS r(seq, nonce, until)
+                         ON m.seq = r.seq AND m.nonce = r.nonce
+                       WHERE m.queue_id = $1 AND m.receive_count > 0 AND m.visible_at > $5
+                       ORDER BY m.seq FOR UPDATE OF m)
+                     UPDATE mq_messages m SET visible_at = c.until FROM changing c
+                     WHERE m.seq = c.seq RETURNING m.seq",
                 )
                 .await
                 .map_err(pg_error)?;
@@ -716,7 +755,7 @@ impl PgQueues {
                 .map_err(pg_error)?;
             changed = rows.iter().map(|r| r.get::<_, i64>(0)).collect();
             if !changed.is_empty() {
-                self.notify(&client, queue.id).await?;
+                self.pg.listener().announce(queue.id);
             }
         }
         Ok(results

@@ -175,19 +175,6 @@ impl PgQueues {
         Ok(())
     }
 
-    /// Wakes long polls on `queue` on every node, this one at once.
-    async fn notify(&self, client: &deadpool_postgres::Object, queue: i64) -> ApiResult<()> {
-        self.pg.listener().wake(queue);
-        client
-            .execute(
-                "SELECT pg_notify($1, $2)",
-                &[&self.pg.listener().channel(), &queue.to_string()],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(())
-    }
-
     async fn update_tags(
         &self,
         name: &str,
@@ -275,7 +262,8 @@ impl Queues for PgQueues {
             .await
             .map_err(pg_error)?
             .ok_or_else(ApiError::no_queue)?;
-        self.notify(&client, row.get(0)).await
+        self.pg.listener().announce(row.get(0));
+        Ok(())
     }
 
     async fn list_queues(&self, prefix: Option<&str>) -> ApiResult<Vec<String>> {
@@ -372,7 +360,7 @@ impl Queues for PgQueues {
         tx.commit().await.map_err(pg_error)?;
         self.forget(name);
         // A shorter wait or delay may concern waiting receivers.
-        self.pg.listener().wake(queue.id);
+        self.pg.listener().announce(queue.id);
         Ok(())
     }
 
@@ -400,7 +388,10 @@ impl Queues for PgQueues {
     async fn send(&self, name: &str, batch: Vec<NewMessage>) -> ApiResult<Vec<ApiResult<SendOk>>> {
         let queue = self.cached_queue(name).await?;
         let sent = self.send_to(&queue, batch).await;
-        if sent.as_ref().is_err_and(|e| e.kind == ErrorKind::QueueDoesNotExist) {
+        if sent
+            .as_ref()
+            .is_err_and(|e| e.kind == ErrorKind::QueueDoesNotExist)
+        {
             self.forget(name);
         }
         sent
@@ -524,6 +515,58 @@ mod tests {
             .unwrap();
         let sent = a.send("shared", vec![new()]).await.unwrap();
         assert!(sent[0].is_ok());
+        testing::drop_schema(&pg).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fifo_batch_keeps_its_order_and_answers_repeats_with_the_first() {
+        let pg = testing::open("fifo_batch").await;
+        let q = PgQueues::new(pg.clone(), test_naming());
+        let attrs = [
+            ("FifoQueue".to_string(), "true".to_string()),
+            ("ContentBasedDeduplication".to_string(), "true".to_string()),
+        ]
+        .into();
+        q.create_queue("b.fifo", attrs, Tags::new()).await.unwrap();
+        let new = |body: &str| NewMessage {
+            body: body.into(),
+            group_id: Some("g".into()),
+            ..Default::default()
+        };
+        let sent = q
+            .send(
+                "b.fifo",
+                vec![new("one"), new("two"), new("one"), new("three")],
+            )
+            .await
+            .unwrap();
+        let ids: Vec<_> = sent
+            .iter()
+            .map(|r| r.as_ref().unwrap().message_id.clone())
+            .collect();
+        assert_eq!(
+            ids[0], ids[2],
+            "a repeat within the batch is the first message"
+        );
+        let seqs: Vec<_> = sent
+            .iter()
+            .map(|r| r.as_ref().unwrap().sequence_number.clone().unwrap())
+            .collect();
+        assert!(seqs[0] < seqs[1] && seqs[1] < seqs[3], "{seqs:?}");
+        let got = q
+            .receive(
+                "b.fifo",
+                &ReceiveRequest {
+                    max: 10,
+                    visibility: Some(30),
+                    wait_seconds: Some(0),
+                    attempt_id: None,
+                },
+            )
+            .await
+            .unwrap();
+        let bodies: Vec<_> = got.iter().map(|d| d.message.body.to_string()).collect();
+        assert_eq!(bodies, ["one", "two", "three"]);
         testing::drop_schema(&pg).await;
     }
 

@@ -215,7 +215,7 @@ async fn run(queues: &PgQueues, handle: &str) -> ApiResult<()> {
         targets.sort_unstable();
         targets.dedup();
         for target in targets {
-            queues.notify(client, target).await?;
+            queues.pg.listener().announce(target);
         }
         if rate.is_some() {
             tokio::time::sleep_until(started + Duration::from_secs(1)).await;
