@@ -1,6 +1,8 @@
 //! The fleet's periodic chore: drop messages past their queue's retention
-//! period, forget expired deduplication ids and receive attempts, and take
-//! over move tasks whose node stopped renewing them. Every node runs the
+//! period, forget expired deduplication ids and receive attempts, take over
+//! move tasks whose node stopped renewing them, and, where the server runs
+//! without autovacuum, vacuum the queue tables itself (a queue table whose
+//! deleted rows are never vacuumed makes every receive walk them). Every node runs the
 //! loop; a lease row (`mq_chores`) lets exactly one of them do the work at a
 //! time, and passes to another when its holder stops renewing it.
 
@@ -11,19 +13,36 @@ use std::time::Duration;
 
 const EVERY: Duration = Duration::from_secs(5);
 const LEASE_MS: i64 = 15_000;
+/// How often the sweeper vacuums when the server does not.
+const VACUUM_EVERY: Duration = Duration::from_secs(10);
 
 /// Runs the chore loop for the life of the process.
 pub fn spawn(queues: PgQueues, handle: &tokio::runtime::Handle) {
     handle.spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut vacuumed = tokio::time::Instant::now();
+        let mut warned = false;
         loop {
             tick.tick().await;
             match sweep_if_holder(&queues).await {
-                Ok(Some(dropped)) if dropped > 0 => {
-                    tracing::debug!(dropped, "retention sweep");
+                Ok(Some(dropped)) => {
+                    if dropped > 0 {
+                        tracing::debug!(dropped, "retention sweep");
+                    }
+                    if vacuumed.elapsed() >= VACUUM_EVERY {
+                        vacuumed = tokio::time::Instant::now();
+                        match vacuum_without_autovacuum(&queues).await {
+                            Ok(true) if !warned => {
+                                warned = true;
+                                tracing::warn!("the store's PostgreSQL runs without autovacuum: the queue sweeper vacuums the queue tables every 10s");
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "vacuuming the queue tables failed"),
+                        }
+                    }
                 }
-                Ok(_) => {}
+                Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "queue sweep failed; next in 5s"),
             }
         }
@@ -83,6 +102,35 @@ pub async fn sweep_if_holder(queues: &PgQueues) -> ApiResult<Option<u64>> {
         moves::spawn(queues, handle);
     }
     Ok(Some(dropped))
+}
+
+/// Vacuums and analyzes the queue tables when the server's autovacuum is
+/// off; true when it did.
+async fn vacuum_without_autovacuum(queues: &PgQueues) -> Result<bool, String> {
+    let client = queues.pg.client().await.map_err(|e| e.to_string())?;
+    let on: String = client
+        .query_one("SELECT current_setting('autovacuum')", &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .get(0);
+    if on == "on" {
+        return Ok(false);
+    }
+    // VACUUM runs outside a transaction and may take longer than the
+    // statement timeout: lifted for it on this connection, then restored.
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let vacuumed = client
+        .batch_execute("VACUUM (ANALYZE) mq_messages, mq_dedup, mq_attempts, mq_deliveries")
+        .await
+        .map_err(|e| e.to_string());
+    client
+        .batch_execute("RESET statement_timeout")
+        .await
+        .map_err(|e| e.to_string())?;
+    vacuumed.map(|()| true)
 }
 
 #[cfg(test)]
