@@ -69,27 +69,13 @@ impl Broker {
 
     /// A redrive policy must name an existing queue of the same type.
     fn check_redrive(&self, attributes: &AttributeMap, fifo: bool) -> ApiResult<()> {
-        let Some(policy) = attributes.get("RedrivePolicy").filter(|p| !p.is_empty()) else {
+        let Some(policy) = redrive_in(attributes)? else {
             return Ok(());
         };
-        let policy = settings::parse_redrive(policy)
-            .map_err(|why| ApiError::new(ErrorKind::InvalidAttributeValue, why))?;
-        let invalid = |why: &str| {
-            ApiError::new(
-                ErrorKind::InvalidAttributeValue,
-                format!("Value {{\"deadLetterTargetArn\":\"{}\",\"maxReceiveCount\":\"{}\"}} for parameter RedrivePolicy is invalid. Reason: {why}",
-                    policy.dead_letter_target_arn, policy.max_receive_count),
-            )
-        };
-        let Some(dlq) = self.queue_by_arn(&policy.dead_letter_target_arn) else {
-            return Err(invalid("Dead letter target does not exist."));
-        };
-        if dlq.unjournaled(|q| q.is_fifo()) != fifo {
-            return Err(invalid(
-                "Dead-letter target owner queue and source queue must be of the same type (standard or FIFO).",
-            ));
-        }
-        Ok(())
+        let dlq_fifo = self
+            .queue_by_arn(&policy.dead_letter_target_arn)
+            .map(|q| q.unjournaled(|q| q.is_fifo()));
+        check_redrive_target(&policy, fifo, dlq_fifo)
     }
 
     pub fn list_queues(&self, prefix: Option<&str>) -> Vec<String> {
@@ -240,6 +226,40 @@ impl Broker {
             .collect();
         names.sort();
         names
+    }
+}
+
+/// The redrive policy among attributes being set, parsed; None when there
+/// is none (or it is being removed).
+pub fn redrive_in(attributes: &AttributeMap) -> ApiResult<Option<settings::RedrivePolicy>> {
+    let Some(policy) = attributes.get("RedrivePolicy").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    settings::parse_redrive(policy)
+        .map(Some)
+        .map_err(|why| ApiError::new(ErrorKind::InvalidAttributeValue, why))
+}
+
+/// A redrive policy's target must exist (`dlq_fifo` is None when it does
+/// not) and be of the source queue's type.
+pub fn check_redrive_target(
+    policy: &settings::RedrivePolicy,
+    fifo: bool,
+    dlq_fifo: Option<bool>,
+) -> ApiResult<()> {
+    let invalid = |why: &str| {
+        ApiError::new(
+            ErrorKind::InvalidAttributeValue,
+            format!("Value {{\"deadLetterTargetArn\":\"{}\",\"maxReceiveCount\":\"{}\"}} for parameter RedrivePolicy is invalid. Reason: {why}",
+                policy.dead_letter_target_arn, policy.max_receive_count),
+        )
+    };
+    match dlq_fifo {
+        None => Err(invalid("Dead letter target does not exist.")),
+        Some(dlq_fifo) if dlq_fifo != fifo => Err(invalid(
+            "Dead-letter target owner queue and source queue must be of the same type (standard or FIFO).",
+        )),
+        Some(_) => Ok(()),
     }
 }
 

@@ -351,15 +351,8 @@ impl Broker {
         }) {
             return Ok(existing.clone());
         }
-        let token = matches!(protocol, "http" | "https").then(random_token);
-        let record = SubscriptionRecord {
-            arn: format!("{topic_arn}:{}", uuid::Uuid::from_u128(fastrand::u128(..))),
-            topic_arn: topic_arn.to_string(),
-            protocol: protocol.to_string(),
-            endpoint: endpoint.to_string(),
-            attributes,
-            confirm_token: token.clone(),
-        };
+        let record = new_subscription(topic_arn, protocol, endpoint, attributes);
+        let token = record.confirm_token.clone();
         let subscription = Subscription::from_record(record.clone());
         // In memory before its confirmation is scheduled, so the delivery
         // worker finds it.
@@ -496,6 +489,24 @@ pub fn confirmation(naming: &Naming, record: &SubscriptionRecord, token: &str) -
         attempts: 0,
         message_id,
         kind: "SubscriptionConfirmation".into(),
+    }
+}
+
+/// A new subscription: its ARN, and for http(s) endpoints the token the
+/// confirmation carries (it is pending until confirmed).
+pub fn new_subscription(
+    topic_arn: &str,
+    protocol: &str,
+    endpoint: &str,
+    attributes: AttributeMap,
+) -> SubscriptionRecord {
+    SubscriptionRecord {
+        arn: format!("{topic_arn}:{}", uuid::Uuid::from_u128(fastrand::u128(..))),
+        topic_arn: topic_arn.to_string(),
+        protocol: protocol.to_string(),
+        endpoint: endpoint.to_string(),
+        attributes,
+        confirm_token: matches!(protocol, "http" | "https").then(random_token),
     }
 }
 

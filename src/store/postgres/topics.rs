@@ -19,9 +19,9 @@ use crate::messaging::sns::publish::{
     check_publish, fan_out, first_outcome, matching, Checked, PublishInput, Published, Stamp,
 };
 use crate::messaging::sns::topics::{
-    check_new_topic, check_subscribe, check_topic_attribute, confirmation, invalid, random_token,
-    subscription_attributes_of, subscription_not_found, topic_attributes_of, topic_not_found,
-    with_subscription_attribute, Endpoints, Subscription, Topic,
+    check_new_topic, check_subscribe, check_topic_attribute, confirmation, invalid,
+    new_subscription, subscription_attributes_of, subscription_not_found, topic_attributes_of,
+    topic_not_found, with_subscription_attribute, Endpoints, Subscription, Topic,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -322,15 +322,8 @@ impl Topics for PgTopics {
             &endpoints,
         )
         .await?;
-        let token = matches!(protocol, "http" | "https").then(random_token);
-        let record = SubscriptionRecord {
-            arn: format!("{topic_arn}:{}", uuid::Uuid::from_u128(fastrand::u128(..))),
-            topic_arn: topic_arn.to_string(),
-            protocol: protocol.to_string(),
-            endpoint: endpoint.to_string(),
-            attributes,
-            confirm_token: token.clone(),
-        };
+        let record = new_subscription(topic_arn, protocol, endpoint, attributes);
+        let token = record.confirm_token.clone();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         // The topic row serializes subscribes: the same endpoint again

@@ -12,7 +12,9 @@ pub mod sweeper;
 
 use super::{db, now_ms, Postgres};
 use crate::config::queue_settings::{self as settings, AttributeMap, Settings};
-use crate::messaging::broker::queue_admin::{check_new_queue, check_tags};
+use crate::messaging::broker::queue_admin::{
+    check_new_queue, check_redrive_target, check_tags, redrive_in,
+};
 use crate::messaging::broker::{Delivery, ReceiveRequest, SendOk};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::names::Naming;
@@ -152,27 +154,14 @@ impl PgQueues {
 
     /// A redrive policy must name an existing queue of the same type.
     async fn check_redrive(&self, attributes: &AttributeMap, fifo: bool) -> ApiResult<()> {
-        let Some(policy) = attributes.get("RedrivePolicy").filter(|p| !p.is_empty()) else {
+        let Some(policy) = redrive_in(attributes)? else {
             return Ok(());
         };
-        let policy = settings::parse_redrive(policy)
-            .map_err(|why| ApiError::new(ErrorKind::InvalidAttributeValue, why))?;
-        let invalid = |why: &str| {
-            ApiError::new(
-                ErrorKind::InvalidAttributeValue,
-                format!("Value {{\"deadLetterTargetArn\":\"{}\",\"maxReceiveCount\":\"{}\"}} for parameter RedrivePolicy is invalid. Reason: {why}",
-                    policy.dead_letter_target_arn, policy.max_receive_count),
-            )
-        };
-        let Some(dlq) = self.queue_by_arn(&policy.dead_letter_target_arn).await? else {
-            return Err(invalid("Dead letter target does not exist."));
-        };
-        if dlq.settings.fifo != fifo {
-            return Err(invalid(
-                "Dead-letter target owner queue and source queue must be of the same type (standard or FIFO).",
-            ));
-        }
-        Ok(())
+        let dlq_fifo = self
+            .queue_by_arn(&policy.dead_letter_target_arn)
+            .await?
+            .map(|q| q.settings.fifo);
+        check_redrive_target(&policy, fifo, dlq_fifo)
     }
 
     async fn update_tags(
