@@ -128,6 +128,28 @@ async fn signed_webhooks_start_runs_and_bad_signatures_are_refused() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(json_of(resp).await["message"], "the body has no `events`");
+    // No records, or records that are not objects: 400, no run.
+    for (body, message) in [
+        (
+            r#"{"events":[]}"#,
+            "the body holds no records: send a JSON array of objects or one object",
+        ),
+        (
+            r#"{"events":[1,"x",null]}"#,
+            "record 0 is not a JSON object: send a JSON array of objects or one object",
+        ),
+    ] {
+        let resp = c
+            .post(gh.url("/hooks/plain"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{body}");
+        let err = json_of(resp).await;
+        assert_eq!(err["code"], "BadRequest");
+        assert_eq!(err["message"], message);
+    }
 
     assert_eq!(runs(&gh, "signed").await.len(), 2);
     let metrics = gh.metrics().await;
@@ -389,4 +411,26 @@ async fn schedules_never_overlap_and_deactivate_after_failures() {
     .await;
     assert_eq!(f["deactivated"], false);
     assert_eq!(f["consecutive_failures"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_flow_run_from_the_cli_needs_a_body_with_records() {
+    let gh = Gatehouse::start("flows_server", &[]);
+    let out = gh.cli(&["flow", "run", "signed"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "flow `signed` reads its records from the webhook body: pass them with --body FILE"
+        ),
+        "{stderr}"
+    );
+    let empty = gh.dir.path().join("empty.json");
+    std::fs::write(&empty, r#"{"events":[]}"#).unwrap();
+    let out = gh.cli(&["flow", "run", "signed", "--body", empty.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the body holds no records"), "{stderr}");
+    // Neither started a run, so neither counts towards deactivation.
+    assert!(runs(&gh, "signed").await.is_empty());
 }

@@ -59,10 +59,24 @@ pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
             Ok(true)
         }
         FlowCommand::Run { name, body, json } => {
+            // A webhook flow's records are its body: without one, or with
+            // one that holds no records, no run starts (none is recorded,
+            // none counts towards deactivation).
             let payload = match body {
-                Some(path) => Some(bytes::Bytes::from(
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
-                )),
+                Some(path) => {
+                    let body = bytes::Bytes::from(
+                        std::fs::read(&path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    );
+                    engine
+                        .payload(&name, body)
+                        .map_err(|e| anyhow!("{}: {e}", path.display()))?
+                }
+                None if engine.needs_payload(&name)? => {
+                    return Err(anyhow!(
+                        "flow `{name}` reads its records from the webhook body: pass them with --body FILE"
+                    ));
+                }
                 None => None,
             };
             let progress = Arc::new(Progress::default());

@@ -407,6 +407,12 @@ impl Engine {
         Ok(spec.enabled && !self.runner.store.state(id).await?.deactivated)
     }
 
+    /// True when the flow's records come with its trigger (a `webhook`
+    /// source): a run needs a body.
+    pub fn needs_payload(&self, id: &str) -> Result<bool, FlowError> {
+        Ok(self.spec(id)?.source.payload_records().is_some())
+    }
+
     /// What a trigger's body is to the flow: a `webhook` flow's records
     /// (checked now, so the sender hears of a bad body at once), or nothing
     /// (other sources read their API or queue; the body only said "run").

@@ -7,12 +7,14 @@ use crate::flows::record;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
+/// A new record with exactly the targets: a source that is missing, or
+/// whose path crosses a null, gives null, so every record has the same shape
+/// (a file's columns do not depend on which record came first).
 pub fn map(record: &Value, pairs: &[(String, String)]) -> Value {
     let mut out = Value::Object(Map::new());
     for (target, source) in pairs {
-        if let Some(value) = record::get(record, source) {
-            record::set(&mut out, target, value.clone());
-        }
+        let value = record::get(record, source).cloned().unwrap_or(Value::Null);
+        record::set(&mut out, target, value);
     }
     out
 }
@@ -188,7 +190,13 @@ mod tests {
         ];
         assert_eq!(
             map(&r, &pairs),
-            json!({"order_id": 7, "buyer": {"name": "Ann"}})
+            json!({"order_id": 7, "buyer": {"name": "Ann"}, "absent": null})
+        );
+        // A path that crosses a null still gives its target, as null.
+        let crossed = json!({"id": 8, "customer": null});
+        assert_eq!(
+            map(&crossed, &pairs),
+            json!({"order_id": 8, "buyer": {"name": null}, "absent": null})
         );
         let mut r = r;
         rename(&mut r, &[("customer.name".into(), "name".into())]);
