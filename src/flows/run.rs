@@ -152,7 +152,8 @@ impl Runner {
             run_id: input.id.clone(),
             started,
         };
-        let mut writer = RunWriter::new(store, destination, context);
+        let mut writer = RunWriter::new(store, destination, context)
+            .with_columns(crate::flows::sink::columns_of(&spec.tasks));
         let incremental = match &spec.source {
             Source::Http(http) => http.incremental.clone(),
             _ => None,

@@ -69,7 +69,7 @@ pub enum Encoder {
     JsonLines(Compressor),
     Csv {
         out: Compressor,
-        /// The columns: the first record's fields, in order.
+        /// The columns: the run's, when this file started (`start`).
         columns: Option<Vec<String>>,
     },
     Parquet(Box<ParquetEncoder>),
@@ -123,11 +123,12 @@ impl Encoder {
     }
 
     /// Writes the CSV header; called once per file before the first rows.
-    pub fn start(&mut self, first: Option<&Value>) -> Result<(), FlowError> {
+    pub fn start(&mut self, run_columns: &[String]) -> Result<(), FlowError> {
         if let Encoder::Csv { out, columns } = self {
-            let cols: Vec<String> = match first {
-                Some(Value::Object(map)) => map.keys().cloned().collect(),
-                _ => vec!["value".to_string()],
+            let cols: Vec<String> = if run_columns.is_empty() {
+                vec!["value".to_string()]
+            } else {
+                run_columns.to_vec()
             };
             let mut writer = csv::WriterBuilder::new().from_writer(&mut *out);
             writer.write_record(&cols).map_err(FlowError::destination)?;

@@ -62,6 +62,13 @@ impl RunWriter {
         }
     }
 
+    /// CSV: the columns every file starts with (a `map`'s targets, in map
+    /// order).
+    pub fn with_columns(mut self, columns: Vec<String>) -> RunWriter {
+        self.data.columns = columns;
+        self
+    }
+
     /// Writes a page of records; those the format refuses are filed as
     /// errors and counted in the return value.
     pub async fn write(&mut self, records: Vec<Value>) -> Result<u64, FlowError> {
@@ -127,6 +134,10 @@ struct PartStream {
     compression: Compression,
     /// Parquet: the declared schema (else inferred per file).
     schema: Option<arrow_schema::SchemaRef>,
+    /// CSV: the run's columns so far. They hold for the whole run; a field
+    /// first seen later widens them (appended, in the order seen) and starts
+    /// a new file part with the wider header, so no field is dropped.
+    columns: Vec<String>,
     max_size: u64,
     next_part: u32,
     open: Option<OpenFile>,
@@ -145,6 +156,7 @@ impl PartStream {
             format,
             compression,
             schema: None,
+            columns: Vec::new(),
             max_size,
             next_part: 0,
             open: None,
@@ -166,6 +178,11 @@ impl PartStream {
         if records.is_empty() {
             return Ok(Vec::new());
         }
+        if self.format == Format::Csv && widen(&mut self.columns, &records) {
+            // The open file's header lacks the new fields: the next part
+            // carries them.
+            self.finish_file().await?;
+        }
         if self.open.is_none() {
             let key = context.render(
                 &self.template,
@@ -178,7 +195,7 @@ impl PartStream {
                 .await
                 .map_err(FlowError::destination)?;
             let mut encoder = Encoder::new(self.format, self.compression, self.schema.as_ref())?;
-            encoder.start(records.first())?;
+            encoder.start(&self.columns)?;
             self.open = Some(OpenFile {
                 key,
                 upload: WriteMultipart::new_with_chunk_size(upload, CHUNK),
@@ -232,5 +249,144 @@ impl PartStream {
         if let Some(file) = self.open {
             let _ = file.upload.abort().await;
         }
+    }
+}
+
+/// The CSV columns a flow's tasks fix up front: the targets of its last
+/// `map`, in map order (nested targets as dotted paths).
+pub fn columns_of(tasks: &[crate::config::flow_tasks::Task]) -> Vec<String> {
+    tasks
+        .iter()
+        .rev()
+        .find_map(|t| match t {
+            crate::config::flow_tasks::Task::Map(pairs) => {
+                Some(pairs.iter().map(|(target, _)| target.clone()).collect())
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Adds the top-level fields of `records` that no column covers (a column
+/// covers a field by its name or a dotted path under it); true when it
+/// added any to columns that were not empty.
+fn widen(columns: &mut Vec<String>, records: &[Value]) -> bool {
+    let had = !columns.is_empty();
+    let mut added = false;
+    for record in records {
+        let Value::Object(map) = record else {
+            if columns.is_empty() {
+                columns.push("value".into());
+            }
+            continue;
+        };
+        for key in map.keys() {
+            let covered = columns.iter().any(|c| {
+                c == key
+                    || c.strip_prefix(key.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            });
+            if !covered {
+                columns.push(key.clone());
+                added = true;
+            }
+        }
+    }
+    had && added
+}
+
+#[cfg(test)]
+mod column_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn destination() -> Destination {
+        Destination {
+            url: "memory://".into(),
+            format: Format::Csv,
+            compression: Compression::None,
+            key: "out/{run_id}/part-{part}".into(),
+            max_file_size: 1 << 30,
+            s3: Default::default(),
+            schema: None,
+        }
+    }
+
+    async fn files(store: &Arc<dyn ObjectStore>, entries: &[FileEntry]) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in entries {
+            let got = store.get(&Path::from(e.key.as_str())).await.unwrap();
+            out.push(String::from_utf8(got.bytes().await.unwrap().to_vec()).unwrap());
+        }
+        out
+    }
+
+    fn context() -> KeyContext {
+        KeyContext {
+            flow: "f".into(),
+            run_id: "r1".into(),
+            started: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_field_first_seen_on_a_later_page_starts_a_wider_part() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let mut w = RunWriter::new(store.clone(), &destination(), context());
+        // Page 1: `email` null or absent everywhere; page 2 brings it.
+        w.write(vec![
+            json!({"id": 1, "name": "a"}),
+            json!({"id": 2, "name": null}),
+        ])
+        .await
+        .unwrap();
+        w.write(vec![json!({"id": 3, "name": "c", "email": "c@x"})])
+            .await
+            .unwrap();
+        let (data, _) = w.commit(json!({})).await.unwrap();
+        assert_eq!(
+            files(&store, &data).await,
+            ["id,name\n1,a\n2,\n", "id,name,email\n3,c,c@x\n"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_map_fixes_the_columns_in_map_order() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let columns = vec![
+            "z_last".to_string(),
+            "buyer.name".to_string(),
+            "a_first".to_string(),
+        ];
+        let mut w = RunWriter::new(store.clone(), &destination(), context()).with_columns(columns);
+        w.write(vec![
+            json!({"z_last": 1, "buyer": {"name": null}, "a_first": "x"}),
+            json!({"z_last": 2, "buyer": {"name": "Ann"}, "a_first": "y"}),
+        ])
+        .await
+        .unwrap();
+        let (data, _) = w.commit(json!({})).await.unwrap();
+        assert_eq!(
+            files(&store, &data).await,
+            ["z_last,buyer.name,a_first\n1,,x\n2,Ann,y\n"]
+        );
+    }
+
+    #[test]
+    fn columns_hold_for_the_run_and_widen_with_late_fields() {
+        let mut columns = vec!["id".to_string(), "buyer.name".to_string()];
+        assert!(!widen(&mut columns, &[json!({"id": 1, "buyer": null})]));
+        assert_eq!(columns, ["id", "buyer.name"]);
+        assert!(widen(
+            &mut columns,
+            &[json!({"id": 2, "edited": {"ts": 1}})]
+        ));
+        assert_eq!(columns, ["id", "buyer.name", "edited"]);
+        let mut fresh = Vec::new();
+        assert!(!widen(
+            &mut fresh,
+            &[json!({"b": 1, "a": null}), json!({"c": 2})]
+        ));
+        assert_eq!(fresh, ["a", "b", "c"]);
     }
 }
