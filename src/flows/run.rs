@@ -172,6 +172,7 @@ impl Runner {
                 spec,
                 incremental.as_ref(),
                 stored,
+                started,
                 &mut pages,
                 run,
                 progress,
@@ -211,6 +212,7 @@ impl Runner {
         spec: &FlowSpec,
         incremental: Option<&Incremental>,
         stored: Option<Mark>,
+        started: DateTime<Utc>,
         pages: &mut Pages,
         run: &mut RunRecord,
         progress: &Progress,
@@ -264,7 +266,11 @@ impl Runner {
                 .written
                 .store(run.records_written, Ordering::Relaxed);
         }
-        let mark = if incremental.is_some() { highest } else { None };
+        let mark = if incremental.is_some() {
+            watermark::to_store(highest, stored.as_ref(), started)
+        } else {
+            None
+        };
         Ok(mark)
     }
 }

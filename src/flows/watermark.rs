@@ -81,6 +81,32 @@ pub fn start(spec: &Incremental, stored: Option<&Mark>, now: DateTime<Utc>) -> O
     }
 }
 
+/// How far before the run's start a time watermark may reach at most.
+pub const SAFETY_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The watermark to store after a run that read up to `highest`. A time
+/// watermark is capped at the run's start minus `SAFETY_MARGIN`: a record
+/// changed at the source while the run was paging (behind pages already
+/// read) has a later time than the run's start, and the next run must read
+/// it; the highest value seen could be past it and lose it forever. Never
+/// below the stored one. An integer watermark (an id or a sequence) is the
+/// highest value read: its source must assign them in commit order.
+pub fn to_store(
+    highest: Option<Mark>,
+    stored: Option<&Mark>,
+    started: DateTime<Utc>,
+) -> Option<Mark> {
+    let cap = Mark::Time(started - chrono::Duration::from_std(SAFETY_MARGIN).unwrap_or_default());
+    let capped = match highest {
+        Some(Mark::Time(t)) if Mark::Time(t) > cap => Some(cap),
+        other => other,
+    };
+    match (capped, stored) {
+        (Some(c), Some(s)) if &c < s => Some(s.clone()),
+        (c, _) => c,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +160,34 @@ mod tests {
         );
         assert_eq!(Mark::of(&s, &json!({"other": 1})), None);
         assert!(Mark::Integer(2) > Mark::Integer(1));
+    }
+
+    #[test]
+    fn stored_time_watermarks_stop_before_the_run_started() {
+        let at = |t: &str| Mark::parse_stored(WatermarkKind::DateTime, t).unwrap();
+        let started = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        // A record updated during the run (12:00:30) does not move the
+        // watermark past the run's start: the next run reads from there.
+        let seen = Some(at("2026-11-24T12:00:30Z"));
+        assert_eq!(
+            to_store(seen, Some(&at("2026-11-24T11:00:00Z")), started),
+            Some(at("2026-11-24T11:59:55Z"))
+        );
+        // Below the cap: the highest value read.
+        let seen = Some(at("2026-11-24T11:30:00Z"));
+        assert_eq!(to_store(seen.clone(), None, started), seen);
+        // Never backwards.
+        let stored = at("2026-11-24T11:59:58Z");
+        assert_eq!(
+            to_store(Some(at("2026-11-24T12:00:10Z")), Some(&stored), started),
+            Some(stored)
+        );
+        // Integers are the highest read.
+        assert_eq!(
+            to_store(Some(Mark::Integer(900)), Some(&Mark::Integer(10)), started),
+            Some(Mark::Integer(900))
+        );
     }
 }
