@@ -89,3 +89,28 @@ fn the_readme_shows_what_validate_prints() {
         "README.md does not show:\n{printed}"
     );
 }
+
+/// `first_run` is a duration or `all`; anything else names both.
+#[test]
+fn first_run_is_a_duration_or_all() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    let flow = |first_run: &str| {
+        format!(
+            "source:\n  http:\n    base_url: https://example.com\n    path: /items\n    records: items\n    incremental:\n      field: updated_at\n      inject: query:since\n      first_run: {first_run}\n"
+        )
+    };
+    std::fs::write(dir.path().join("flows/sync.yaml"), flow("all")).unwrap();
+    let ok = gatehouse::config::load_with_env(dir.path(), &no_env);
+    assert!(ok.is_ok(), "{:?}", ok.err().map(|d| d.to_string()));
+    std::fs::write(dir.path().join("flows/sync.yaml"), flow("forever")).unwrap();
+    let errors = gatehouse::config::load_with_env(dir.path(), &no_env)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        errors.contains("flows/sync.yaml:9:18: source.http.incremental.first_run:")
+            && errors.contains("or `all` to read everything the first time"),
+        "{errors}"
+    );
+}

@@ -196,8 +196,9 @@ pub struct IncrementalRaw {
     /// How a datetime watermark is written: `rfc3339` (default), `unix`
     /// (seconds), `unix_ms`, or a strftime pattern.
     pub format: Option<String>,
-    /// The first run reads this far back. Default 30d.
-    pub first_run: Option<HumanDuration>,
+    /// The first run reads this far back (a duration), or `all` (everything
+    /// the source holds). Default 30d.
+    pub first_run: Option<String>,
     /// Each run re-reads this much before the watermark, for late writes at
     /// the source (datetime: a duration; integer: a count). Default 0.
     pub lookback: Option<String>,

@@ -152,7 +152,8 @@ pub struct Incremental {
     pub kind: WatermarkKind,
     pub inject: Inject,
     pub format: TimeFormat,
-    pub first_run: Duration,
+    /// How far back the first run reads; None reads everything.
+    pub first_run: Option<Duration>,
     pub lookback: Lookback,
 }
 

@@ -377,14 +377,26 @@ fn incremental(raw: IncrementalRaw, p: &str, r: &mut Reporter<'_>) -> Option<Inc
             }
         },
     };
+    let first_run = match raw.first_run.as_deref().map(str::trim) {
+        None => Some(Duration::from_secs(30 * 86_400)),
+        Some("all") => None,
+        Some(text) => match super::units::parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                r.error(
+                    &format!("{p}.first_run"),
+                    format!("{why}, or `all` to read everything the first time"),
+                );
+                return None;
+            }
+        },
+    };
     Some(Incremental {
         field: raw.field,
         kind,
         inject,
         format,
-        first_run: raw
-            .first_run
-            .map_or(Duration::from_secs(30 * 86_400), |d| d.0),
+        first_run,
         lookback,
     })
 }

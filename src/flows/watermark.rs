@@ -74,9 +74,9 @@ pub fn start(spec: &Incremental, stored: Option<&Mark>, now: DateTime<Utc>) -> O
             };
             Some(Mark::Integer(i - back))
         }
-        (None, WatermarkKind::DateTime) => Some(Mark::Time(
-            now - chrono::Duration::from_std(spec.first_run).unwrap_or_default(),
-        )),
+        (None, WatermarkKind::DateTime) => spec
+            .first_run
+            .map(|back| Mark::Time(now - chrono::Duration::from_std(back).unwrap_or_default())),
         (None, WatermarkKind::Integer) => None,
     }
 }
@@ -120,7 +120,7 @@ mod tests {
             kind,
             inject: Inject::Query("since".into()),
             format: TimeFormat::Rfc3339,
-            first_run: Duration::from_secs(30 * 86_400),
+            first_run: Some(Duration::from_secs(30 * 86_400)),
             lookback,
         }
     }
@@ -148,6 +148,12 @@ mod tests {
             mark.formatted(&TimeFormat::Pattern("%Y%m%d".into())),
             "20261124"
         );
+        // `first_run: all`: the first run reads everything.
+        let all = Incremental {
+            first_run: None,
+            ..s.clone()
+        };
+        assert_eq!(start(&all, None, now), None);
         let s = spec(WatermarkKind::Integer, Lookback::Count(10));
         assert_eq!(start(&s, None, now), None);
         assert_eq!(
