@@ -159,18 +159,7 @@ impl Broker {
         self.check_redrive(&attributes, fifo)?;
         let (_, committed) = cell.change_committed(&self.inner.journal, |q, ops| {
             let mut all = q.attributes.clone();
-            for (k, v) in attributes {
-                if v.is_empty()
-                    && matches!(
-                        k.as_str(),
-                        "RedrivePolicy" | "RedriveAllowPolicy" | "Policy"
-                    )
-                {
-                    all.remove(&k);
-                } else {
-                    all.insert(k, v);
-                }
-            }
+            apply_attribute_changes(&mut all, attributes);
             q.set_attributes(all, unix_secs());
             ops.push(Op::PutQueue(q.record()));
         });
@@ -260,6 +249,23 @@ pub fn check_redrive_target(
             "Dead-letter target owner queue and source queue must be of the same type (standard or FIFO).",
         )),
         Some(_) => Ok(()),
+    }
+}
+
+/// SetQueueAttributes' changes applied to a queue's attributes: an empty
+/// `RedrivePolicy`, `RedriveAllowPolicy` or `Policy` removes it.
+pub fn apply_attribute_changes(all: &mut AttributeMap, changes: AttributeMap) {
+    for (k, v) in changes {
+        if v.is_empty()
+            && matches!(
+                k.as_str(),
+                "RedrivePolicy" | "RedriveAllowPolicy" | "Policy"
+            )
+        {
+            all.remove(&k);
+        } else {
+            all.insert(k, v);
+        }
     }
 }
 

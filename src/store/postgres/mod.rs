@@ -5,6 +5,7 @@
 //! `queues/`, `topics.rs`) and passes the same conformance suite as the
 //! embedded one. `design.md` in `store/` holds the invariants.
 
+mod api;
 pub mod flows;
 pub mod keys;
 pub mod listen;

@@ -5,8 +5,9 @@
 //! which every node's delivery worker claims from (a claim is a lease:
 //! `claimed_until`), retries and completes.
 
-use super::queues::{api_error, PgQueues};
-use super::{db, now_ms, Postgres};
+use super::api::{api_error, json_of, map_of, pg_error};
+use super::queues::PgQueues;
+use super::{now_ms, Postgres};
 use crate::config::queue_settings::AttributeMap;
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::journal::{DeliveryRecord, SubscriptionRecord, TopicRecord};
@@ -23,7 +24,6 @@ use crate::messaging::sns::topics::{
     new_subscription, subscription_attributes_of, subscription_not_found, topic_attributes_of,
     topic_not_found, with_subscription_attribute, Endpoints, Subscription, Topic,
 };
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_postgres::Row;
 
@@ -37,18 +37,6 @@ pub struct PgTopics {
     naming: Naming,
     allow_private: bool,
     flows: Option<FlowDoor>,
-}
-
-fn pg_error(e: tokio_postgres::Error) -> ApiError {
-    api_error(db(e))
-}
-
-fn map_of(value: serde_json::Value) -> BTreeMap<String, String> {
-    serde_json::from_value(value).unwrap_or_default()
-}
-
-fn json_of(map: &BTreeMap<String, String>) -> serde_json::Value {
-    serde_json::to_value(map).unwrap_or_else(|_| serde_json::json!({}))
 }
 
 fn topic_of(row: &Row) -> Topic {

@@ -10,19 +10,20 @@ mod messages;
 mod moves;
 pub mod sweeper;
 
-use super::{db, now_ms, Postgres};
+pub use super::api::api_error;
+use super::api::{json_of, map_of, pg_error};
+use super::{now_ms, Postgres};
 use crate::config::queue_settings::{self as settings, AttributeMap, Settings};
 use crate::messaging::broker::queue_admin::{
-    check_new_queue, check_redrive_target, check_tags, redrive_in,
+    apply_attribute_changes, check_new_queue, check_redrive_target, check_tags, redrive_in,
 };
 use crate::messaging::broker::{Delivery, ReceiveRequest, SendOk};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::names::Naming;
 use crate::messaging::queue::NewMessage;
 use crate::messaging::queues::{MoveTaskStatus, Queues, Tags};
-use crate::store::StoreError;
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,30 +50,6 @@ struct QueueRow {
     name: String,
     settings: Settings,
     attributes: AttributeMap,
-}
-
-/// The store's failures as the SQS API answers them: a database that
-/// cannot be reached is `ServiceUnavailable` (the SDKs retry), anything else
-/// an internal error.
-pub fn api_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Unavailable(m) => ApiError::unavailable(format!(
-            "The service is unavailable: the message store cannot be reached ({m})."
-        )),
-        other => ApiError::internal(format!("the message store failed: {other}")),
-    }
-}
-
-fn pg_error(e: tokio_postgres::Error) -> ApiError {
-    api_error(db(e))
-}
-
-fn map_of(value: serde_json::Value) -> BTreeMap<String, String> {
-    serde_json::from_value(value).unwrap_or_default()
-}
-
-fn json_of(map: &BTreeMap<String, String>) -> serde_json::Value {
-    serde_json::to_value(map).unwrap_or_else(|_| serde_json::json!({}))
 }
 
 fn unix_secs() -> i64 {
@@ -328,18 +305,7 @@ impl Queues for PgQueues {
             .map_err(pg_error)?
             .ok_or_else(ApiError::no_queue)?;
         let mut all = map_of(row.get(0));
-        for (k, v) in attributes {
-            if v.is_empty()
-                && matches!(
-                    k.as_str(),
-                    "RedrivePolicy" | "RedriveAllowPolicy" | "Policy"
-                )
-            {
-                all.remove(&k);
-            } else {
-                all.insert(k, v);
-            }
-        }
+        apply_attribute_changes(&mut all, attributes);
         tx.execute(
             "UPDATE mq_queues SET attributes = $2, modified_at = $3 WHERE id = $1",
             &[&queue.id, &json_of(&all), &unix_secs()],
