@@ -360,14 +360,14 @@ async fn s3_destinations_get_the_files_and_the_manifest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_parquet_schema_sets_the_column_types() {
-    use arrow_array::{Array, Float64Array, Int64Array, TimestampMicrosecondArray};
+    use arrow_array::{Array, Decimal128Array, Int64Array, TimestampMicrosecondArray};
     let saas = Saas::start(RECORDS).await;
     let dir = FlowDir::new();
     dir.flow(
         "typed",
         &flow(
             &saas,
-            "  format: parquet\n  schema: {id: integer, amount: decimal, updated_at: timestamp}\n",
+            "  format: parquet\n  schema: {id: integer, amount: 'decimal(12,2)', updated_at: timestamp}\n",
         ),
     );
     let run = dir.run("typed");
@@ -392,8 +392,9 @@ async fn a_declared_parquet_schema_sets_the_column_types() {
         let amount = batch
             .column(0)
             .as_any()
-            .downcast_ref::<Float64Array>()
+            .downcast_ref::<Decimal128Array>()
             .unwrap();
+        assert_eq!(amount.scale(), 2);
         let id = batch
             .column(1)
             .as_any()
@@ -406,7 +407,7 @@ async fn a_declared_parquet_schema_sets_the_column_types() {
             .unwrap();
         for i in 0..batch.num_rows() {
             let r = &saas.records()[id.value(i) as usize - 1];
-            assert_eq!(amount.value(i), r.amount as f64);
+            assert_eq!(amount.value(i), r.amount as i128 * 100);
             assert_eq!(at.value(i), r.updated * 1_000_000);
         }
         rows += batch.num_rows();

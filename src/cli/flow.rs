@@ -170,6 +170,9 @@ fn print_run(run: &RunRecord, json: bool) -> anyhow::Result<()> {
         run.bytes_written,
         run.files.len()
     );
+    for w in &run.warnings {
+        println!("warning: {w}");
+    }
     if let Some(e) = &run.error {
         println!("error: {e}");
     }

@@ -337,11 +337,13 @@ pub struct DestinationRaw {
     pub max_file_size: Option<ByteSize>,
     /// For `s3://`.
     pub s3: Option<S3Raw>,
-    /// Parquet: column types by field (`string`, `integer`, `decimal`,
-    /// `boolean`, `timestamp`), instead of inferring them from each file's
-    /// first records. Fields not listed are left out; a value that does not
-    /// fit its column goes to the error prefix.
-    pub schema: Option<BTreeMap<String, String>>,
+    /// Parquet: column types by field (`string`, `integer`, `float`,
+    /// `boolean`, `timestamp`, `date`, `json`, `decimal(p,s)`, `list<T>`,
+    /// `struct<name: T, ...>`, or a map for a nested struct), instead of
+    /// inferring them from the records. Fields not listed are left out (the
+    /// run says which); a value that does not fit its column goes to the
+    /// error prefix.
+    pub schema: Option<BTreeMap<String, super::parquet_schema::ColumnRaw>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -715,36 +715,23 @@ fn destination(raw: DestinationRaw, r: &mut Reporter<'_>) -> Option<Destination>
     })
 }
 
-/// A declared Parquet schema: nullable columns, in field-name order.
+/// A declared Parquet schema (`parquet_schema.rs`), errors at their column.
 fn parquet_schema(
-    columns: &std::collections::BTreeMap<String, String>,
+    columns: &std::collections::BTreeMap<String, super::parquet_schema::ColumnRaw>,
     path: &str,
     r: &mut Reporter<'_>,
 ) -> Option<arrow_schema::SchemaRef> {
-    use arrow_schema::{DataType, Field, Schema, TimeUnit};
-    if columns.is_empty() {
-        r.error(path, "declare at least one column");
-        return None;
+    match super::parquet_schema::parse(columns) {
+        Ok(schema) => Some(schema),
+        Err((column, message)) if column.is_empty() => {
+            r.error(path, message);
+            None
+        }
+        Err((column, message)) => {
+            r.error(&format!("{path}.{column}"), message);
+            None
+        }
     }
-    let mut fields = Vec::new();
-    for (name, kind) in columns {
-        let data_type = match kind.as_str() {
-            "string" => DataType::Utf8,
-            "integer" => DataType::Int64,
-            "decimal" => DataType::Float64,
-            "boolean" => DataType::Boolean,
-            "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-            other => {
-                r.error(
-                    &format!("{path}.{name}"),
-                    format!("unknown column type `{other}`: string, integer, decimal, boolean, timestamp"),
-                );
-                return None;
-            }
-        };
-        fields.push(Field::new(name, data_type, true));
-    }
-    Some(std::sync::Arc::new(Schema::new(fields)))
 }
 
 #[cfg(test)]

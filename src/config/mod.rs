@@ -18,6 +18,7 @@ pub mod jwt;
 pub mod key_template;
 pub mod messaging;
 pub mod model;
+pub mod parquet_schema;
 pub mod path_template;
 pub mod plans;
 pub mod policies;

@@ -84,6 +84,7 @@ impl Runner {
             watermark_after: None,
             error: None,
             files: Vec::new(),
+            warnings: Vec::new(),
         };
         if let Err(e) = self.store.insert_run(&run).await {
             tracing::warn!(flow = %spec.id, error = %e, "cannot record the run start");
@@ -126,6 +127,9 @@ impl Runner {
                 if run.status == RunStatus::Error {
                     tracing::warn!(flow = %spec.id, run = %run.id, error = run.error.as_deref().unwrap_or(""), failures = state.consecutive_failures, "flow run failed");
                 } else {
+                    for warning in &run.warnings {
+                        tracing::warn!(flow = %spec.id, run = %run.id, %warning, "flow run warning");
+                    }
                     tracing::info!(flow = %spec.id, run = %run.id, read = run.records_read, written = run.records_written, "flow run finished");
                 }
             }
@@ -186,6 +190,7 @@ impl Runner {
                 return Err(e);
             }
         };
+        run.warnings.extend(writer.notes());
         let summary = json!({
             "flow": spec.id,
             "run_id": input.id,
@@ -196,6 +201,7 @@ impl Runner {
             "records_invalid": run.records_invalid,
             "records_written": run.records_written,
             "watermark": mark.as_ref().map(Mark::stored),
+            "warnings": run.warnings,
         });
         let (files, _errors) = writer.commit(summary).await?;
         // Only now may a queue forget what the run took.

@@ -64,6 +64,9 @@ pub struct RunRecord {
     pub watermark_after: Option<String>,
     pub error: Option<String>,
     pub files: Vec<FileEntry>,
+    /// What the operator should know though the run did not fail: fields
+    /// left out of a declared schema, watermarks that could not be read.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -273,6 +276,7 @@ pub(crate) async fn conformance(store: &dyn FlowStore) {
         watermark_after: None,
         error: None,
         files: Vec::new(),
+        warnings: vec!["a warning".into()],
     };
     use RunStatus::*;
 

@@ -122,6 +122,9 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX flow_ticks_by_tick ON flow_ticks (tick);
 ",
+    // What a run wants its operator to know without failing (fields left
+    // out, watermarks that could not be read).
+    "ALTER TABLE flow_runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'",
 ];
 
 /// Opens a connection in WAL mode (the CLI, the server and the journal each

@@ -21,7 +21,7 @@ fn db(e: impl std::fmt::Display) -> StoreError {
 }
 
 const RUN_COLUMNS: &str = "id, flow, trigger, status, records_read, records_filtered, records_invalid, \
-     records_written, bytes_written, started_at, ended_at, watermark_before, watermark_after, error, files";
+     records_written, bytes_written, started_at, ended_at, watermark_before, watermark_after, error, files, warnings";
 
 impl SqliteFlowStore {
     pub fn open(path: &Path) -> Result<SqliteFlowStore, StoreError> {
@@ -53,7 +53,7 @@ impl Flows {
 
 fn write_run(conn: &Connection, run: &RunRecord) -> rusqlite::Result<usize> {
     conn.execute(
-        &format!("INSERT OR REPLACE INTO flow_runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+        &format!("INSERT OR REPLACE INTO flow_runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
         params![
             run.id,
             run.flow,
@@ -70,12 +70,14 @@ fn write_run(conn: &Connection, run: &RunRecord) -> rusqlite::Result<usize> {
             run.watermark_after,
             run.error,
             serde_json::to_string(&run.files).unwrap_or_else(|_| "[]".into()),
+            serde_json::to_string(&run.warnings).unwrap_or_else(|_| "[]".into()),
         ],
     )
 }
 
 fn read_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let files: String = row.get(14)?;
+    let warnings: String = row.get(15)?;
     Ok(RunRecord {
         id: row.get(0)?,
         flow: row.get(1)?,
@@ -92,6 +94,7 @@ fn read_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         watermark_after: row.get(12)?,
         error: row.get(13)?,
         files: serde_json::from_str(&files).unwrap_or_default(),
+        warnings: serde_json::from_str(&warnings).unwrap_or_default(),
     })
 }
 

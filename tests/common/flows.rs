@@ -111,3 +111,49 @@ pub fn run_records(lake: &Path, run: &Value) -> Vec<Value> {
     }
     out
 }
+
+/// A Parquet file's rows as JSON objects (Arrow's JSON writer: null
+/// values are left out, decimals are numbers).
+pub fn parquet_rows(path: &Path) -> Vec<Value> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    let mut writer = arrow_json::LineDelimitedWriter::new(&mut out);
+    for batch in reader {
+        writer.write(&batch.unwrap()).unwrap();
+    }
+    writer.finish().unwrap();
+    drop(writer);
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The Arrow schema of a Parquet file.
+pub fn parquet_schema(path: &Path) -> arrow_schema::SchemaRef {
+    let file = std::fs::File::open(path).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .schema()
+        .clone()
+}
+
+/// A record as a Parquet row reads back: without null values and empty
+/// objects.
+pub fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()))
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}

@@ -30,6 +30,9 @@ pub struct Record {
     pub status: &'static str,
     /// Unix seconds.
     pub updated: i64,
+    /// More fields (an object, or null for none): nulls on whole pages,
+    /// fields that appear late, empty objects.
+    pub extra: Value,
 }
 
 impl Record {
@@ -39,15 +42,19 @@ impl Record {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     }
 
-    fn json(&self) -> Value {
-        json!({
+    pub fn json(&self) -> Value {
+        let mut out = json!({
             "id": self.id,
             "name": self.name,
             "amount": self.amount,
             "status": self.status,
             "updated_at": self.rfc3339(),
             "updated": self.updated,
-        })
+        });
+        if let (Value::Object(out), Value::Object(extra)) = (&mut out, &self.extra) {
+            out.extend(extra.clone());
+        }
+        out
     }
 }
 
@@ -57,6 +64,15 @@ pub enum Fault {
     TooMany(u64),
     /// 503.
     Unavailable,
+}
+
+/// A change at the source while a run reads it.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// A new record, updated after every other.
+    Insert,
+    /// A record's amount changes and its update time moves past all others.
+    Update { id: u64, amount: i64 },
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +90,53 @@ struct State {
     faults: VecDeque<Fault>,
     seen: Vec<Seen>,
     tokens_issued: u64,
+    /// Changes to make once so many data requests have been answered.
+    changes: Vec<(usize, Change)>,
+}
+
+impl State {
+    fn insert(&mut self) -> Record {
+        let id = self.records.len() as u64 + 1;
+        let updated = self.latest() + 60;
+        let record = Record {
+            id,
+            name: format!("customer {id}"),
+            amount: (id as i64 * 37) % 1000 - 100,
+            status: if id.is_multiple_of(3) {
+                "closed"
+            } else {
+                "open"
+            },
+            updated,
+            extra: Value::Null,
+        };
+        self.records.push(record.clone());
+        record
+    }
+
+    fn latest(&self) -> i64 {
+        self.records
+            .iter()
+            .map(|r| r.updated)
+            .max()
+            .unwrap_or(EPOCH)
+    }
+
+    fn update(&mut self, id: u64, amount: i64) {
+        let latest = self.latest();
+        let r = self.records.iter_mut().find(|r| r.id == id).unwrap();
+        r.amount = amount;
+        r.updated = latest + 60;
+    }
+
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::Insert => {
+                self.insert();
+            }
+            Change::Update { id, amount } => self.update(id, amount),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -108,31 +171,24 @@ impl Saas {
 
     /// A new record, updated after every other.
     pub fn insert(&self) -> Record {
-        let mut s = self.state.lock().unwrap();
-        let id = s.records.len() as u64 + 1;
-        let updated = s.records.iter().map(|r| r.updated).max().unwrap_or(EPOCH) + 60;
-        let record = Record {
-            id,
-            name: format!("customer {id}"),
-            amount: (id as i64 * 37) % 1000 - 100,
-            status: if id.is_multiple_of(3) {
-                "closed"
-            } else {
-                "open"
-            },
-            updated,
-        };
-        s.records.push(record.clone());
-        record
+        self.state.lock().unwrap().insert()
     }
 
     /// Changes a record's amount and moves its update time past all others.
     pub fn update(&self, id: u64, amount: i64) {
+        self.state.lock().unwrap().update(id, amount)
+    }
+
+    /// Sets record `id`'s extra fields (an object; see `Record::extra`).
+    pub fn set_extra(&self, id: u64, extra: Value) {
         let mut s = self.state.lock().unwrap();
-        let latest = s.records.iter().map(|r| r.updated).max().unwrap_or(EPOCH);
-        let r = s.records.iter_mut().find(|r| r.id == id).unwrap();
-        r.amount = amount;
-        r.updated = latest + 60;
+        s.records.iter_mut().find(|r| r.id == id).unwrap().extra = extra;
+    }
+
+    /// Makes `change` once `answered` data requests have been answered,
+    /// before the next is: a run sees the source change between its pages.
+    pub fn during(&self, answered: usize, change: Change) {
+        self.state.lock().unwrap().changes.push((answered, change));
     }
 
     pub fn records(&self) -> Vec<Record> {
@@ -210,6 +266,17 @@ async fn serve(
         headers: headers.clone(),
         body: body.clone(),
     });
+    let answered = s.seen.len() - 1;
+    let due: Vec<Change> = s
+        .changes
+        .iter()
+        .filter(|(n, _)| *n == answered)
+        .map(|(_, c)| c.clone())
+        .collect();
+    s.changes.retain(|(n, _)| *n != answered);
+    for change in due {
+        s.apply(change);
+    }
     match s.faults.pop_front() {
         Some(Fault::TooMany(secs)) => {
             return (

@@ -79,7 +79,7 @@ impl Encoder {
     pub fn new(
         format: Format,
         compression: Compression,
-        schema: Option<&arrow_schema::SchemaRef>,
+        schema: Option<arrow_schema::SchemaRef>,
     ) -> Result<Encoder, FlowError> {
         Ok(match format {
             Format::JsonLines => Encoder::JsonLines(Compressor::new(compression)?),
@@ -87,7 +87,12 @@ impl Encoder {
                 out: Compressor::new(compression)?,
                 columns: None,
             },
-            Format::Parquet => Encoder::Parquet(Box::new(ParquetEncoder::new(schema.cloned()))),
+            Format::Parquet => {
+                let schema = schema.ok_or_else(|| {
+                    FlowError::Destination("a Parquet file needs a schema".into())
+                })?;
+                Encoder::Parquet(Box::new(ParquetEncoder::new(schema)?))
+            }
         })
     }
 

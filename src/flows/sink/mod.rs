@@ -8,9 +8,12 @@
 //! and `_manifest.json` is written last: a run folder without one is not
 //! complete.
 
+pub mod declared;
 pub mod encode;
 pub mod keys;
+pub mod layout;
 pub mod parquet;
+pub mod shape;
 pub mod stores;
 
 use super::error::FlowError;
@@ -18,6 +21,8 @@ use crate::config::flow_spec::{Compression, Destination, Format};
 pub use crate::store::flows::FileEntry;
 use encode::Encoder;
 use keys::KeyContext;
+pub use layout::columns_of;
+use layout::Layout;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
@@ -41,18 +46,27 @@ impl RunWriter {
         destination: &Destination,
         context: KeyContext,
     ) -> RunWriter {
+        let layout = match (destination.format, &destination.schema) {
+            (Format::Csv, _) => Layout::Csv(Vec::new()),
+            (Format::Parquet, Some(schema)) => {
+                Layout::Declared(Box::new(declared::Declared::new(schema.clone())))
+            }
+            (Format::Parquet, None) => Layout::Inferred(Default::default()),
+            (Format::JsonLines, _) => Layout::Free,
+        };
         let data = PartStream::new(
             destination.key.clone(),
             destination.format,
             destination.compression,
             destination.max_file_size,
-        )
-        .with_schema(destination.schema.clone());
+            layout,
+        );
         let errors = PartStream::new(
             format!("_errors/{}", destination.key),
             Format::JsonLines,
             Compression::None,
             destination.max_file_size,
+            Layout::Free,
         );
         RunWriter {
             store,
@@ -65,8 +79,15 @@ impl RunWriter {
     /// CSV: the columns every file starts with (a `map`'s targets, in map
     /// order).
     pub fn with_columns(mut self, columns: Vec<String>) -> RunWriter {
-        self.data.columns = columns;
+        if let Layout::Csv(c) = &mut self.data.layout {
+            *c = columns;
+        }
         self
+    }
+
+    /// What the run should report about its files (fields left out).
+    pub fn notes(&self) -> Vec<String> {
+        self.data.layout.note().into_iter().collect()
     }
 
     /// Writes a page of records; those the format refuses are filed as
@@ -132,12 +153,8 @@ struct PartStream {
     template: String,
     format: Format,
     compression: Compression,
-    /// Parquet: the declared schema (else inferred per file).
-    schema: Option<arrow_schema::SchemaRef>,
-    /// CSV: the run's columns so far. They hold for the whole run; a field
-    /// first seen later widens them (appended, in the order seen) and starts
-    /// a new file part with the wider header, so no field is dropped.
-    columns: Vec<String>,
+    /// The columns files start with; they only widen during a run.
+    layout: Layout,
     max_size: u64,
     next_part: u32,
     open: Option<OpenFile>,
@@ -150,23 +167,18 @@ impl PartStream {
         format: Format,
         compression: Compression,
         max_size: u64,
+        layout: Layout,
     ) -> PartStream {
         PartStream {
             template,
             format,
             compression,
-            schema: None,
-            columns: Vec::new(),
+            layout,
             max_size,
             next_part: 0,
             open: None,
             done: Vec::new(),
         }
-    }
-
-    fn with_schema(mut self, schema: Option<arrow_schema::SchemaRef>) -> PartStream {
-        self.schema = schema;
-        self
     }
 
     async fn write(
@@ -175,13 +187,15 @@ impl PartStream {
         context: &KeyContext,
         records: Vec<Value>,
     ) -> Result<Vec<(Value, String)>, FlowError> {
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
-        if self.format == Format::Csv && widen(&mut self.columns, &records) {
-            // The open file's header lacks the new fields: the next part
-            // carries them.
+        let fitted = self.layout.fit(records);
+        let (records, mut rejected) = (fitted.records, fitted.rejected);
+        if fitted.widened {
+            // The open file's header or schema lacks what the page brought:
+            // the next part carries it.
             self.finish_file().await?;
+        }
+        if records.is_empty() {
+            return Ok(rejected);
         }
         if self.open.is_none() {
             let key = context.render(
@@ -194,8 +208,8 @@ impl PartStream {
                 .put_multipart(&Path::from(key.as_str()))
                 .await
                 .map_err(FlowError::destination)?;
-            let mut encoder = Encoder::new(self.format, self.compression, self.schema.as_ref())?;
-            encoder.start(&self.columns)?;
+            let mut encoder = Encoder::new(self.format, self.compression, self.layout.schema())?;
+            encoder.start(self.layout.columns())?;
             self.open = Some(OpenFile {
                 key,
                 upload: WriteMultipart::new_with_chunk_size(upload, CHUNK),
@@ -205,11 +219,12 @@ impl PartStream {
             });
         }
         let Some(file) = self.open.as_mut() else {
-            return Ok(Vec::new());
+            return Ok(rejected);
         };
         let count = records.len() as u64;
-        let rejected = file.encoder.write(records)?;
-        file.records += count - rejected.len() as u64;
+        let misfits = file.encoder.write(records)?;
+        file.records += count - misfits.len() as u64;
+        rejected.extend(misfits);
         let bytes = file.encoder.take()?;
         file.bytes += bytes.len() as u64;
         file.upload.write(&bytes);
@@ -250,49 +265,6 @@ impl PartStream {
             let _ = file.upload.abort().await;
         }
     }
-}
-
-/// The CSV columns a flow's tasks fix up front: the targets of its last
-/// `map`, in map order (nested targets as dotted paths).
-pub fn columns_of(tasks: &[crate::config::flow_tasks::Task]) -> Vec<String> {
-    tasks
-        .iter()
-        .rev()
-        .find_map(|t| match t {
-            crate::config::flow_tasks::Task::Map(pairs) => {
-                Some(pairs.iter().map(|(target, _)| target.clone()).collect())
-            }
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-/// Adds the top-level fields of `records` that no column covers (a column
-/// covers a field by its name or a dotted path under it); true when it
-/// added any to columns that were not empty.
-fn widen(columns: &mut Vec<String>, records: &[Value]) -> bool {
-    let had = !columns.is_empty();
-    let mut added = false;
-    for record in records {
-        let Value::Object(map) = record else {
-            if columns.is_empty() {
-                columns.push("value".into());
-            }
-            continue;
-        };
-        for key in map.keys() {
-            let covered = columns.iter().any(|c| {
-                c == key
-                    || c.strip_prefix(key.as_str())
-                        .is_some_and(|r| r.starts_with('.'))
-            });
-            if !covered {
-                columns.push(key.clone());
-                added = true;
-            }
-        }
-    }
-    had && added
 }
 
 #[cfg(test)]
@@ -370,23 +342,5 @@ mod column_tests {
             files(&store, &data).await,
             ["z_last,buyer.name,a_first\n1,,x\n2,Ann,y\n"]
         );
-    }
-
-    #[test]
-    fn columns_hold_for_the_run_and_widen_with_late_fields() {
-        let mut columns = vec!["id".to_string(), "buyer.name".to_string()];
-        assert!(!widen(&mut columns, &[json!({"id": 1, "buyer": null})]));
-        assert_eq!(columns, ["id", "buyer.name"]);
-        assert!(widen(
-            &mut columns,
-            &[json!({"id": 2, "edited": {"ts": 1}})]
-        ));
-        assert_eq!(columns, ["id", "buyer.name", "edited"]);
-        let mut fresh = Vec::new();
-        assert!(!widen(
-            &mut fresh,
-            &[json!({"b": 1, "a": null}), json!({"c": 2})]
-        ));
-        assert_eq!(fresh, ["a", "b", "c"]);
     }
 }

@@ -1,83 +1,65 @@
-//! Parquet files: the Arrow schema is declared in the flow
-//! (`destination.schema`) or inferred from the first page of (mapped)
-//! records, so integers stay integers, decimals doubles, booleans booleans
-//! and nested objects structs. A later record whose field does not
-//! fit its column is returned to the caller, which files it under the error
-//! prefix with the reason.
+//! One Parquet file: records decoded into Arrow batches of the file's
+//! schema (declared, or the run's shape when the file started; see
+//! `layout.rs`) and written with snappy. A record that does not fit the
+//! schema is returned to the caller, which files it under the error prefix
+//! with the reason.
 
 use crate::flows::error::FlowError;
-use arrow_json::reader::{infer_json_schema_from_iterator, Decoder, ReaderBuilder};
+use arrow_json::reader::{Decoder, ReaderBuilder};
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde_json::Value;
-use std::sync::Arc;
 
 /// Rows per row group: bounds the memory a file being written holds.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 
-#[derive(Default)]
 pub struct ParquetEncoder {
-    declared: Option<SchemaRef>,
-    open: Option<(ArrowWriter<Vec<u8>>, SchemaRef)>,
+    writer: ArrowWriter<Vec<u8>>,
+    schema: SchemaRef,
 }
 
 /// `rows` sizes the decoder's buffers (it decodes whatever it is given).
+/// Numbers and booleans in a text column are written as text.
 fn decoder(schema: &SchemaRef, rows: usize) -> Result<Decoder, FlowError> {
     ReaderBuilder::new(schema.clone())
         .with_batch_size(rows.max(1))
+        .with_coerce_primitive(true)
         .build_decoder()
         .map_err(FlowError::destination)
 }
 
 impl ParquetEncoder {
-    pub fn new(declared: Option<SchemaRef>) -> ParquetEncoder {
-        ParquetEncoder {
-            declared,
-            open: None,
-        }
+    pub fn new(schema: SchemaRef) -> Result<ParquetEncoder, FlowError> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+            .map_err(FlowError::destination)?;
+        Ok(ParquetEncoder { writer, schema })
     }
 
     pub fn write(&mut self, records: Vec<Value>) -> Result<Vec<(Value, String)>, FlowError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        if self.open.is_none() {
-            let schema: SchemaRef = match &self.declared {
-                Some(schema) => schema.clone(),
-                None => Arc::new(
-                    infer_json_schema_from_iterator(records.iter().map(Ok)).map_err(|e| {
-                        FlowError::Destination(format!("cannot infer a Parquet schema: {e}"))
-                    })?,
-                ),
-            };
-            let props = WriterProperties::builder()
-                .set_compression(Compression::SNAPPY)
-                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-                .build();
-            let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
-                .map_err(FlowError::destination)?;
-            self.open = Some((writer, schema));
-        }
-        let Some((writer, schema)) = self.open.as_mut() else {
-            return Ok(Vec::new());
-        };
-        let mut whole = decoder(schema, records.len())?;
+        let mut whole = decoder(&self.schema, records.len())?;
         let batch = whole.serialize(&records).and_then(|()| whole.flush());
         if let Ok(Some(batch)) = batch {
-            writer.write(&batch).map_err(FlowError::destination)?;
+            self.writer.write(&batch).map_err(FlowError::destination)?;
             return Ok(Vec::new());
         }
         // Some record does not fit: find which, one at a time.
         let mut rejected = Vec::new();
         for record in records {
-            let mut one = decoder(schema, 1)?;
+            let mut one = decoder(&self.schema, 1)?;
             match one
                 .serialize(std::slice::from_ref(&record))
                 .and_then(|()| one.flush())
             {
-                Ok(Some(batch)) => writer.write(&batch).map_err(FlowError::destination)?,
+                Ok(Some(batch)) => self.writer.write(&batch).map_err(FlowError::destination)?,
                 Ok(None) => {}
                 Err(e) => rejected.push((record, format!("does not fit the Parquet schema: {e}"))),
             }
@@ -86,23 +68,15 @@ impl ParquetEncoder {
     }
 
     pub fn take(&mut self) -> Result<Vec<u8>, FlowError> {
-        Ok(match self.open.as_mut() {
-            // Only bytes the writer already wrote: its offsets are counted
-            // separately, so taking them does not disturb the file.
-            Some((writer, _)) => std::mem::take(writer.inner_mut()),
-            None => Vec::new(),
-        })
+        // Only bytes the writer already wrote: its offsets are counted
+        // separately, so taking them does not disturb the file.
+        Ok(std::mem::take(self.writer.inner_mut()))
     }
 
     /// Writes the footer; returns the file's last bytes.
-    pub fn finish(self) -> Result<Vec<u8>, FlowError> {
-        match self.open {
-            Some((mut writer, _)) => {
-                writer.finish().map_err(FlowError::destination)?;
-                Ok(std::mem::take(writer.inner_mut()))
-            }
-            None => Ok(Vec::new()),
-        }
+    pub fn finish(mut self) -> Result<Vec<u8>, FlowError> {
+        self.writer.finish().map_err(FlowError::destination)?;
+        Ok(std::mem::take(self.writer.inner_mut()))
     }
 }
 
@@ -110,15 +84,23 @@ impl ParquetEncoder {
 mod tests {
     use super::*;
     use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use serde_json::json;
+    use std::sync::Arc;
 
     #[test]
     fn types_survive_and_misfits_are_returned() {
-        let mut encoder = ParquetEncoder::default();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("total", DataType::Float64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("gone", DataType::Null, true),
+        ]));
+        let mut encoder = ParquetEncoder::new(schema).unwrap();
         let first = vec![
             json!({"id": 1, "total": 2.5, "name": "a"}),
-            json!({"id": 2, "total": 3.0, "name": "b"}),
+            json!({"id": 2, "total": 3, "name": 7}),
         ];
         assert!(encoder.write(first).unwrap().is_empty());
         let mut bytes = encoder.take().unwrap();
@@ -159,14 +141,16 @@ mod tests {
             .as_any()
             .downcast_ref::<Float64Array>()
             .unwrap();
-        assert_eq!(totals.value(0), 2.5);
+        assert_eq!(totals.value(1), 3.0);
         let names = b
             .column_by_name("name")
             .unwrap()
             .as_any()
             .downcast_ref::<StringArray>()
             .unwrap();
-        assert_eq!(names.value(1), "b");
+        // A number in a text column is written as text.
+        assert_eq!(names.value(1), "7");
         assert_eq!(ids.null_count(), 0);
+        assert_eq!(b.column_by_name("gone").unwrap().logical_null_count(), rows);
     }
 }

@@ -20,11 +20,12 @@ impl PgFlowStore {
     }
 }
 
-const RUN_COLUMNS: &str = "id, flow, trigger, status, records_read, records_filtered, records_invalid, records_written, bytes_written, started_at, ended_at, watermark_before, watermark_after, error, files";
+const RUN_COLUMNS: &str = "id, flow, trigger, status, records_read, records_filtered, records_invalid, records_written, bytes_written, started_at, ended_at, watermark_before, watermark_after, error, files, warnings";
 
 fn read_run(row: &Row) -> RunRecord {
     let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
     let files: serde_json::Value = row.get(14);
+    let warnings: serde_json::Value = row.get(15);
     RunRecord {
         id: row.get(0),
         flow: row.get(1),
@@ -41,22 +42,24 @@ fn read_run(row: &Row) -> RunRecord {
         watermark_after: row.get(12),
         error: row.get(13),
         files: serde_json::from_value::<Vec<FileEntry>>(files).unwrap_or_default(),
+        warnings: serde_json::from_value::<Vec<String>>(warnings).unwrap_or_default(),
     }
 }
 
 async fn write_run(client: &impl GenericClient, run: &RunRecord) -> Result<(), StoreError> {
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     let files = serde_json::to_value(&run.files).unwrap_or_else(|_| serde_json::json!([]));
+    let warnings = serde_json::json!(run.warnings);
     client
         .execute(
             &format!(
-                "INSERT INTO flow_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                "INSERT INTO flow_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status,
                    records_read = excluded.records_read, records_filtered = excluded.records_filtered,
                    records_invalid = excluded.records_invalid, records_written = excluded.records_written,
                    bytes_written = excluded.bytes_written, ended_at = excluded.ended_at,
                    watermark_before = excluded.watermark_before, watermark_after = excluded.watermark_after,
-                   error = excluded.error, files = excluded.files"
+                   error = excluded.error, files = excluded.files, warnings = excluded.warnings"
             ),
             &[
                 &run.id,
@@ -74,6 +77,7 @@ async fn write_run(client: &impl GenericClient, run: &RunRecord) -> Result<(), S
                 &run.watermark_after,
                 &run.error,
                 &files,
+                &warnings,
             ],
         )
         .await

@@ -184,6 +184,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE mq_dedup SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
       autovacuum_vacuum_cost_delay = 0);
     ",
+    // 6: what a run wants its operator to know without failing.
+    "ALTER TABLE flow_runs ADD COLUMN warnings jsonb NOT NULL DEFAULT '[]'",
 ];
 
 /// Brings `schema` up to date; safe when several nodes call it at once.
