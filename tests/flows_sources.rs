@@ -35,10 +35,10 @@ fn preset_flow(preset: &str, saas: &Saas) -> String {
             "preset: stripe\n    base_url: {url}\n    path: /v1/customers\n    query: {{limit: \"5\"}}\n    auth: {{bearer: {TOKEN}}}"
         ),
         "github" => format!(
-            "preset: github\n    base_url: {url}\n    path: /repos/acme/shop/issues\n    query: {{per_page: \"5\"}}\n    auth: {{bearer: {TOKEN}}}"
+            "preset: github\n    base_url: {url}\n    path: /repos/acme/shop/issues\n    query: {{per_page: \"5\", direction: asc}}\n    auth: {{bearer: {TOKEN}}}"
         ),
         "salesforce" => format!(
-            "preset: salesforce\n    base_url: {url}\n    query: {{q: SELECT Id FROM Account}}\n    auth:\n      oauth2: {{token_url: {url}/services/oauth2/token, client_id: {CLIENT_ID}, client_secret: {CLIENT_SECRET}}}"
+            "preset: salesforce\n    base_url: {url}\n    query: {{q: \"SELECT Id FROM Account WHERE updated_at >= {{watermark}} ORDER BY updated_at\"}}\n    auth:\n      oauth2: {{token_url: {url}/services/oauth2/token, client_id: {CLIENT_ID}, client_secret: {CLIENT_SECRET}}}"
         ),
         "slack" => format!(
             "preset: slack\n    base_url: {url}/api\n    query: {{channel: C123, limit: \"5\"}}\n    auth: {{bearer: {TOKEN}}}"
@@ -47,7 +47,7 @@ fn preset_flow(preset: &str, saas: &Saas) -> String {
             "preset: zendesk\n    base_url: {url}\n    auth:\n      basic: {{username: agent@acme.test/token, password: zd-secret}}"
         ),
         "hubspot" => format!(
-            "preset: hubspot\n    base_url: {url}\n    path: /crm/v3/objects/contacts/search\n    method: POST\n    body: {{filterGroups: [{{filters: [{{propertyName: hs_lastmodifieddate, operator: GTE}}]}}], limit: 5}}\n    auth:\n      api_key: {{value: {TOKEN}, header: Authorization, prefix: \"Bearer \"}}"
+            "preset: hubspot\n    base_url: {url}\n    auth:\n      api_key: {{value: {TOKEN}, header: Authorization, prefix: \"Bearer \"}}"
         ),
         other => panic!("{other}"),
     };
@@ -81,7 +81,13 @@ async fn every_preset_pages_through_every_record_exactly_once() {
         let first = &seen[0];
         let injected = match preset {
             "stripe" => first.query.get("created[gte]").cloned(),
-            "github" | "salesforce" => first.query.get("since").cloned(),
+            "github" => first.query.get("since").cloned(),
+            // In the SOQL's WHERE; the query API ignores other parameters.
+            "salesforce" => first
+                .query
+                .get("q")
+                .filter(|q| q.contains("WHERE updated_at >= 20"))
+                .cloned(),
             "slack" => first.query.get("oldest").cloned(),
             "zendesk" => first.query.get("start_time").cloned(),
             "hubspot" => first
@@ -92,16 +98,26 @@ async fn every_preset_pages_through_every_record_exactly_once() {
             _ => None,
         };
         assert!(injected.is_some(), "{preset}: no watermark in {first:?}");
-        // Pages: 23 records in pages of 5 (Salesforce 4, Zendesk 3).
+        // Pages: 23 records in pages of 5 (Salesforce 4, Zendesk 3,
+        // HubSpot's preset 100).
         let pages = match preset {
             "salesforce" => 6,
             "zendesk" => 8,
+            "hubspot" => 1,
             _ => 5,
         };
         assert_eq!(seen.len(), pages, "{preset}: {seen:#?}");
         if preset == "hubspot" {
-            assert_eq!(seen[1].body["after"], "5");
-            assert!(seen[1].query.is_empty());
+            // The preset's own search: POST to the search path, GTE on the
+            // modification time, sorted by it.
+            assert_eq!(first.method, "POST");
+            assert_eq!(first.path, "/crm/v3/objects/contacts/search");
+            assert_eq!(
+                first.body["filterGroups"][0]["filters"][0]["operator"],
+                "GTE"
+            );
+            assert_eq!(first.body["sorts"][0]["direction"], "ASCENDING");
+            assert!(first.query.is_empty());
         }
         if preset == "salesforce" {
             assert_eq!(saas.tokens_issued(), 1);

@@ -89,8 +89,11 @@ pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
                             tokio::time::sleep(Duration::from_millis(250)).await;
                             let read = shown.read.load(Ordering::Relaxed);
                             let written = shown.written.load(Ordering::Relaxed);
-                            let rate = read as f64 / started.elapsed().as_secs_f64().max(0.001);
-                            eprint!("\r\x1b[2Kread {read}  written {written}  {rate:.0} records/s");
+                            let total = shown.total.load(Ordering::Relaxed);
+                            eprint!(
+                                "\r\x1b[2K{}",
+                                progress_line(read, written, total, started.elapsed())
+                            );
                         }
                     })
                 });
@@ -159,17 +162,27 @@ fn print_run(run: &RunRecord, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(run)?);
         return Ok(());
     }
-    println!(
-        "run {} {}: read {}, filtered {}, invalid {}, written {} ({} bytes in {} files)",
-        run.id,
-        run.status.as_str(),
-        run.records_read,
-        run.records_filtered,
-        run.records_invalid,
-        run.records_written,
-        run.bytes_written,
-        run.files.len()
-    );
+    if run.status == RunStatus::Successful {
+        println!(
+            "run {} {}: read {}, filtered {}, invalid {}, written {} ({} bytes in {} files)",
+            run.id,
+            run.status.as_str(),
+            run.records_read,
+            run.records_filtered,
+            run.records_invalid,
+            run.records_written,
+            run.bytes_written,
+            run.files.len()
+        );
+    } else {
+        println!(
+            "run {} {}: read {}, filtered {}; nothing committed",
+            run.id,
+            run.status.as_str(),
+            run.records_read,
+            run.records_filtered,
+        );
+    }
     for w in &run.warnings {
         println!("warning: {w}");
     }
@@ -177,4 +190,38 @@ fn print_run(run: &RunRecord, json: bool) -> anyhow::Result<()> {
         println!("error: {e}");
     }
     Ok(())
+}
+
+/// `read 1200/5010  written 1180  400 records/s  ETA 10s`: the total and
+/// the time left when the source reports how many records there are.
+fn progress_line(read: u64, written: u64, total: u64, elapsed: Duration) -> String {
+    let rate = read as f64 / elapsed.as_secs_f64().max(0.001);
+    if total == 0 {
+        return format!("read {read}  written {written}  {rate:.0} records/s");
+    }
+    let left = total.saturating_sub(read) as f64;
+    let eta = if rate >= 1.0 {
+        format!("ETA {}s", (left / rate).ceil() as u64)
+    } else {
+        "ETA -".to_string()
+    };
+    format!("read {read}/{total}  written {written}  {rate:.0} records/s  {eta}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_line;
+    use std::time::Duration;
+
+    #[test]
+    fn progress_shows_the_time_left_when_the_total_is_known() {
+        assert_eq!(
+            progress_line(1200, 1180, 5000, Duration::from_secs(3)),
+            "read 1200/5000  written 1180  400 records/s  ETA 10s"
+        );
+        assert_eq!(
+            progress_line(10, 10, 0, Duration::from_secs(1)),
+            "read 10  written 10  10 records/s"
+        );
+    }
 }

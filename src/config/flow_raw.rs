@@ -97,6 +97,15 @@ pub struct HttpSourceRaw {
     pub auth: Option<AuthRaw>,
     pub pagination: Option<PaginationRaw>,
     pub incremental: Option<IncrementalRaw>,
+    /// The field that identifies a record (`id`; dotted paths work). A
+    /// record whose id this run already wrote is not written again: when
+    /// the source changes while it is read, pages shift and a record can
+    /// come twice. Presets set it; without it, no such check is made.
+    pub id: Option<String>,
+    /// Where a response says how many records the query matches in all
+    /// (`totalSize`, `total`): `flow run` then shows how long is left.
+    /// Presets set it where the API has one.
+    pub total: Option<String>,
     /// Requests per second to the API, e.g. `10/s`, `100/min`.
     pub rate_limit: Option<String>,
     /// Per request. Default 30s.
@@ -151,6 +160,10 @@ pub struct OAuth2Raw {
     pub token_url: String,
     pub client_id: String,
     pub client_secret: String,
+    /// How the client authenticates to the token endpoint: `basic` (an
+    /// Authorization header, RFC 6749's preference; default) or `body`
+    /// (`client_id` and `client_secret` in the form).
+    pub client_auth: Option<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
 }
@@ -175,6 +188,10 @@ pub struct PaginationRaw {
     pub size: Option<u64>,
     /// page: the first page number. Default 1.
     pub start: Option<u64>,
+    /// The API serves at most this many results per query (HubSpot's
+    /// search: 10000). Reaching it, the query starts again from the
+    /// highest watermark read so far; needs `incremental`.
+    pub max_results: Option<u64>,
     /// Stop when this field of the body equals `stop_value` (`has_more` ->
     /// false, `done` -> true, `end_of_stream` -> true).
     pub stop_field: Option<String>,
@@ -184,17 +201,22 @@ pub struct PaginationRaw {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncrementalRaw {
-    /// The record field that orders changes (`updated_at`, `id`).
-    pub field: String,
+    /// The record field that orders changes (`updated_at`, `id`). Presets
+    /// set it.
+    pub field: Option<String>,
     /// `datetime` (RFC 3339) or `integer` (an id, or unix seconds). Default datetime.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// Where the watermark goes: `query:since`, `header:X-Since`, or
-    /// `body:filter.since` (a path in the JSON body). Presets set it.
+    /// Where the watermark goes: `query:since`, `header:X-Since`,
+    /// `body:filter.since` (a path in the JSON body), or `template`: in
+    /// place of `{watermark}` in query values, headers and body text (a
+    /// SOQL `WHERE`, a search filter). Presets set it.
     #[serde(default)]
     pub inject: String,
-    /// How a datetime watermark is written: `rfc3339` (default), `unix`
-    /// (seconds), `unix_ms`, or a strftime pattern.
+    /// How a datetime watermark is written, and how numbers in the field
+    /// are read: `rfc3339` (default), `unix` (seconds), `unix_ms`,
+    /// `unix_float` (seconds with a fraction, as Slack's `ts`), or a
+    /// strftime pattern.
     pub format: Option<String>,
     /// The first run reads this far back (a duration), or `all` (everything
     /// the source holds). Default 30d.
@@ -335,8 +357,12 @@ pub struct DestinationRaw {
     pub key: Option<String>,
     /// Start a new file past this size. Default 64MiB.
     pub max_file_size: Option<ByteSize>,
-    /// For `s3://`.
-    pub s3: Option<S3Raw>,
+    /// For `s3://`: object_store's S3 options (`AmazonS3ConfigKey`):
+    /// `endpoint` (any S3 API: MinIO, R2, Ceph; default AWS), `region`,
+    /// `access_key_id`, `secret_access_key`, `session_token`, `allow_http`
+    /// (a plain-http endpoint; default false), `virtual_hosted_style_request`,
+    /// ... An unknown option is an error.
+    pub s3: Option<BTreeMap<String, serde_json::Value>>,
     /// Parquet: column types by field (`string`, `integer`, `float`,
     /// `boolean`, `timestamp`, `date`, `json`, `decimal(p,s)`, `list<T>`,
     /// `struct<name: T, ...>`, or a map for a nested struct), instead of
@@ -344,16 +370,4 @@ pub struct DestinationRaw {
     /// run says which); a value that does not fit its column goes to the
     /// error prefix.
     pub schema: Option<BTreeMap<String, super::parquet_schema::ColumnRaw>>,
-}
-
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct S3Raw {
-    /// An S3-compatible endpoint (MinIO, R2, a local test server). Default AWS.
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    /// Allow a plain-http endpoint. Default false.
-    pub allow_http: Option<bool>,
 }

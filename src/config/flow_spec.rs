@@ -75,6 +75,13 @@ pub struct HttpSource {
     pub auth: Auth,
     pub pagination: Pagination,
     pub incremental: Option<Incremental>,
+    /// The field identifying a record: written once per run.
+    pub id: Option<String>,
+    /// Where a response has the query's total count.
+    pub total: Option<String>,
+    /// Results one query serves at most; then it starts again from the
+    /// highest watermark read.
+    pub max_results: Option<u64>,
     /// Requests per `per`.
     pub rate_limit: Option<(u32, Duration)>,
     pub timeout: Duration,
@@ -105,6 +112,8 @@ pub enum Auth {
         client_id: String,
         client_secret: String,
         scopes: Vec<String>,
+        /// Credentials in the form body rather than a Basic header.
+        in_body: bool,
     },
 }
 
@@ -168,13 +177,20 @@ pub enum Inject {
     Query(String),
     Header(String),
     Body(String),
+    /// In place of `{watermark}` in query values, headers and body text.
+    Template,
 }
+
+/// The placeholder an `inject: template` watermark replaces.
+pub const WATERMARK_PLACEHOLDER: &str = "{watermark}";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimeFormat {
     Rfc3339,
     Unix,
     UnixMillis,
+    /// Seconds with a six-digit fraction (Slack's `ts`).
+    UnixFloat,
     Pattern(String),
 }
 

@@ -218,20 +218,45 @@ fn http_source(raw: HttpSourceRaw, r: &mut Reporter<'_>) -> Option<HttpSource> {
             }
         },
         Some(AuthRaw::Oauth2(o)) => Auth::OAuth2 {
+            in_body: match o.client_auth.as_deref().unwrap_or("basic") {
+                "basic" => false,
+                "body" => true,
+                other => {
+                    r.error(
+                        &format!("{p}.auth.oauth2.client_auth"),
+                        format!("unknown client_auth `{other}`: basic or body"),
+                    );
+                    false
+                }
+            },
             token_url: o.token_url,
             client_id: o.client_id,
             client_secret: o.client_secret,
             scopes: o.scopes,
         },
     };
-    let pagination = pagination(
-        raw.pagination.unwrap_or_default(),
-        &format!("{p}.pagination"),
-        r,
-    );
+    let raw_pagination = raw.pagination.unwrap_or_default();
+    let max_results = raw_pagination.max_results;
+    let pagination = pagination(raw_pagination, &format!("{p}.pagination"), r);
     let incremental = raw
         .incremental
         .and_then(|i| incremental(i, &format!("{p}.incremental"), r));
+    if let Some(inc) = &incremental {
+        if inc.inject == Inject::Template && !has_placeholder(&raw.query, &raw.headers, &raw.body) {
+            r.error(
+                &format!("{p}.incremental.inject"),
+                format!(
+                    "`{WATERMARK_PLACEHOLDER}` appears in no query value, header or body text: put it where the source takes the watermark, e.g. a SOQL `q: SELECT Id FROM Account WHERE SystemModstamp >= {WATERMARK_PLACEHOLDER}`"
+                ),
+            );
+        }
+    }
+    if max_results.is_some() && incremental.is_none() {
+        r.error(
+            &format!("{p}.pagination.max_results"),
+            "`max_results` starts the query again from the watermark: it needs `incremental`",
+        );
+    }
     let rate_limit = raw.rate_limit.as_deref().and_then(|t| match parse_rate(t) {
         Ok(rate) => Some(rate),
         Err(m) => {
@@ -249,6 +274,9 @@ fn http_source(raw: HttpSourceRaw, r: &mut Reporter<'_>) -> Option<HttpSource> {
         auth,
         pagination: pagination?,
         incremental,
+        id: raw.id,
+        total: raw.total,
+        max_results: max_results.filter(|&n| n > 0),
         rate_limit,
         timeout: raw.timeout.map_or(Duration::from_secs(30), |d| d.0),
         max_retries: raw.max_retries.unwrap_or(5),
@@ -335,23 +363,32 @@ fn incremental(raw: IncrementalRaw, p: &str, r: &mut Reporter<'_>) -> Option<Inc
         Some(("query", name)) if !name.is_empty() => Inject::Query(name.into()),
         Some(("header", name)) if !name.is_empty() => Inject::Header(name.into()),
         Some(("body", path)) if !path.is_empty() => Inject::Body(path.into()),
+        None if raw.inject == "template" => Inject::Template,
         _ => {
             r.error(
                 &format!("{p}.inject"),
-                "expected `query:NAME`, `header:NAME` or `body:PATH`",
+                "expected `query:NAME`, `header:NAME`, `body:PATH` or `template`",
             );
             return None;
         }
+    };
+    let Some(field) = raw.field else {
+        r.error(
+            p,
+            "`field` is missing: the record field that orders changes",
+        );
+        return None;
     };
     let format = match raw.format.as_deref().unwrap_or("rfc3339") {
         "rfc3339" => TimeFormat::Rfc3339,
         "unix" => TimeFormat::Unix,
         "unix_ms" => TimeFormat::UnixMillis,
+        "unix_float" => TimeFormat::UnixFloat,
         pattern if pattern.contains('%') => TimeFormat::Pattern(pattern.into()),
         other => {
             r.error(
                 &format!("{p}.format"),
-                format!("unknown format `{other}`: rfc3339, unix, unix_ms or a strftime pattern"),
+                format!("unknown format `{other}`: rfc3339, unix, unix_ms, unix_float or a strftime pattern"),
             );
             return None;
         }
@@ -392,7 +429,7 @@ fn incremental(raw: IncrementalRaw, p: &str, r: &mut Reporter<'_>) -> Option<Inc
         },
     };
     Some(Incremental {
-        field: raw.field,
+        field,
         kind,
         inject,
         format,
@@ -690,20 +727,18 @@ fn destination(raw: DestinationRaw, r: &mut Reporter<'_>) -> Option<Destination>
         }
         Some(columns) => Some(parquet_schema(&columns, &format!("{p}.schema"), r)?),
     };
-    let mut s3 = std::collections::BTreeMap::new();
-    if let Some(raw) = raw.s3 {
-        for (k, v) in [
-            ("endpoint", raw.endpoint),
-            ("region", raw.region),
-            ("access_key_id", raw.access_key_id),
-            ("secret_access_key", raw.secret_access_key),
-            ("allow_http", raw.allow_http.map(|b| b.to_string())),
-        ] {
-            if let Some(v) = v {
-                s3.insert(k.to_string(), v);
-            }
+    let s3 = match (raw.s3, url.strip_prefix("s3://")) {
+        (None, Some(rest)) => {
+            check_s3(rest, Default::default(), p, r);
+            Default::default()
         }
-    }
+        (None, None) => Default::default(),
+        (Some(_), None) => {
+            r.error(&format!("{p}.s3"), "`s3` is for an s3:// url");
+            Default::default()
+        }
+        (Some(options), Some(rest)) => check_s3(rest, options, p, r),
+    };
     Some(Destination {
         url,
         format,
@@ -713,6 +748,53 @@ fn destination(raw: DestinationRaw, r: &mut Reporter<'_>) -> Option<Destination>
         s3,
         schema,
     })
+}
+
+/// The S3 options of `s3://BUCKET/prefix`, checked (`s3_options.rs`).
+fn check_s3(
+    rest: &str,
+    options: std::collections::BTreeMap<String, Value>,
+    p: &str,
+    r: &mut Reporter<'_>,
+) -> std::collections::BTreeMap<String, String> {
+    let bucket = rest.split('/').next().unwrap_or("");
+    if bucket.is_empty() {
+        r.error(&format!("{p}.url"), "name the bucket: s3://bucket/prefix");
+        return Default::default();
+    }
+    match super::s3_options::check(bucket, options) {
+        Ok(options) => options,
+        Err((key, message)) => {
+            let at = if key.is_empty() {
+                format!("{p}.s3")
+            } else {
+                format!("{p}.s3.{key}")
+            };
+            r.error(&at, message);
+            Default::default()
+        }
+    }
+}
+
+/// Whether `{watermark}` is somewhere an `inject: template` can replace it.
+fn has_placeholder(
+    query: &std::collections::BTreeMap<String, String>,
+    headers: &std::collections::BTreeMap<String, String>,
+    body: &Option<serde_json::Value>,
+) -> bool {
+    fn in_json(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains(WATERMARK_PLACEHOLDER),
+            serde_json::Value::Array(items) => items.iter().any(in_json),
+            serde_json::Value::Object(map) => map.values().any(in_json),
+            _ => false,
+        }
+    }
+    query
+        .values()
+        .chain(headers.values())
+        .any(|v| v.contains(WATERMARK_PLACEHOLDER))
+        || body.as_ref().is_some_and(in_json)
 }
 
 /// A declared Parquet schema (`parquet_schema.rs`), errors at their column.

@@ -25,6 +25,7 @@ pub mod policies;
 pub mod publish;
 pub mod queue_settings;
 pub mod raw;
+pub mod s3_options;
 pub mod signature;
 pub mod store;
 pub mod units;

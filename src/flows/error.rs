@@ -36,6 +36,25 @@ impl From<crate::store::StoreError> for FlowError {
     }
 }
 
+/// A transport error with every cause under it (`error sending request:
+/// client error (Connect): dns error: failed to lookup address
+/// information: ...`): reqwest's own message names none. The URL is left
+/// out: its query may hold a key.
+pub fn causes(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
 impl FlowError {
     pub fn destination(e: impl std::fmt::Display) -> FlowError {
         FlowError::Destination(e.to_string())

@@ -6,6 +6,7 @@
 //! - a checked flow is `config::flow_spec::FlowSpec` (built by `config/flows.rs`,
 //!   with `config::flow_presets` for SaaS APIs)
 //! - `source`: http (pagination, auth, retries, SSRF guard) and webhook bodies
+//! - `admit`: each record once per run (by id), and how far the watermark got
 //! - `watermark`: incremental sync
 //! - `tasks`: map, merge, mask, truncate, arithmetic, cast, default, filter, validate
 //! - `sink`: object stores, key templates, JSONL/CSV/Parquet files, the manifest
@@ -14,6 +15,7 @@
 //! - `engine`: which flows exist, run locks, deactivation; `schedule`: cron and rate triggers
 //! - `metrics`: runs, records and deactivations for /metrics
 
+pub mod admit;
 pub mod engine;
 pub mod error;
 pub mod metrics;

@@ -4,6 +4,7 @@
 //! leaves the watermark where it was, so the next run reads the same records
 //! again and nothing is skipped.
 
+use super::admit::Admission;
 use super::error::FlowError;
 use super::sink::keys::KeyContext;
 use super::sink::{stores, RunWriter};
@@ -14,7 +15,6 @@ use crate::config::flow_spec::{FlowSpec, Incremental, Source};
 use crate::store::flows::{FlowStore, RunRecord, RunStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub struct Progress {
     pub read: AtomicU64,
     pub written: AtomicU64,
+    /// What the source reports it holds for this run (0: it does not say).
+    pub total: AtomicU64,
 }
 
 pub struct RunInput {
@@ -113,6 +115,19 @@ impl Runner {
                 } else {
                     RunStatus::Error
                 };
+                // Counts say what was committed: nothing. Files already
+                // finished stay, but without a manifest no reader takes
+                // them, and the next run reads their records again.
+                let uncommitted = run.records_written + run.records_invalid;
+                if uncommitted > 0 {
+                    run.warnings.push(format!(
+                        "{uncommitted} records had been written to files that were not committed (the run's folder has no manifest); the next run reads them again"
+                    ));
+                }
+                run.records_written = 0;
+                run.records_invalid = 0;
+                run.bytes_written = 0;
+                run.files.clear();
                 run.error = Some(e.to_string());
                 run.watermark_after = run.watermark_before.clone();
                 None
@@ -224,9 +239,11 @@ impl Runner {
         progress: &Progress,
         writer: &mut RunWriter,
     ) -> Result<Option<Mark>, FlowError> {
-        let mut highest = stored.clone();
-        // Records re-read from the lookback overlap are written once per run.
-        let mut overlap_seen: HashSet<[u8; 32]> = HashSet::new();
+        let id = match &spec.source {
+            Source::Http(http) => http.id.clone(),
+            _ => None,
+        };
+        let mut admission = Admission::new(incremental.cloned(), stored, id);
 
         while let Some(page) = pages.next().await? {
             let mut kept = Vec::with_capacity(page.len());
@@ -234,24 +251,9 @@ impl Runner {
             run.records_read += invalid.len() as u64;
             for record in page {
                 run.records_read += 1;
-                if let Some(inc) = incremental {
-                    if let Some(mark) = Mark::of(inc, &record) {
-                        if stored.as_ref().is_some_and(|s| &mark <= s) {
-                            let digest = ring::digest::digest(
-                                &ring::digest::SHA256,
-                                record.to_string().as_bytes(),
-                            );
-                            let mut key = [0u8; 32];
-                            key.copy_from_slice(digest.as_ref());
-                            if !overlap_seen.insert(key) {
-                                run.records_filtered += 1;
-                                continue;
-                            }
-                        }
-                        if highest.as_ref().is_none_or(|h| &mark > h) {
-                            highest = Some(mark);
-                        }
-                    }
+                if !admission.admit(&record) {
+                    run.records_filtered += 1;
+                    continue;
                 }
                 match tasks::apply(&spec.tasks, record.clone()) {
                     Outcome::Keep(r) => kept.push(r),
@@ -271,13 +273,12 @@ impl Runner {
             progress
                 .written
                 .store(run.records_written, Ordering::Relaxed);
+            if let Some(total) = pages.total() {
+                progress.total.store(total, Ordering::Relaxed);
+            }
         }
-        let mark = if incremental.is_some() {
-            watermark::to_store(highest, stored.as_ref(), started)
-        } else {
-            None
-        };
-        Ok(mark)
+        run.warnings.extend(admission.warnings());
+        Ok(admission.mark(started))
     }
 }
 
@@ -296,17 +297,11 @@ impl Pages {
         queues: Option<&Arc<dyn crate::messaging::queues::Queues>>,
     ) -> Result<Pages, FlowError> {
         match &spec.source {
-            Source::Http(http) => {
-                let since = match (&http.incremental, start) {
-                    (Some(inc), Some(mark)) => Some(mark.formatted(&inc.format)),
-                    _ => None,
-                };
-                Ok(Pages::Http(Box::new(HttpReader::new(
-                    http.clone(),
-                    spec.allow_private_network,
-                    since,
-                )?)))
-            }
+            Source::Http(http) => Ok(Pages::Http(Box::new(HttpReader::new(
+                http.clone(),
+                spec.allow_private_network,
+                start.cloned(),
+            )?))),
             Source::Webhook { records } => {
                 let payload = input.payload.as_deref().ok_or_else(|| {
                     FlowError::Payload(
@@ -327,6 +322,14 @@ impl Pages {
             Pages::Http(reader) => reader.next_page().await,
             Pages::Once(page) => Ok(page.take()),
             Pages::Queue(reader) => reader.next_page().await,
+        }
+    }
+
+    /// How many records the source says the query matches, if it says.
+    fn total(&self) -> Option<u64> {
+        match self {
+            Pages::Http(reader) => reader.total,
+            _ => None,
         }
     }
 

@@ -37,10 +37,28 @@ impl Mark {
 
     /// The field's value in a record, if it has one of the right kind.
     pub fn of(spec: &Incremental, record: &Value) -> Option<Mark> {
-        let value = record::get(record, &spec.field)?;
-        match spec.kind {
-            WatermarkKind::DateTime => parse_time(value, None).map(Mark::Time),
+        Mark::read(spec, record).ok()
+    }
+
+    /// The field's value in a record, or why there is none.
+    pub fn read(spec: &Incremental, record: &Value) -> Result<Mark, Unread> {
+        let value = match record::get(record, &spec.field) {
+            None | Some(Value::Null) => return Err(Unread::Missing),
+            Some(value) => value,
+        };
+        let mark = match spec.kind {
+            WatermarkKind::DateTime => read_time(value, &spec.format).map(Mark::Time),
             WatermarkKind::Integer => record::number(value).map(|n| Mark::Integer(n as i64)),
+        };
+        mark.ok_or_else(|| Unread::Unreadable(value.clone()))
+    }
+
+    /// Where a first run that reads everything starts, for a source that
+    /// must be given a value (`inject: template`): the Unix epoch, or 0.
+    pub fn floor(kind: WatermarkKind) -> Mark {
+        match kind {
+            WatermarkKind::DateTime => Mark::Time(DateTime::UNIX_EPOCH),
+            WatermarkKind::Integer => Mark::Integer(0),
         }
     }
 
@@ -51,9 +69,61 @@ impl Mark {
             (Mark::Time(t), TimeFormat::Rfc3339) => t.to_rfc3339_opts(SecondsFormat::Secs, true),
             (Mark::Time(t), TimeFormat::Unix) => t.timestamp().to_string(),
             (Mark::Time(t), TimeFormat::UnixMillis) => t.timestamp_millis().to_string(),
+            (Mark::Time(t), TimeFormat::UnixFloat) => {
+                format!("{}.{:06}", t.timestamp(), t.timestamp_subsec_micros())
+            }
             (Mark::Time(t), TimeFormat::Pattern(p)) => t.format(p).to_string(),
         }
     }
+}
+
+/// Why a record's watermark field gave no watermark.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unread {
+    Missing,
+    Unreadable(Value),
+}
+
+/// A time from a record: text in the flow's pattern, a number or numeric
+/// text as Unix time in the flow's unit (seconds, with any fraction kept to
+/// the nanosecond, or milliseconds for `unix_ms`), RFC 3339, or a date.
+fn read_time(value: &Value, format: &TimeFormat) -> Option<DateTime<Utc>> {
+    if let TimeFormat::Pattern(pattern) = format {
+        if let Some(t) = parse_time(value, Some(pattern)) {
+            return Some(t);
+        }
+    }
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        _ => return None,
+    };
+    if let Some((whole, fraction)) = unix_parts(&text) {
+        return match format {
+            TimeFormat::UnixMillis => DateTime::from_timestamp_millis(whole),
+            _ => DateTime::from_timestamp(whole, fraction),
+        };
+    }
+    parse_time(value, None)
+}
+
+/// `1700000000.000200` -> (1700000000, 200000 ns); None unless the text is
+/// a plain decimal number.
+fn unix_parts(text: &str) -> Option<(i64, u32)> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = whole.strip_prefix('-').unwrap_or(whole);
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut nanos = String::from(fraction);
+    nanos.truncate(9);
+    while nanos.len() < 9 {
+        nanos.push('0');
+    }
+    Some((whole.parse().ok()?, nanos.parse().ok()?))
 }
 
 /// Where this run starts reading: None reads everything (an integer
@@ -166,6 +236,50 @@ mod tests {
         );
         assert_eq!(Mark::of(&s, &json!({"other": 1})), None);
         assert!(Mark::Integer(2) > Mark::Integer(1));
+    }
+
+    #[test]
+    fn times_are_read_in_the_flows_unit() {
+        let spec = |format: TimeFormat| Incremental {
+            field: "ts".into(),
+            format,
+            ..spec(WatermarkKind::DateTime, Lookback::Time(Duration::ZERO))
+        };
+        let slack = spec(TimeFormat::UnixFloat);
+        let mark = Mark::read(&slack, &json!({"ts": "1795514400.000200"})).unwrap();
+        assert_eq!(mark.stored(), "2026-11-24T10:00:00.000200Z");
+        assert_eq!(mark.formatted(&TimeFormat::UnixFloat), "1795514400.000200");
+        assert_eq!(
+            Mark::read(&slack, &json!({"ts": 1795514400.5}))
+                .unwrap()
+                .stored(),
+            "2026-11-24T10:00:00.500Z"
+        );
+        let ms = spec(TimeFormat::UnixMillis);
+        assert_eq!(
+            Mark::read(&ms, &json!({"ts": "1795514400123"}))
+                .unwrap()
+                .stored(),
+            "2026-11-24T10:00:00.123Z"
+        );
+        // RFC 3339 text reads whatever the format; so do plain seconds.
+        let rfc = spec(TimeFormat::Rfc3339);
+        assert_eq!(
+            Mark::read(&rfc, &json!({"ts": "2026-11-24T10:00:00Z"})).unwrap(),
+            Mark::read(&rfc, &json!({"ts": 1795514400})).unwrap()
+        );
+        assert_eq!(Mark::read(&rfc, &json!({})), Err(Unread::Missing));
+        assert_eq!(
+            Mark::read(&rfc, &json!({"ts": "yesterday"})),
+            Err(Unread::Unreadable(json!("yesterday")))
+        );
+        let pattern = spec(TimeFormat::Pattern("%Y%m%d".into()));
+        assert_eq!(
+            Mark::read(&pattern, &json!({"ts": "20261124"}))
+                .unwrap()
+                .stored(),
+            "2026-11-24T00:00:00Z"
+        );
     }
 
     #[test]

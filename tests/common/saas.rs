@@ -42,6 +42,13 @@ impl Record {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     }
 
+    /// Slack's `ts`: seconds with a six-digit fraction, unique per message.
+    pub fn slack_ts(&self) -> f64 {
+        format!("{}.{:06}", self.updated, self.id % 1_000_000)
+            .parse()
+            .unwrap()
+    }
+
     pub fn json(&self) -> Value {
         let mut out = json!({
             "id": self.id,
@@ -56,6 +63,35 @@ impl Record {
         }
         out
     }
+}
+
+/// HubSpot's search serves this many results per query at most.
+pub const HUBSPOT_MAX_RESULTS: usize = 10_000;
+
+/// The time after `WHERE updated_at >=` (or `>`) in a SOQL query, in unix
+/// seconds; None without a WHERE.
+fn soql_since(q: &str) -> Result<Option<i64>, String> {
+    let Some((_, condition)) = q.split_once(" WHERE ") else {
+        return Ok(None);
+    };
+    let rest = condition
+        .trim()
+        .strip_prefix("updated_at")
+        .ok_or("MALFORMED_QUERY: unknown field in WHERE")?
+        .trim();
+    let (inclusive, value) = match rest.strip_prefix(">=") {
+        Some(v) => (true, v),
+        None => (
+            false,
+            rest.strip_prefix('>')
+                .ok_or("MALFORMED_QUERY: expected > or >=")?,
+        ),
+    };
+    let value = value.split_whitespace().next().unwrap_or("");
+    let at = chrono::DateTime::parse_from_rfc3339(value)
+        .map_err(|_| format!("MALFORMED_QUERY: `{value}` is not a datetime literal"))?
+        .timestamp();
+    Ok(Some(if inclusive { at } else { at + 1 }))
 }
 
 #[derive(Clone, Debug)]
@@ -73,6 +109,8 @@ pub enum Change {
     Insert,
     /// A record's amount changes and its update time moves past all others.
     Update { id: u64, amount: i64 },
+    /// Not a change: the next request is answered 503.
+    Fail,
 }
 
 #[derive(Clone, Debug)]
@@ -90,8 +128,12 @@ struct State {
     faults: VecDeque<Fault>,
     seen: Vec<Seen>,
     tokens_issued: u64,
+    /// Of those, how many were asked for with the credentials in the form.
+    tokens_for_form: u64,
     /// Changes to make once so many data requests have been answered.
     changes: Vec<(usize, Change)>,
+    /// The latest update time of any record.
+    latest: i64,
 }
 
 impl State {
@@ -111,30 +153,32 @@ impl State {
             extra: Value::Null,
         };
         self.records.push(record.clone());
+        self.latest = updated;
         record
     }
 
     fn latest(&self) -> i64 {
-        self.records
-            .iter()
-            .map(|r| r.updated)
-            .max()
-            .unwrap_or(EPOCH)
+        self.latest.max(EPOCH)
     }
 
     fn update(&mut self, id: u64, amount: i64) {
-        let latest = self.latest();
+        let updated = self.latest() + 60;
         let r = self.records.iter_mut().find(|r| r.id == id).unwrap();
         r.amount = amount;
-        r.updated = latest + 60;
+        r.updated = updated;
+        self.latest = updated;
     }
 
+    /// A change while a run reads: stamped with the time it happens, as a
+    /// real source stamps a commit (later than any record so far).
     fn apply(&mut self, change: Change) {
+        self.latest = self.latest().max(chrono::Utc::now().timestamp() - 60);
         match change {
             Change::Insert => {
                 self.insert();
             }
             Change::Update { id, amount } => self.update(id, amount),
+            Change::Fail => self.faults.push_front(Fault::Unavailable),
         }
     }
 }
@@ -207,6 +251,10 @@ impl Saas {
     pub fn tokens_issued(&self) -> u64 {
         self.state.lock().unwrap().tokens_issued
     }
+
+    pub fn tokens_for_form(&self) -> u64 {
+        self.state.lock().unwrap().tokens_for_form
+    }
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -237,7 +285,12 @@ async fn token(
     if !ok {
         return error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
-    state.lock().unwrap().tokens_issued += 1;
+    let mut s = state.lock().unwrap();
+    s.tokens_issued += 1;
+    if in_form {
+        s.tokens_for_form += 1;
+    }
+    drop(s);
     axum::Json(json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600}))
         .into_response()
 }
@@ -341,7 +394,16 @@ async fn serve(
             if !bearer {
                 return error(StatusCode::UNAUTHORIZED, "Bad credentials");
             }
-            let all = since(rfc("since"));
+            let mut all = since(rfc("since"));
+            // GitHub's order: `sort` created (default) or updated,
+            // `direction` desc (default) or asc.
+            match query.get("sort").map(String::as_str) {
+                Some("updated") => all.sort_by_key(|r| (r.updated, r.id)),
+                _ => all.sort_by_key(|r| r.id),
+            }
+            if query.get("direction").map(String::as_str) != Some("asc") {
+                all.reverse();
+            }
             let per_page = num("per_page").unwrap_or(30) as usize;
             let page = num("page").unwrap_or(1).max(1) as usize;
             let items: Vec<Value> = all
@@ -371,15 +433,21 @@ async fn serve(
             if !bearer {
                 return error(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID");
             }
+            // The query API reads only the SOQL: `?since=` means nothing to
+            // it. A `WHERE updated_at >= 2026-...Z` (or `>`) filters.
             let (from, offset) = match p.strip_prefix("/services/data/v59.0/query/") {
                 Some(locator) => {
-                    let (from, offset) = locator.split_once('-').unwrap();
+                    let (from, offset) = locator.split_once('_').unwrap();
+                    let from = from.parse::<i64>().unwrap();
                     (
-                        Some(from.parse::<i64>().unwrap()),
+                        (from != i64::MIN).then_some(from),
                         offset.parse::<usize>().unwrap(),
                     )
                 }
-                None => (rfc("since"), 0),
+                None => match soql_since(query.get("q").map(String::as_str).unwrap_or("")) {
+                    Ok(from) => (from, 0),
+                    Err(why) => return error(StatusCode::BAD_REQUEST, &why),
+                },
             };
             let all = since(from);
             let size = 4;
@@ -393,8 +461,8 @@ async fn serve(
             let mut out = json!({"totalSize": all.len(), "done": done, "records": records});
             if !done {
                 out["nextRecordsUrl"] = format!(
-                    "/services/data/v59.0/query/{}-{}",
-                    from.unwrap_or(0),
+                    "/services/data/v59.0/query/{}_{}",
+                    from.unwrap_or(i64::MIN),
                     offset + size
                 )
                 .into();
@@ -406,7 +474,13 @@ async fn serve(
             if !bearer {
                 return axum::Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
             }
-            let all = since(num("oldest"));
+            // `oldest` is exclusive and may have a fraction, as `ts` does.
+            let oldest = query.get("oldest").map(|o| o.parse::<f64>().unwrap());
+            let all: Vec<Record> = records
+                .iter()
+                .filter(|r| oldest.is_none_or(|o| r.slack_ts() > o))
+                .cloned()
+                .collect();
             let offset: usize = query
                 .get("cursor")
                 .map(|c| c.strip_prefix("c_").unwrap().parse().unwrap())
@@ -416,7 +490,11 @@ async fn serve(
                 .iter()
                 .skip(offset)
                 .take(limit)
-                .map(Record::json)
+                .map(|r| {
+                    let mut m = r.json();
+                    m["ts"] = format!("{}.{:06}", r.updated, r.id % 1_000_000).into();
+                    m
+                })
                 .collect();
             let has_more = offset + limit < all.len();
             let next = if has_more {
@@ -474,6 +552,13 @@ async fn serve(
                 .map(|a| a.parse().unwrap())
                 .unwrap_or(0);
             let limit = body.get("limit").and_then(|l| l.as_u64()).unwrap_or(10) as usize;
+            if after >= HUBSPOT_MAX_RESULTS {
+                // As HubSpot: a search serves 10,000 results at most.
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR: paging past 10000 results",
+                );
+            }
             let results: Vec<Value> = all
                 .iter()
                 .skip(after)
@@ -481,6 +566,8 @@ async fn serve(
                 .map(Record::json)
                 .collect();
             let mut out = json!({"total": all.len(), "results": results});
+            // `paging.next` even at the cap: HubSpot announces a page it
+            // will then refuse.
             if after + limit < all.len() {
                 out["paging"] = json!({"next": {"after": (after + limit).to_string()}});
             }
@@ -488,6 +575,11 @@ async fn serve(
         }
         // Generic offset/limit (slowly, too).
         "/generic/items" | "/generic/slow" => {
+            // `order=desc`: newest first, as many list APIs; an insert then
+            // shifts every later page by one.
+            if query.get("order").map(String::as_str) == Some("desc") {
+                records.sort_by_key(|r| std::cmp::Reverse(r.id));
+            }
             let offset = num("offset").unwrap_or(0) as usize;
             let limit = num("limit").unwrap_or(10) as usize;
             let items: Vec<Value> = records

@@ -3,13 +3,14 @@
 //! (a process-wide in-memory store, for tests).
 
 use crate::flows::error::FlowError;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub fn open(
@@ -36,15 +37,11 @@ pub fn open(
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         crate::tls::install_crypto();
         let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+        // Checked when the config loaded (config/s3_options.rs).
         for (key, value) in s3 {
-            builder = match key.as_str() {
-                "endpoint" => builder.with_endpoint(value),
-                "region" => builder.with_region(value),
-                "access_key_id" => builder.with_access_key_id(value),
-                "secret_access_key" => builder.with_secret_access_key(value),
-                "allow_http" => builder.with_allow_http(value == "true"),
-                _ => builder,
-            };
+            let key = AmazonS3ConfigKey::from_str(key)
+                .map_err(|e| FlowError::Destination(format!("s3 option: {e}")))?;
+            builder = builder.with_config(key, value);
         }
         let store = builder
             .build()

@@ -56,6 +56,7 @@ impl Authenticator {
             client_id,
             client_secret,
             scopes,
+            in_body,
         } = &self.auth
         else {
             return Err(FlowError::Auth("not an OAuth2 source".into()));
@@ -73,17 +74,25 @@ impl Authenticator {
         if !scopes.is_empty() {
             form.push(("scope", scopes.join(" ")));
         }
-        let response = client
-            .post(url)
-            .basic_auth(client_id, Some(client_secret))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| FlowError::Auth(format!("token request failed: {}", e.without_url())))?;
+        let mut request = client.post(url);
+        if *in_body {
+            form.push(("client_id", client_id.clone()));
+            form.push(("client_secret", client_secret.clone()));
+        } else {
+            request = request.basic_auth(client_id, Some(client_secret));
+        }
+        let response = request.form(&form).send().await.map_err(|e| {
+            FlowError::Auth(format!(
+                "token request failed: {}",
+                crate::flows::error::causes(e)
+            ))
+        })?;
         let status = response.status();
         if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
             return Err(FlowError::Auth(format!(
-                "the token endpoint answered {status}"
+                "the token endpoint answered {status}{}",
+                token_error(&text)
             )));
         }
         let body: serde_json::Value = response
@@ -102,5 +111,38 @@ impl Authenticator {
             Instant::now() + lifetime.saturating_sub(EARLY),
         ));
         Ok(token)
+    }
+}
+
+/// What an OAuth2 error answer says (RFC 6749 5.2: `error`, and
+/// `error_description` when there is one), as `: invalid_client (...)`.
+/// Only those fields: the rest of the body is not shown.
+fn token_error(body: &str) -> String {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
+        return String::new();
+    };
+    let clip = |s: &str| s.chars().take(200).collect::<String>();
+    match (json["error"].as_str(), json["error_description"].as_str()) {
+        (Some(e), Some(d)) => format!(": {} ({})", clip(e), clip(d)),
+        (Some(e), None) => format!(": {}", clip(e)),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_error;
+
+    #[test]
+    fn token_errors_name_the_oauth2_error() {
+        assert_eq!(
+            token_error(r#"{"error":"invalid_client","error_description":"bad secret"}"#),
+            ": invalid_client (bad secret)"
+        );
+        assert_eq!(
+            token_error(r#"{"error":"invalid_scope"}"#),
+            ": invalid_scope"
+        );
+        assert_eq!(token_error("<html>"), "");
     }
 }

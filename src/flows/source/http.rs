@@ -4,9 +4,10 @@
 
 use super::auth::Authenticator;
 use super::pagination::{Paginator, Position, Seen};
-use crate::config::flow_spec::{HttpSource, Inject};
-use crate::flows::error::FlowError;
+use crate::config::flow_spec::{HttpSource, Inject, WATERMARK_PLACEHOLDER};
+use crate::flows::error::{causes, FlowError};
 use crate::flows::record;
+use crate::flows::watermark::Mark;
 use crate::outbound::guard;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::Value;
@@ -29,8 +30,16 @@ pub struct HttpReader {
     limiter: Option<DefaultDirectRateLimiter>,
     paginator: Paginator,
     base: reqwest::Url,
-    /// The watermark to send, already formatted.
+    /// Where the current query starts, and the watermark to send for it,
+    /// already formatted.
+    from: Option<Mark>,
     since: Option<String>,
+    /// `max_results`: records the current query has served, and the
+    /// highest watermark among them (where the next query starts).
+    served: u64,
+    highest: Option<Mark>,
+    /// The total the source reports (`total`), for progress.
+    pub total: Option<u64>,
     allow_private: bool,
     pages: u64,
     done: bool,
@@ -43,10 +52,11 @@ struct Fetched {
 }
 
 impl HttpReader {
+    /// `start`: where an incremental flow reads from (None: everything).
     pub fn new(
         spec: Arc<HttpSource>,
         allow_private: bool,
-        since: Option<String>,
+        start: Option<Mark>,
     ) -> Result<HttpReader, FlowError> {
         let base = reqwest::Url::parse(&spec.url)
             .map_err(|_| FlowError::Source(format!("{} is not a URL", spec.url)))?;
@@ -76,18 +86,71 @@ impl HttpReader {
             let quota = Quota::with_period(per / count.get())?.allow_burst(NonZeroU32::MIN);
             Some(RateLimiter::direct(quota))
         });
-        Ok(HttpReader {
+        let mut reader = HttpReader {
             auth: Authenticator::new(spec.auth.clone(), allow_private),
             paginator: Paginator::new(spec.pagination.clone()),
             spec,
             client,
             limiter,
             base,
-            since,
+            from: None,
+            since: None,
+            served: 0,
+            highest: None,
+            total: None,
             allow_private,
             pages: 0,
             done: false,
-        })
+        };
+        reader.start_query(start);
+        Ok(reader)
+    }
+
+    /// A query from `from`. A template has a place for the watermark
+    /// whether or not there is one: reading everything, it gets the floor.
+    fn start_query(&mut self, from: Option<Mark>) {
+        self.since = self.spec.incremental.as_ref().and_then(|inc| {
+            let mark = match (&from, &inc.inject) {
+                (Some(mark), _) => mark.clone(),
+                (None, Inject::Template) => Mark::floor(inc.kind),
+                (None, _) => return None,
+            };
+            Some(mark.formatted(&inc.format))
+        });
+        self.from = from;
+        self.served = 0;
+        self.highest = None;
+        self.paginator = Paginator::new(self.spec.pagination.clone());
+    }
+
+    /// `max_results`: the query has served all it will; the next starts
+    /// from the highest watermark it served. True when one was started.
+    fn requery(&mut self, records: &[Value]) -> Result<bool, FlowError> {
+        let (Some(max), Some(inc)) = (self.spec.max_results, self.spec.incremental.as_ref()) else {
+            return Ok(false);
+        };
+        self.served += records.len() as u64;
+        for r in records {
+            if let Some(mark) = Mark::of(inc, r) {
+                if self.highest.as_ref().is_none_or(|h| &mark > h) {
+                    self.highest = Some(mark);
+                }
+            }
+        }
+        if self.served < max {
+            return Ok(false);
+        }
+        match self.highest.take() {
+            Some(high) if self.from.as_ref().is_none_or(|f| &high > f) => {
+                tracing::debug!(from = %high.stored(), "the query served its maximum; querying again from the highest watermark");
+                self.start_query(Some(high));
+                Ok(true)
+            }
+            high => Err(FlowError::Pagination(format!(
+                "the source serves {max} results per query and more than that many records have the watermark {}: the query cannot go past them",
+                high.or(self.from.clone()).map(|m| m.stored()).unwrap_or_default()
+            ))),
+        }
     }
 
     /// The next page's records; None when the source is exhausted.
@@ -124,6 +187,11 @@ impl HttpReader {
         let digest = ring::digest::digest(&ring::digest::SHA256, &fetched.bytes);
         let mut sha = [0u8; 32];
         sha.copy_from_slice(digest.as_ref());
+        if let Some(total) = self.spec.total.as_deref() {
+            if let Some(n) = record::get(&body, total).and_then(Value::as_u64) {
+                self.total = Some(n);
+            }
+        }
         let more = self.paginator.advance(&Seen {
             url: &fetched.url,
             body: &body,
@@ -132,6 +200,9 @@ impl HttpReader {
             digest: sha,
         })?;
         self.done = !more;
+        if more && self.requery(&records)? {
+            self.done = false;
+        }
         Ok(Some(records))
     }
 
@@ -143,7 +214,7 @@ impl HttpReader {
         {
             let mut query = url.query_pairs_mut();
             for (k, v) in &self.spec.query {
-                query.append_pair(k, v);
+                query.append_pair(k, &self.filled(v));
             }
             for (k, v) in self.paginator.params() {
                 if !k.starts_with(BODY_PARAM) {
@@ -162,8 +233,31 @@ impl HttpReader {
         url
     }
 
+    /// `text` with the watermark in place of `{watermark}` (`inject:
+    /// template`).
+    fn filled(&self, text: &str) -> String {
+        match (&self.since, &self.spec.incremental) {
+            (Some(since), Some(inc)) if inc.inject == Inject::Template => {
+                text.replace(WATERMARK_PLACEHOLDER, since)
+            }
+            _ => text.to_string(),
+        }
+    }
+
+    fn fill_json(&self, value: &mut Value) {
+        match value {
+            Value::String(s) if s.contains(WATERMARK_PLACEHOLDER) => *s = self.filled(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.fill_json(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.fill_json(v)),
+            _ => {}
+        }
+    }
+
     fn body(&self) -> Option<Value> {
         let mut body = self.spec.body.clone();
+        if let Some(body) = body.as_mut() {
+            self.fill_json(body);
+        }
         // Search APIs (HubSpot's) take the page position in the body.
         for (k, v) in self.paginator.params() {
             if let Some(path) = k.strip_prefix(BODY_PARAM) {
@@ -193,7 +287,7 @@ impl HttpReader {
             }
             let mut request = self.client.request(self.spec.method.clone(), url.clone());
             for (name, value) in &self.spec.headers {
-                request = request.header(name.as_str(), value.as_str());
+                request = request.header(name.as_str(), self.filled(value));
             }
             if let (Some(inc), Some(since)) = (&self.spec.incremental, &self.since) {
                 if let Inject::Header(name) = &inc.inject {
@@ -256,10 +350,20 @@ impl HttpReader {
                     }
                 }
                 Err(e) if (e.is_timeout() || e.is_connect()) && attempt < self.spec.max_retries => {
-                    self.backoff(attempt)
+                    let delay = self.backoff(attempt);
+                    tracing::debug!(request = %shown, attempt = attempt + 1, cause = %causes(e), "request failed; retrying");
+                    delay
                 }
                 Err(e) => {
-                    return Err(FlowError::Source(format!("{shown}: {}", e.without_url())));
+                    let retried = if attempt > 0 {
+                        format!(" (after {attempt} retries)")
+                    } else {
+                        String::new()
+                    };
+                    return Err(FlowError::Source(format!(
+                        "{shown}: {}{retried}",
+                        causes(e)
+                    )));
                 }
             };
             attempt += 1;
@@ -287,7 +391,7 @@ async fn read_limited(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| FlowError::Source(format!("{shown}: {}", e.without_url())))?
+        .map_err(|e| FlowError::Source(format!("{shown}: {}", causes(e))))?
     {
         if out.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(FlowError::Source(format!(
