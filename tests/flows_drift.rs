@@ -191,3 +191,89 @@ async fn a_declared_schema_takes_lists_structs_json_and_exact_decimals() {
         "{errors}"
     );
 }
+
+/// A value as a CSV cell holds it: text as is, anything else as JSON.
+fn cell(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// CSV rows as header -> cell maps.
+fn csv_rows(bytes: &[u8]) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|row| {
+            headers
+                .iter()
+                .zip(row.unwrap().iter())
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drifting_records_land_whole_in_s3_as_parquet_and_csv() {
+    gatehouse::tls::install_crypto();
+    let saas = Saas::start(25).await;
+    drifting(&saas);
+    let s3 = common::moto::moto().await;
+    s3.create_bucket("lake").await;
+    let dir = FlowDir::new();
+    for format in ["parquet", "csv"] {
+        dir.flow(
+            format,
+            &flow(
+                &saas,
+                "",
+                &format!(
+                    "  url: s3://lake/{format}\n  format: {format}\n{}",
+                    s3.destination_options()
+                ),
+            ),
+        );
+    }
+    let source: Vec<Value> = saas.records().iter().map(|r| r.json()).collect();
+
+    let run = dir.run("parquet");
+    assert_eq!(run["status"], "Successful", "{run}");
+    assert_eq!(run["records_invalid"], 0);
+    let mut rows = Vec::new();
+    let scratch = tempfile::tempdir().unwrap();
+    for (i, file) in run["files"].as_array().unwrap().iter().enumerate() {
+        let key = format!("parquet/{}", file["key"].as_str().unwrap());
+        let path = scratch.path().join(format!("{i}.parquet"));
+        std::fs::write(&path, s3.get("lake", &key).await).unwrap();
+        rows.extend(parquet_rows(&path));
+    }
+    let expected: Vec<Value> = source.iter().map(without_nulls).collect();
+    assert_eq!(by_id(rows), expected);
+
+    let run = dir.run("csv");
+    assert_eq!(run["status"], "Successful", "{run}");
+    let mut rows = Vec::new();
+    for file in run["files"].as_array().unwrap() {
+        let key = format!("csv/{}", file["key"].as_str().unwrap());
+        rows.extend(csv_rows(&s3.get("lake", &key).await));
+    }
+    assert_eq!(rows.len(), source.len());
+    rows.sort_by_key(|r| r["id"].parse::<u64>().unwrap());
+    for (row, record) in rows.iter().zip(&source) {
+        let Value::Object(fields) = record else {
+            unreachable!()
+        };
+        for (name, value) in fields {
+            assert_eq!(
+                row.get(name).map(String::as_str).unwrap_or(""),
+                cell(value),
+                "record {}: `{name}`",
+                record["id"]
+            );
+        }
+    }
+}

@@ -6,6 +6,7 @@
 mod common;
 
 use common::flows::FlowDir;
+use common::moto::moto;
 use common::saas::Saas;
 use serde_json::{json, Value};
 use std::io::Read;
@@ -240,65 +241,6 @@ async fn invalid_records_go_to_the_error_prefix_with_their_reason() {
     );
 }
 
-/// moto's S3 server on a free port, stopped on drop.
-struct Moto {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn moto() -> Moto {
-    // A free port found here can be taken by another test's server before
-    // moto binds it: the answer must be moto's own (an S3 bucket list), and
-    // a moto that exited (its port was taken) is started again elsewhere.
-    for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 with moto[server] (.ci/setup installs it)");
-        let url = format!("http://127.0.0.1:{port}");
-        // Owned by the guard from here, so every path below kills it.
-        let mut moto = Moto { child, url };
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(resp) = client.get(&moto.url).send().await {
-                if resp
-                    .text()
-                    .await
-                    .is_ok_and(|t| t.contains("ListAllMyBucketsResult"))
-                {
-                    return moto;
-                }
-            }
-            if moto.child.try_wait().ok().flatten().is_some() {
-                break; // exited: its port was taken
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-    panic!("moto's server did not start");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_destinations_get_the_files_and_the_manifest() {
     gatehouse::tls::install_crypto();
@@ -321,15 +263,7 @@ async fn s3_destinations_get_the_files_and_the_manifest() {
     let run = dir.run("to_s3");
     assert_eq!(run["status"], "Successful", "{run}");
     // Read back with a signed S3 client (moto refuses anonymous reads).
-    let bucket = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(&s3.url)
-        .with_bucket_name("lake")
-        .with_region("us-east-1")
-        .with_access_key_id("test")
-        .with_secret_access_key("test")
-        .with_allow_http(true)
-        .build()
-        .unwrap();
+    let bucket = s3.bucket("lake");
     let get = |key: String| {
         let bucket = &bucket;
         async move {

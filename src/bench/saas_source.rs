@@ -3,6 +3,10 @@
 //! `{"data": [...], "next": "N+L"}` (no `next` on the last page) with
 //! records of ten fields, generated on the fly and the same on every run,
 //! so the server holds no dataset and costs little next to the flow.
+//! `&drift=1` makes the records' shape drift as real sources do: `email`
+//! null on the first five pages, `amount` a whole number on the first page,
+//! `metadata` an empty object but on every 1,000th record, and a nested
+//! `edited` object from the middle of the dataset on.
 
 use axum::body::Body;
 use axum::http::{header, Request, Response, StatusCode};
@@ -20,6 +24,11 @@ const COUNTRIES: [&str; 5] = ["DE", "FR", "US", "JP", "BR"];
 impl Source {
     /// One page as JSON text.
     pub fn page(&self, cursor: u64, limit: u64) -> String {
+        self.page_of(cursor, limit, false)
+    }
+
+    /// One page, its records drifting in shape (see the module comment).
+    pub fn page_of(&self, cursor: u64, limit: u64, drift: bool) -> String {
         let cursor = cursor.min(self.records);
         let end = cursor.saturating_add(limit).min(self.records);
         let mut out = String::with_capacity(((end - cursor) * 260 + 64) as usize);
@@ -41,6 +50,9 @@ impl Source {
                 (i / 60) % 24,
                 i % 60,
             );
+            if drift {
+                drift_record(&mut out, i, self.records);
+            }
         }
         out.push(']');
         if end < self.records {
@@ -49,6 +61,32 @@ impl Source {
         out.push('}');
         out
     }
+}
+
+/// Rewrites the record just written (its closing brace is the last byte)
+/// into its drifting shape.
+fn drift_record(out: &mut String, i: u64, records: u64) {
+    out.pop();
+    if i < 5_000 {
+        let at = out.rfind("\"email\":\"").unwrap_or(0);
+        let end = out[at..].find("\",").map_or(at, |e| at + e + 2);
+        out.replace_range(at..end, "\"email\":null,");
+    }
+    if i < 1_000 {
+        let at = out.rfind("\"amount\":").unwrap_or(0) + "\"amount\":".len();
+        let end = out[at..].find(',').map_or(at, |e| at + e);
+        let whole = out[at..end].split('.').next().unwrap_or("0").to_string();
+        out.replace_range(at..end, &whole);
+    }
+    if i % 1_000 == 999 {
+        out.push_str(",\"metadata\":{\"tier\":\"gold\"}");
+    } else {
+        out.push_str(",\"metadata\":{}");
+    }
+    if i >= records / 2 {
+        let _ = write!(out, ",\"edited\":{{\"by\":\"U{}\",\"ts\":\"{i}.000100\"}}", i % 7);
+    }
+    out.push('}');
 }
 
 /// Serves until the process is stopped.
@@ -70,11 +108,13 @@ pub async fn serve(address: SocketAddr, records: u64) -> anyhow::Result<()> {
 fn answer(source: &Source, req: &Request<Body>) -> Response<Body> {
     let mut cursor = 0u64;
     let mut limit = 1000u64;
+    let mut drift = false;
     if let Some(q) = req.uri().query() {
         for (k, v) in form_urlencoded::parse(q.as_bytes()) {
             match k.as_ref() {
                 "cursor" => cursor = v.parse().unwrap_or(0),
                 "limit" => limit = v.parse().unwrap_or(1000).clamp(1, 10_000),
+                "drift" => drift = v == "1",
                 _ => {}
             }
         }
@@ -82,7 +122,7 @@ fn answer(source: &Source, req: &Request<Body>) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(source.page(cursor, limit)))
+        .body(Body::from(source.page_of(cursor, limit, drift)))
         .unwrap_or_default()
 }
 
@@ -103,5 +143,25 @@ mod tests {
         assert_eq!(last["data"][4]["id"], 24);
         let past: serde_json::Value = serde_json::from_str(&s.page(u64::MAX, 10)).unwrap();
         assert_eq!(past["data"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn drifting_pages_change_shape_as_they_go() {
+        let s = Source { records: 20_000 };
+        let page = |cursor| -> serde_json::Value {
+            serde_json::from_str(&s.page_of(cursor, 1000, true)).unwrap()
+        };
+        let first = page(0);
+        let r = &first["data"][1];
+        assert_eq!(r["email"], serde_json::Value::Null);
+        assert_eq!(r["amount"], 7919);
+        assert_eq!(r["metadata"], serde_json::json!({}));
+        assert!(r.get("edited").is_none());
+        assert_eq!(first["data"][999]["metadata"]["tier"], "gold");
+        let late = page(15_000);
+        let r = &late["data"][1];
+        assert_eq!(r["email"], "customer15001@example.com");
+        assert!(r["amount"].is_f64());
+        assert_eq!(r["edited"]["ts"], "15001.000100");
     }
 }
