@@ -84,7 +84,11 @@ fn drift_record(out: &mut String, i: u64, records: u64) {
         out.push_str(",\"metadata\":{}");
     }
     if i >= records / 2 {
-        let _ = write!(out, ",\"edited\":{{\"by\":\"U{}\",\"ts\":\"{i}.000100\"}}", i % 7);
+        let _ = write!(
+            out,
+            ",\"edited\":{{\"by\":\"U{}\",\"ts\":\"{i}.000100\"}}",
+            i % 7
+        );
     }
     out.push('}');
 }
