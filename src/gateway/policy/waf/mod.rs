@@ -7,6 +7,7 @@
 
 mod managed;
 pub mod rate;
+pub mod seclang;
 pub mod transform;
 
 use crate::config::waf::{Action, Field, RuleSet, Statement, Test};
