@@ -21,6 +21,9 @@
 //! - `request_id`: `X-Request-Id` values, accepted or generated
 //! - `outbound`: one HTTP client builder for calls out, and the guard
 //!   against internal addresses
+//! - `seclang`: the ModSecurity rule language engine the WAF runs the OWASP
+//!   Core Rule Set with (a leaf: config compiles rule sets when it loads,
+//!   so their errors are config errors)
 //! - `keys`: API key records and new keys; `hex`: hex and SHA-256;
 //!   `secret`: constant-time comparison
 
@@ -38,6 +41,7 @@ pub mod messaging;
 pub mod metrics;
 pub mod outbound;
 pub mod request_id;
+pub mod seclang;
 pub mod secret;
 pub mod server;
 pub mod store;

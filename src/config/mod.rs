@@ -6,6 +6,7 @@
 //! `certs/`. It returns the model or every problem found, as `file:line:col`.
 
 pub mod body_template;
+pub mod crs;
 pub mod de;
 pub mod diagnostics;
 pub mod flow_integration;

@@ -230,6 +230,48 @@ pub struct RuleSetRaw {
     /// A body larger than `inspect_body`: `continue` (default: pass it on
     /// uninspected) or `block`.
     pub oversize: Option<String>,
+    /// The OWASP Core Rule Set, run after your rules and the managed
+    /// groups, by Gatehouse's own SecLang engine.
+    pub crs: Option<CrsRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrsRaw {
+    /// A CRS folder with `rules/*.conf`: Debian's
+    /// `/usr/share/modsecurity-crs`, or any CRS 3.3 or 4.x checkout.
+    pub path: String,
+    /// The CRS setup file. Default: `crs-setup.conf` (or
+    /// `crs-setup.conf.example`) in `path`, else Debian's
+    /// `/etc/modsecurity/crs/crs-setup.conf`.
+    pub setup: Option<String>,
+    /// 1 (default) to 4: higher catches more and blocks more benign traffic.
+    pub paranoia_level: Option<u8>,
+    /// The anomaly score that blocks a request. Default 5 (one critical match).
+    pub inbound_anomaly_threshold: Option<u32>,
+    /// `block` (default) or `detect` (log what would be blocked, block nothing).
+    pub mode: Option<String>,
+    /// CRS-style tuning: `{remove_rule: 942100}` (an id or a range
+    /// `942100-942199`), `{remove_tag: attack-sqli}`, or
+    /// `{remove_target: {rule: 942430, target: "ARGS:search"}}`.
+    #[serde(default)]
+    pub exclusions: Vec<CrsExclusionRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrsExclusionRaw {
+    pub remove_rule: Option<serde_json::Value>,
+    pub remove_tag: Option<String>,
+    pub remove_target: Option<CrsTargetRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrsTargetRaw {
+    pub rule: serde_json::Value,
+    /// A variable and key as in SecLang: `ARGS:search`, `REQUEST_COOKIES:/^_ga/`.
+    pub target: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

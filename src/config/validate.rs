@@ -134,7 +134,7 @@ pub fn settings(
     }
     let usage_plans = super::plans::usage_plans(&raw.usage_plans, &mut r);
     let api_keys = super::plans::declared_keys(&raw.api_keys, &usage_plans, &mut r);
-    let waf_rule_sets = super::waf::rule_sets(&raw.waf_rule_sets, &mut r);
+    let waf_rule_sets = super::waf::rule_sets(&raw.waf_rule_sets, root, &mut r);
     let messaging = super::messaging::messaging(raw.messaging.as_ref(), &mut r);
     let store = super::store::store(raw.store.as_ref(), &mut r);
     let rate_limits = super::store::rate_limits(raw.rate_limits.as_ref(), &mut r);

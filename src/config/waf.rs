@@ -16,6 +16,8 @@ pub struct RuleSet {
     pub inspect_body: Option<u64>,
     /// Block bodies over `inspect_body` rather than pass them uninspected.
     pub block_oversize: bool,
+    /// The OWASP Core Rule Set, compiled.
+    pub crs: Option<super::crs::Crs>,
 }
 
 /// Bodies are read before the upstream is contacted and replayed from
@@ -114,6 +116,7 @@ const MANAGED: [ManagedGroup; 5] = [
 
 pub fn rule_sets(
     raw: &BTreeMap<String, RuleSetRaw>,
+    root: &std::path::Path,
     r: &mut Reporter,
 ) -> BTreeMap<String, Arc<RuleSet>> {
     let mut out = BTreeMap::new();
@@ -143,7 +146,15 @@ pub fn rule_sets(
             .filter_map(|(i, rule)| build_rule(rule, &format!("{path}.rules[{i}]"), r))
             .collect();
         rules.sort_by_key(|rule| rule.priority);
-        let inspect_body = set.inspect_body.map(|b| b.0);
+        let crs = set
+            .crs
+            .as_ref()
+            .and_then(|c| super::crs::build(c, root, &format!("{path}.crs"), r));
+        // CRS reads bodies (phase 2): inspect them unless told a size.
+        let inspect_body = set
+            .inspect_body
+            .map(|b| b.0)
+            .or(set.crs.is_some().then_some(MAX_INSPECTED_BODY));
         if inspect_body.is_some_and(|b| b > MAX_INSPECTED_BODY) {
             r.error(
                 &format!("{path}.inspect_body"),
@@ -185,6 +196,7 @@ pub fn rule_sets(
                 managed,
                 inspect_body: inspect_body.map(|b| b.min(MAX_INSPECTED_BODY)),
                 block_oversize,
+                crs,
             }),
         );
     }

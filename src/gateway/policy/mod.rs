@@ -276,7 +276,10 @@ pub async fn inspect(
         req.get("x-forwarded-for"),
         &runtime.config.trusted_proxies,
     );
+    // The metric is labelled by the rule alone (`crs:949110`); the score
+    // and the contributing rules after it are for the log line.
     let count = |rule: &str, action: &str| {
+        let rule = rule.split(' ').next().unwrap_or(rule);
         metrics
             .waf_matches
             .with_label_values(&[&set.name, rule, action])

@@ -5,9 +5,9 @@
 //! Every value is inspected as sent and URL-decoded once and twice, so double
 //! encoding (`%2527`) hides nothing.
 
+pub mod crs;
 mod managed;
 pub mod rate;
-pub mod seclang;
 pub mod transform;
 
 use crate::config::waf::{Action, Field, RuleSet, Statement, Test};
@@ -226,10 +226,18 @@ pub async fn evaluate(
             Action::Count => counted.push(rule.name.clone()),
         }
     }
-    match managed::check(&set.managed, &inputs) {
-        Some(group) => Outcome::Block(format!("managed:{}", group.name())),
-        None => Outcome::Pass(counted),
+    if let Some(group) = managed::check(&set.managed, &inputs) {
+        return Outcome::Block(format!("managed:{}", group.name()));
     }
+    if let Some(crs_set) = &set.crs {
+        match crs::check(crs_set, req, body, client_ip) {
+            Some((true, label)) => return Outcome::Block(label),
+            // `detect`: what would have blocked is counted, not enforced.
+            Some((false, label)) => counted.push(label),
+            None => {}
+        }
+    }
+    Outcome::Pass(counted)
 }
 
 fn matches(statement: &Statement, inputs: &Inputs<'_>, client_ip: Option<IpAddr>) -> bool {

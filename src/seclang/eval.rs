@@ -22,8 +22,10 @@ pub struct Verdict {
     pub blocked: Option<(u64, u16)>,
     /// Rules that matched (chain heads), in order.
     pub matched: Vec<u64>,
-    /// The inbound anomaly score the rules added up.
+    /// The inbound anomaly score the rules added up, and the rules that
+    /// added to it.
     pub score: i64,
+    pub scored: Vec<u64>,
     /// `SecRuleEngine DetectionOnly`: it would have blocked.
     pub detection_only: bool,
 }
@@ -56,6 +58,8 @@ struct Tx<'a> {
     engine_off: bool,
     /// The rule being run, for `%{rule.id}` and `%{rule.msg}`.
     rule_id: u64,
+    /// Rules that added to an anomaly score.
+    scored: Vec<u64>,
 }
 
 /// Runs phases 1 and 2. `tx` seeds the TX collection (settings such as
@@ -76,6 +80,7 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
         removed: Removed::default(),
         engine_off: false,
         rule_id: 0,
+        scored: Vec::new(),
     };
     let mut processor = req.default_processor();
     'phases: for phase in 1..=2u8 {
@@ -150,6 +155,7 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
         .iter()
         .find_map(|k| tx.vars.get(*k))
         .map_or(0, |v| super::operator::atoi(v.as_bytes()));
+    verdict.scored = tx.scored;
     if set.engine == EngineMode::DetectionOnly && verdict.blocked.take().is_some() {
         verdict.detection_only = true;
     }
@@ -464,6 +470,12 @@ impl Tx<'_> {
                             total.to_string()
                         }
                     };
+                    if matches!(value, SetValue::Add(_))
+                        && key.contains("anomaly_score")
+                        && !self.scored.contains(&self.rule_id)
+                    {
+                        self.scored.push(self.rule_id);
+                    }
                     self.vars.insert(key.to_ascii_lowercase(), new);
                 }
                 Action::DelVar(name) => {
