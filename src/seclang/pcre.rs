@@ -10,11 +10,15 @@
 //!   possessive form refuses);
 //! - `\Z` (end, or before a final newline) and `\h` (horizontal space)
 //!   have no `regex` spelling and are written out;
-//! - `\/` and other escaped punctuation outside classes pass through.
+//! - `\/` and other escaped punctuation outside classes pass through;
+//! - ModSecurity v3 compiles every pattern with PCRE_DOTALL and
+//!   PCRE_MULTILINE: `.` matches a newline, and `^`/`$` match at every line
+//!   (`(?sm)` here).
 
 pub fn translate(pattern: &str) -> String {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len() + 16);
+    out.push_str("(?sm)");
     let mut i = 0;
     let mut in_class = false;
     // Just after `[` or `[^`: a `]` there is a literal.
@@ -111,15 +115,20 @@ mod tests {
 
     #[test]
     fn pcre_forms() {
+        let t = |p: &str| translate(p).strip_prefix("(?sm)").unwrap().to_string();
         assert_eq!(
-            translate(r#"[^"(),\/:;<=>?![\x5c\]{}]+"#),
+            t(r#"[^"(),\/:;<=>?![\x5c\]{}]+"#),
             r#"[^"(),/:;<=>?!\[\x5c\]{}]+"#
         );
-        assert_eq!(translate(r"\s*+;\s++x?+"), r"\s*;\s+x?");
-        assert_eq!(translate(r"(?>ab)c"), "(?:ab)c");
-        assert_eq!(translate(r"[[:alpha:]&&x]"), r"[[:alpha:]\&\&x]");
-        assert_eq!(translate(r"[]a]"), "[]a]");
-        assert_eq!(translate(r"a\Z"), r"a\n?\z");
+        assert_eq!(t(r"\s*+;\s++x?+"), r"\s*;\s+x?");
+        assert_eq!(t(r"(?>ab)c"), "(?:ab)c");
+        assert_eq!(t(r"[[:alpha:]&&x]"), r"[[:alpha:]\&\&x]");
+        assert_eq!(t(r"[]a]"), "[]a]");
+        assert_eq!(t(r"a\Z"), r"a\n?\z");
+        // Every line: `^` after a newline.
+        assert!(regex::Regex::new(&translate("^http"))
+            .unwrap()
+            .is_match("x\nhttp://a"));
         assert!(regex::Regex::new(&translate(r#"^(?:[^"(),\/:;<=>?![\x5c\]{}]+)$"#)).is_ok());
     }
 }

@@ -7,7 +7,10 @@
 pub struct Request {
     pub method: String,
     pub protocol: String,
-    /// The request target as sent (path and query).
+    /// The request target as sent (path and query): REQUEST_URI_RAW.
+    pub uri_raw: String,
+    /// Percent-decoded once, as ModSecurity v3 keeps them: REQUEST_URI
+    /// (path and query) and REQUEST_FILENAME (the path).
     pub uri: String,
     pub path: String,
     pub query: String,
@@ -63,7 +66,11 @@ impl Request {
         remote: Option<std::net::SocketAddr>,
         unique_id: String,
     ) -> Request {
-        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let (raw_path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let decode = |s: &str| {
+            String::from_utf8_lossy(&percent_encoding::percent_decode_str(s).collect::<Vec<u8>>())
+                .into_owned()
+        };
         let mut cookies = Vec::new();
         for (name, value) in &headers {
             if name.eq_ignore_ascii_case("cookie") {
@@ -83,8 +90,9 @@ impl Request {
         Request {
             method: method.to_string(),
             protocol: protocol.to_string(),
-            uri: uri.to_string(),
-            path: path.to_string(),
+            uri_raw: uri.to_string(),
+            uri: decode(uri),
+            path: decode(raw_path),
             query: query.to_string(),
             args_get: form_pairs(query.as_bytes()),
             headers,

@@ -10,6 +10,7 @@ pub mod moto;
 pub mod pki;
 pub mod saas;
 pub mod upstream;
+pub mod waf_corpus;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
