@@ -6,11 +6,13 @@
 //! - `sqs_client`: the smallest signed SQS JSON client the load needs
 //! - `latency`: percentiles from recorded samples
 //! - `saas_source`: a synthetic paginated list API, the flows benchmark's source
+//! - `waf`: the CRS engine's cost per request, in process
 
 pub mod latency;
 pub mod saas_source;
 pub mod sqs_client;
 pub mod sqs_load;
+pub mod waf;
 
 use crate::bench::sqs_client::Keys;
 use std::time::Duration;
@@ -23,6 +25,8 @@ pub enum BenchCommand {
     /// Serve a synthetic SaaS list API (cursor pagination, ten fields per
     /// record) for the flows benchmark: GET /records?cursor=N&limit=L.
     Source(SourceArgs),
+    /// The CRS engine's cost per request, in process (no network).
+    Waf(waf::WafArgs),
 }
 
 #[derive(clap::Args)]
@@ -89,6 +93,7 @@ pub struct SqsArgs {
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     let args = match command {
         BenchCommand::Sqs(args) => args,
+        BenchCommand::Waf(args) => return waf::run(args),
         BenchCommand::Source(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(args.threads.max(1))

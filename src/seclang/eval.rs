@@ -30,6 +30,32 @@ pub struct Verdict {
     pub detection_only: bool,
 }
 
+/// A value a target selected: its variable (as named in MATCHED_VAR_NAME),
+/// its key, the value. The name is only built when the value matches.
+struct Item<'s> {
+    var: Var,
+    key: Cow<'s, str>,
+    value: Cow<'s, [u8]>,
+    /// A value of the request itself (stable for the whole request), whose
+    /// transformations can be cached.
+    stable: bool,
+}
+
+impl Item<'_> {
+    fn name(&self) -> String {
+        if self.key.is_empty() {
+            self.var.name().to_string()
+        } else {
+            format!("{}:{}", self.var.name(), self.key)
+        }
+    }
+}
+
+/// Transformed values of this request, by (value address, length,
+/// transformation chain): many rules read the same values through the
+/// same chains.
+type TransformCache = std::cell::RefCell<HashMap<(usize, usize, usize), std::rc::Rc<[u8]>>>;
+
 /// One matched value.
 struct Hit {
     name: String,
@@ -60,6 +86,8 @@ struct Tx<'a> {
     rule_id: u64,
     /// Rules that added to an anomaly score.
     scored: Vec<u64>,
+    request_line: String,
+    transformed: TransformCache,
 }
 
 /// Runs phases 1 and 2. `tx` seeds the TX collection (settings such as
@@ -81,6 +109,8 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
         engine_off: false,
         rule_id: 0,
         scored: Vec::new(),
+        request_line: format!("{} {} {}", req.method, req.uri_raw, req.protocol),
+        transformed: Default::default(),
     };
     let mut processor = req.default_processor();
     'phases: for phase in 1..=2u8 {
@@ -191,17 +221,30 @@ impl Tx<'_> {
             return matches!(rule.operator, Operator::Unconditional);
         }
         let mut hits: Vec<Hit> = Vec::new();
+        let mut found: Vec<Item<'_>> = Vec::new();
         for target in &rule.targets {
-            let mut found = Vec::new();
+            found.clear();
             self.collect(target, &mut found);
-            found.retain(|(name, var, _)| !self.excluded(rule, head, *var, name));
+            found.retain(|item| !self.excluded(rule, head, item.var, &item.key));
             if target.count {
                 let n = found.len().to_string().into_bytes();
-                let name = format!("&{}", target.var.name());
-                found = vec![(name, target.var, Cow::Owned(n))];
+                found.clear();
+                found.push(Item {
+                    var: target.var,
+                    key: Cow::Borrowed(""),
+                    value: Cow::Owned(n),
+                    stable: false,
+                });
+                if let Some(hit) = self.check(rule, &found[0]) {
+                    hits.push(Hit {
+                        name: format!("&{}", target.var.name()),
+                        ..hit
+                    });
+                }
+                continue;
             }
-            for (name, _var, value) in found {
-                if let Some(hit) = self.check(rule, name, &value) {
+            for item in &found {
+                if let Some(hit) = self.check(rule, item) {
                     hits.push(hit);
                 }
             }
@@ -222,8 +265,10 @@ impl Tx<'_> {
     }
 
     /// Transformations then the operator on one value.
-    fn check(&self, rule: &Rule, name: String, value: &[u8]) -> Option<Hit> {
+    fn check(&self, rule: &Rule, item: &Item<'_>) -> Option<Hit> {
+        let value: &[u8] = &item.value;
         let mut candidates: Vec<Cow<'_, [u8]>> = Vec::new();
+        let cached;
         if rule.multi_match {
             // Every stage of the transformations is matched.
             let mut current: Cow<'_, [u8]> = Cow::Borrowed(value);
@@ -234,6 +279,24 @@ impl Tx<'_> {
                     candidates.push(current.clone());
                 }
             }
+        } else if rule.transforms.is_empty() {
+            candidates.push(Cow::Borrowed(value));
+        } else if item.stable {
+            let key = (
+                value.as_ptr() as usize,
+                value.len(),
+                rule.transforms.as_ptr() as usize,
+            );
+            let hit = self.transformed.borrow().get(&key).cloned();
+            cached = match hit {
+                Some(v) => v,
+                None => {
+                    let v: std::rc::Rc<[u8]> = apply_all(value, &rule.transforms).into();
+                    self.transformed.borrow_mut().insert(key, v.clone());
+                    v
+                }
+            };
+            candidates.push(Cow::Borrowed(&cached));
         } else {
             candidates.push(apply_all(value, &rule.transforms));
         }
@@ -245,7 +308,7 @@ impl Tx<'_> {
                     .matches(&candidate, &expand, rule.capture.then_some(&mut captures));
             if hit != rule.negated {
                 return Some(Hit {
-                    name,
+                    name: item.name(),
                     value: candidate.into_owned(),
                     captures: if hit { captures } else { Vec::new() },
                 });
@@ -254,8 +317,7 @@ impl Tx<'_> {
         None
     }
 
-    fn excluded(&self, rule: &Rule, head: &Rule, var: Var, name: &str) -> bool {
-        let key = name.split_once(':').map_or("", |(_, k)| k);
+    fn excluded(&self, rule: &Rule, head: &Rule, var: Var, key: &str) -> bool {
         rule.exclusions.iter().any(|t| t.selects(var, key))
             || self.removed.targets_by_id.iter().any(|(ids, t)| {
                 ids.iter().any(|(lo, hi)| (*lo..=*hi).contains(&head.id)) && t.selects(var, key)
@@ -267,18 +329,19 @@ impl Tx<'_> {
                 .any(|(tag, t)| head.tags.contains(tag) && t.selects(var, key))
     }
 
-    /// A target's values: (MATCHED_VAR_NAME, variable, value).
-    fn collect<'s>(&'s self, target: &Target, out: &mut Vec<(String, Var, Cow<'s, [u8]>)>) {
+    /// A target's values.
+    fn collect<'s>(&'s self, target: &Target, out: &mut Vec<Item<'s>>) {
         let var = target.var;
         let mut pairs = |list: &'s [(String, Vec<u8>)], as_var: Var, names: bool| {
             for (k, v) in list {
                 if target.selects(var, k) {
-                    let value: Cow<'s, [u8]> = if names {
-                        Cow::Owned(k.as_bytes().to_vec())
-                    } else {
-                        Cow::Borrowed(v.as_slice())
-                    };
-                    out.push((format!("{}:{k}", as_var.name()), var, value));
+                    let value: &'s [u8] = if names { k.as_bytes() } else { v };
+                    out.push(Item {
+                        var: as_var,
+                        key: Cow::Borrowed(k),
+                        value: Cow::Borrowed(value),
+                        stable: true,
+                    });
                 }
             }
         };
@@ -304,53 +367,77 @@ impl Tx<'_> {
             Var::FilesNames | Var::MultipartName => pairs(&self.body.files, var, true),
             Var::FilesSizes => pairs(&self.body.file_sizes, var, false),
             Var::MultipartPartHeaders => pairs(&self.body.part_headers, var, false),
-            Var::MatchedVars => {
+            Var::MatchedVars | Var::MatchedVarsNames => {
                 for (k, v) in &self.matched_vars {
-                    out.push((k.clone(), var, Cow::Owned(v.clone())));
+                    let value = if var == Var::MatchedVars {
+                        Cow::Borrowed(v.as_slice())
+                    } else {
+                        Cow::Borrowed(k.as_bytes())
+                    };
+                    out.push(Item {
+                        var,
+                        key: Cow::Borrowed(k),
+                        value,
+                        stable: false,
+                    });
                 }
             }
-            Var::MatchedVarsNames => {
-                for (k, _) in &self.matched_vars {
-                    out.push((k.clone(), var, Cow::Owned(k.clone().into_bytes())));
-                }
-            }
-            Var::Tx | Var::Ip | Var::Global | Var::Session | Var::User | Var::Resource => {
-                if var == Var::Tx {
-                    for (k, v) in &self.vars {
-                        if !k.starts_with('\u{0}') && target.selects(var, k) {
-                            out.push((format!("TX:{k}"), var, Cow::Borrowed(v.as_bytes())));
-                        }
+            Var::Tx => {
+                for (k, v) in &self.vars {
+                    if !k.starts_with('\u{0}') && target.selects(var, k) {
+                        out.push(Item {
+                            var,
+                            key: Cow::Borrowed(k),
+                            value: Cow::Borrowed(v.as_bytes()),
+                            stable: false,
+                        });
                     }
                 }
-                // Persistent collections are not kept across requests.
             }
+            // Persistent collections are not kept across requests.
+            Var::Ip | Var::Global | Var::Session | Var::User | Var::Resource => {}
             Var::Xml => {
                 for v in &self.body.xml {
-                    out.push(("XML:/*".into(), var, Cow::Borrowed(v.as_slice())));
+                    out.push(Item {
+                        var,
+                        key: Cow::Borrowed("/*"),
+                        value: Cow::Borrowed(v.as_slice()),
+                        stable: true,
+                    });
                 }
             }
             Var::Env | Var::Geo | Var::Response => {}
             scalar => {
-                if let Some(v) = self.scalar(scalar) {
-                    out.push((scalar.name().to_string(), var, v));
+                if let Some((value, stable)) = self.scalar(scalar) {
+                    out.push(Item {
+                        var,
+                        key: Cow::Borrowed(""),
+                        value,
+                        stable,
+                    });
                 }
             }
         }
     }
 
-    fn scalar(&self, var: Var) -> Option<Cow<'_, [u8]>> {
+    /// A single-valued variable, and whether it is the request's own
+    /// (stable) text.
+    fn scalar<'s>(&'s self, var: Var) -> Option<(Cow<'s, [u8]>, bool)> {
         let req = self.req;
-        let text = |s: &str| Some(Cow::Owned(s.as_bytes().to_vec()));
+        fn borrowed(s: &str) -> Option<(Cow<'_, [u8]>, bool)> {
+            Some((Cow::Borrowed(s.as_bytes()), true))
+        }
+        let text = |s: &str| Some((Cow::Owned(s.as_bytes().to_vec()), false));
         match var {
-            Var::RequestMethod => text(&req.method),
-            Var::RequestProtocol => text(&req.protocol),
-            Var::RequestLine => text(&format!("{} {} {}", req.method, req.uri_raw, req.protocol)),
-            Var::RequestUri => text(&req.uri),
-            Var::RequestUriRaw => text(&req.uri_raw),
-            Var::RequestFilename => text(&req.path),
-            Var::RequestBasename => text(req.path.rsplit('/').next().unwrap_or("")),
-            Var::QueryString => text(&req.query),
-            Var::RequestBody => Some(Cow::Borrowed(req.body.as_slice())),
+            Var::RequestMethod => borrowed(&req.method),
+            Var::RequestProtocol => borrowed(&req.protocol),
+            Var::RequestLine => borrowed(&self.request_line),
+            Var::RequestUri => borrowed(&req.uri),
+            Var::RequestUriRaw => borrowed(&req.uri_raw),
+            Var::RequestFilename => borrowed(&req.path),
+            Var::RequestBasename => borrowed(req.path.rsplit('/').next().unwrap_or("")),
+            Var::QueryString => borrowed(&req.query),
+            Var::RequestBody => Some((Cow::Borrowed(req.body.as_slice()), true)),
             Var::RequestBodyLength => text(&req.body.len().to_string()),
             Var::ArgsCombinedSize => {
                 let size: usize = req
@@ -379,18 +466,14 @@ impl Tx<'_> {
                 "0"
             }),
             Var::MultipartUnmatchedBoundary => text("0"),
-            Var::UniqueId => text(&req.unique_id),
-            Var::RemoteAddr | Var::RemoteHost => text(&req.remote_addr),
+            Var::UniqueId => borrowed(&req.unique_id),
+            Var::RemoteAddr | Var::RemoteHost => borrowed(&req.remote_addr),
             Var::RemotePort => text(&req.remote_port.to_string()),
-            Var::ServerName => text(
-                &req.header("host")
-                    .map(|h| String::from_utf8_lossy(h).into_owned())
-                    .unwrap_or_default(),
-            ),
+            Var::ServerName => req.header("host").map(|h| (Cow::Borrowed(h), true)),
             Var::ServerPort => text("0"),
             Var::Duration => text("0"),
             Var::TimeEpoch => text(&chrono::Utc::now().timestamp().to_string()),
-            Var::MatchedVar => Some(Cow::Borrowed(self.matched_var.as_slice())),
+            Var::MatchedVar => Some((Cow::Borrowed(self.matched_var.as_slice()), false)),
             Var::MatchedVarName => text(&self.matched_var_name),
             _ => None,
         }
@@ -422,8 +505,8 @@ impl Tx<'_> {
                     };
                     let mut found = Vec::new();
                     self.collect(&target, &mut found);
-                    if let Some((_, _, v)) = found.first() {
-                        out.push_str(&String::from_utf8_lossy(v));
+                    if let Some(item) = found.first() {
+                        out.push_str(&String::from_utf8_lossy(&item.value));
                     }
                 }
             }

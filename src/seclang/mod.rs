@@ -125,6 +125,24 @@ impl RuleSet {
         compile(directives)
     }
 
+    /// Rules whose regex needed the backtracking engine (`fancy-regex`).
+    pub fn backtracking_rules(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for phase in &self.phases {
+            for entry in phase {
+                let Entry::Rule(rule) = entry else { continue };
+                let mut link: Option<&Rule> = Some(rule);
+                while let Some(r) = link {
+                    if let operator::Operator::Rx(operator::Pattern::Fancy(_)) = r.operator {
+                        out.push(rule.id);
+                    }
+                    link = r.chain.as_deref();
+                }
+            }
+        }
+        out
+    }
+
     pub fn block_as(&self, phase: u8) -> Disruptive {
         self.block_as[usize::from(phase.clamp(1, 2) - 1)]
     }
