@@ -130,7 +130,7 @@ fn gatehouse(paranoia: u8) -> Gatehouse {
         std::fs::write(
             dir.join("gatehouse.yaml"),
             format!(
-                "listeners:\n  - name: http\n    address: 127.0.0.1:0\nadmin:\n  address: 127.0.0.1:0\nserver:\n  threads: 2\nwaf_rule_sets:\n  crs:\n    crs:\n      path: {CRS}\n      paranoia_level: {paranoia}\n"
+                "listeners:\n  - name: http\n    address: 127.0.0.1:0\nadmin:\n  address: 127.0.0.1:0\nmessaging:\n  address: 127.0.0.1:0\nserver:\n  threads: 2\nwaf_rule_sets:\n  crs:\n    crs:\n      path: {CRS}\n      paranoia_level: {paranoia}\n"
             ),
         )
         .unwrap();
