@@ -73,7 +73,6 @@ struct Removed {
 }
 
 struct Tx<'a> {
-    set: &'a RuleSet,
     req: &'a Request,
     body: Body,
     vars: HashMap<String, String>,
@@ -86,6 +85,8 @@ struct Tx<'a> {
     rule_id: u64,
     /// Rules that added to an anomaly score.
     scored: Vec<u64>,
+    /// A body processor a `ctl` chose in phase 1.
+    processor: Option<&'static str>,
     request_line: String,
     transformed: TransformCache,
 }
@@ -98,7 +99,6 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
         return verdict;
     }
     let mut tx = Tx {
-        set,
         req,
         body: Body::default(),
         vars: HashMap::new(),
@@ -109,6 +109,7 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
         engine_off: false,
         rule_id: 0,
         scored: Vec::new(),
+        processor: None,
         request_line: format!("{} {} {}", req.method, req.uri_raw, req.protocol),
         transformed: Default::default(),
     };
@@ -116,14 +117,8 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
     'phases: for phase in 1..=2u8 {
         if phase == 2 {
             // A `ctl:requestBodyProcessor` in phase 1 chose another reader.
-            if let Some(p) = tx.vars.remove("\u{0}processor") {
-                processor = match p.as_str() {
-                    "JSON" => "JSON",
-                    "XML" => "XML",
-                    "URLENCODED" => "URLENCODED",
-                    "MULTIPART" => "MULTIPART",
-                    _ => processor,
-                };
+            if let Some(p) = tx.processor {
+                processor = p;
             }
             tx.body = req.read_body(processor);
         }
@@ -384,7 +379,7 @@ impl Tx<'_> {
             }
             Var::Tx => {
                 for (k, v) in &self.vars {
-                    if !k.starts_with('\u{0}') && target.selects(var, k) {
+                    if target.selects(var, k) {
                         out.push(Item {
                             var,
                             key: Cow::Borrowed(k),
@@ -517,13 +512,9 @@ impl Tx<'_> {
     fn run_actions(&mut self, rule: &Rule) {
         for action in &rule.actions {
             match action {
-                Action::SetVar { name, value } => {
-                    let Some(key) = name.strip_prefix("tx.") else {
-                        // Persistent collections (ip., global.) are per request
-                        // here: nothing reads them back.
-                        continue;
-                    };
-                    let key = self.expand(&Macro::parse(key).unwrap_or(Macro(Vec::new())));
+                Action::SetVar { key, value } => {
+                    let Some(key) = key else { continue };
+                    let key = self.expand(key);
                     let new = match value {
                         SetValue::Assign(m) => self.expand(m),
                         SetValue::Add(m) | SetValue::Subtract(m) => {
@@ -548,8 +539,8 @@ impl Tx<'_> {
                     }
                     self.vars.insert(key.to_ascii_lowercase(), new);
                 }
-                Action::DelVar(name) => {
-                    if let Some(key) = name.strip_prefix("tx.") {
+                Action::DelVar(key) => {
+                    if let Some(key) = key {
                         self.vars.remove(key);
                     }
                 }
@@ -566,12 +557,17 @@ impl Tx<'_> {
                         .targets_by_tag
                         .push((tag.clone(), target.clone())),
                     Ctl::BodyProcessor(p) => {
-                        self.vars.insert("\u{0}processor".into(), p.clone());
+                        self.processor = match p.as_str() {
+                            "JSON" => Some("JSON"),
+                            "XML" => Some("XML"),
+                            "URLENCODED" => Some("URLENCODED"),
+                            "MULTIPART" => Some("MULTIPART"),
+                            _ => self.processor,
+                        };
                     }
                     Ctl::Other => {}
                 },
             }
         }
-        let _ = self.set;
     }
 }

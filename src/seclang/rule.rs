@@ -59,8 +59,15 @@ pub enum Selector {
 }
 
 pub enum Action {
-    SetVar { name: String, value: SetValue },
-    DelVar(String),
+    /// `setvar:tx.KEY=...`; the key may hold macros. Other collections
+    /// (`ip.`, `global.`) persist across requests in ModSecurity and are
+    /// per request here, where nothing reads them back: `key` is None.
+    SetVar {
+        key: Option<Macro>,
+        value: SetValue,
+    },
+    /// `setvar:!tx.KEY`.
+    DelVar(Option<String>),
     Ctl(Ctl),
 }
 
@@ -344,20 +351,26 @@ impl Rule {
 }
 
 fn setvar(value: &str) -> Result<Action, String> {
+    let tx_key = |name: &str| {
+        name.trim()
+            .to_ascii_lowercase()
+            .strip_prefix("tx.")
+            .map(str::to_string)
+    };
     if let Some(name) = value.strip_prefix('!') {
-        return Ok(Action::DelVar(name.to_ascii_lowercase()));
+        return Ok(Action::DelVar(tx_key(name)));
     }
     let (name, rhs) = value.split_once('=').unwrap_or((value, "1"));
-    let name = name.trim().to_ascii_lowercase();
-    if !name.starts_with("tx.") && !name.contains('.') {
+    if !name.contains('.') {
         return Err(format!("setvar `{value}`: expected COLLECTION.name"));
     }
+    let key = tx_key(name).map(|k| Macro::parse(&k)).transpose()?;
     let value = match (rhs.strip_prefix('+'), rhs.strip_prefix('-')) {
         (Some(n), _) => SetValue::Add(Macro::parse(n)?),
         (_, Some(n)) => SetValue::Subtract(Macro::parse(n)?),
         _ => SetValue::Assign(Macro::parse(rhs)?),
     };
-    Ok(Action::SetVar { name, value })
+    Ok(Action::SetVar { key, value })
 }
 
 fn ctl(value: &str) -> Result<Ctl, String> {

@@ -219,6 +219,16 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
+/// A `%u`/`\u`/CSS code point as the byte ModSecurity reads: full-width
+/// ASCII (U+FF01..U+FF5E) as ASCII, any other code point by its low byte.
+fn code_point_byte(code: u32) -> u8 {
+    if (0xff01..=0xff5e).contains(&code) {
+        (code - 0xfee0) as u8
+    } else {
+        (code & 0xff) as u8
+    }
+}
+
 fn url_decode(v: &[u8], uni: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len());
     let mut i = 0;
@@ -233,15 +243,7 @@ fn url_decode(v: &[u8], uni: bool) -> Vec<u8> {
                 match digits {
                     Some(d) => {
                         let code = d.iter().fold(0u32, |a, &x| a * 16 + x as u32);
-                        // Full-width ASCII (U+FF01..U+FF5E) is read as ASCII,
-                        // as ModSecurity does; other code points keep their
-                        // low byte.
-                        let byte = if (0xff01..=0xff5e).contains(&code) {
-                            (code - 0xfee0) as u8
-                        } else {
-                            (code & 0xff) as u8
-                        };
-                        out.push(byte);
+                        out.push(code_point_byte(code));
                         i += 6;
                     }
                     None => {
@@ -343,12 +345,7 @@ fn js_decode(v: &[u8]) -> Vec<u8> {
         match n {
             b'u' => match hexes(i + 2, 4) {
                 Some(code) => {
-                    let byte = if (0xff01..=0xff5e).contains(&code) {
-                        (code - 0xfee0) as u8
-                    } else {
-                        (code & 0xff) as u8
-                    };
-                    out.push(byte);
+                    out.push(code_point_byte(code));
                     i += 6;
                 }
                 None => {
@@ -377,32 +374,16 @@ fn js_decode(v: &[u8]) -> Vec<u8> {
                 out.push((code & 0xff) as u8);
                 i += 1 + digits.len();
             }
-            b'a' => {
-                out.push(7);
-                i += 2;
-            }
-            b'b' => {
-                out.push(8);
-                i += 2;
-            }
-            b'f' => {
-                out.push(12);
-                i += 2;
-            }
-            b'n' => {
-                out.push(b'\n');
-                i += 2;
-            }
-            b'r' => {
-                out.push(b'\r');
-                i += 2;
-            }
-            b't' => {
-                out.push(b'\t');
-                i += 2;
-            }
-            b'v' => {
-                out.push(11);
+            b'a' | b'b' | b'f' | b'n' | b'r' | b't' | b'v' => {
+                out.push(match n {
+                    b'a' => 7,
+                    b'b' => 8,
+                    b'f' => 12,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    _ => 11,
+                });
                 i += 2;
             }
             other => {
@@ -444,12 +425,7 @@ fn css_decode(v: &[u8]) -> Vec<u8> {
         let code = digits
             .iter()
             .fold(0u32, |a, &d| a * 16 + hex(d).unwrap_or(0) as u32);
-        let byte = if (0xff01..=0xff5e).contains(&code) {
-            (code - 0xfee0) as u8
-        } else {
-            (code & 0xff) as u8
-        };
-        out.push(byte);
+        out.push(code_point_byte(code));
         i += 1 + digits.len();
         // One whitespace after a hex escape belongs to it.
         if v.get(i).is_some_and(|b| is_space(*b)) {
