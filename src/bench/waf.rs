@@ -21,6 +21,12 @@ pub struct WafArgs {
     /// Evaluations per case.
     #[arg(long, default_value_t = 20_000)]
     pub iterations: usize,
+    /// Run every operator on every value (what the literal prefilter saves).
+    #[arg(long)]
+    pub no_prefilter: bool,
+    /// Only the cases whose name contains this (e.g. "clean").
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 fn request(method: &str, uri: &str, extra: &[(&str, &str)], body: &str) -> Request {
@@ -61,7 +67,7 @@ pub fn run(args: WafArgs) -> anyhow::Result<()> {
         "SecAction \"id:9000001,phase:1,pass,nolog,setvar:tx.paranoia_level={}\"",
         args.paranoia
     );
-    let set = RuleSet::load(&[
+    let mut set = RuleSet::load(&[
         Source::File(args.setup.clone()),
         Source::Text {
             name: "settings".into(),
@@ -71,9 +77,17 @@ pub fn run(args: WafArgs) -> anyhow::Result<()> {
     ])
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let load = started.elapsed();
+    if args.no_prefilter {
+        set.disable_prefilter();
+    }
     println!(
-        "CRS at PL{}: {} rules loaded in {:.0} ms",
+        "CRS at PL{}{}: {} rules loaded in {:.0} ms",
         args.paranoia,
+        if args.no_prefilter {
+            ", no prefilter"
+        } else {
+            ""
+        },
         set.rules,
         load.as_secs_f64() * 1000.0
     );
@@ -108,6 +122,13 @@ pub fn run(args: WafArgs) -> anyhow::Result<()> {
     println!("| case | decision | mean µs | p99 µs (batches of 100) |");
     println!("|---|---|---|---|");
     for (name, req) in &cases {
+        if args
+            .only
+            .as_ref()
+            .is_some_and(|only| !name.contains(only.as_str()))
+        {
+            continue;
+        }
         let mut batches = Vec::new();
         let mut decision = String::new();
         for _ in 0..(args.iterations / 100).max(1) {

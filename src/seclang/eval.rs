@@ -8,12 +8,13 @@
 
 use super::operator::Operator;
 use super::request::{Body, Request};
-use super::rule::{Action, Ctl, Disruptive, Rule, SetValue, Target};
+use super::rule::{Action, Ctl, Disruptive, Rule, Selector, SetValue, Target};
+use super::texts::Texts;
 use super::transform::{apply_all, Transform};
 use super::vars::{Macro, Part, Var};
 use super::{EngineMode, Entry, RuleSet};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::cell::RefCell;
 
 /// What the rules decided.
 #[derive(Debug, Default)]
@@ -34,7 +35,7 @@ pub struct Verdict {
 /// its key, the value. The name is only built when the value matches.
 struct Item<'s> {
     var: Var,
-    key: Cow<'s, str>,
+    key: &'s str,
     value: Cow<'s, [u8]>,
     /// A value of the request itself (stable for the whole request), whose
     /// transformations can be cached.
@@ -51,10 +52,9 @@ impl Item<'_> {
     }
 }
 
-/// Transformed values of this request, by (value address, length,
-/// transformation chain): many rules read the same values through the
-/// same chains.
-type TransformCache = std::cell::RefCell<HashMap<(usize, usize, usize), std::rc::Rc<[u8]>>>;
+/// multiMatch stages followed per value; CRS's longest chain has nine
+/// steps.
+const MAX_STAGES: usize = 32;
 
 /// One matched value.
 struct Hit {
@@ -73,9 +73,10 @@ struct Removed {
 }
 
 struct Tx<'a> {
+    set: &'a RuleSet,
     req: &'a Request,
     body: Body,
-    vars: HashMap<String, String>,
+    vars: foldhash::HashMap<String, String>,
     matched_var: Vec<u8>,
     matched_var_name: String,
     matched_vars: Vec<(String, Vec<u8>)>,
@@ -88,7 +89,8 @@ struct Tx<'a> {
     /// A body processor a `ctl` chose in phase 1.
     processor: Option<&'static str>,
     request_line: String,
-    transformed: TransformCache,
+    /// The request's values through the rules' transformation chains.
+    texts: RefCell<Texts>,
 }
 
 /// Runs phases 1 and 2. `tx` seeds the TX collection (settings such as
@@ -99,9 +101,10 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
         return verdict;
     }
     let mut tx = Tx {
+        set,
         req,
         body: Body::default(),
-        vars: HashMap::new(),
+        vars: Default::default(),
         matched_var: Vec::new(),
         matched_var_name: String::new(),
         matched_vars: Vec::new(),
@@ -111,7 +114,7 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
         scored: Vec::new(),
         processor: None,
         request_line: format!("{} {} {}", req.method, req.uri_raw, req.protocol),
-        transformed: Default::default(),
+        texts: Default::default(),
     };
     let mut processor = req.default_processor();
     'phases: for phase in 1..=2u8 {
@@ -216,21 +219,21 @@ impl Tx<'_> {
             return matches!(rule.operator, Operator::Unconditional);
         }
         let mut hits: Vec<Hit> = Vec::new();
-        let mut found: Vec<Item<'_>> = Vec::new();
         for target in &rule.targets {
-            found.clear();
-            self.collect(target, &mut found);
-            found.retain(|item| !self.excluded(rule, head, item.var, &item.key));
             if target.count {
-                let n = found.len().to_string().into_bytes();
-                found.clear();
-                found.push(Item {
-                    var: target.var,
-                    key: Cow::Borrowed(""),
-                    value: Cow::Owned(n),
-                    stable: false,
+                let mut n = 0usize;
+                self.each_value(target, &mut |item| {
+                    if !self.excluded(rule, head, item.var, item.key) {
+                        n += 1;
+                    }
                 });
-                if let Some(hit) = self.check(rule, &found[0]) {
+                let item = Item {
+                    var: target.var,
+                    key: "",
+                    value: Cow::Owned(n.to_string().into_bytes()),
+                    stable: false,
+                };
+                if let Some(hit) = self.check(rule, &item) {
                     hits.push(Hit {
                         name: format!("&{}", target.var.name()),
                         ..hit
@@ -238,11 +241,14 @@ impl Tx<'_> {
                 }
                 continue;
             }
-            for item in &found {
-                if let Some(hit) = self.check(rule, item) {
+            self.each_value(target, &mut |item| {
+                if self.excluded(rule, head, item.var, item.key) {
+                    return;
+                }
+                if let Some(hit) = self.check(rule, &item) {
                     hits.push(hit);
                 }
-            }
+            });
         }
         let matched = !hits.is_empty();
         for hit in hits {
@@ -259,57 +265,86 @@ impl Tx<'_> {
         matched
     }
 
-    /// Transformations then the operator on one value.
+    /// Transformations then the operator on one value. A value of the
+    /// request itself goes through the shared texts (each chain step once
+    /// per request, and the literal prefilter); others are transformed
+    /// here.
     fn check(&self, rule: &Rule, item: &Item<'_>) -> Option<Hit> {
         let value: &[u8] = &item.value;
-        let mut candidates: Vec<Cow<'_, [u8]>> = Vec::new();
-        let cached;
+        if !item.stable {
+            return if rule.multi_match {
+                self.each_stage(rule, item, value)
+            } else {
+                self.operate(rule, item, &apply_all(value, &rule.transforms))
+            };
+        }
+        let chains = &self.set.chains;
+        let mut texts = self.texts.borrow_mut();
+        // The chain's stages (multiMatch: the value and every step that
+        // changed it), first to last.
+        let mut stages = [0; MAX_STAGES];
+        let mut count = 1;
+        stages[0] = rule.transform_chain;
         if rule.multi_match {
-            // Every stage of the transformations is matched.
-            let mut current: Cow<'_, [u8]> = Cow::Borrowed(value);
-            candidates.push(current.clone());
-            for t in &rule.transforms {
-                if let Some(next) = Transform::apply(*t, &current) {
-                    current = Cow::Owned(next);
-                    candidates.push(current.clone());
+            let mut at = rule.transform_chain;
+            while let Some((before, _)) = chains.last_step(at) {
+                if count < MAX_STAGES {
+                    stages[count] = before;
+                    count += 1;
+                }
+                at = before;
+            }
+            stages[..count].reverse();
+        }
+        let mut last = None;
+        for &chain in &stages[..count] {
+            let text = texts.get(value, chain, chains);
+            if last == Some(text) {
+                continue;
+            }
+            last = Some(text);
+            if let Some(slot) = rule.prefilter {
+                if !texts.may_match(text, value, slot, &self.set.prefilter) {
+                    continue;
                 }
             }
-        } else if rule.transforms.is_empty() {
-            candidates.push(Cow::Borrowed(value));
-        } else if item.stable {
-            let key = (
-                value.as_ptr() as usize,
-                value.len(),
-                rule.transforms.as_ptr() as usize,
-            );
-            let hit = self.transformed.borrow().get(&key).cloned();
-            cached = match hit {
-                Some(v) => v,
-                None => {
-                    let v: std::rc::Rc<[u8]> = apply_all(value, &rule.transforms).into();
-                    self.transformed.borrow_mut().insert(key, v.clone());
-                    v
-                }
-            };
-            candidates.push(Cow::Borrowed(&cached));
-        } else {
-            candidates.push(apply_all(value, &rule.transforms));
-        }
-        for candidate in candidates {
-            let mut captures = Vec::new();
-            let expand = |m: &Macro| self.expand(m);
-            let hit =
-                rule.operator
-                    .matches(&candidate, &expand, rule.capture.then_some(&mut captures));
-            if hit != rule.negated {
-                return Some(Hit {
-                    name: item.name(),
-                    value: candidate.into_owned(),
-                    captures: if hit { captures } else { Vec::new() },
-                });
+            if let Some(hit) = self.operate(rule, item, texts.bytes(text, value)) {
+                return Some(hit);
             }
         }
         None
+    }
+
+    /// multiMatch on a value that is not the request's own: the value and
+    /// each step that changed it.
+    fn each_stage(&self, rule: &Rule, item: &Item<'_>, value: &[u8]) -> Option<Hit> {
+        let mut current: Cow<'_, [u8]> = Cow::Borrowed(value);
+        if let Some(hit) = self.operate(rule, item, &current) {
+            return Some(hit);
+        }
+        for t in &rule.transforms {
+            if let Some(next) = Transform::apply(*t, &current) {
+                current = Cow::Owned(next);
+                if let Some(hit) = self.operate(rule, item, &current) {
+                    return Some(hit);
+                }
+            }
+        }
+        None
+    }
+
+    /// The operator on one (transformed) value.
+    fn operate(&self, rule: &Rule, item: &Item<'_>, text: &[u8]) -> Option<Hit> {
+        let mut captures = Vec::new();
+        let expand = |m: &Macro| self.expand(m);
+        let hit = rule
+            .operator
+            .matches(text, &expand, rule.capture.then_some(&mut captures));
+        (hit != rule.negated).then(|| Hit {
+            name: item.name(),
+            value: text.to_vec(),
+            captures: if hit { captures } else { Vec::new() },
+        })
     }
 
     fn excluded(&self, rule: &Rule, head: &Rule, var: Var, key: &str) -> bool {
@@ -324,16 +359,16 @@ impl Tx<'_> {
                 .any(|(tag, t)| head.tags.contains(tag) && t.selects(var, key))
     }
 
-    /// A target's values.
-    fn collect<'s>(&'s self, target: &Target, out: &mut Vec<Item<'s>>) {
+    /// A target's values, each given to `f`.
+    fn each_value<'s>(&'s self, target: &Target, f: &mut dyn FnMut(Item<'s>)) {
         let var = target.var;
         let mut pairs = |list: &'s [(String, Vec<u8>)], as_var: Var, names: bool| {
             for (k, v) in list {
                 if target.selects(var, k) {
                     let value: &'s [u8] = if names { k.as_bytes() } else { v };
-                    out.push(Item {
+                    f(Item {
                         var: as_var,
-                        key: Cow::Borrowed(k),
+                        key: k,
                         value: Cow::Borrowed(value),
                         stable: true,
                     });
@@ -369,33 +404,46 @@ impl Tx<'_> {
                     } else {
                         Cow::Borrowed(k.as_bytes())
                     };
-                    out.push(Item {
+                    f(Item {
                         var,
-                        key: Cow::Borrowed(k),
+                        key: k,
                         value,
                         stable: false,
                     });
                 }
             }
-            Var::Tx => {
-                for (k, v) in &self.vars {
-                    if target.selects(var, k) {
-                        out.push(Item {
+            Var::Tx => match &target.selector {
+                // The common case (`TX:paranoia_level`): one lookup.
+                Selector::Key(key) => {
+                    if let Some((k, v)) = self.vars.get_key_value(key.as_str()) {
+                        f(Item {
                             var,
-                            key: Cow::Borrowed(k),
+                            key: k,
                             value: Cow::Borrowed(v.as_bytes()),
                             stable: false,
                         });
                     }
                 }
-            }
+                _ => {
+                    for (k, v) in &self.vars {
+                        if target.selects(var, k) {
+                            f(Item {
+                                var,
+                                key: k,
+                                value: Cow::Borrowed(v.as_bytes()),
+                                stable: false,
+                            });
+                        }
+                    }
+                }
+            },
             // Persistent collections are not kept across requests.
             Var::Ip | Var::Global | Var::Session | Var::User | Var::Resource => {}
             Var::Xml => {
                 for v in &self.body.xml {
-                    out.push(Item {
+                    f(Item {
                         var,
-                        key: Cow::Borrowed("/*"),
+                        key: "/*",
                         value: Cow::Borrowed(v.as_slice()),
                         stable: true,
                     });
@@ -404,9 +452,9 @@ impl Tx<'_> {
             Var::Env | Var::Geo | Var::Response => {}
             scalar => {
                 if let Some((value, stable)) = self.scalar(scalar) {
-                    out.push(Item {
+                    f(Item {
                         var,
-                        key: Cow::Borrowed(""),
+                        key: "",
                         value,
                         stable,
                     });
@@ -493,15 +541,19 @@ impl Tx<'_> {
                     let target = Target {
                         var: *var,
                         selector: match key {
-                            Some(k) => super::rule::Selector::Key(k.clone()),
-                            None => super::rule::Selector::All,
+                            Some(k) => Selector::Key(k.clone()),
+                            None => Selector::All,
                         },
                         count: false,
                     };
-                    let mut found = Vec::new();
-                    self.collect(&target, &mut found);
-                    if let Some(item) = found.first() {
-                        out.push_str(&String::from_utf8_lossy(&item.value));
+                    let mut first = None;
+                    self.each_value(&target, &mut |item| {
+                        if first.is_none() {
+                            first = Some(String::from_utf8_lossy(&item.value).into_owned());
+                        }
+                    });
+                    if let Some(value) = first {
+                        out.push_str(&value);
                     }
                 }
             }

@@ -15,10 +15,13 @@
 
 pub mod eval;
 pub mod lexer;
+pub mod literals;
 pub mod operator;
 pub mod pcre;
+pub mod prefilter;
 pub mod request;
 pub mod rule;
+pub mod texts;
 pub mod transform;
 pub mod vars;
 
@@ -107,6 +110,10 @@ pub struct RuleSet {
     pub response_rules: usize,
     /// What the load wants said: operators that never match here.
     pub notes: Vec<String>,
+    /// Every rule's transformation chain, interned.
+    pub chains: transform::Chains,
+    /// The literals prefiltered rules require.
+    pub prefilter: prefilter::Prefilter,
 }
 
 impl RuleSet {
@@ -133,7 +140,11 @@ impl RuleSet {
                 let Entry::Rule(rule) = entry else { continue };
                 let mut link: Option<&Rule> = Some(rule);
                 while let Some(r) = link {
-                    if let operator::Operator::Rx(operator::Pattern::Fancy(_)) = r.operator {
+                    if let operator::Operator::Rx(operator::Pattern {
+                        engine: operator::Engine::Fancy(_),
+                        ..
+                    }) = r.operator
+                    {
                         out.push(rule.id);
                     }
                     link = r.chain.as_deref();
@@ -141,6 +152,22 @@ impl RuleSet {
             }
         }
         out
+    }
+
+    /// Runs every operator on every value, as if no rule required
+    /// literals: to measure what the prefilter saves, and to check that it
+    /// never changes a decision.
+    pub fn disable_prefilter(&mut self) {
+        for phase in &mut self.phases {
+            for entry in phase {
+                let Entry::Rule(rule) = entry else { continue };
+                let mut link: Option<&mut Rule> = Some(rule);
+                while let Some(r) = link {
+                    r.prefilter = None;
+                    link = r.chain.as_deref_mut();
+                }
+            }
+        }
     }
 
     pub fn block_as(&self, phase: u8) -> Disruptive {
@@ -309,6 +336,12 @@ fn compile(directives: Vec<lexer::Directive>) -> Result<RuleSet, LoadError> {
         }
     }
 
+    let (chains, prefilter) = plan(&mut rules).map_err(|message| LoadError {
+        file: PathBuf::from("rules"),
+        line: 0,
+        rule: None,
+        message,
+    })?;
     let mut phases: [Vec<Entry>; 2] = [Vec::new(), Vec::new()];
     let mut response_rules = 0;
     let total = rules.len();
@@ -341,7 +374,31 @@ fn compile(directives: Vec<lexer::Directive>) -> Result<RuleSet, LoadError> {
         rules: total,
         response_rules,
         notes,
+        chains,
+        prefilter,
     })
+}
+
+/// What requests share: every link of every rule gets its interned
+/// transformation chain and, when its operator requires literals and a
+/// match decides (not negated), a prefilter slot.
+fn plan(rules: &mut [Rule]) -> Result<(transform::Chains, prefilter::Prefilter), String> {
+    let mut chains = transform::Chains::default();
+    let mut required = Vec::new();
+    for rule in rules {
+        let mut link = Some(rule);
+        while let Some(r) = link {
+            r.transform_chain = chains.intern(&r.transforms);
+            if let Some(literals) = r.operator.required_literals() {
+                if !r.negated {
+                    r.prefilter = Some(required.len() as prefilter::Slot);
+                    required.push(literals.to_vec());
+                }
+            }
+            link = r.chain.as_deref_mut();
+        }
+    }
+    Ok((chains, prefilter::Prefilter::build(&required)?))
 }
 
 const KNOWN_SETTINGS: &[&str] = &[

@@ -6,12 +6,13 @@
 
 use super::vars::Macro;
 use aho_corasick::AhoCorasick;
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::path::Path;
 
 pub enum Operator {
     Rx(Pattern),
-    Pm(AhoCorasick),
+    Pm(Phrases),
     Streq(Macro),
     BeginsWith(Macro),
     EndsWith(Macro),
@@ -36,7 +37,21 @@ pub enum Operator {
     Unavailable(&'static str),
 }
 
-pub enum Pattern {
+/// A compiled `@rx`, with the literals one of which every match holds
+/// (the prefilter's; None when the pattern has no such set).
+pub struct Pattern {
+    pub engine: Engine,
+    pub required: Option<Vec<Vec<u8>>>,
+}
+
+/// An `@pm` phrase list: matched without ASCII case.
+pub struct Phrases {
+    matcher: AhoCorasick,
+    /// The phrases, which are also what the prefilter looks for.
+    pub words: Vec<Vec<u8>>,
+}
+
+pub enum Engine {
     Fast(regex::bytes::Regex),
     Fancy(fancy_regex::Regex),
 }
@@ -48,32 +63,34 @@ impl Pattern {
     pub fn compile(pcre: &str) -> Result<Pattern, String> {
         let translated = super::pcre::translate(pcre);
         let pattern = translated.as_str();
-        let fast = regex::bytes::RegexBuilder::new(pattern)
-            .unicode(false)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .dfa_size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .or_else(|_| {
-                regex::bytes::RegexBuilder::new(pattern)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .dfa_size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-            });
-        match fast {
-            Ok(re) => Ok(Pattern::Fast(re)),
-            Err(first) => fancy_regex::RegexBuilder::new(pattern)
+        let build = |unicode: bool| {
+            regex::bytes::RegexBuilder::new(pattern)
+                .unicode(unicode)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map(|re| Pattern {
+                    engine: Engine::Fast(re),
+                    required: super::literals::required(pattern, unicode),
+                })
+        };
+        build(false).or_else(|_| build(true)).or_else(|first| {
+            fancy_regex::RegexBuilder::new(pattern)
                 .delegate_size_limit(REGEX_SIZE_LIMIT)
                 .build()
-                .map(Pattern::Fancy)
-                .map_err(|e| format!("the regex does not compile: {first}; fancy-regex: {e}")),
-        }
+                .map(|re| Pattern {
+                    engine: Engine::Fancy(re),
+                    required: super::literals::required_relaxed(pattern),
+                })
+                .map_err(|e| format!("the regex does not compile: {first}; fancy-regex: {e}"))
+        })
     }
 
     /// Whether it matches; with `captures`, the whole match and its groups
     /// (up to nine, as ModSecurity's TX:0-9).
     pub fn matches(&self, value: &[u8], captures: Option<&mut Vec<Vec<u8>>>) -> bool {
-        match self {
-            Pattern::Fast(re) => match captures {
+        match &self.engine {
+            Engine::Fast(re) => match captures {
                 None => re.is_match(value),
                 Some(out) => match re.captures(value) {
                     Some(c) => {
@@ -88,12 +105,12 @@ impl Pattern {
                     None => false,
                 },
             },
-            Pattern::Fancy(re) => {
+            Engine::Fancy(re) => {
                 let text = String::from_utf8_lossy(value);
                 let text: &str = &text;
                 match captures {
-                    None => re.is_match(&text).unwrap_or(false),
-                    Some(out) => match re.captures(&text).ok().flatten() {
+                    None => re.is_match(text).unwrap_or(false),
+                    Some(out) => match re.captures(text).ok().flatten() {
                         Some(c) => {
                             out.clear();
                             out.extend(c.iter().take(10).map(|m| {
@@ -111,6 +128,16 @@ impl Pattern {
 }
 
 impl Operator {
+    /// Literals one of which every matching value holds (compared without
+    /// ASCII case), when the operator has such a set.
+    pub fn required_literals(&self) -> Option<&[Vec<u8>]> {
+        match self {
+            Operator::Rx(p) => p.required.as_deref(),
+            Operator::Pm(p) => Some(&p.words),
+            _ => None,
+        }
+    }
+
     /// `name` without the `@`; `dir` is the rule file's folder (for
     /// `@pmFromFile`).
     pub fn compile(name: &str, arg: &str, dir: &Path) -> Result<Operator, String> {
@@ -179,17 +206,12 @@ impl Operator {
         expand: &dyn Fn(&Macro) -> String,
         captures: Option<&mut Vec<Vec<u8>>>,
     ) -> bool {
-        let arg = |m: &Macro| -> Vec<u8> {
-            match m.literal() {
-                Some(t) => t.into_bytes(),
-                None => expand(m).into_bytes(),
-            }
-        };
+        let arg = |m| argument(m, expand);
         let number = |v: &[u8]| -> i64 { atoi(v) };
         match self {
             Operator::Rx(p) => p.matches(value, captures),
-            Operator::Pm(ac) => ac.is_match(value),
-            Operator::Streq(m) => value == arg(m).as_slice(),
+            Operator::Pm(p) => p.matcher.is_match(value),
+            Operator::Streq(m) => value == &*arg(m),
             Operator::BeginsWith(m) => value.starts_with(&arg(m)),
             Operator::EndsWith(m) => value.ends_with(&arg(m)),
             Operator::Contains(m) => contains(value, &arg(m)),
@@ -197,7 +219,7 @@ impl Operator {
                 let word = arg(m);
                 !word.is_empty()
                     && value.windows(word.len()).enumerate().any(|(i, w)| {
-                        w == word.as_slice()
+                        w == &*word
                             && (i == 0 || !is_word(value[i - 1]))
                             && value.get(i + word.len()).is_none_or(|b| !is_word(*b))
                     })
@@ -223,11 +245,24 @@ impl Operator {
     }
 }
 
-fn phrases(words: Vec<String>) -> Result<AhoCorasick, String> {
-    AhoCorasick::builder()
+/// An operator's argument for this request: its text, expanded only when
+/// it holds macros.
+fn argument<'m>(m: &'m Macro, expand: &dyn Fn(&Macro) -> String) -> Cow<'m, [u8]> {
+    match m.literal() {
+        Some(text) => Cow::Borrowed(text.as_bytes()),
+        None => Cow::Owned(expand(m).into_bytes()),
+    }
+}
+
+fn phrases(words: Vec<String>) -> Result<Phrases, String> {
+    let matcher = AhoCorasick::builder()
         .ascii_case_insensitive(true)
-        .build(words)
-        .map_err(|e| format!("cannot build the phrase matcher: {e}"))
+        .build(&words)
+        .map_err(|e| format!("cannot build the phrase matcher: {e}"))?;
+    Ok(Phrases {
+        matcher,
+        words: words.into_iter().map(String::into_bytes).collect(),
+    })
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -343,7 +378,10 @@ mod tests {
         // Look-around falls back to fancy-regex.
         assert!(matches!(
             op("rx", "a(?=b)"),
-            Operator::Rx(Pattern::Fancy(_))
+            Operator::Rx(Pattern {
+                engine: Engine::Fancy(_),
+                ..
+            })
         ));
         assert!(m(&op("rx", "a(?=b)"), "ab"));
         assert!(Operator::compile("rx", "(", Path::new(".")).is_err());

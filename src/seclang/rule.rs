@@ -2,7 +2,8 @@
 //! actions, parsed from a directive's arguments.
 
 use super::operator::Operator;
-use super::transform::Transform;
+use super::prefilter::Slot;
+use super::transform::{ChainId, Transform};
 use super::vars::{Macro, Var};
 use std::path::Path;
 
@@ -16,6 +17,11 @@ pub struct Rule {
     pub operator: Operator,
     pub negated: bool,
     pub transforms: Vec<Transform>,
+    /// `transforms`, interned in the rule set's chains.
+    pub transform_chain: ChainId,
+    /// Its place in the literal prefilter, when its regex requires literals
+    /// (and a match, not a miss, is what counts: not negated).
+    pub prefilter: Option<Slot>,
     /// `t:none` given: the default action's transformations do not apply.
     pub no_default_transforms: bool,
     pub multi_match: bool,
@@ -241,6 +247,8 @@ impl Rule {
             operator: Operator::Unconditional,
             negated: false,
             transforms: Vec::new(),
+            transform_chain: 0,
+            prefilter: None,
             no_default_transforms: false,
             multi_match: false,
             capture: false,

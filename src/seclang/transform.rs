@@ -200,6 +200,41 @@ impl Transform {
     }
 }
 
+/// A transformation chain, interned: 0 is the empty chain.
+pub type ChainId = u32;
+
+/// Every rule's transformation chain, interned as (the chain before, its
+/// last transformation): rules with the same chain get the same id, and
+/// chains that start alike share their first steps, so a request works
+/// out each step for a value once.
+#[derive(Default)]
+pub struct Chains {
+    steps: Vec<(ChainId, Transform)>,
+}
+
+impl Chains {
+    pub fn intern(&mut self, chain: &[Transform]) -> ChainId {
+        let mut id = 0;
+        for t in chain {
+            let step = (id, *t);
+            id = match self.steps.iter().position(|s| *s == step) {
+                Some(at) => at as ChainId + 1,
+                None => {
+                    self.steps.push(step);
+                    self.steps.len() as ChainId
+                }
+            };
+        }
+        id
+    }
+
+    /// The chain before the last step, and the last step (None for the
+    /// empty chain).
+    pub fn last_step(&self, id: ChainId) -> Option<(ChainId, Transform)> {
+        id.checked_sub(1).map(|at| self.steps[at as usize])
+    }
+}
+
 /// Applies `chain` in order; borrowed while nothing changes.
 pub fn apply_all<'a>(value: &'a [u8], chain: &[Transform]) -> Cow<'a, [u8]> {
     let mut current = Cow::Borrowed(value);

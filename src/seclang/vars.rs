@@ -237,10 +237,10 @@ impl Macro {
     }
 
     /// The text, when there is nothing to expand.
-    pub fn literal(&self) -> Option<String> {
+    pub fn literal(&self) -> Option<&str> {
         match self.0.as_slice() {
-            [] => Some(String::new()),
-            [Part::Text(t)] => Some(t.clone()),
+            [] => Some(""),
+            [Part::Text(t)] => Some(t),
             _ => None,
         }
     }
@@ -262,10 +262,7 @@ mod tests {
                 Part::Var(Var::MatchedVarName, None),
             ]
         );
-        assert_eq!(
-            Macro::parse("plain").unwrap().literal().as_deref(),
-            Some("plain")
-        );
+        assert_eq!(Macro::parse("plain").unwrap().literal(), Some("plain"));
         assert!(Macro::parse("%{NOPE}").is_err());
         assert_eq!(Var::by_name("request_headers"), Some(Var::RequestHeaders));
     }

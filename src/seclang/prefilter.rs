@@ -1,0 +1,94 @@
+//! Which rules a value could match, from one scan: every literal some
+//! rule's regex requires (see `literals`), in one Aho-Corasick automaton
+//! compared without ASCII case. A rule whose literals a value lacks is
+//! skipped for that value without running its regex.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use std::collections::HashMap;
+
+/// A rule's place among the prefiltered rules.
+pub type Slot = u32;
+
+#[derive(Default)]
+pub struct Prefilter {
+    automaton: Option<AhoCorasick>,
+    /// For each literal of the automaton, the rules requiring it.
+    rules_of: Vec<Vec<Slot>>,
+    slots: usize,
+}
+
+impl Prefilter {
+    /// `required[slot]` are the literals (lowercase) of rule `slot`.
+    pub fn build(required: &[Vec<Vec<u8>>]) -> Result<Prefilter, String> {
+        let mut literals: Vec<&[u8]> = Vec::new();
+        let mut index: HashMap<&[u8], usize> = HashMap::new();
+        let mut rules_of: Vec<Vec<Slot>> = Vec::new();
+        for (slot, set) in required.iter().enumerate() {
+            for literal in set {
+                let at = *index.entry(literal).or_insert_with(|| {
+                    literals.push(literal);
+                    rules_of.push(Vec::new());
+                    literals.len() - 1
+                });
+                rules_of[at].push(slot as Slot);
+            }
+        }
+        let automaton = if literals.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&literals)
+                    .map_err(|e| format!("cannot build the literal prefilter: {e}"))?,
+            )
+        };
+        Ok(Prefilter {
+            automaton,
+            rules_of,
+            slots: required.len(),
+        })
+    }
+
+    /// Words of a scan's bit set.
+    pub fn words(&self) -> usize {
+        self.slots.div_ceil(64)
+    }
+
+    /// Sets the bit of every rule whose literals `text` holds.
+    pub fn scan(&self, text: &[u8], bits: &mut [u64]) {
+        let Some(automaton) = &self.automaton else {
+            return;
+        };
+        for found in automaton.find_overlapping_iter(text) {
+            for &slot in &self.rules_of[found.pattern().as_usize()] {
+                bits[slot as usize / 64] |= 1 << (slot % 64);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scan_marks_the_rules_whose_literals_are_present() {
+        let required = vec![
+            vec![b"select".to_vec(), b"union".to_vec()],
+            vec![b"<script".to_vec()],
+            vec![b"union".to_vec()],
+        ];
+        let pf = Prefilter::build(&required).unwrap();
+        let mut bits = vec![0; pf.words()];
+        pf.scan(b"1 UNION all", &mut bits);
+        assert_eq!(bits, [0b101]);
+        let mut bits = vec![0; pf.words()];
+        pf.scan(b"<SCRIPT>", &mut bits);
+        assert_eq!(bits, [0b010]);
+        let mut bits = vec![0; pf.words()];
+        pf.scan(b"hello", &mut bits);
+        assert_eq!(bits, [0]);
+    }
+}

@@ -1,0 +1,122 @@
+//! Values as rules see them, per request: a request value through a
+//! transformation chain is worked out once and shared by every rule that
+//! reads it through the same chain (or one that starts the same way); a
+//! step that changes nothing costs nothing. Each distinct text is scanned
+//! for required literals once, when a prefiltered rule first asks.
+
+use super::prefilter::{Prefilter, Slot};
+use super::transform::{ChainId, Chains, Transform};
+
+pub type TextId = u32;
+
+#[derive(Default)]
+pub struct Texts {
+    /// (value address, value length, chain) -> text. Only values that stay
+    /// put for the whole request are looked up here (the request's own).
+    index: foldhash::HashMap<(usize, usize, ChainId), TextId>,
+    entries: Vec<Entry>,
+    /// Literal scans: `Prefilter::words()` words each.
+    scans: Vec<u64>,
+}
+
+struct Entry {
+    /// None: the value itself, unchanged.
+    bytes: Option<Box<[u8]>>,
+    /// The text whose scan this one shares: itself, or the text it differs
+    /// from only in case (the scan ignores case).
+    scan_of: TextId,
+    /// Where its scan is in `scans`, once made.
+    scan: Option<usize>,
+}
+
+impl Texts {
+    /// `value` (stable for the request) through `chain`.
+    pub fn get(&mut self, value: &[u8], chain: ChainId, chains: &Chains) -> TextId {
+        let key = (value.as_ptr() as usize, value.len(), chain);
+        if let Some(&id) = self.index.get(&key) {
+            return id;
+        }
+        let id = match chains.last_step(chain) {
+            None => self.push(None, None),
+            Some((before, step)) => {
+                let from = self.get(value, before, chains);
+                match step.apply(self.bytes(from, value)) {
+                    None => from,
+                    Some(changed) => {
+                        let case_only = matches!(step, Transform::Lowercase | Transform::Uppercase);
+                        let scan_of = case_only.then(|| self.entries[from as usize].scan_of);
+                        self.push(Some(changed.into_boxed_slice()), scan_of)
+                    }
+                }
+            }
+        };
+        self.index.insert(key, id);
+        id
+    }
+
+    fn push(&mut self, bytes: Option<Box<[u8]>>, scan_of: Option<TextId>) -> TextId {
+        let id = self.entries.len() as TextId;
+        self.entries.push(Entry {
+            bytes,
+            scan_of: scan_of.unwrap_or(id),
+            scan: None,
+        });
+        id
+    }
+
+    /// The text's bytes; `value` is the value it was made from.
+    pub fn bytes<'t>(&'t self, id: TextId, value: &'t [u8]) -> &'t [u8] {
+        self.entries[id as usize].bytes.as_deref().unwrap_or(value)
+    }
+
+    /// Whether the text holds a literal of the rule at `slot`.
+    pub fn may_match(&mut self, id: TextId, value: &[u8], slot: Slot, pf: &Prefilter) -> bool {
+        let of = self.entries[id as usize].scan_of;
+        let at = match self.entries[of as usize].scan {
+            Some(at) => at,
+            None => {
+                let at = self.scans.len();
+                self.scans.resize(at + pf.words(), 0);
+                let text = self.entries[of as usize].bytes.as_deref().unwrap_or(value);
+                pf.scan(text, &mut self.scans[at..]);
+                self.entries[of as usize].scan = Some(at);
+                at
+            }
+        };
+        self.scans[at + slot as usize / 64] & (1 << (slot % 64)) != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Transform::*;
+
+    #[test]
+    fn each_step_once_and_unchanged_values_shared() {
+        let mut chains = Chains::default();
+        let decode = chains.intern(&[UrlDecodeUni]);
+        let decode_lower = chains.intern(&[UrlDecodeUni, Lowercase]);
+        assert_eq!(chains.intern(&[UrlDecodeUni]), decode);
+        assert_eq!(chains.last_step(decode_lower), Some((decode, Lowercase)));
+        let mut texts = Texts::default();
+        let value = b"A%20B".to_vec();
+        let plain = texts.get(&value, 0, &chains);
+        let lower = texts.get(&value, decode_lower, &chains);
+        assert_eq!(texts.bytes(lower, &value), b"a b");
+        let decoded = texts.get(&value, decode, &chains);
+        assert_eq!(texts.bytes(decoded, &value), b"A B");
+        assert_eq!(texts.entries.len(), 3);
+        // A value nothing changes is the value itself, under every chain.
+        let clean = b"abc".to_vec();
+        let id = texts.get(&clean, decode_lower, &chains);
+        assert_eq!(texts.get(&clean, 0, &chains), id);
+        assert_eq!(texts.bytes(id, &clean), b"abc");
+        // A lowercased text shares the scan of the text it came from.
+        let pf = Prefilter::build(&[vec![b"a b".to_vec()], vec![b"%20".to_vec()]]).unwrap();
+        assert!(texts.may_match(lower, &value, 0, &pf));
+        assert!(!texts.may_match(lower, &value, 1, &pf));
+        assert!(texts.may_match(plain, &value, 1, &pf));
+        assert_eq!(texts.scans.len(), 2);
+    }
+}
