@@ -44,11 +44,14 @@ struct Item<'s> {
 
 impl Item<'_> {
     fn name(&self) -> String {
-        if self.key.is_empty() {
-            self.var.name().to_string()
-        } else {
-            format!("{}:{}", self.var.name(), self.key)
+        let var = self.var.name();
+        let mut name = String::with_capacity(var.len() + 1 + self.key.len());
+        name.push_str(var);
+        if !self.key.is_empty() {
+            name.push(':');
+            name.push_str(self.key);
         }
+        name
     }
 }
 
@@ -124,6 +127,7 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
                 processor = p;
             }
             tx.body = req.read_body(processor);
+            tx.texts.get_mut().end_phase();
         }
         let entries = &set.phases[usize::from(phase - 1)];
         let mut i = 0;
@@ -136,7 +140,7 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
                 continue;
             };
             tx.rule_id = rule.id;
-            if tx.is_removed(rule) || !tx.matches_chain(rule) {
+            if tx.is_removed(rule) || !tx.group_may_match(rule) || !tx.matches_chain(rule) {
                 i += 1;
                 continue;
             }
@@ -153,11 +157,8 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
                 Disruptive::Allow => break 'phases,
                 Disruptive::Pass | Disruptive::Block => {}
             }
-            if let Some(marker) = &rule.skip_after {
-                i = entries[i..]
-                    .iter()
-                    .position(|e| matches!(e, Entry::Marker(m) if m == marker))
-                    .map_or(entries.len(), |at| i + at + 1);
+            if rule.skip_after.is_some() {
+                i = set.skip_to[usize::from(phase - 1)][i];
                 continue;
             }
             if rule.skip > 0 {
@@ -187,11 +188,40 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
 
 impl Tx<'_> {
     fn is_removed(&self, rule: &Rule) -> bool {
+        if self.removed.ids.is_empty() && self.removed.tags.is_empty() {
+            return false;
+        }
         self.removed
             .ids
             .iter()
             .any(|(lo, hi)| (*lo..=*hi).contains(&rule.id))
             || rule.tags.iter().any(|t| self.removed.tags.contains(t))
+    }
+
+    /// Whether any value of the rule's target group holds one of its
+    /// literals (true for a rule without a group).
+    fn group_may_match(&self, rule: &Rule) -> bool {
+        let (Some(group), Some(slot)) = (rule.group, rule.prefilter) else {
+            return true;
+        };
+        let pf = &self.set.prefilter;
+        if let Some(at) = self.texts.borrow().group(group) {
+            return self.texts.borrow().group_may_match(at, slot);
+        }
+        let plan = &self.set.groups[group as usize];
+        let at = self.texts.borrow_mut().start_group(group, pf);
+        for target in &plan.targets {
+            self.each_value(target, &mut |item| {
+                let mut texts = self.texts.borrow_mut();
+                let text = item.stable.then(|| {
+                    let value: &[u8] = &item.value;
+                    (texts.get(value, plan.chain, &self.set.chains), value)
+                });
+                texts.add_to_group(at, text, pf);
+            });
+        }
+        let texts = self.texts.borrow();
+        texts.group_may_match(at, slot)
     }
 
     /// Whether the rule and every link of its chain match. As ModSecurity,
@@ -230,7 +260,7 @@ impl Tx<'_> {
                 let item = Item {
                     var: target.var,
                     key: "",
-                    value: Cow::Owned(n.to_string().into_bytes()),
+                    value: Cow::Owned(itoa::Buffer::new().format(n).as_bytes().to_vec()),
                     stable: false,
                 };
                 if let Some(hit) = self.check(rule, &item) {
@@ -529,7 +559,7 @@ impl Tx<'_> {
                 Part::Text(t) => out.push_str(t),
                 Part::Rule(what) => {
                     if what == "id" {
-                        out.push_str(&self.rule_id.to_string());
+                        out.push_str(itoa::Buffer::new().format(self.rule_id));
                     }
                 }
                 Part::Var(Var::Tx, Some(key)) => {
@@ -580,7 +610,7 @@ impl Tx<'_> {
                             } else {
                                 current.saturating_sub(by)
                             };
-                            total.to_string()
+                            itoa::Buffer::new().format(total).to_string()
                         }
                     };
                     if matches!(value, SetValue::Add(_))

@@ -100,6 +100,9 @@ pub enum EngineMode {
 /// The loaded rules: phase 1 and phase 2 in order, markers in both.
 pub struct RuleSet {
     pub phases: [Vec<Entry>; 2],
+    /// Per phase and entry, where a rule's `skipAfter` continues: just past
+    /// its marker (the phase's end when the marker is missing).
+    pub skip_to: [Vec<usize>; 2],
     /// What `block` means per request phase (SecDefaultAction).
     block_as: [Disruptive; 2],
     pub engine: EngineMode,
@@ -114,6 +117,8 @@ pub struct RuleSet {
     pub chains: transform::Chains,
     /// The literals prefiltered rules require.
     pub prefilter: prefilter::Prefilter,
+    /// Targets and chains prefiltered rules share.
+    pub groups: Vec<Group>,
 }
 
 impl RuleSet {
@@ -161,6 +166,7 @@ impl RuleSet {
         for phase in &mut self.phases {
             for entry in phase {
                 let Entry::Rule(rule) = entry else { continue };
+                rule.group = None;
                 let mut link: Option<&mut Rule> = Some(rule);
                 while let Some(r) = link {
                     r.prefilter = None;
@@ -336,7 +342,11 @@ fn compile(directives: Vec<lexer::Directive>) -> Result<RuleSet, LoadError> {
         }
     }
 
-    let (chains, prefilter) = plan(&mut rules).map_err(|message| LoadError {
+    let Plan {
+        chains,
+        prefilter,
+        groups,
+    } = plan(&mut rules).map_err(|message| LoadError {
         file: PathBuf::from("rules"),
         line: 0,
         rule: None,
@@ -366,8 +376,10 @@ fn compile(directives: Vec<lexer::Directive>) -> Result<RuleSet, LoadError> {
         phases[0].push(Entry::Marker(name.clone()));
         phases[1].push(Entry::Marker(name));
     }
+    let skip_to = [jumps(&phases[0]), jumps(&phases[1])];
     Ok(RuleSet {
         phases,
+        skip_to,
         block_as: [defaults[0].disruptive, defaults[1].disruptive],
         engine,
         body_limit,
@@ -376,15 +388,48 @@ fn compile(directives: Vec<lexer::Directive>) -> Result<RuleSet, LoadError> {
         notes,
         chains,
         prefilter,
+        groups,
     })
+}
+
+/// For each entry, the index past the marker its rule's `skipAfter` names.
+fn jumps(entries: &[Entry]) -> Vec<usize> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| match entry {
+            Entry::Rule(rule) => rule.skip_after.as_ref().map_or(i + 1, |marker| {
+                entries[i..]
+                    .iter()
+                    .position(|e| matches!(e, Entry::Marker(m) if m == marker))
+                    .map_or(entries.len(), |at| i + at + 1)
+            }),
+            Entry::Marker(_) => i + 1,
+        })
+        .collect()
 }
 
 /// What requests share: every link of every rule gets its interned
 /// transformation chain and, when its operator requires literals and a
 /// match decides (not negated), a prefilter slot.
-fn plan(rules: &mut [Rule]) -> Result<(transform::Chains, prefilter::Prefilter), String> {
+fn plan(rules: &mut [Rule]) -> Result<Plan, String> {
     let mut chains = transform::Chains::default();
     let mut required = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_keys: Vec<String> = Vec::new();
+    for rule in rules.iter_mut() {
+        rule.group = group_of(rule, &mut chains).map(|(key, group)| {
+            let at = group_keys
+                .iter()
+                .position(|k| *k == key)
+                .unwrap_or_else(|| {
+                    group_keys.push(key);
+                    groups.push(group);
+                    groups.len() - 1
+                });
+            at as u32
+        });
+    }
     for rule in rules {
         let mut link = Some(rule);
         while let Some(r) = link {
@@ -398,7 +443,67 @@ fn plan(rules: &mut [Rule]) -> Result<(transform::Chains, prefilter::Prefilter),
             link = r.chain.as_deref_mut();
         }
     }
-    Ok((chains, prefilter::Prefilter::build(&required)?))
+    Ok(Plan {
+        chains,
+        prefilter: prefilter::Prefilter::build(&required)?,
+        groups,
+    })
+}
+
+struct Plan {
+    chains: transform::Chains,
+    prefilter: prefilter::Prefilter,
+    groups: Vec<Group>,
+}
+
+/// Targets and a transformation chain several rules read alike (CRS reads
+/// cookies, argument names and values through a handful of chains in most
+/// of its rules): per request, the prefilter bits of all their values are
+/// worked out once, and a rule whose literals none of them hold is
+/// skipped whole.
+pub struct Group {
+    pub targets: Vec<Target>,
+    pub chain: transform::ChainId,
+}
+
+/// A rule's group: when a match needs its literals (a prefiltered
+/// operator, not negated, one value per stage) and every target is a
+/// value of the request itself. Exclusions are left out: the group's
+/// values are a superset of the rule's, which can only keep a rule, never
+/// skip one that would match.
+fn group_of(rule: &Rule, chains: &mut transform::Chains) -> Option<(String, Group)> {
+    if rule.negated || rule.multi_match || rule.operator.required_literals().is_none() {
+        return None;
+    }
+    let mut key = String::new();
+    for t in &rule.targets {
+        if t.count || !t.var.is_request_value() {
+            return None;
+        }
+        key.push_str(t.var.name());
+        match &t.selector {
+            rule::Selector::All => {}
+            rule::Selector::Key(k) => {
+                key.push(':');
+                key.push_str(k);
+            }
+            rule::Selector::Regex(re) => {
+                key.push_str(":/");
+                key.push_str(re.as_str());
+                key.push('/');
+            }
+        }
+        key.push('|');
+    }
+    let chain = chains.intern(&rule.transforms);
+    key.push_str(&chain.to_string());
+    Some((
+        key,
+        Group {
+            targets: rule.targets.clone(),
+            chain,
+        },
+    ))
 }
 
 const KNOWN_SETTINGS: &[&str] = &[

@@ -275,12 +275,24 @@ fn is_word(b: u8) -> bool {
 
 /// C's `atoi`: leading whitespace, a sign, digits; anything else is 0.
 pub fn atoi(v: &[u8]) -> i64 {
-    let text = std::str::from_utf8(v).unwrap_or("").trim_start();
-    let end = text
-        .char_indices()
-        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && (c == '-' || c == '+'))))
-        .map_or(text.len(), |(i, _)| i);
-    text[..end].parse().unwrap_or(0)
+    let start = v
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        .unwrap_or(v.len());
+    let (negative, digits) = match &v[start..] {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        rest => (false, rest),
+    };
+    let mut n: i64 = 0;
+    for &b in digits.iter().take_while(|b| b.is_ascii_digit()) {
+        n = n.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    }
+    if negative {
+        -n
+    } else {
+        n
+    }
 }
 
 fn byte_ranges(arg: &str) -> Result<Box<[bool; 256]>, String> {
@@ -404,5 +416,8 @@ mod tests {
         assert!(op("rx", "(a)(b)?").matches(b"xa", &|_| String::new(), Some(&mut caps)));
         assert_eq!(caps, [b"a".to_vec(), b"a".to_vec(), Vec::new()]);
         assert_eq!(atoi(b" -12abc"), -12);
+        assert_eq!(atoi(b"+7"), 7);
+        assert_eq!(atoi(b"x1"), 0);
+        assert_eq!(atoi(b""), 0);
     }
 }

@@ -8,6 +8,8 @@
 //!   groups they match the same strings in every CRS pattern (they can
 //!   only differ where backtracking into the group would find a match the
 //!   possessive form refuses);
+//! - a `{` that opens no counted repetition (`{n}`, `{n,}`, `{n,m}`) is a
+//!   literal brace to PCRE and an error to `regex`: it is escaped;
 //! - `\Z` (end, or before a final newline) and `\h` (horizontal space)
 //!   have no `regex` spelling and are written out;
 //! - `\/` and other escaped punctuation outside classes pass through;
@@ -102,11 +104,25 @@ pub fn translate(pattern: &str) -> String {
                 i += 2;
                 continue;
             }
+            // PCRE reads a `{` that does not open a counted repetition as
+            // itself; `regex` refuses it.
+            '{' if !is_counted_repetition(&chars[i..]) => out.push_str("\\{"),
             c => out.push(c),
         }
         i += 1;
     }
     out
+}
+
+/// `{n}`, `{n,}` or `{n,m}` at the start of `at`.
+fn is_counted_repetition(at: &[char]) -> bool {
+    let Some(end) = at.iter().position(|&c| c == '}') else {
+        return false;
+    };
+    let inner: String = at[1..end].iter().collect();
+    let (low, high) = inner.split_once(',').unwrap_or((&inner, "0"));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    !low.is_empty() && digits(low) && digits(high)
 }
 
 #[cfg(test)]
@@ -125,6 +141,9 @@ mod tests {
         assert_eq!(t(r"[[:alpha:]&&x]"), r"[[:alpha:]\&\&x]");
         assert_eq!(t(r"[]a]"), "[]a]");
         assert_eq!(t(r"a\Z"), r"a\n?\z");
+        // A brace that repeats nothing is a literal brace.
+        assert_eq!(t(r"\(\s*\)\s+{"), r"\(\s*\)\s+\{");
+        assert_eq!(t(r"a{2}b{1,}c{1,3}{x}"), r"a{2}b{1,}c{1,3}\{x}");
         // Every line: `^` after a newline.
         assert!(regex::Regex::new(&translate("^http"))
             .unwrap()

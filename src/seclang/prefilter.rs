@@ -1,9 +1,9 @@
 //! Which rules a value could match, from one scan: every literal some
-//! rule's regex requires (see `literals`), in one Aho-Corasick automaton
-//! compared without ASCII case. A rule whose literals a value lacks is
+//! rule's operator requires (see `literals`; `@pm` phrases), in one
+//! Aho-Corasick automaton compared without ASCII case. A rule whose literals a value lacks is
 //! skipped for that value without running its regex.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
 
 /// A rule's place among the prefiltered rules.
@@ -11,20 +11,36 @@ pub type Slot = u32;
 
 #[derive(Default)]
 pub struct Prefilter {
+    /// Literals of two bytes or more.
     automaton: Option<AhoCorasick>,
     /// For each literal of the automaton, the rules requiring it.
     rules_of: Vec<Vec<Slot>>,
+    /// One-byte literals (`'`, `<`, `;`: common, and frequent in values)
+    /// without the automaton: per byte, the rules' bits (`words()` each),
+    /// set for a byte seen anywhere in the value.
+    by_byte: Vec<u64>,
+    /// Whether a byte's row has any bit.
+    has_rules: Vec<bool>,
     slots: usize,
 }
 
 impl Prefilter {
-    /// `required[slot]` are the literals (lowercase) of rule `slot`.
+    /// `required[slot]` are the literals of rule `slot`.
     pub fn build(required: &[Vec<Vec<u8>>]) -> Result<Prefilter, String> {
+        let words = required.len().div_ceil(64);
+        let mut by_byte = vec![0u64; 256 * words];
         let mut literals: Vec<&[u8]> = Vec::new();
         let mut index: HashMap<&[u8], usize> = HashMap::new();
         let mut rules_of: Vec<Vec<Slot>> = Vec::new();
         for (slot, set) in required.iter().enumerate() {
+            let bit = 1u64 << (slot % 64);
             for literal in set {
+                if let [byte] = literal.as_slice() {
+                    for b in [byte.to_ascii_lowercase(), byte.to_ascii_uppercase()] {
+                        by_byte[usize::from(b) * words + slot / 64] |= bit;
+                    }
+                    continue;
+                }
                 let at = *index.entry(literal).or_insert_with(|| {
                     literals.push(literal);
                     rules_of.push(Vec::new());
@@ -39,14 +55,21 @@ impl Prefilter {
             Some(
                 AhoCorasick::builder()
                     .ascii_case_insensitive(true)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .match_kind(MatchKind::Standard)
                     .build(&literals)
                     .map_err(|e| format!("cannot build the literal prefilter: {e}"))?,
             )
         };
+        let has_rules = by_byte
+            .chunks(words.max(1))
+            .map(|row| row.iter().any(|w| *w != 0))
+            .collect();
         Ok(Prefilter {
             automaton,
             rules_of,
+            by_byte,
+            has_rules,
             slots: required.len(),
         })
     }
@@ -58,6 +81,18 @@ impl Prefilter {
 
     /// Sets the bit of every rule whose literals `text` holds.
     pub fn scan(&self, text: &[u8], bits: &mut [u64]) {
+        let words = self.words();
+        let mut seen = [false; 256];
+        for &b in text {
+            let b = usize::from(b);
+            if !seen[b] && self.has_rules[b] {
+                let row = &self.by_byte[b * words..(b + 1) * words];
+                for (bit, r) in bits.iter_mut().zip(row) {
+                    *bit |= r;
+                }
+            }
+            seen[b] = true;
+        }
         let Some(automaton) = &self.automaton else {
             return;
         };
@@ -79,11 +114,15 @@ mod tests {
             vec![b"select".to_vec(), b"union".to_vec()],
             vec![b"<script".to_vec()],
             vec![b"union".to_vec()],
+            vec![b"'".to_vec(), b"--".to_vec()],
         ];
         let pf = Prefilter::build(&required).unwrap();
         let mut bits = vec![0; pf.words()];
         pf.scan(b"1 UNION all", &mut bits);
         assert_eq!(bits, [0b101]);
+        let mut bits = vec![0; pf.words()];
+        pf.scan(b"O'Brien", &mut bits);
+        assert_eq!(bits, [0b1000]);
         let mut bits = vec![0; pf.words()];
         pf.scan(b"<SCRIPT>", &mut bits);
         assert_eq!(bits, [0b010]);

@@ -22,6 +22,8 @@ pub struct Rule {
     /// Its place in the literal prefilter, when its regex requires literals
     /// (and a match, not a miss, is what counts: not negated).
     pub prefilter: Option<Slot>,
+    /// The rule set's group of its targets and chain (a chain head only).
+    pub group: Option<u32>,
     /// `t:none` given: the default action's transformations do not apply.
     pub no_default_transforms: bool,
     pub multi_match: bool,
@@ -249,6 +251,7 @@ impl Rule {
             transforms: Vec::new(),
             transform_chain: 0,
             prefilter: None,
+            group: None,
             no_default_transforms: false,
             multi_match: false,
             capture: false,

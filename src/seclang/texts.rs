@@ -9,7 +9,6 @@ use super::transform::{ChainId, Chains, Transform};
 
 pub type TextId = u32;
 
-#[derive(Default)]
 pub struct Texts {
     /// (value address, value length, chain) -> text. Only values that stay
     /// put for the whole request are looked up here (the request's own).
@@ -17,6 +16,9 @@ pub struct Texts {
     entries: Vec<Entry>,
     /// Literal scans: `Prefilter::words()` words each.
     scans: Vec<u64>,
+    /// Per target group, where the union of its values' scans is in
+    /// `scans`, once made (for the phase: the body adds values).
+    groups: Vec<Option<usize>>,
 }
 
 struct Entry {
@@ -27,6 +29,21 @@ struct Entry {
     scan_of: TextId,
     /// Where its scan is in `scans`, once made.
     scan: Option<usize>,
+}
+
+/// Room for a typical request (a few dozen values, a hundred chains)
+/// without growing.
+const TYPICAL_TEXTS: usize = 512;
+
+impl Default for Texts {
+    fn default() -> Texts {
+        Texts {
+            index: foldhash::HashMap::with_capacity_and_hasher(TYPICAL_TEXTS, Default::default()),
+            entries: Vec::with_capacity(TYPICAL_TEXTS),
+            scans: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
 }
 
 impl Texts {
@@ -71,20 +88,68 @@ impl Texts {
 
     /// Whether the text holds a literal of the rule at `slot`.
     pub fn may_match(&mut self, id: TextId, value: &[u8], slot: Slot, pf: &Prefilter) -> bool {
-        let of = self.entries[id as usize].scan_of;
-        let at = match self.entries[of as usize].scan {
-            Some(at) => at,
-            None => {
-                let at = self.scans.len();
-                self.scans.resize(at + pf.words(), 0);
-                let text = self.entries[of as usize].bytes.as_deref().unwrap_or(value);
-                pf.scan(text, &mut self.scans[at..]);
-                self.entries[of as usize].scan = Some(at);
-                at
-            }
-        };
-        self.scans[at + slot as usize / 64] & (1 << (slot % 64)) != 0
+        let at = self.scan(id, value, pf);
+        bit(&self.scans[at..], slot)
     }
+
+    /// Where the text's scan is (made on first use).
+    fn scan(&mut self, id: TextId, value: &[u8], pf: &Prefilter) -> usize {
+        let of = self.entries[id as usize].scan_of;
+        if let Some(at) = self.entries[of as usize].scan {
+            return at;
+        }
+        let at = self.scans.len();
+        self.scans.resize(at + pf.words(), 0);
+        let text = self.entries[of as usize].bytes.as_deref().unwrap_or(value);
+        pf.scan(text, &mut self.scans[at..]);
+        self.entries[of as usize].scan = Some(at);
+        at
+    }
+
+    /// A target group's bits, if made in this phase.
+    pub fn group(&self, group: u32) -> Option<usize> {
+        self.groups.get(group as usize).copied().flatten()
+    }
+
+    /// Starts a group's bits: empty, for `add_to_group` to fill.
+    pub fn start_group(&mut self, group: u32, pf: &Prefilter) -> usize {
+        let at = self.scans.len();
+        self.scans.resize(at + pf.words(), 0);
+        if self.groups.len() <= group as usize {
+            self.groups.resize(group as usize + 1, None);
+        }
+        self.groups[group as usize] = Some(at);
+        at
+    }
+
+    /// Adds a text's literals to the group whose bits are at `at`; with no
+    /// text (a value that is not the request's own), every rule.
+    pub fn add_to_group(&mut self, at: usize, text: Option<(TextId, &[u8])>, pf: &Prefilter) {
+        let words = pf.words();
+        match text {
+            Some((id, value)) => {
+                let from = self.scan(id, value, pf);
+                for w in 0..words {
+                    self.scans[at + w] |= self.scans[from + w];
+                }
+            }
+            None => self.scans[at..at + words].fill(u64::MAX),
+        }
+    }
+
+    /// Whether the group's bits hold the rule at `slot`.
+    pub fn group_may_match(&self, at: usize, slot: Slot) -> bool {
+        bit(&self.scans[at..], slot)
+    }
+
+    /// Forgets the groups: the body brings values.
+    pub fn end_phase(&mut self) {
+        self.groups.clear();
+    }
+}
+
+fn bit(bits: &[u64], slot: Slot) -> bool {
+    bits[slot as usize / 64] & (1 << (slot % 64)) != 0
 }
 
 #[cfg(test)]

@@ -79,6 +79,13 @@ impl Transform {
 
     /// The transformed value, or None when it is the input unchanged.
     pub fn apply(self, v: &[u8]) -> Option<Vec<u8>> {
+        if self.leaves_unchanged(v) {
+            return None;
+        }
+        self.compute(v)
+    }
+
+    fn compute(self, v: &[u8]) -> Option<Vec<u8>> {
         use Transform::*;
         let out = match self {
             Lowercase => {
@@ -197,6 +204,36 @@ impl Transform {
             TrimRight => v.trim_ascii_end().to_vec(),
         };
         (out != v).then_some(out)
+    }
+}
+
+impl Transform {
+    /// A quick look for what the transformation would act on; true when
+    /// it surely changes nothing (most request values, for most of them).
+    fn leaves_unchanged(self, v: &[u8]) -> bool {
+        use Transform::*;
+        let has = |set: &[u8]| v.iter().any(|b| set.contains(b));
+        match self {
+            CmdLine => !v.iter().enumerate().any(|(i, &b)| {
+                b.is_ascii_uppercase()
+                    || matches!(b, b'\\' | b'"' | b'\'' | b'^' | b',' | b';')
+                    || (is_space(b)
+                        && (b != b' ' || matches!(v.get(i + 1), Some(b' ' | b'/' | b'('))))
+            }),
+            CompressWhitespace => !v
+                .iter()
+                .enumerate()
+                .any(|(i, &b)| is_space(b) && (b != b' ' || v.get(i + 1) == Some(&b' '))),
+            RemoveWhitespace => !v.iter().any(|&b| is_space(b) || b == 0xa0),
+            RemoveComments | ReplaceComments | RemoveCommentsChar => !has(b"/*<-#"),
+            NormalizePath => !has(b".") && !v.windows(2).any(|w| w == b"//"),
+            NormalizePathWin => !has(b".\\") && !v.windows(2).any(|w| w == b"//"),
+            Trim | TrimLeft | TrimRight => {
+                !v.first().is_some_and(|b| b.is_ascii_whitespace())
+                    && !v.last().is_some_and(|b| b.is_ascii_whitespace())
+            }
+            _ => false,
+        }
     }
 }
 
@@ -709,5 +746,47 @@ mod tests {
             Lowercase.apply(b"already").is_none(),
             "unchanged values allocate nothing"
         );
+    }
+
+    /// The quick look never skips a value the transformation would change:
+    /// every string of up to four characters from an alphabet of what the
+    /// transformations act on.
+    #[test]
+    fn the_quick_look_agrees_with_the_transformation() {
+        let alphabet = b"aA \t/.\\(,;-*#<!'\"^\n";
+        let mut values: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..4 {
+            let longer: Vec<Vec<u8>> = values
+                .iter()
+                .filter(|v| v.len() == values.last().map_or(0, Vec::len))
+                .flat_map(|v| {
+                    alphabet.iter().map(move |&b| {
+                        let mut w = v.clone();
+                        w.push(b);
+                        w
+                    })
+                })
+                .collect();
+            values.extend(longer);
+        }
+        for t in [
+            CmdLine,
+            CompressWhitespace,
+            RemoveWhitespace,
+            RemoveComments,
+            ReplaceComments,
+            RemoveCommentsChar,
+            NormalizePath,
+            NormalizePathWin,
+            Trim,
+            TrimLeft,
+            TrimRight,
+        ] {
+            for v in &values {
+                if t.leaves_unchanged(v) {
+                    assert_eq!(t.compute(v), None, "{t:?} {:?}", String::from_utf8_lossy(v));
+                }
+            }
+        }
     }
 }

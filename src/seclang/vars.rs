@@ -130,6 +130,43 @@ impl Var {
         })
     }
 
+    /// A value of the request itself, the same for the whole request once
+    /// the body is read (not TX, not a match, not a computed size).
+    pub fn is_request_value(self) -> bool {
+        use Var::*;
+        matches!(
+            self,
+            Args | ArgsNames
+                | ArgsGet
+                | ArgsGetNames
+                | ArgsPost
+                | ArgsPostNames
+                | RequestHeaders
+                | RequestHeadersNames
+                | RequestCookies
+                | RequestCookiesNames
+                | RequestMethod
+                | RequestProtocol
+                | RequestLine
+                | RequestUri
+                | RequestUriRaw
+                | RequestFilename
+                | RequestBasename
+                | QueryString
+                | RequestBody
+                | Xml
+                | Files
+                | FilesNames
+                | MultipartFilename
+                | MultipartName
+                | MultipartPartHeaders
+                | UniqueId
+                | RemoteAddr
+                | RemoteHost
+                | ServerName
+        )
+    }
+
     /// The name as ModSecurity prints it in MATCHED_VAR_NAME.
     pub fn name(self) -> &'static str {
         use Var::*;
