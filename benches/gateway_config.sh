@@ -5,6 +5,8 @@
 #     ADMIN: an address for the admin listener, or `off`
 #     ACCESS_LOG: a file path, or `off`
 #   JWT=$(bench_jwt)          an HS256 token for JWT_SECRET, valid for a day
+#   WITH_WAF=1: also the WAF alone on its own routes: /waf-managed/ (the native
+#     groups), /waf-crs1/ and /waf-crs2/ (Debian's CRS at paranoia 1 and 2)
 
 write_gateway_config() {
   local dir=$1 port=$2 admin=$3 backend=$4 threads=$5 access_log=$6
@@ -35,6 +37,13 @@ api_keys:
 waf_rule_sets:
   bench:
     managed: [sqli, xss, path_traversal, command_injection, known_bad_inputs]
+$(if [ "${WITH_WAF:-0}" = 1 ]; then cat <<WAF
+  crs1:
+    crs: {path: /usr/share/modsecurity-crs, paranoia_level: 1}
+  crs2:
+    crs: {path: /usr/share/modsecurity-crs, paranoia_level: 2}
+WAF
+fi)
 YAML
   cat > "$dir/routes/bench.yaml" <<YAML
 routes:
@@ -53,6 +62,21 @@ routes:
         upstream: backend
         path: /{proxy}
 YAML
+  if [ "${WITH_WAF:-0}" = 1 ]; then
+    local name set
+    for name in managed:bench crs1:crs1 crs2:crs2; do
+      set=${name#*:}; name=${name%%:*}
+      cat >> "$dir/routes/bench.yaml" <<YAML
+  - path: /waf-$name/{proxy+}
+    policies:
+      waf: {rule_set: $set}
+    integration:
+      http:
+        upstream: backend
+        path: /{proxy}
+YAML
+    done
+  fi
 }
 
 # Made with Python's standard library only.

@@ -99,6 +99,11 @@ struct Tx<'a> {
 /// Runs phases 1 and 2. `tx` seeds the TX collection (settings such as
 /// the paranoia level, set before the rules run).
 pub fn run(set: &RuleSet, req: &Request) -> Verdict {
+    run_phases(set, req, 2)
+}
+
+/// Runs phases 1 to `last` (1: the headers only, as a cost breakdown).
+pub fn run_phases(set: &RuleSet, req: &Request, last: u8) -> Verdict {
     let mut verdict = Verdict::default();
     if set.engine == EngineMode::Off {
         return verdict;
@@ -120,7 +125,7 @@ pub fn run(set: &RuleSet, req: &Request) -> Verdict {
         texts: Default::default(),
     };
     let mut processor = req.default_processor();
-    'phases: for phase in 1..=2u8 {
+    'phases: for phase in 1..=last.min(2) {
         if phase == 2 {
             // A `ctl:requestBodyProcessor` in phase 1 chose another reader.
             if let Some(p) = tx.processor {
