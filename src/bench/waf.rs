@@ -197,7 +197,7 @@ pub fn run(args: WafArgs) -> anyhow::Result<()> {
         });
         let built = req.build();
         let (phase1, _) = measure(args.iterations, || {
-            eval::run_phases(&set, &built, 1);
+            eval::run_phases(&set, &built, 1, &Default::default());
         });
         let (both, _) = measure(args.iterations, || {
             eval::run(&set, &built);

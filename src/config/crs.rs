@@ -4,7 +4,9 @@
 //! keeps the running rules.
 
 use super::diagnostics::Reporter;
-use super::raw::CrsRaw;
+use super::raw::{CrsExclusionRaw, CrsRaw, CrsRouteRaw};
+use crate::seclang::eval::Tuning;
+use crate::seclang::rule::{id_ranges, Target};
 use crate::seclang::{RuleSet, Source};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +25,91 @@ pub struct Crs {
     pub paranoia_level: u8,
     pub threshold: u32,
     pub mode: Mode,
+    /// How requests start: the paranoia level and threshold as TX
+    /// variables the settings rule reads.
+    pub tuning: Tuning,
+}
+
+/// The TX variables the settings rule copies into CRS's own: a route may
+/// start its requests with others (the compiled rules are the same).
+fn settings_tx(paranoia_level: u8, threshold: u32) -> Vec<(String, String)> {
+    vec![
+        (
+            "gatehouse_paranoia_level".into(),
+            paranoia_level.to_string(),
+        ),
+        ("gatehouse_inbound_threshold".into(), threshold.to_string()),
+    ]
+}
+
+/// A route's CRS settings over its rule set's: None when the route turns
+/// the CRS off.
+pub fn route(raw: &CrsRouteRaw, base: &Crs, path: &str, r: &mut Reporter) -> Option<Tuning> {
+    if raw.enabled == Some(false) {
+        return None;
+    }
+    let paranoia_level = raw.paranoia_level.unwrap_or(base.paranoia_level);
+    if !(1..=4).contains(&paranoia_level) {
+        r.error(&format!("{path}.paranoia_level"), "from 1 to 4");
+    }
+    let threshold = raw.inbound_anomaly_threshold.unwrap_or(base.threshold);
+    if threshold == 0 {
+        r.error(&format!("{path}.inbound_anomaly_threshold"), "at least 1");
+    }
+    let mut tuning = Tuning {
+        tx: settings_tx(paranoia_level, threshold),
+        ..Tuning::default()
+    };
+    for (i, e) in raw.exclusions.iter().enumerate() {
+        let at = format!("{path}.exclusions[{i}]");
+        match exclusion(e, &at, r) {
+            Some(Exclusion::Rule(ids)) => tuning.removed_ids.extend(ids),
+            Some(Exclusion::Tag(tag)) => tuning.removed_tags.push(tag),
+            Some(Exclusion::Target(ids, target)) => {
+                match Target::parse(target.trim_start_matches('!')) {
+                    Ok(t) => tuning.removed_targets.push((ids, t)),
+                    Err(e) => r.error(&format!("{at}.remove_target.target"), e),
+                }
+            }
+            None => {}
+        }
+    }
+    Some(tuning)
+}
+
+/// One exclusion, checked.
+enum Exclusion {
+    Rule(Vec<(u64, u64)>),
+    Tag(String),
+    Target(Vec<(u64, u64)>, String),
+}
+
+fn exclusion(e: &CrsExclusionRaw, at: &str, r: &mut Reporter) -> Option<Exclusion> {
+    let ranges = |value: &serde_json::Value| ids(value).and_then(|t| id_ranges(&t).ok());
+    match (&e.remove_rule, &e.remove_tag, &e.remove_target) {
+        (Some(rule), None, None) => match ranges(rule) {
+            Some(ids) => Some(Exclusion::Rule(ids)),
+            None => {
+                r.error(
+                    &format!("{at}.remove_rule"),
+                    "a rule id or a range like 942100-942199",
+                );
+                None
+            }
+        },
+        (None, Some(tag), None) => Some(Exclusion::Tag(tag.replace('"', ""))),
+        (None, None, Some(t)) => match ranges(&t.rule) {
+            Some(ids) => Some(Exclusion::Target(ids, t.target.replace('"', ""))),
+            None => {
+                r.error(&format!("{at}.remove_target.rule"), "a rule id or a range");
+                None
+            }
+        },
+        _ => {
+            r.error(at, "exactly one of remove_rule, remove_tag, remove_target");
+            None
+        }
+    }
 }
 
 impl std::fmt::Debug for Crs {
@@ -99,36 +186,41 @@ pub fn build(raw: &CrsRaw, root: &Path, path: &str, r: &mut Reporter) -> Option<
         }
     };
     // Before the rules (CRS reads these in phase 1 and sets only what is
-    // unset): CRS 3 and CRS 4 names both.
-    let settings = format!(
-        "SecAction \"id:9000001,phase:1,pass,nolog,t:none,\
-         setvar:tx.paranoia_level={paranoia_level},\
-         setvar:tx.blocking_paranoia_level={paranoia_level},\
-         setvar:tx.inbound_anomaly_score_threshold={threshold}\"\n"
-    );
+    // unset): CRS 3 and CRS 4 names both. The values come from TX variables
+    // each request starts with, so routes can run the same rules tuned
+    // otherwise.
+    let settings = "SecAction \"id:9000001,phase:1,pass,nolog,t:none,\
+         setvar:tx.paranoia_level=%{tx.gatehouse_paranoia_level},\
+         setvar:tx.blocking_paranoia_level=%{tx.gatehouse_paranoia_level},\
+         setvar:tx.inbound_anomaly_score_threshold=%{tx.gatehouse_inbound_threshold}\"\n"
+        .to_string();
     let mut exclusions = String::new();
     for (i, e) in raw.exclusions.iter().enumerate() {
         let at = format!("{path}.exclusions[{i}]");
-        match (&e.remove_rule, &e.remove_tag, &e.remove_target) {
-            (Some(rule), None, None) => match ids(rule) {
-                Some(ids) => exclusions.push_str(&format!("SecRuleRemoveById {ids}\n")),
-                None => r.error(
-                    &format!("{at}.remove_rule"),
-                    "a rule id or a range like 942100-942199",
-                ),
-            },
-            (None, Some(tag), None) => exclusions.push_str(&format!(
-                "SecRuleRemoveByTag \"{}\"\n",
-                tag.replace('"', "")
+        let range = |ids: &[(u64, u64)]| {
+            ids.iter()
+                .map(|(lo, hi)| {
+                    if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}-{hi}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match exclusion(e, &at, r) {
+            Some(Exclusion::Rule(ids)) => {
+                exclusions.push_str(&format!("SecRuleRemoveById {}\n", range(&ids)))
+            }
+            Some(Exclusion::Tag(tag)) => {
+                exclusions.push_str(&format!("SecRuleRemoveByTag \"{tag}\"\n"))
+            }
+            Some(Exclusion::Target(ids, target)) => exclusions.push_str(&format!(
+                "SecRuleUpdateTargetById {} \"!{target}\"\n",
+                range(&ids)
             )),
-            (None, None, Some(t)) => match ids(&t.rule) {
-                Some(ids) => exclusions.push_str(&format!(
-                    "SecRuleUpdateTargetById {ids} \"!{}\"\n",
-                    t.target.replace('"', "")
-                )),
-                None => r.error(&format!("{at}.remove_target.rule"), "a rule id or a range"),
-            },
-            _ => r.error(&at, "exactly one of remove_rule, remove_tag, remove_target"),
+            None => {}
         }
     }
     let sources = [
@@ -149,6 +241,10 @@ pub fn build(raw: &CrsRaw, root: &Path, path: &str, r: &mut Reporter) -> Option<
             paranoia_level,
             threshold,
             mode,
+            tuning: Tuning {
+                tx: settings_tx(paranoia_level, threshold),
+                ..Tuning::default()
+            },
         }),
         Err(e) => {
             r.error(

@@ -418,7 +418,7 @@ pub struct MockIntegration {
 #[derive(Debug, Clone, Default)]
 pub struct Policies {
     pub cors: Option<Arc<Cors>>,
-    pub waf: Option<Arc<super::waf::RuleSet>>,
+    pub waf: Option<Arc<super::waf::Attached>>,
     pub api_key: Option<Arc<ApiKeyPolicy>>,
     pub jwt: Option<Arc<Jwt>>,
     pub authorizer: Option<Arc<Authorizer>>,

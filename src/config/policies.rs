@@ -18,7 +18,7 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub struct Level {
     cors: Option<Option<Arc<Cors>>>,
-    waf: Option<Option<Arc<super::waf::RuleSet>>>,
+    waf: Option<Option<Arc<super::waf::Attached>>>,
     api_key: Option<Option<Arc<ApiKeyPolicy>>>,
     jwt: Option<Option<Arc<Jwt>>>,
     authorizer: Option<Option<Arc<Authorizer>>>,
@@ -70,7 +70,7 @@ pub fn build(raw: Option<&PoliciesRaw>, path: &str, ctx: &Context<'_>, r: &mut R
         waf: raw
             .waf
             .as_ref()
-            .map(|w| waf(w, &format!("{path}.waf"), ctx, r)),
+            .map(|w| waf(w, &format!("{path}.waf"), ctx, r).map(Arc::new)),
         api_key: raw
             .api_key
             .as_ref()
@@ -241,7 +241,7 @@ fn waf(
     path: &str,
     ctx: &Context<'_>,
     r: &mut Reporter,
-) -> Option<Arc<super::waf::RuleSet>> {
+) -> Option<super::waf::Attached> {
     if raw.enabled == Some(false) {
         return None;
     }
@@ -263,7 +263,19 @@ fn waf(
             ),
         );
     }
-    found
+    let set = found?;
+    let crs_tuning = match (&raw.crs, &set.crs) {
+        (None, base) => base.as_ref().map(|c| c.tuning.clone()),
+        (Some(own), Some(base)) => super::crs::route(own, base, &format!("{path}.crs"), r),
+        (Some(_), None) => {
+            r.error(
+                &format!("{path}.crs"),
+                format!("rule set `{name}` runs no CRS (give it `crs:` under `waf_rule_sets`)"),
+            );
+            None
+        }
+    };
+    Some(super::waf::Attached { set, crs_tuning })
 }
 
 fn api_key(

@@ -258,7 +258,7 @@ pub struct CrsRaw {
     pub exclusions: Vec<CrsExclusionRaw>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CrsExclusionRaw {
     pub remove_rule: Option<serde_json::Value>,
@@ -266,7 +266,7 @@ pub struct CrsExclusionRaw {
     pub remove_target: Option<CrsTargetRaw>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CrsTargetRaw {
     pub rule: serde_json::Value,
@@ -857,4 +857,21 @@ pub struct WafPolicyRaw {
     pub enabled: Option<bool>,
     /// A rule set under `waf_rule_sets` in gatehouse.yaml.
     pub rule_set: Option<String>,
+    /// This route's (or API's) own CRS settings, when the rule set runs
+    /// the CRS: the same compiled rules, tuned for these requests.
+    pub crs: Option<CrsRouteRaw>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrsRouteRaw {
+    /// `false`: the rule set's own rules and groups run, the CRS does not.
+    pub enabled: Option<bool>,
+    /// Default: the rule set's.
+    pub paranoia_level: Option<u8>,
+    /// Default: the rule set's.
+    pub inbound_anomaly_threshold: Option<u32>,
+    /// Added to the rule set's exclusions, for these requests only.
+    #[serde(default)]
+    pub exclusions: Vec<CrsExclusionRaw>,
 }

@@ -20,6 +20,38 @@ pub struct RuleSet {
     pub crs: Option<super::crs::Crs>,
 }
 
+/// A rule set as a route (or an API's routes) runs it.
+pub struct Attached {
+    pub set: Arc<RuleSet>,
+    /// How the CRS starts these requests: the rule set's settings or the
+    /// route's own; None when the rule set runs no CRS or the route turns
+    /// it off.
+    pub crs_tuning: Option<crate::seclang::eval::Tuning>,
+}
+
+impl Attached {
+    /// The CRS to run and its tuning, if any.
+    pub fn crs(&self) -> Option<(&super::crs::Crs, &crate::seclang::eval::Tuning)> {
+        self.set.crs.as_ref().zip(self.crs_tuning.as_ref())
+    }
+}
+
+impl std::ops::Deref for Attached {
+    type Target = RuleSet;
+    fn deref(&self) -> &RuleSet {
+        &self.set
+    }
+}
+
+impl std::fmt::Debug for Attached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attached")
+            .field("set", &self.set.name)
+            .field("crs", &self.crs_tuning.is_some())
+            .finish()
+    }
+}
+
 /// Bodies are read before the upstream is contacted and replayed from
 /// pingora's retry buffer, which holds 64 KiB.
 pub const MAX_INSPECTED_BODY: u64 = 64 * 1024;

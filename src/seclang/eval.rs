@@ -99,11 +99,29 @@ struct Tx<'a> {
 /// Runs phases 1 and 2. `tx` seeds the TX collection (settings such as
 /// the paranoia level, set before the rules run).
 pub fn run(set: &RuleSet, req: &Request) -> Verdict {
-    run_phases(set, req, 2)
+    run_phases(set, req, 2, &Tuning::default())
+}
+
+/// How a caller starts a request: TX variables the rules read (settings
+/// such as the paranoia level), and rules removed or narrowed for it as a
+/// `ctl` would. One compiled rule set serves callers tuned differently
+/// (the gateway's routes).
+#[derive(Clone, Default)]
+pub struct Tuning {
+    /// Keys lowercase.
+    pub tx: Vec<(String, String)>,
+    pub removed_ids: Vec<(u64, u64)>,
+    pub removed_tags: Vec<String>,
+    pub removed_targets: Vec<(Vec<(u64, u64)>, Target)>,
+}
+
+/// Runs phases 1 and 2 as `tuning` starts them.
+pub fn run_tuned(set: &RuleSet, req: &Request, tuning: &Tuning) -> Verdict {
+    run_phases(set, req, 2, tuning)
 }
 
 /// Runs phases 1 to `last` (1: the headers only, as a cost breakdown).
-pub fn run_phases(set: &RuleSet, req: &Request, last: u8) -> Verdict {
+pub fn run_phases(set: &RuleSet, req: &Request, last: u8, tuning: &Tuning) -> Verdict {
     let mut verdict = Verdict::default();
     if set.engine == EngineMode::Off {
         return verdict;
@@ -112,11 +130,16 @@ pub fn run_phases(set: &RuleSet, req: &Request, last: u8) -> Verdict {
         set,
         req,
         body: Body::default(),
-        vars: Default::default(),
+        vars: tuning.tx.iter().cloned().collect(),
         matched_var: Vec::new(),
         matched_var_name: String::new(),
         matched_vars: Vec::new(),
-        removed: Removed::default(),
+        removed: Removed {
+            ids: tuning.removed_ids.clone(),
+            tags: tuning.removed_tags.clone(),
+            targets_by_id: tuning.removed_targets.clone(),
+            targets_by_tag: Vec::new(),
+        },
         engine_off: false,
         rule_id: 0,
         scored: Vec::new(),

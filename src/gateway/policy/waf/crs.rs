@@ -3,7 +3,8 @@
 //! score for the log; the client only ever sees the usual 403.
 
 use crate::config::crs::{Crs, Mode};
-use crate::seclang::{eval, request::Request};
+use crate::seclang::eval::{self, Tuning};
+use crate::seclang::request::Request;
 use pingora::http::RequestHeader;
 use std::net::IpAddr;
 
@@ -11,6 +12,7 @@ use std::net::IpAddr;
 /// metrics (blocked false in `detect` mode).
 pub fn check(
     crs: &Crs,
+    tuning: &Tuning,
     req: &RequestHeader,
     body: Option<&[u8]>,
     peer: Option<IpAddr>,
@@ -35,7 +37,7 @@ pub fn check(
         peer.map(|ip| std::net::SocketAddr::new(ip, 0)),
         String::new(),
     );
-    let verdict = eval::run(&crs.rules, &request);
+    let verdict = eval::run_tuned(&crs.rules, &request, tuning);
     let (rule, _status) = verdict.blocked?;
     let scored: Vec<String> = verdict.scored.iter().map(u64::to_string).collect();
     let label = format!("crs:{rule} score {} [{}]", verdict.score, scored.join(" "));

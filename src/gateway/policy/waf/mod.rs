@@ -10,7 +10,7 @@ mod managed;
 pub mod rate;
 pub mod transform;
 
-use crate::config::waf::{Action, Field, RuleSet, Statement, Test};
+use crate::config::waf::{Action, Attached, Field, Statement, Test};
 use pingora::http::RequestHeader;
 use std::net::IpAddr;
 
@@ -201,7 +201,7 @@ fn json_strings(value: &serde_json::Value, out: &mut Vec<String>, depth: usize) 
 }
 
 pub async fn evaluate(
-    set: &RuleSet,
+    set: &Attached,
     req: &RequestHeader,
     body: Option<&[u8]>,
     client_ip: Option<IpAddr>,
@@ -229,8 +229,8 @@ pub async fn evaluate(
     if let Some(group) = managed::check(&set.managed, &inputs) {
         return Outcome::Block(format!("managed:{}", group.name()));
     }
-    if let Some(crs_set) = &set.crs {
-        match crs::check(crs_set, req, body, client_ip) {
+    if let Some((crs_set, tuning)) = set.crs() {
+        match crs::check(crs_set, tuning, req, body, client_ip) {
             Some((true, label)) => return Outcome::Block(label),
             // `detect`: what would have blocked is counted, not enforced.
             Some((false, label)) => counted.push(label),
