@@ -229,6 +229,18 @@ async fn routes_tune_the_crs_of_their_rule_set() {
     assert_eq!(status("/c/pl2/a".into()).await, 200);
 }
 
+/// `gatehouse validate` in `dir`: it must fail; what it said.
+fn validate_fails(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("-C")
+        .arg(dir)
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn crs_route_settings_are_checked() {
     let dir = tempfile::tempdir().unwrap();
@@ -243,14 +255,7 @@ fn crs_route_settings_are_checked() {
         "routes:\n  - path: /a\n    policies:\n      waf:\n        rule_set: plain\n        crs: {paranoia_level: 2}\n    integration:\n      mock: {}\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("-C")
-        .arg(dir.path())
-        .arg("validate")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = validate_fails(dir.path());
     assert!(
         stderr.contains("r.yaml:6:14: routes[0].policies.waf.crs: rule set `plain` runs no CRS"),
         "{stderr}"
@@ -280,14 +285,7 @@ fn crs_load_errors_are_config_errors() {
         "waf_rule_sets:\n  broken:\n    crs:\n      path: crs\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("-C")
-        .arg(dir.path())
-        .arg("validate")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = validate_fails(dir.path());
     assert!(
         stderr
             .contains("gatehouse.yaml:4:13: waf_rule_sets.broken.crs.path: the rules do not load:")

@@ -96,8 +96,9 @@ struct Tx<'a> {
     texts: RefCell<Texts>,
 }
 
-/// Runs phases 1 and 2. `tx` seeds the TX collection (settings such as
-/// the paranoia level, set before the rules run).
+/// Runs phases 1 and 2, untuned: for rule sets that carry their own
+/// settings (the gateway's CRS reads its settings from the tuning: use
+/// `run_tuned`).
 pub fn run(set: &RuleSet, req: &Request) -> Verdict {
     run_phases(set, req, 2, &Tuning::default())
 }

@@ -61,9 +61,8 @@ impl Prefilter {
                     .map_err(|e| format!("cannot build the literal prefilter: {e}"))?,
             )
         };
-        let has_rules = by_byte
-            .chunks(words.max(1))
-            .map(|row| row.iter().any(|w| *w != 0))
+        let has_rules = (0..256)
+            .map(|b| by_byte[b * words..(b + 1) * words].iter().any(|w| *w != 0))
             .collect();
         Ok(Prefilter {
             automaton,
