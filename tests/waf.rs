@@ -63,6 +63,25 @@ async fn managed_groups_block_attacks_and_pass_ordinary_input() {
             "/w/hello",
             &[("cookie", "session=abc; pref=1'%20or%20'1'%3D'1")],
         ),
+        // A value of only letters, digits and `_.-` is inspected too.
+        ("/w/hello?id=1--", &[]),
+        // HTML entities, `%u`, full-width and JavaScript escapes decoded.
+        (
+            "/w/hello?q=%26lt;script%26gt;alert(1)%26lt;/script%26gt;",
+            &[],
+        ),
+        (
+            "/w/hello?q=%u003Cscript%u003Ealert(1)%u003C/script%u003E",
+            &[],
+        ),
+        (
+            "/w/hello?q=%EF%BC%9Cscript%EF%BC%9Ealert(1)%EF%BC%9C/script%EF%BC%9E",
+            &[],
+        ),
+        (
+            "/w/hello?q=%5Cu003cscript%5Cu003ealert(1)%5Cu003c/script%5Cu003e",
+            &[],
+        ),
     ];
     for (target, headers) in attacks {
         assert_eq!(
@@ -78,6 +97,8 @@ async fn managed_groups_block_attacks_and_pass_ordinary_input() {
         "/w/hello?q=drop%20me%20a%20line%20or%20two",
         "/w/hello?filter=%7B%22name%22%3A%22O'Brien%22%2C%22age%22%3A42%7D",
         "/w/hello?q=1%2B1%3D2",
+        // `+` is a space in a query: arithmetic, not SQL.
+        "/w/hello?q=(1+2)+(3+4)",
         "/w/hello?price=10-20&sort=-created",
         "/w/hello?email=ann%40example.com",
         "/w/hello?text=I%20%3C3%20rust",

@@ -125,26 +125,36 @@ impl<'a> Inputs<'a> {
 /// Plain words (letters, digits, `_`, `.`, `-`) cannot carry any attack the
 /// managed groups look for, so they are not inspected at all: most query
 /// values are ids and names, and this keeps the WAF cheap for them.
+/// The forms of a value the managed groups inspect: the value decoded as
+/// a browser or a server would read it (URL encoding twice, `%u` and
+/// full-width forms, HTML entities, JavaScript escapes). The
+/// still-encoded value is not one of them when decoding changed it (`+`
+/// is a space in a query: `(1+2)+(3+4)` is arithmetic, not SQL).
 fn push_variants(out: &mut Vec<String>, raw: &str) {
-    if raw
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
-        return;
-    }
-    if !raw.contains(['%', '+']) {
-        if !out.iter().any(|v| v == raw) {
-            out.push(raw.to_string());
-        }
-        return;
-    }
-    let once = transform::url_decode(raw);
-    let twice = if once.contains('%') {
-        transform::url_decode(&once)
-    } else {
-        String::new()
+    use crate::seclang::transform::Transform;
+    let decode = |t: Transform, v: &str| {
+        t.apply(v.as_bytes())
+            .map(|d| String::from_utf8_lossy(&d).into_owned())
     };
-    for v in [raw.to_string(), once, twice] {
+    let once = decode(Transform::UrlDecodeUni, raw).unwrap_or_else(|| raw.to_string());
+    let twice = decode(Transform::UrlDecodeUni, &once);
+    let mut forms = vec![once];
+    forms.extend(twice);
+    for i in 0..forms.len() {
+        // Full-width characters (`＜`) read as their ASCII forms, as
+        // CRS's utf8toUnicode then urlDecodeUni does.
+        if let Some(folded) = decode(Transform::Utf8ToUnicode, &forms[i])
+            .and_then(|v| decode(Transform::UrlDecodeUni, &v))
+        {
+            forms.push(folded);
+        }
+        for t in [Transform::HtmlEntityDecode, Transform::JsDecode] {
+            if let Some(decoded) = decode(t, &forms[i]) {
+                forms.push(decoded);
+            }
+        }
+    }
+    for v in forms {
         if !v.is_empty() && !out.contains(&v) {
             out.push(v);
         }
