@@ -63,6 +63,10 @@ async fn managed_groups_block_attacks_and_pass_ordinary_input() {
             "/w/hello",
             &[("cookie", "session=abc; pref=1'%20or%20'1'%3D'1")],
         ),
+        // Commands behind a path or shell quoting.
+        ("/w/hello?host=x%3B/usr/bin/id", &[]),
+        ("/w/hello?host=x%7Cc'a't%20notes.txt", &[]),
+        ("/w/hello?host=x%3Bw%5Cho%5Eami", &[]),
         // A value of only letters, digits and `_.-` is inspected too.
         ("/w/hello?id=1--", &[]),
         // HTML entities, `%u`, full-width and JavaScript escapes decoded.
