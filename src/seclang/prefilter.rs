@@ -116,17 +116,14 @@ mod tests {
             vec![b"'".to_vec(), b"--".to_vec()],
         ];
         let pf = Prefilter::build(&required).unwrap();
-        let mut bits = vec![0; pf.words()];
-        pf.scan(b"1 UNION all", &mut bits);
-        assert_eq!(bits, [0b101]);
-        let mut bits = vec![0; pf.words()];
-        pf.scan(b"O'Brien", &mut bits);
-        assert_eq!(bits, [0b1000]);
-        let mut bits = vec![0; pf.words()];
-        pf.scan(b"<SCRIPT>", &mut bits);
-        assert_eq!(bits, [0b010]);
-        let mut bits = vec![0; pf.words()];
-        pf.scan(b"hello", &mut bits);
-        assert_eq!(bits, [0]);
+        let scan = |text: &[u8]| {
+            let mut bits = vec![0; pf.words()];
+            pf.scan(text, &mut bits);
+            bits
+        };
+        assert_eq!(scan(b"1 UNION all"), [0b101]);
+        assert_eq!(scan(b"O'Brien"), [0b1000]);
+        assert_eq!(scan(b"<SCRIPT>"), [0b010]);
+        assert_eq!(scan(b"hello"), [0]);
     }
 }
