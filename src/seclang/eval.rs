@@ -43,15 +43,13 @@ struct Item<'s> {
 }
 
 impl Item<'_> {
-    fn name(&self) -> String {
-        let var = self.var.name();
-        let mut name = String::with_capacity(var.len() + 1 + self.key.len());
-        name.push_str(var);
+    fn write_name(&self, name: &mut String) {
+        name.clear();
+        name.push_str(self.var.name());
         if !self.key.is_empty() {
             name.push(':');
             name.push_str(self.key);
         }
-        name
     }
 }
 
@@ -60,10 +58,54 @@ impl Item<'_> {
 const MAX_STAGES: usize = 32;
 
 /// One matched value.
+#[derive(Default)]
 struct Hit {
     name: String,
     value: Vec<u8>,
     captures: Vec<Vec<u8>>,
+}
+
+/// Matched values whose buffers are kept for the next rule: a clean
+/// request matches dozens of rules (paranoia-level checks, settings), and
+/// each would otherwise allocate its names and values anew.
+#[derive(Default)]
+struct Hits {
+    list: Vec<Hit>,
+    len: usize,
+}
+
+impl Hits {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The next hit's buffers, not yet counted (`push` counts them).
+    fn next(&mut self) -> &mut Hit {
+        if self.list.len() == self.len {
+            self.list.push(Hit::default());
+        }
+        &mut self.list[self.len]
+    }
+
+    fn push(&mut self) {
+        self.len += 1;
+    }
+
+    fn last_mut(&mut self) -> Option<&mut Hit> {
+        self.len.checked_sub(1).map(|at| &mut self.list[at])
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Hit> {
+        self.list[..self.len].iter()
+    }
+
+    /// Appends a copy of `hit`, reusing a kept entry's buffers.
+    fn push_copy(&mut self, hit: &Hit) {
+        let slot = self.next();
+        slot.name.clone_from(&hit.name);
+        slot.value.clone_from(&hit.value);
+        self.push();
+    }
 }
 
 /// Rules removed or narrowed for this request by `ctl`.
@@ -82,7 +124,10 @@ struct Tx<'a> {
     vars: foldhash::HashMap<String, String>,
     matched_var: Vec<u8>,
     matched_var_name: String,
-    matched_vars: Vec<(String, Vec<u8>)>,
+    /// MATCHED_VARS: what the links of the current chain matched.
+    matched_vars: Hits,
+    /// What the rule being run matches, before it counts.
+    hits: RefCell<Hits>,
     removed: Removed,
     engine_off: bool,
     /// The rule being run, for `%{rule.id}` and `%{rule.msg}`.
@@ -134,7 +179,8 @@ pub fn run_phases(set: &RuleSet, req: &Request, last: u8, tuning: &Tuning) -> Ve
         vars: tuning.tx.iter().cloned().collect(),
         matched_var: Vec::new(),
         matched_var_name: String::new(),
-        matched_vars: Vec::new(),
+        matched_vars: Hits::default(),
+        hits: Default::default(),
         removed: Removed {
             ids: tuning.removed_ids.clone(),
             tags: tuning.removed_tags.clone(),
@@ -277,7 +323,7 @@ impl Tx<'_> {
             // SecAction, or a rule every target of which was removed.
             return matches!(rule.operator, Operator::Unconditional);
         }
-        let mut hits: Vec<Hit> = Vec::new();
+        self.hits.get_mut().clear();
         for target in &rule.targets {
             if target.count {
                 let mut n = 0usize;
@@ -292,43 +338,40 @@ impl Tx<'_> {
                     value: Cow::Owned(itoa::Buffer::new().format(n).as_bytes().to_vec()),
                     stable: false,
                 };
-                if let Some(hit) = self.check(rule, &item) {
-                    hits.push(Hit {
-                        name: format!("&{}", target.var.name()),
-                        ..hit
-                    });
+                if self.check(rule, &item) {
+                    if let Some(hit) = self.hits.get_mut().last_mut() {
+                        hit.name.clear();
+                        hit.name.push('&');
+                        hit.name.push_str(target.var.name());
+                    }
                 }
                 continue;
             }
             self.each_value(target, &mut |item| {
-                if self.excluded(rule, head, item.var, item.key) {
-                    return;
-                }
-                if let Some(hit) = self.check(rule, &item) {
-                    hits.push(hit);
+                if !self.excluded(rule, head, item.var, item.key) {
+                    self.check(rule, &item);
                 }
             });
         }
-        let matched = !hits.is_empty();
-        for hit in hits {
-            if !hit.captures.is_empty() {
-                for (i, c) in hit.captures.iter().enumerate() {
-                    self.vars
-                        .insert(i.to_string(), String::from_utf8_lossy(c).into_owned());
-                }
+        let hits = self.hits.get_mut();
+        for hit in hits.iter() {
+            for (i, c) in hit.captures.iter().enumerate() {
+                let value = String::from_utf8_lossy(c).into_owned();
+                self.vars
+                    .insert(itoa::Buffer::new().format(i).to_owned(), value);
             }
-            self.matched_var = hit.value.clone();
-            self.matched_var_name = hit.name.clone();
-            self.matched_vars.push((hit.name, hit.value));
+            self.matched_var.clone_from(&hit.value);
+            self.matched_var_name.clone_from(&hit.name);
+            self.matched_vars.push_copy(hit);
         }
-        matched
+        hits.len > 0
     }
 
     /// Transformations then the operator on one value. A value of the
     /// request itself goes through the shared texts (each chain step once
     /// per request, and the literal prefilter); others are transformed
     /// here.
-    fn check(&self, rule: &Rule, item: &Item<'_>) -> Option<Hit> {
+    fn check(&self, rule: &Rule, item: &Item<'_>) -> bool {
         let value: &[u8] = &item.value;
         if !item.stable {
             return if rule.multi_match {
@@ -367,43 +410,52 @@ impl Tx<'_> {
                     continue;
                 }
             }
-            if let Some(hit) = self.operate(rule, item, texts.bytes(text, value)) {
-                return Some(hit);
+            if self.operate(rule, item, texts.bytes(text, value)) {
+                return true;
             }
         }
-        None
+        false
     }
 
     /// multiMatch on a value that is not the request's own: the value and
     /// each step that changed it.
-    fn each_stage(&self, rule: &Rule, item: &Item<'_>, value: &[u8]) -> Option<Hit> {
+    fn each_stage(&self, rule: &Rule, item: &Item<'_>, value: &[u8]) -> bool {
         let mut current: Cow<'_, [u8]> = Cow::Borrowed(value);
-        if let Some(hit) = self.operate(rule, item, &current) {
-            return Some(hit);
+        if self.operate(rule, item, &current) {
+            return true;
         }
         for t in &rule.transforms {
             if let Some(next) = Transform::apply(*t, &current) {
                 current = Cow::Owned(next);
-                if let Some(hit) = self.operate(rule, item, &current) {
-                    return Some(hit);
+                if self.operate(rule, item, &current) {
+                    return true;
                 }
             }
         }
-        None
+        false
     }
 
-    /// The operator on one (transformed) value.
-    fn operate(&self, rule: &Rule, item: &Item<'_>, text: &[u8]) -> Option<Hit> {
-        let mut captures = Vec::new();
+    /// The operator on one (transformed) value; a match is added to
+    /// `hits`.
+    fn operate(&self, rule: &Rule, item: &Item<'_>, text: &[u8]) -> bool {
         let expand = |m: &Macro| self.expand(m);
-        let hit = rule
-            .operator
-            .matches(text, &expand, rule.capture.then_some(&mut captures));
-        (hit != rule.negated).then(|| Hit {
-            name: item.name(),
-            value: text.to_vec(),
-            captures: if hit { captures } else { Vec::new() },
-        })
+        let mut hits = self.hits.borrow_mut();
+        let hit = hits.next();
+        hit.captures.clear();
+        let matched =
+            rule.operator
+                .matches(text, &expand, rule.capture.then_some(&mut hit.captures));
+        if matched == rule.negated {
+            return false;
+        }
+        if !matched {
+            hit.captures.clear();
+        }
+        item.write_name(&mut hit.name);
+        hit.value.clear();
+        hit.value.extend_from_slice(text);
+        hits.push();
+        true
     }
 
     fn excluded(&self, rule: &Rule, head: &Rule, var: Var, key: &str) -> bool {
@@ -457,15 +509,15 @@ impl Tx<'_> {
             Var::FilesSizes => pairs(&self.body.file_sizes, var, false),
             Var::MultipartPartHeaders => pairs(&self.body.part_headers, var, false),
             Var::MatchedVars | Var::MatchedVarsNames => {
-                for (k, v) in &self.matched_vars {
+                for hit in self.matched_vars.iter() {
                     let value = if var == Var::MatchedVars {
-                        Cow::Borrowed(v.as_slice())
+                        Cow::Borrowed(hit.value.as_slice())
                     } else {
-                        Cow::Borrowed(k.as_bytes())
+                        Cow::Borrowed(hit.name.as_bytes())
                     };
                     f(Item {
                         var,
-                        key: k,
+                        key: &hit.name,
                         value,
                         stable: false,
                     });
@@ -581,6 +633,14 @@ impl Tx<'_> {
         }
     }
 
+    /// A macro's text: borrowed when it is all literal (most are).
+    fn expanded<'m>(&self, m: &'m Macro) -> Cow<'m, str> {
+        match m.literal() {
+            Some(text) => Cow::Borrowed(text),
+            None => Cow::Owned(self.expand(m)),
+        }
+    }
+
     fn expand(&self, m: &Macro) -> String {
         let mut out = String::new();
         for part in &m.0 {
@@ -596,6 +656,10 @@ impl Tx<'_> {
                         out.push_str(v);
                     }
                 }
+                Part::Var(Var::MatchedVar, None) => {
+                    out.push_str(&String::from_utf8_lossy(&self.matched_var));
+                }
+                Part::Var(Var::MatchedVarName, None) => out.push_str(&self.matched_var_name),
                 Part::Var(var, key) => {
                     let target = Target {
                         var: *var,
@@ -625,21 +689,24 @@ impl Tx<'_> {
             match action {
                 Action::SetVar { key, value } => {
                     let Some(key) = key else { continue };
-                    let key = self.expand(key);
+                    let mut key = self.expanded(key);
+                    if key.bytes().any(|b| b.is_ascii_uppercase()) {
+                        key.to_mut().make_ascii_lowercase();
+                    }
                     let new = match value {
-                        SetValue::Assign(m) => self.expand(m),
+                        SetValue::Assign(m) => self.expanded(m),
                         SetValue::Add(m) | SetValue::Subtract(m) => {
                             let current = self
                                 .vars
-                                .get(&key)
+                                .get(&*key)
                                 .map_or(0, |v| super::operator::atoi(v.as_bytes()));
-                            let by = super::operator::atoi(self.expand(m).as_bytes());
+                            let by = super::operator::atoi(self.expanded(m).as_bytes());
                             let total = if matches!(value, SetValue::Add(_)) {
                                 current.saturating_add(by)
                             } else {
                                 current.saturating_sub(by)
                             };
-                            itoa::Buffer::new().format(total).to_string()
+                            Cow::Owned(itoa::Buffer::new().format(total).to_owned())
                         }
                     };
                     if matches!(value, SetValue::Add(_))
@@ -648,7 +715,16 @@ impl Tx<'_> {
                     {
                         self.scored.push(self.rule_id);
                     }
-                    self.vars.insert(key.to_ascii_lowercase(), new);
+                    // An existing variable keeps its buffers.
+                    match self.vars.get_mut(&*key) {
+                        Some(slot) => {
+                            slot.clear();
+                            slot.push_str(&new);
+                        }
+                        None => {
+                            self.vars.insert(key.into_owned(), new.into_owned());
+                        }
+                    }
                 }
                 Action::DelVar(key) => {
                     if let Some(key) = key {

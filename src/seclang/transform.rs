@@ -169,10 +169,17 @@ impl Transform {
                 base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v).into_bytes()
             }
             HexDecode => hex_decode(v),
-            HexEncode => v
-                .iter()
-                .flat_map(|b| format!("{b:02x}").into_bytes())
-                .collect(),
+            HexEncode => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                let mut out = Vec::with_capacity(v.len() * 2);
+                for b in v {
+                    out.extend_from_slice(&[
+                        DIGITS[usize::from(b >> 4)],
+                        DIGITS[usize::from(b & 15)],
+                    ]);
+                }
+                out
+            }
             SqlHexDecode => sql_hex_decode(v),
             Utf8ToUnicode => {
                 if v.is_ascii() {
