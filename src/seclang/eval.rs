@@ -176,7 +176,13 @@ pub fn run_phases(set: &RuleSet, req: &Request, last: u8, tuning: &Tuning) -> Ve
         set,
         req,
         body: Body::default(),
-        vars: tuning.tx.iter().cloned().collect(),
+        vars: {
+            // CRS sets about 150 TX variables per request: room for them
+            // up front rather than growing the table several times.
+            let mut vars = foldhash::HashMap::with_capacity_and_hasher(256, Default::default());
+            vars.extend(tuning.tx.iter().cloned());
+            vars
+        },
         matched_var: Vec::new(),
         matched_var_name: String::new(),
         matched_vars: Hits::default(),

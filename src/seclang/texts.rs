@@ -10,9 +10,15 @@ use super::transform::{ChainId, Chains, Transform};
 pub type TextId = u32;
 
 pub struct Texts {
-    /// (value address, value length, chain) -> text. Only values that stay
-    /// put for the whole request are looked up here (the request's own).
-    index: foldhash::HashMap<(usize, usize, ChainId), TextId>,
+    /// (value address, value length) -> the value's row in `slots`. Only
+    /// values that stay put for the whole request are looked up here (the
+    /// request's own).
+    values: foldhash::HashMap<(usize, usize), usize>,
+    /// The last value looked up, and its row: a rule asks for one value
+    /// through several chain steps in a row.
+    last: Option<((usize, usize), usize)>,
+    /// Per value, a row of `Chains::count()` texts (`UNKNOWN` until made).
+    slots: Vec<TextId>,
     entries: Vec<Entry>,
     /// Literal scans: `Prefilter::words()` words each.
     scans: Vec<u64>,
@@ -34,11 +40,16 @@ struct Entry {
 /// Room for a typical request (a few dozen values, a hundred chains)
 /// without growing.
 const TYPICAL_TEXTS: usize = 512;
+const TYPICAL_VALUES: usize = 64;
+
+const UNKNOWN: TextId = TextId::MAX;
 
 impl Default for Texts {
     fn default() -> Texts {
         Texts {
-            index: foldhash::HashMap::with_capacity_and_hasher(TYPICAL_TEXTS, Default::default()),
+            values: foldhash::HashMap::with_capacity_and_hasher(TYPICAL_VALUES, Default::default()),
+            last: None,
+            slots: Vec::new(),
             entries: Vec::with_capacity(TYPICAL_TEXTS),
             scans: Vec::new(),
             groups: Vec::new(),
@@ -49,14 +60,36 @@ impl Default for Texts {
 impl Texts {
     /// `value` (stable for the request) through `chain`.
     pub fn get(&mut self, value: &[u8], chain: ChainId, chains: &Chains) -> TextId {
-        let key = (value.as_ptr() as usize, value.len(), chain);
-        if let Some(&id) = self.index.get(&key) {
-            return id;
+        let row = self.row(value, chains.count());
+        self.get_in(row, value, chain, chains)
+    }
+
+    /// Where the value's texts are.
+    fn row(&mut self, value: &[u8], stride: usize) -> usize {
+        let key = (value.as_ptr() as usize, value.len());
+        if let Some((last, row)) = self.last {
+            if last == key {
+                return row;
+            }
+        }
+        let next = self.slots.len();
+        let row = *self.values.entry(key).or_insert(next);
+        if row == next {
+            self.slots.resize(next + stride, UNKNOWN);
+        }
+        self.last = Some((key, row));
+        row
+    }
+
+    fn get_in(&mut self, row: usize, value: &[u8], chain: ChainId, chains: &Chains) -> TextId {
+        let known = self.slots[row + chain as usize];
+        if known != UNKNOWN {
+            return known;
         }
         let id = match chains.last_step(chain) {
             None => self.push(None, None),
             Some((before, step)) => {
-                let from = self.get(value, before, chains);
+                let from = self.get_in(row, value, before, chains);
                 match step.apply(self.bytes(from, value)) {
                     None => from,
                     Some(changed) => {
@@ -67,7 +100,7 @@ impl Texts {
                 }
             }
         };
-        self.index.insert(key, id);
+        self.slots[row + chain as usize] = id;
         id
     }
 

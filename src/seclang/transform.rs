@@ -272,6 +272,11 @@ impl Chains {
         id
     }
 
+    /// How many chains there are (ids are below this).
+    pub fn count(&self) -> usize {
+        self.steps.len() + 1
+    }
+
     /// The chain before the last step, and the last step (None for the
     /// empty chain).
     pub fn last_step(&self, id: ChainId) -> Option<(ChainId, Transform)> {
