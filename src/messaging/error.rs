@@ -24,7 +24,6 @@ pub enum ErrorKind {
     PurgeQueueInProgress,
     UnsupportedOperation,
     ResourceNotFound,
-    InvalidAddress,
     // Shared by both services
     InvalidParameterValue,
     MissingParameter,
@@ -42,6 +41,8 @@ pub enum ErrorKind {
     NotFound,
     InvalidParameter,
     AuthorizationError,
+    /// More than 50 tags on a topic.
+    TagLimitExceeded,
     Internal,
     /// The shared store cannot be reached; the SDKs retry.
     ServiceUnavailable,
@@ -127,7 +128,6 @@ impl ApiError {
             PurgeQueueInProgress => "PurgeQueueInProgress",
             UnsupportedOperation => "UnsupportedOperation",
             ResourceNotFound => "ResourceNotFoundException",
-            InvalidAddress => "InvalidAddress",
             InvalidParameterValue => "InvalidParameterValue",
             MissingParameter => "MissingParameter",
             InvalidAction => "InvalidAction",
@@ -142,6 +142,7 @@ impl ApiError {
             NotFound => "NotFound",
             InvalidParameter => "InvalidParameter",
             AuthorizationError => "AuthorizationError",
+            TagLimitExceeded => "TagLimitExceeded",
             Internal => "InternalError",
             ServiceUnavailable => "ServiceUnavailable",
         }

@@ -28,8 +28,13 @@ impl Naming {
     }
 
     /// The queue name in a queue URL. Any host is accepted (clients reach
-    /// Gatehouse by many names); the path must be `/ACCOUNT/NAME`.
+    /// Gatehouse by many names); the path must be `/ACCOUNT/NAME`. A bare
+    /// queue name is accepted too, as SQS does; anything else names no
+    /// queue (`NonExistentQueue`, as SQS answers).
     pub fn queue_name_from_url<'a>(&self, url: &'a str) -> ApiResult<&'a str> {
+        if !url.is_empty() && !url.contains('/') && !url.contains(':') {
+            return Ok(url);
+        }
         let path = match url.find("://") {
             Some(i) => {
                 let rest = &url[i + 3..];
@@ -45,10 +50,7 @@ impl Naming {
                 }
                 Ok(name)
             }
-            _ => Err(ApiError::new(
-                super::error::ErrorKind::InvalidAddress,
-                format!("The address {url} is not valid for this endpoint."),
-            )),
+            _ => Err(ApiError::no_queue()),
         }
     }
 
@@ -92,7 +94,15 @@ mod tests {
         assert!(n
             .queue_name_from_url("http://h/111111111111/orders")
             .is_err());
-        assert!(n.queue_name_from_url("http://h/").is_err());
+        assert_eq!(
+            n.queue_name_from_url("http://h/"),
+            Err(ApiError::no_queue())
+        );
+        assert_eq!(
+            n.queue_name_from_url("http://[bad"),
+            Err(ApiError::no_queue())
+        );
+        assert_eq!(n.queue_name_from_url("orders.fifo"), Ok("orders.fifo"));
         assert_eq!(
             n.name_from_arn("arn:aws:sqs:us-east-1:000000000000:dlq", "sqs"),
             Some("dlq")

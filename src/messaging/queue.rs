@@ -258,13 +258,13 @@ impl Queue {
     /// deduplication window return the original message instead.
     pub fn send(
         &mut self,
-        new: NewMessage,
+        mut new: NewMessage,
         seq: u64,
         message_id: Arc<str>,
         now: i64,
         ops: &mut Vec<Op>,
     ) -> QueueResult<(Sent, bool)> {
-        let dedup_key = check_new(&new, &self.settings)?;
+        let dedup_key = check_new(&mut new, &self.settings)?;
         if let Some(key) = &dedup_key {
             self.expire_dedup(now);
             if let Some((_, sent)) = self.dedup.get(key) {
@@ -725,8 +725,9 @@ impl Queue {
 /// The queue's rules for a new message, wherever the queue lives: its size,
 /// and on FIFO queues its group, no delay, and a deduplication id. Returns
 /// the deduplication key (FIFO queues), scoped to the group when the queue
-/// deduplicates per group.
-pub fn check_new(new: &NewMessage, settings: &Settings) -> QueueResult<Option<String>> {
+/// deduplicates per group. A content-based id is filled in, since receivers
+/// may ask for `MessageDeduplicationId`.
+pub fn check_new(new: &mut NewMessage, settings: &Settings) -> QueueResult<Option<String>> {
     let size = new.body.len() + attributes_size(&new.attributes);
     let max = settings.maximum_message_size as usize;
     if size > max {
@@ -746,7 +747,11 @@ pub fn check_new(new: &NewMessage, settings: &Settings) -> QueueResult<Option<St
     }
     let dedup = match &new.dedup_id {
         Some(id) => id.clone(),
-        None if settings.content_based_dedup => content_dedup_id(&new.body),
+        None if settings.content_based_dedup => {
+            let id = content_dedup_id(&new.body);
+            new.dedup_id = Some(id.clone());
+            id
+        }
         None => return Err(QueueError::MissingDedupId),
     };
     Ok(Some(if settings.dedup_per_group {

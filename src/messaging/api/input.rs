@@ -1,6 +1,7 @@
 //! Helpers for reading action inputs: typed parse of the JSON shape, numbers
 //! that the Query protocol sends as strings, required fields, attributes.
 
+use crate::config::queue_settings::AttributeMap;
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::message::{AttributeValue, Attributes};
 use base64::engine::general_purpose::STANDARD;
@@ -43,6 +44,78 @@ pub fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Er
         None => Ok(None),
         Some(Num::N(n)) => u32::try_from(n).map(Some).map_err(|_| invalid(&n)),
         Some(Num::S(s)) => s.trim().parse().map(Some).map_err(|_| invalid(&s)),
+    }
+}
+
+/// Queue, topic and subscription attributes whose values are booleans: AWS
+/// reads them without case (`FifoTopic=True`); they are kept as
+/// `true`/`false`.
+const BOOLEAN_ATTRIBUTES: &[&str] = &[
+    "FifoQueue",
+    "FifoTopic",
+    "ContentBasedDeduplication",
+    "SqsManagedSseEnabled",
+    "RawMessageDelivery",
+];
+
+/// One attribute's value as AWS keeps it: a boolean one in lower case, a
+/// redrive policy's `maxReceiveCount` as a number (`"3"` -> `3`).
+pub fn attribute_value(name: &str, value: String) -> String {
+    if name == "RedrivePolicy" {
+        return redrive_policy(value);
+    }
+    if BOOLEAN_ATTRIBUTES.contains(&name)
+        && (value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false"))
+    {
+        value.to_ascii_lowercase()
+    } else {
+        value
+    }
+}
+
+fn redrive_policy(value: String) -> String {
+    let Ok(Value::Object(mut policy)) = serde_json::from_str::<Value>(&value) else {
+        return value; // the queue's own check answers a bad policy
+    };
+    let count = policy
+        .get("maxReceiveCount")
+        .and_then(Value::as_str)
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    match count {
+        Some(n) => {
+            policy.insert("maxReceiveCount".into(), n.into());
+            Value::Object(policy).to_string()
+        }
+        None => value,
+    }
+}
+
+/// `attribute_value` for each attribute.
+pub fn attribute_values(map: AttributeMap) -> AttributeMap {
+    map.into_iter()
+        .map(|(name, value)| {
+            let value = attribute_value(&name, value);
+            (name, value)
+        })
+        .collect()
+}
+
+/// A list, where the Query protocol sends an empty list as an empty
+/// value (`PublishBatchRequestEntries=`).
+pub fn lenient_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum L<T> {
+        List(Vec<T>),
+        Empty(String),
+    }
+    match Option::<L<T>>::deserialize(d)? {
+        None => Ok(Vec::new()),
+        Some(L::List(items)) => Ok(items),
+        Some(L::Empty(s)) if s.is_empty() => Ok(Vec::new()),
+        Some(L::Empty(s)) => Err(serde::de::Error::custom(format!("{s:?} is not a list"))),
     }
 }
 
@@ -123,22 +196,44 @@ pub fn attributes_json(attributes: &Attributes) -> Value {
     Value::Object(map)
 }
 
-/// Batch entry ids: 1-80 letters, digits, `-` and `_`, distinct.
-pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str>, max: usize) -> ApiResult<()> {
+/// Whose batch is checked: the errors' texts differ by service (SQS names
+/// the entry type and the repeated id; SNS has fixed texts).
+#[derive(Clone, Copy)]
+pub enum BatchOf {
+    /// An SQS batch, by its entry type (`SendMessageBatchRequestEntry`).
+    Sqs(&'static str),
+    Sns,
+}
+
+/// A batch's entry ids: 1-10 entries, each id 1-80 of `[A-Za-z0-9_-]`, no
+/// id twice (the first repeated id, in request order, is named).
+pub fn check_batch_ids<'a>(
+    ids: impl Iterator<Item = &'a str>,
+    max: usize,
+    of: BatchOf,
+) -> ApiResult<()> {
     let ids: Vec<&str> = ids.collect();
     if ids.is_empty() {
         return Err(ApiError::new(
             ErrorKind::EmptyBatchRequest,
-            "There should be at least one entry in the request.",
+            match of {
+                BatchOf::Sqs(entry) => {
+                    format!("There should be at least one {entry} in the request.")
+                }
+                BatchOf::Sns => "The batch request doesn't contain any entries.".into(),
+            },
         ));
     }
     if ids.len() > max {
         return Err(ApiError::new(
             ErrorKind::TooManyEntriesInBatchRequest,
-            format!(
-                "Maximum number of entries per request are {max}. You have sent {}.",
-                ids.len()
-            ),
+            match of {
+                BatchOf::Sqs(_) => format!(
+                    "Maximum number of entries per request are {max}. You have sent {}.",
+                    ids.len()
+                ),
+                BatchOf::Sns => "The batch request contains more entries than permissible.".into(),
+            },
         ));
     }
     for id in &ids {
@@ -150,16 +245,21 @@ pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str>, max: usize) -> Ap
         if !ok {
             return Err(ApiError::new(
                 ErrorKind::InvalidBatchEntryId,
-                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.",
+                match of {
+                    BatchOf::Sqs(_) => "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.",
+                    BatchOf::Sns => "The Id of a batch entry in a batch request doesn't abide by the specification.",
+                },
             ));
         }
     }
-    let mut sorted = ids.clone();
-    sorted.sort_unstable();
-    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+    let mut seen = std::collections::HashSet::new();
+    if let Some(repeated) = ids.iter().find(|id| !seen.insert(**id)) {
         return Err(ApiError::new(
             ErrorKind::BatchEntryIdsNotDistinct,
-            format!("Id {} repeated.", w[0]),
+            match of {
+                BatchOf::Sqs(_) => format!("Id {repeated} repeated."),
+                BatchOf::Sns => "Two or more batch entries in the request have the same Id.".into(),
+            },
         ));
     }
     Ok(())

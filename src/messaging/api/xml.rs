@@ -29,6 +29,10 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// SNS actions whose answer AWS wraps in an empty `<ActionResult/>`:
+/// botocore reads the wrapper and fails without it.
+const EMPTY_RESULTS: &[&str] = &["TagResource", "UntagResource"];
+
 /// `<ActionResponse><ActionResult>...</ActionResult><ResponseMetadata>...`
 pub fn response(
     style: Style,
@@ -41,7 +45,9 @@ pub fn response(
         Style::Sns => SNS_NS,
     };
     let mut out = format!("<?xml version=\"1.0\"?><{action}Response xmlns=\"{ns}\">");
-    if !result.is_empty() {
+    if result.is_empty() && style == Style::Sns && EMPTY_RESULTS.contains(&action) {
+        let _ = write!(out, "<{action}Result/>");
+    } else if !result.is_empty() {
         let _ = write!(out, "<{action}Result>");
         fields(style, action, result, &mut out);
         let _ = write!(out, "</{action}Result>");

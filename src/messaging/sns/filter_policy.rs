@@ -29,6 +29,7 @@ enum Field {
 enum Condition {
     Exact(String),
     Number(f64),
+    Bool(bool),
     Null,
     Prefix(String),
     Suffix(String),
@@ -150,9 +151,7 @@ fn parse_condition(v: &Value) -> Result<Condition, String> {
         Value::String(s) => Ok(Condition::Exact(s.clone())),
         Value::Number(_) => Ok(Condition::Number(number(v, "a number")?)),
         Value::Null => Ok(Condition::Null),
-        Value::Bool(_) => Err(err(
-            "Match value must be String, number, true, false, or null",
-        )),
+        Value::Bool(b) => Ok(Condition::Bool(*b)),
         Value::Array(_) => Err(err(
             "Match value must be String, number, true, false, or null",
         )),
@@ -302,18 +301,22 @@ fn match_condition(c: &Condition, value: Option<&Value>) -> bool {
 fn match_one(c: &Condition, v: &Value) -> bool {
     match (c, v) {
         (Condition::Exact(s), Value::String(x)) => s == x,
-        (Condition::Number(n), Value::Number(x)) => x.as_f64().is_some_and(|x| x == *n),
+        (Condition::Number(n), Value::Number(x)) => {
+            x.as_f64().is_some_and(|x| fixed(x) == fixed(*n))
+        }
+        (Condition::Bool(b), Value::Bool(x)) => b == x,
         (Condition::Null, Value::Null) => true,
         (Condition::Prefix(p), Value::String(x)) => x.starts_with(p.as_str()),
         (Condition::Suffix(p), Value::String(x)) => x.ends_with(p.as_str()),
         (Condition::EqualsIgnoreCase(p), Value::String(x)) => p.to_lowercase() == x.to_lowercase(),
         (Condition::Numeric(ops), Value::Number(x)) => x.as_f64().is_some_and(|x| {
+            let x = fixed(x);
             ops.iter().all(|(op, n)| match op.as_str() {
-                "=" => x == *n,
-                "<" => x < *n,
-                "<=" => x <= *n,
-                ">" => x > *n,
-                ">=" => x >= *n,
+                "=" => x == fixed(*n),
+                "<" => x < fixed(*n),
+                "<=" => x <= fixed(*n),
+                ">" => x > fixed(*n),
+                ">=" => x >= fixed(*n),
                 _ => false,
             })
         }),
@@ -322,6 +325,13 @@ fn match_one(c: &Condition, v: &Value) -> bool {
             .is_ok_and(|ip| net.contains(&ip)),
         _ => false,
     }
+}
+
+/// A number as SNS compares it: to five decimal places (AWS documents
+/// "up to five digits after the decimal point"), so 0.1 + 0.2 equals 0.3
+/// and 301.000001 equals 301.
+fn fixed(n: f64) -> i64 {
+    (n * 100_000.0).round() as i64
 }
 
 #[cfg(test)]

@@ -15,6 +15,20 @@ const MATCHES: &[(&str, &str, bool)] = &[
     ),
     (r#"{"store":["example_corp"]}"#, r#"{}"#, false),
     (r#"{"n":[5]}"#, r#"{"n":5}"#, true),
+    // true, false and null are match values (AWS documents them).
+    (r#"{"b":[true]}"#, r#"{"b":true}"#, true),
+    (r#"{"b":[true]}"#, r#"{"b":false}"#, false),
+    (r#"{"b":[false]}"#, r#"{"b":"false"}"#, false),
+    (r#"{"b":[false, null]}"#, r#"{"b":[null]}"#, true),
+    // Numbers compare to five decimal places.
+    (r#"{"n":[301.5]}"#, r#"{"n":301.500001}"#, true),
+    (r#"{"n":[301.5]}"#, r#"{"n":301.5001}"#, false),
+    (
+        r#"{"n":[{"numeric":["=",0.3]}]}"#,
+        r#"{"n":0.30000000000000004}"#,
+        true,
+    ),
+    (r#"{"n":[{"numeric":[">",1]}]}"#, r#"{"n":1.000001}"#, false),
     (r#"{"n":[5]}"#, r#"{"n":"5"}"#, false),
     (r#"{"a":["x"],"b":["y"]}"#, r#"{"a":"x","b":"y"}"#, true),
     (r#"{"a":["x"],"b":["y"]}"#, r#"{"a":"x"}"#, false),
@@ -151,7 +165,7 @@ const INVALID: &[(&str, bool, &str)] = &[
     (r#"{"a":[{"cidr":"nope"}]}"#, false, "Invalid parameter: FilterPolicy: Malformed CIDR"),
     (r#"{"a":{"b":["x"]}}"#, false, "Invalid parameter: FilterPolicy: Filter policy scope MessageAttributes does not support nested filter policy"),
     (r#"{"a":[]}"#, false, "Invalid parameter: FilterPolicy: Empty arrays are not allowed"),
-    (r#"{"a":[true]}"#, false, "Invalid parameter: FilterPolicy: Match value must be String, number, true, false, or null"),
+    (r#"{"a":[[1]]}"#, false, "Invalid parameter: FilterPolicy: Match value must be String, number, true, false, or null"),
     (r#"{"a":[1000000000]}"#, false, "Invalid parameter: FilterPolicy: Numeric values must be within"),
 ];
 

@@ -67,7 +67,6 @@ impl Broker {
         let fanout = fan_out(
             self.naming(),
             &input,
-            &topic,
             &subscriptions,
             Stamp {
                 message_id: &message_id,
@@ -185,9 +184,11 @@ pub fn check_publish(input: &PublishInput, topic: &Topic) -> ApiResult<Checked> 
         None
     };
     if !topic.fifo {
-        if input.group_id.is_some() || input.dedup_id.is_some() {
+        // A group id on a standard topic is fine: it goes on to standard
+        // queues (SQS fair queues).
+        if input.dedup_id.is_some() {
             return Err(invalid(
-                "Invalid parameter: MessageGroupId and MessageDeduplicationId are only valid for FIFO topics",
+                "Invalid parameter: The MessageDeduplicationId parameter is only valid for FIFO topics",
             ));
         }
         return Ok(Checked {
@@ -254,7 +255,6 @@ pub struct Fanout {
 pub fn fan_out(
     naming: &crate::messaging::names::Naming,
     input: &PublishInput,
-    topic: &Topic,
     subscriptions: &[Subscription],
     stamp: Stamp<'_>,
     per_protocol: Option<&Map<String, Value>>,
@@ -293,8 +293,14 @@ pub fn fan_out(
                     } else {
                         Attributes::new()
                     },
-                    group_id: input.group_id.clone().filter(|_| topic.fifo),
-                    dedup_id: stamp.dedup_id.map(str::to_string),
+                    group_id: input.group_id.clone(),
+                    // A standard queue (a FIFO topic may deliver to one)
+                    // takes no deduplication id; only FIFO queue names end
+                    // in `.fifo`.
+                    dedup_id: stamp
+                        .dedup_id
+                        .filter(|_| sub.record.endpoint.ends_with(".fifo"))
+                        .map(str::to_string),
                     ..Default::default()
                 },
             )),

@@ -300,13 +300,16 @@ impl Broker {
             let topic = topics.get_mut(arn).ok_or_else(|| {
                 ApiError::new(ErrorKind::ResourceNotFound, "Resource does not exist")
             })?;
-            change(&mut topic.record.tags);
-            if topic.record.tags.len() > 50 {
+            // Changed on a copy: a refused change leaves the tags as they were.
+            let mut tags = topic.record.tags.clone();
+            change(&mut tags);
+            if tags.len() > 50 {
                 return Err(ApiError::new(
-                    ErrorKind::InvalidParameter,
+                    ErrorKind::TagLimitExceeded,
                     "Could not complete request: tag quota of per resource exceeded",
                 ));
             }
+            topic.record.tags = tags;
             self.journal()
                 .commit(vec![Op::PutTopic(topic.record.clone())])
         };
@@ -535,6 +538,8 @@ pub fn topic_attributes_of(
     all.insert("TopicArn".into(), topic.record.arn.clone());
     all.insert("Owner".into(), naming.account_id.clone());
     all.entry("DisplayName".into()).or_default();
+    all.entry("Policy".into())
+        .or_insert_with(|| default_topic_policy(&topic.record.arn, &naming.account_id));
     all.insert("SubscriptionsConfirmed".into(), confirmed.to_string());
     all.insert("SubscriptionsPending".into(), pending.to_string());
     all.insert("SubscriptionsDeleted".into(), "0".into());
@@ -547,6 +552,33 @@ pub fn topic_attributes_of(
         super::delivery::RetryPolicy::default().to_json(),
     );
     all
+}
+
+/// The access policy a topic has until one is set: AWS's default, which
+/// lets the owning account do everything with the topic.
+pub fn default_topic_policy(arn: &str, account_id: &str) -> String {
+    serde_json::json!({
+        "Version": "2008-10-17",
+        "Id": "__default_policy_ID",
+        "Statement": [{
+            "Sid": "__default_statement_ID",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": [
+                "SNS:GetTopicAttributes",
+                "SNS:SetTopicAttributes",
+                "SNS:AddPermission",
+                "SNS:RemovePermission",
+                "SNS:DeleteTopic",
+                "SNS:Subscribe",
+                "SNS:ListSubscriptionsByTopic",
+                "SNS:Publish",
+            ],
+            "Resource": arn,
+            "Condition": {"StringEquals": {"AWS:SourceOwner": account_id}},
+        }],
+    })
+    .to_string()
 }
 
 /// GetSubscriptionAttributes: the stored ones and the computed ones.
@@ -618,18 +650,29 @@ pub async fn check_subscribe(
     for (k, v) in attributes {
         check_subscription_attribute(k, v, body_scope)?;
     }
-    let fifo_only =
-        || invalid("Invalid parameter: Endpoint: FIFO topics deliver only to SQS FIFO queues");
+    // FIFO topics deliver to SQS queues only (AWS's text names the protocol).
+    let fifo_only = || {
+        invalid(format!(
+            "Invalid parameter: Invalid protocol type: {protocol}"
+        ))
+    };
     match protocol {
         "sqs" => {
-            let Some(fifo_queue) = queue_fifo else {
-                return Err(invalid(format!(
-                    "Invalid parameter: SQS endpoint ARN: {endpoint} is not a queue here"
-                )));
+            // Any SQS queue ARN, here or not (AWS accepts one in another
+            // account or region; deliveries to a queue that is not here
+            // fail and are logged). FIFO topics may deliver to standard
+            // queues; standard topics not to FIFO queues.
+            let is_queue_arn = {
+                let parts: Vec<&str> = endpoint.splitn(6, ':').collect();
+                parts.len() == 6 && parts[0] == "arn" && parts[2] == "sqs" && !parts[5].is_empty()
             };
-            if fifo_queue != topic.fifo {
+            if !is_queue_arn {
+                return Err(invalid("Invalid parameter: SQS endpoint ARN"));
+            }
+            let fifo_queue = queue_fifo.unwrap_or_else(|| endpoint.ends_with(".fifo"));
+            if fifo_queue && !topic.fifo {
                 return Err(invalid(
-                    "Invalid parameter: Invalid SQS endpoint ARN: FIFO topics deliver only to FIFO queues, and standard topics only to standard queues",
+                    "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics",
                 ));
             }
         }

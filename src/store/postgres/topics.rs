@@ -491,7 +491,6 @@ impl Topics for PgTopics {
         let fanout = fan_out(
             &self.naming,
             &input,
-            &topic,
             &subscriptions,
             Stamp {
                 message_id: &message_id,

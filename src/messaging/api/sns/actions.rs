@@ -4,7 +4,8 @@
 use super::output::{self, Nothing};
 use crate::config::queue_settings::AttributeMap;
 use crate::messaging::api::input::{
-    attributes, check_batch_ids, failed_entry, lenient_bool, required, WireAttribute,
+    attribute_value, attribute_values, attributes, check_batch_ids, failed_entry, lenient_bool,
+    lenient_list, required, BatchOf, WireAttribute,
 };
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
 use crate::messaging::pubsub::Topics;
@@ -21,7 +22,7 @@ const PAGE: usize = 100;
 pub async fn create_topic(topics: &dyn Topics, i: CreateTopic) -> ApiResult<output::TopicArn> {
     let name = required(i.name, "Name")?;
     let topic_arn = topics
-        .create_topic(&name, i.attributes, tags(i.tags))
+        .create_topic(&name, attribute_values(i.attributes), tags(i.tags))
         .await?;
     Ok(output::TopicArn { topic_arn })
 }
@@ -55,7 +56,11 @@ pub async fn set_topic_attributes(topics: &dyn Topics, i: SetAttribute) -> ApiRe
     let arn = required(i.topic_arn, "TopicArn")?;
     let name = required(i.attribute_name, "AttributeName")?;
     topics
-        .set_topic_attribute(&arn, &name, i.attribute_value.unwrap_or_default())
+        .set_topic_attribute(
+            &arn,
+            &name,
+            attribute_value(&name, i.attribute_value.unwrap_or_default()),
+        )
         .await?;
     Ok(Nothing {})
 }
@@ -132,7 +137,11 @@ pub async fn set_subscription_attributes(
     let arn = required(i.subscription_arn, "SubscriptionArn")?;
     let name = required(i.attribute_name, "AttributeName")?;
     topics
-        .set_subscription_attribute(&arn, &name, i.attribute_value.unwrap_or_default())
+        .set_subscription_attribute(
+            &arn,
+            &name,
+            attribute_value(&name, i.attribute_value.unwrap_or_default()),
+        )
         .await?;
     Ok(Nothing {})
 }
@@ -245,7 +254,7 @@ pub async fn subscribe(
     let protocol = required(i.protocol, "Protocol")?;
     let endpoint = required(i.endpoint, "Endpoint")?;
     let sub = topics
-        .subscribe(&topic, &protocol, &endpoint, i.attributes)
+        .subscribe(&topic, &protocol, &endpoint, attribute_values(i.attributes))
         .await?;
     let arn = if sub.confirmed() || i.return_subscription_arn == Some(true) {
         sub.record.arn
@@ -324,6 +333,7 @@ fn publish_input(topic_arn: String, i: PublishWire) -> ApiResult<PublishInput> {
 #[serde(rename_all = "PascalCase", default)]
 pub struct PublishBatchWire {
     topic_arn: Option<String>,
+    #[serde(deserialize_with = "lenient_list")]
     publish_batch_request_entries: Vec<PublishWire>,
 }
 
@@ -332,13 +342,36 @@ pub async fn publish_batch(
     i: PublishBatchWire,
 ) -> ApiResult<output::PublishedBatch> {
     let topic_arn = required(i.topic_arn, "TopicArn")?;
-    topics.topic(&topic_arn).await?;
+    let topic = topics.topic(&topic_arn).await?;
     let ids: Vec<String> = i
         .publish_batch_request_entries
         .iter()
         .map(|e| e.id.clone().unwrap_or_default())
         .collect();
-    check_batch_ids(ids.iter().map(String::as_str), 10)?;
+    check_batch_ids(ids.iter().map(String::as_str), 10, BatchOf::Sns)?;
+    // On a FIFO topic an entry without a group id, or without a
+    // deduplication id where one is needed, fails the whole request (as
+    // AWS does), not just its entry.
+    if topic.fifo {
+        let entries = &i.publish_batch_request_entries;
+        if entries.iter().any(|e| e.message_group_id.is_none()) {
+            return Err(ApiError::new(
+                ErrorKind::InvalidParameter,
+                "Invalid parameter: The MessageGroupId parameter is required for FIFO topics",
+            ));
+        }
+        let content_based = topic
+            .record
+            .attributes
+            .get("ContentBasedDeduplication")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if !content_based && entries.iter().any(|e| e.message_deduplication_id.is_none()) {
+            return Err(ApiError::new(
+                ErrorKind::InvalidParameter,
+                "Invalid parameter: The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+            ));
+        }
+    }
     let mut successful = Vec::new();
     let mut failed = Vec::new();
     for (id, entry) in ids.iter().zip(i.publish_batch_request_entries) {

@@ -4,8 +4,8 @@
 use super::output::{self, Nothing};
 use crate::config::queue_settings::AttributeMap;
 use crate::messaging::api::input::{
-    attributes, attributes_json, check_batch_ids, failed_entry, lenient_u32, required,
-    WireAttribute,
+    attribute_values, attributes, attributes_json, check_batch_ids, failed_entry, lenient_list,
+    lenient_u32, required, BatchOf, WireAttribute,
 };
 use crate::messaging::broker::{Delivery, ReceiveRequest, SendOk};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
@@ -47,7 +47,7 @@ pub struct CreateQueue {
 pub async fn create_queue(queues: &dyn Queues, input: CreateQueue) -> ApiResult<output::QueueUrl> {
     let name = required(input.queue_name, "QueueName")?;
     let url = queues
-        .create_queue(&name, input.attributes, input.tags)
+        .create_queue(&name, attribute_values(input.attributes), input.tags)
         .await?;
     Ok(output::QueueUrl { queue_url: url })
 }
@@ -151,7 +151,9 @@ pub struct SetAttributes {
 
 pub async fn set_attributes(queues: &dyn Queues, input: SetAttributes) -> ApiResult<Nothing> {
     let name = queue_name(queues, input.queue_url).await?;
-    queues.set_attributes(&name, input.attributes).await?;
+    queues
+        .set_attributes(&name, attribute_values(input.attributes))
+        .await?;
     Ok(Nothing {})
 }
 
@@ -257,6 +259,7 @@ fn system_md5(trace: &str) -> Option<String> {
 #[serde(rename_all = "PascalCase", default)]
 pub struct SendBatch {
     queue_url: Option<String>,
+    #[serde(deserialize_with = "lenient_list")]
     entries: Vec<SendEntry>,
 }
 
@@ -270,7 +273,11 @@ pub async fn send_batch(
         .iter()
         .map(|e| e.id.clone().unwrap_or_default())
         .collect();
-    check_batch_ids(ids.iter().map(String::as_str), 10)?;
+    check_batch_ids(
+        ids.iter().map(String::as_str),
+        10,
+        BatchOf::Sqs("SendMessageBatchRequestEntry"),
+    )?;
     let total: usize = input
         .entries
         .iter()
@@ -293,6 +300,7 @@ pub async fn send_batch(
             format!("Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes."),
         ));
     }
+    check_fifo_batch(queues, &name, &input.entries).await?;
     let mut failed = Vec::new();
     let mut accepted_ids = Vec::new();
     let mut batch = Vec::new();
@@ -321,6 +329,31 @@ pub async fn send_batch(
         }
     }
     Ok(output::Batch { successful, failed })
+}
+
+/// On a FIFO queue an entry without a group id, or without a
+/// deduplication id where the queue needs one, fails the whole request (as
+/// SQS does), not just its entry. Only FIFO queue names end in `.fifo`.
+async fn check_fifo_batch(queues: &dyn Queues, name: &str, entries: &[SendEntry]) -> ApiResult<()> {
+    if !name.ends_with(".fifo") {
+        return Ok(());
+    }
+    if entries.iter().any(|e| e.message_group_id.is_none()) {
+        return Err(ApiError::missing("MessageGroupId"));
+    }
+    if entries.iter().any(|e| e.message_deduplication_id.is_none()) {
+        let wanted = ["ContentBasedDeduplication".to_string()];
+        let attributes = queues.get_attributes(name, &wanted).await?;
+        let content_based = attributes
+            .get("ContentBasedDeduplication")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if !content_based {
+            return Err(ApiError::invalid(
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, Default)]
@@ -472,6 +505,7 @@ pub struct HandleEntry {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HandleBatch {
     queue_url: Option<String>,
+    #[serde(deserialize_with = "lenient_list")]
     entries: Vec<HandleEntry>,
 }
 
@@ -479,6 +513,7 @@ pub struct HandleBatch {
 async fn handle_batch(
     queues: &dyn Queues,
     input: &HandleBatch,
+    entry: &'static str,
 ) -> ApiResult<(String, Vec<String>)> {
     let name = queue_name(queues, input.queue_url.clone()).await?;
     let ids: Vec<String> = input
@@ -486,7 +521,7 @@ async fn handle_batch(
         .iter()
         .map(|e| e.id.clone().unwrap_or_default())
         .collect();
-    check_batch_ids(ids.iter().map(String::as_str), 10)?;
+    check_batch_ids(ids.iter().map(String::as_str), 10, BatchOf::Sqs(entry))?;
     Ok((name, ids))
 }
 
@@ -506,7 +541,7 @@ pub async fn delete_batch(
     queues: &dyn Queues,
     input: HandleBatch,
 ) -> ApiResult<output::Batch<output::DoneEntry>> {
-    let (name, ids) = handle_batch(queues, &input).await?;
+    let (name, ids) = handle_batch(queues, &input, "DeleteMessageBatchRequestEntry").await?;
     let handles: Vec<String> = input
         .entries
         .into_iter()
@@ -540,7 +575,8 @@ pub async fn change_visibility_batch(
     queues: &dyn Queues,
     input: HandleBatch,
 ) -> ApiResult<output::Batch<output::DoneEntry>> {
-    let (name, ids) = handle_batch(queues, &input).await?;
+    let (name, ids) =
+        handle_batch(queues, &input, "ChangeMessageVisibilityBatchRequestEntry").await?;
     let entries: Vec<(String, u32)> = input
         .entries
         .into_iter()

@@ -87,10 +87,10 @@ impl PgQueues {
         // Checked first, each on its own: a bad entry fails alone.
         let mut results: Vec<Option<ApiResult<SendOk>>> = Vec::with_capacity(batch.len());
         let mut accepted = Vec::new();
-        for (i, new) in batch.into_iter().enumerate() {
+        for (i, mut new) in batch.into_iter().enumerate() {
             let checked = check_body(&new.body)
                 .and_then(|()| check_attributes(&new.attributes))
-                .and_then(|()| check_new(&new, &queue.settings).map_err(ApiError::from));
+                .and_then(|()| check_new(&mut new, &queue.settings).map_err(ApiError::from));
             match checked {
                 Ok(dedup_key) => {
                     results.push(None);
