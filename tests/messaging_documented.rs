@@ -88,3 +88,10 @@ fn attributes_as_aws_keeps_them() {
 fn batch_errors_carry_aws_texts() {
     case("error_texts");
 }
+
+/// An earlier receive's handle deletes on a standard queue; on a FIFO queue
+/// only the latest receive's acts (design.md, "Receipt handles").
+#[test]
+fn stale_receipt_handles_act_as_sqs_does() {
+    case("stale_receipts");
+}

@@ -589,10 +589,11 @@ impl Queue {
     /// deleted succeeds without effect, as in SQS.
     pub fn delete(&mut self, receipt: &Receipt, ops: &mut Vec<Op>) -> QueueResult<bool> {
         self.check_receipt(receipt)?;
+        let fifo = self.settings.fifo;
         let current = self
             .messages
             .get(&receipt.seq)
-            .is_some_and(|m| m.nonce == receipt.nonce && m.receive_count > 0);
+            .is_some_and(|m| acts_on(m.nonce, receipt.nonce, fifo) && m.receive_count > 0);
         if !current {
             return Ok(false);
         }
@@ -611,10 +612,11 @@ impl Queue {
     ) -> QueueResult<()> {
         self.check_receipt(receipt)?;
         self.promote(now);
+        let fifo = self.settings.fifo;
         let Some(message) = self
             .messages
             .get_mut(&receipt.seq)
-            .filter(|m| m.nonce == receipt.nonce && m.stage == Stage::Inflight)
+            .filter(|m| acts_on(m.nonce, receipt.nonce, fifo) && m.stage == Stage::Inflight)
         else {
             return Err(QueueError::NotInflight {
                 handle: receipt.encode(),
@@ -759,6 +761,17 @@ pub fn check_new(new: &mut NewMessage, settings: &Settings) -> QueueResult<Optio
     } else {
         dedup
     }))
+}
+
+/// Whether a receipt handle from the receive `handle_nonce` acts on a
+/// message last received as `current_nonce`. On standard queues any
+/// handle of the message does, as SQS does in practice (a consumer that
+/// finishes after its visibility timeout still deletes the message); on
+/// FIFO queues only the latest receive's, so a consumer that lost its
+/// receive cannot delete or hold a message another consumer now owns.
+/// design.md explains the choice.
+pub fn acts_on(current_nonce: u64, handle_nonce: u64, fifo: bool) -> bool {
+    current_nonce == handle_nonce || !fifo
 }
 
 /// Content-based deduplication: the SHA-256 of the body.

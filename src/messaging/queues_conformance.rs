@@ -66,6 +66,55 @@ pub async fn conformance(queues: &dyn Queues, prefix: &str) {
     fifo_groups_and_dedup(queues, &format!("{prefix}-fifo.fifo")).await;
     redrive(queues, &format!("{prefix}-src"), &format!("{prefix}-dlq")).await;
     purge(queues, &format!("{prefix}-purge")).await;
+    stale_receipts(queues, &format!("{prefix}-stale")).await;
+    stale_receipts(queues, &format!("{prefix}-stale.fifo")).await;
+}
+
+/// A receipt handle from an earlier receive of the same message: on a
+/// standard queue it still changes the visibility and deletes; on a FIFO
+/// queue it does neither (the delete succeeds without effect).
+async fn stale_receipts(queues: &dyn Queues, name: &str) {
+    let fifo = name.ends_with(".fifo");
+    let attributes = if fifo {
+        attrs(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")])
+    } else {
+        AttributeMap::new()
+    };
+    queues
+        .create_queue(name, attributes, Default::default())
+        .await
+        .unwrap();
+    let message = if fifo { in_group("m", "g") } else { body("m") };
+    queues.send(name, vec![message]).await.unwrap();
+    let first = queues.receive(name, &receive_now(1)).await.unwrap();
+    let stale = first[0].receipt.clone();
+    queues
+        .change_visibility(name, &[(stale.clone(), 0)])
+        .await
+        .unwrap();
+    let second = queues.receive(name, &receive_now(1)).await.unwrap();
+    assert_eq!(second[0].message.receive_count, 2);
+    let changed = queues
+        .change_visibility(name, &[(stale.clone(), 30)])
+        .await
+        .unwrap();
+    assert_eq!(changed[0].is_ok(), !fifo, "{name}: {changed:?}");
+    let deleted = queues.delete(name, &[stale]).await.unwrap();
+    assert!(deleted[0].is_ok(), "{name}: {deleted:?}");
+    let left = count(queues, name, "ApproximateNumberOfMessagesNotVisible").await;
+    assert_eq!(left, u64::from(fifo), "{name}");
+    if fifo {
+        let deleted = queues
+            .delete(name, &[second[0].receipt.clone()])
+            .await
+            .unwrap();
+        assert!(deleted[0].is_ok());
+        assert_eq!(
+            count(queues, name, "ApproximateNumberOfMessagesNotVisible").await,
+            0
+        );
+    }
+    queues.delete_queue(name).await.unwrap();
 }
 
 async fn lifecycle(queues: &dyn Queues, name: &str) {

@@ -1,6 +1,7 @@
 //! Receipt handles: opaque to clients, they name the queue, the message and
-//! the receive they came from. A handle from an earlier receive of the same
-//! message no longer acts on it.
+//! the receive they came from. Whether a handle from an earlier receive of
+//! the same message still acts on it is the queue's rule
+//! (`queue::acts_on`).
 
 use super::error::{ApiError, ApiResult, ErrorKind};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

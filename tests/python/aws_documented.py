@@ -256,9 +256,40 @@ def error_texts():
     )
 
 
+def stale_receipts():
+    def two_receives(url, **send):
+        sqs.send_message(QueueUrl=url, MessageBody="m", **send)
+        first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]
+        second = sqs.receive_message(QueueUrl=url, VisibilityTimeout=30)["Messages"][0]
+        check(first["ReceiptHandle"] != second["ReceiptHandle"], "handles differ")
+        return first["ReceiptHandle"], second["ReceiptHandle"]
+
+    def in_flight(url):
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+    # Standard: an earlier receive's handle still deletes the message.
+    url = sqs.create_queue(QueueName="stale")["QueueUrl"]
+    old, _ = two_receives(url)
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=old, VisibilityTimeout=60)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=old)
+    check(in_flight(url) == 0, "standard: the old handle deleted nothing")
+    # FIFO: only the latest receive's handle acts.
+    url = sqs.create_queue(
+        QueueName="stale.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    old, latest = two_receives(url, MessageGroupId="g")
+    code, _ = error(lambda: sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=old, VisibilityTimeout=60))
+    check(code == "InvalidParameterValue", code)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=old)
+    check(in_flight(url) == 1, "fifo: the old handle deleted the message")
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=latest)
+    check(in_flight(url) == 0, "fifo: the latest handle did not delete")
+
+
 CASES = {f.__name__: f for f in [
     sns_tags, filter_policies, system_attributes, queue_url_forms, fifo_batches,
-    group_ids_on_standard_topics, subscriptions, attributes, error_texts,
+    group_ids_on_standard_topics, subscriptions, attributes, error_texts, stale_receipts,
 ]}
 
 if __name__ == "__main__":

@@ -667,8 +667,10 @@ impl PgQueues {
     }
 
     /// Deletes by receipt in one statement. A handle from an earlier
-    /// receive (the message was received again since), or of a message
-    /// already deleted, succeeds without effect, as in SQS.
+    /// receive (the message was received again since) deletes it on a
+    /// standard queue and succeeds without effect on a FIFO queue
+    /// (`queue::acts_on`); one of a message already deleted succeeds
+    /// without effect, as in SQS.
     pub(super) async fn delete_from(
         &self,
         queue: &QueueRow,
@@ -689,7 +691,7 @@ impl PgQueues {
                     "WITH doomed AS (
                        SELECT m.seq FROM mq_messages m
                        JOIN unnest($2::bigint[], $3::bigint[]) AS r(seq, nonce)
-                         ON m.seq = r.seq AND m.nonce = r.nonce
+                         ON m.seq = r.seq AND (m.nonce = r.nonce OR NOT $4)
                        WHERE m.queue_id = $1 AND m.receive_count > 0
                        ORDER BY m.seq FOR UPDATE OF m)
                      DELETE FROM mq_messages WHERE seq IN (SELECT seq FROM doomed)",
@@ -697,7 +699,7 @@ impl PgQueues {
                 .await
                 .map_err(pg_error)?;
             let deleted = client
-                .execute(&stmt, &[&queue.id, &seqs, &nonces])
+                .execute(&stmt, &[&queue.id, &seqs, &nonces, &queue.settings.fifo])
                 .await
                 .map_err(pg_error)?;
             // Deleting unblocks a FIFO group, wherever its receivers wait.
@@ -741,7 +743,7 @@ impl PgQueues {
                     "WITH changing AS (
                        SELECT m.seq, r.until FROM mq_messages m
                        JOIN unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS r(seq, nonce, until)
-                         ON m.seq = r.seq AND m.nonce = r.nonce
+                         ON m.seq = r.seq AND (m.nonce = r.nonce OR NOT $6)
                        WHERE m.queue_id = $1 AND m.receive_count > 0 AND m.visible_at > $5
                        ORDER BY m.seq FOR UPDATE OF m)
                      UPDATE mq_messages m SET visible_at = c.until FROM changing c
@@ -750,7 +752,17 @@ impl PgQueues {
                 .await
                 .map_err(pg_error)?;
             let rows = client
-                .query(&stmt, &[&queue.id, &seqs, &nonces, &until, &now])
+                .query(
+                    &stmt,
+                    &[
+                        &queue.id,
+                        &seqs,
+                        &nonces,
+                        &until,
+                        &now,
+                        &queue.settings.fifo,
+                    ],
+                )
                 .await
                 .map_err(pg_error)?;
             changed = rows.iter().map(|r| r.get::<_, i64>(0)).collect();
