@@ -124,7 +124,10 @@ impl Metrics {
             Box::new(waf_matches.clone()),
             Box::new(crate::logging::SUPPRESSED.clone()),
             Box::new(crate::logging::POOL_HANDOFF_MISSES.clone()),
-        ] {
+        ]
+        .into_iter()
+        .chain(crate::messaging::metrics::collectors())
+        {
             registry
                 .register(collector)
                 .expect("each metric is registered once");

@@ -52,6 +52,15 @@ impl AdminApp {
         match path.as_str() {
             "/metrics" => {
                 self.state.refresh_upstream_gauges();
+                if let Some(queues) = &self.state.queues {
+                    // Queue depth as of this scrape (bounded: a store that
+                    // does not answer keeps the last values).
+                    let refresh = crate::messaging::metrics::refresh(
+                        queues.as_ref(),
+                        crate::messaging::clock::now_ms(),
+                    );
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), refresh).await;
+                }
                 respond(
                     StatusCode::OK,
                     "text/plain; version=0.0.4",

@@ -17,6 +17,8 @@
 //! - `message`, `receipt`, `names`: the vocabulary (queue attributes are
 //!   `config::queue_settings`, shared with `gatehouse.yaml`)
 //! - `error`: every API error and its wire form
+//! - `metrics`: Prometheus counters where messages move, depth gauges per
+//!   scrape
 
 pub mod api;
 pub mod broker;
@@ -24,6 +26,7 @@ pub mod clock;
 pub mod error;
 pub mod journal;
 pub mod message;
+pub mod metrics;
 pub mod names;
 pub mod pubsub;
 #[cfg(test)]

@@ -391,6 +391,12 @@ impl Queue {
         self.timers.peek().map(|Reverse((due, _))| *due)
     }
 
+    /// When the oldest message still here was sent. A scan of the queue's
+    /// messages: called per metrics scrape, not per request.
+    pub fn oldest_sent_at(&self) -> Option<i64> {
+        self.messages.values().map(|m| m.sent_at).min()
+    }
+
     pub fn counts(&mut self, now: i64) -> Counts {
         self.promote(now);
         self.counts

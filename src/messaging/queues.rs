@@ -11,6 +11,7 @@
 
 use super::broker::{Broker, Delivery, ReceiveRequest, SendOk};
 use super::error::{ApiError, ApiResult, ErrorKind};
+use super::metrics;
 use super::names::Naming;
 use super::queue::NewMessage;
 use crate::config::queue_settings::AttributeMap;
@@ -32,6 +33,17 @@ pub struct MoveTaskStatus {
     pub to_move: u64,
     /// Unix milliseconds.
     pub started_at: i64,
+}
+
+/// A queue's depth: what the approximate counts say, and when its oldest
+/// message (visible, in flight or delayed) was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Depth {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+    /// Unix milliseconds; None for an empty queue.
+    pub oldest_sent_at: Option<i64>,
 }
 
 #[async_trait::async_trait]
@@ -58,6 +70,8 @@ pub trait Queues: Send + Sync {
     /// The attributes named (`All` for every one), with the computed ones
     /// (`QueueArn`, the approximate counts, timestamps).
     async fn get_attributes(&self, name: &str, names: &[String]) -> ApiResult<AttributeMap>;
+    /// How deep the queue is, for metrics and alarms.
+    async fn depth(&self, name: &str) -> ApiResult<Depth>;
     /// Sets attributes; an empty `RedrivePolicy`, `RedriveAllowPolicy` or
     /// `Policy` removes it.
     async fn set_attributes(&self, name: &str, attributes: AttributeMap) -> ApiResult<()>;
@@ -138,6 +152,19 @@ impl Queues for Broker {
         Broker::get_attributes(self, &cell, names)
     }
 
+    async fn depth(&self, name: &str) -> ApiResult<Depth> {
+        let cell = self.queue_by_name(name)?;
+        Ok(cell.unjournaled(|q| {
+            let counts = q.counts(crate::messaging::clock::now_ms());
+            Depth {
+                visible: counts.ready,
+                in_flight: counts.inflight,
+                delayed: counts.delayed,
+                oldest_sent_at: q.oldest_sent_at(),
+            }
+        }))
+    }
+
     async fn set_attributes(&self, name: &str, attributes: AttributeMap) -> ApiResult<()> {
         let cell = self.queue_by_name(name)?;
         Broker::set_attributes(self, &cell, attributes).await
@@ -166,12 +193,24 @@ impl Queues for Broker {
 
     async fn receive(&self, name: &str, req: &ReceiveRequest) -> ApiResult<Vec<Delivery>> {
         let cell = self.queue_by_name(name)?;
-        Broker::receive(self, &cell, req).await
+        let got = Broker::receive(self, &cell, req).await;
+        if let Ok(got) = &got {
+            metrics::count(&metrics::RECEIVED, name, got.len());
+        }
+        got
     }
 
     async fn delete(&self, name: &str, handles: &[String]) -> ApiResult<Vec<ApiResult<()>>> {
         let cell = self.queue_by_name(name)?;
-        Broker::delete(self, &cell, handles).await
+        let deleted = Broker::delete(self, &cell, handles).await;
+        if let Ok(results) = &deleted {
+            metrics::count(
+                &metrics::DELETED,
+                name,
+                results.iter().filter(|r| r.is_ok()).count(),
+            );
+        }
+        deleted
     }
 
     async fn change_visibility(

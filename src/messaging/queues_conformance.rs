@@ -8,7 +8,7 @@ use super::broker::{Broker, BrokerOptions, Delivery, ReceiveRequest};
 use super::error::ErrorKind;
 use super::names::Naming;
 use super::queue::NewMessage;
-use super::queues::Queues;
+use super::queues::{Depth, Queues};
 use super::store::MemoryMessageStore;
 use crate::config::queue_settings::AttributeMap;
 use std::collections::BTreeSet;
@@ -254,6 +254,19 @@ async fn visibility(queues: &dyn Queues, name: &str) {
         count(queues, name, "ApproximateNumberOfMessagesNotVisible").await,
         3
     );
+    // The depth metrics and alarms read: the same counts, and the oldest
+    // message's send time.
+    let depth = queues.depth(name).await.unwrap();
+    let oldest = got.iter().map(|d| d.message.sent_at).min();
+    assert_eq!(
+        depth,
+        Depth {
+            visible: 0,
+            in_flight: 3,
+            delayed: 0,
+            oldest_sent_at: oldest,
+        }
+    );
     // Visible again at once with a timeout of 0, and counted again.
     let a = got.iter().find(|d| &*d.message.body == "a").unwrap();
     let changed = queues
@@ -282,6 +295,7 @@ async fn visibility(queues: &dyn Queues, name: &str) {
         0
     );
     assert_eq!(count(queues, name, "ApproximateNumberOfMessages").await, 0);
+    assert_eq!(queues.depth(name).await.unwrap(), Depth::default());
     queues.delete_queue(name).await.unwrap();
 }
 

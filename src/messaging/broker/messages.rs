@@ -54,6 +54,8 @@ impl Broker {
         for _ in 0..fresh {
             cell.notify.notify_one();
         }
+        let accepted = results.iter().filter(|r| r.is_ok()).count();
+        crate::messaging::metrics::count(&crate::messaging::metrics::SENT, &cell.name, accepted);
         Ok(results)
     }
 
@@ -122,6 +124,11 @@ impl Broker {
         });
         let changed = !received.messages.is_empty() || !received.dead.is_empty();
         if let (Some(dlq), false) = (&dlq, received.dead.is_empty()) {
+            crate::messaging::metrics::count(
+                &crate::messaging::metrics::MOVED_TO_DLQ,
+                &cell.name,
+                received.dead.len(),
+            );
             self.dead_letter(dlq, received.dead, cell.id, now);
         }
         if changed {

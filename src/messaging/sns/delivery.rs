@@ -287,15 +287,21 @@ async fn attempt(d: &Deliverer, client: &crate::outbound::Client, mut record: De
         .and_then(|p| RetryPolicy::parse(p).ok())
         .or_else(|| topic_policy.and_then(|p| RetryPolicy::parse(&p).ok()))
         .unwrap_or_default();
+    let count = |outcome| crate::messaging::metrics::delivery(&r.topic_arn, &r.protocol, outcome);
+    if ok.is_ok() {
+        count("delivered");
+    }
     if let Err(why) = &ok {
         record.attempts += 1;
         if let Some(delay) = policy.delay(record.attempts) {
+            count("retried");
             tracing::info!(subscription = %r.arn, attempt = record.attempts, error = %why, "sns delivery failed, will retry");
             record.due_at = now_ms() + delay.as_millis() as i64;
             settle(outbox.retry(record).await);
             return;
         }
         tracing::warn!(subscription = %r.arn, attempts = record.attempts, error = %why, "sns delivery given up");
+        count("failed");
         dead_letter(d, &sub, &record).await;
     }
     settle(outbox.complete(record.id).await);

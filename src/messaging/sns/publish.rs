@@ -89,8 +89,13 @@ impl Broker {
                 .map(|(queue, new)| self.send(queue, vec![new.clone()])),
         )
         .await;
+        crate::messaging::metrics::PUBLISHED
+            .with_label_values(&[&input.topic_arn])
+            .inc();
         for (result, (queue, _)) in results.into_iter().zip(&sends) {
-            if let Err(e) = first_outcome(result) {
+            let outcome = first_outcome(result);
+            crate::messaging::metrics::fan_out(&input.topic_arn, outcome.is_ok());
+            if let Err(e) = outcome {
                 tracing::warn!(queue = %queue.name, error = %e, "sns fan-out to a queue failed");
             }
         }

@@ -500,15 +500,21 @@ impl Topics for PgTopics {
             },
             per_protocol.as_ref(),
         );
+        let topic_arn = input.topic_arn.as_str();
         let sends = fanout.sends.iter().map(|(arn, new)| async move {
             let Some(name) = self.naming.name_from_arn(arn, "sqs") else {
                 return;
             };
-            if let Err(e) = first_outcome(self.queues.send(name, vec![new.clone()]).await) {
+            let outcome = first_outcome(self.queues.send(name, vec![new.clone()]).await);
+            crate::messaging::metrics::fan_out(topic_arn, outcome.is_ok());
+            if let Err(e) = outcome {
                 tracing::warn!(queue = %name, error = %e, "sns fan-out to a queue failed");
             }
         });
         futures_util::future::join_all(sends).await;
+        crate::messaging::metrics::PUBLISHED
+            .with_label_values(&[&input.topic_arn])
+            .inc();
         if !fanout.deliveries.is_empty() {
             let client = self.client().await?;
             self.insert_deliveries(&client, &fanout.deliveries).await?;

@@ -394,6 +394,11 @@ impl PgQueues {
         };
         let (messages, dead) = received;
         if dead > 0 {
+            crate::messaging::metrics::count(
+                &crate::messaging::metrics::MOVED_TO_DLQ,
+                &queue.name,
+                dead,
+            );
             if let Some((dlq, _)) = dead_letter {
                 self.pg.listener().announce(dlq);
             }

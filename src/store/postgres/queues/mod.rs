@@ -19,9 +19,10 @@ use crate::messaging::broker::queue_admin::{
 };
 use crate::messaging::broker::{Delivery, ReceiveRequest, SendOk};
 use crate::messaging::error::{ApiError, ApiResult, ErrorKind};
+use crate::messaging::metrics;
 use crate::messaging::names::Naming;
 use crate::messaging::queue::NewMessage;
-use crate::messaging::queues::{MoveTaskStatus, Queues, Tags};
+use crate::messaging::queues::{Depth, MoveTaskStatus, Queues, Tags};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -248,6 +249,30 @@ impl Queues for PgQueues {
         self.queue(name).await.map(|_| ())
     }
 
+    async fn depth(&self, name: &str) -> ApiResult<Depth> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT count(m.seq) FILTER (WHERE m.visible_at <= $2),
+                   count(m.seq) FILTER (WHERE m.visible_at > $2 AND m.receive_count > 0),
+                   count(m.seq) FILTER (WHERE m.visible_at > $2 AND m.receive_count = 0),
+                   min(m.sent_at)
+                 FROM mq_queues q LEFT JOIN mq_messages m ON m.queue_id = q.id
+                 WHERE q.name = $1 GROUP BY q.id",
+                &[&name, &now_ms()],
+            )
+            .await
+            .map_err(pg_error)?
+            .ok_or_else(ApiError::no_queue)?;
+        let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+        Ok(Depth {
+            visible: count(0),
+            in_flight: count(1),
+            delayed: count(2),
+            oldest_sent_at: row.get(3),
+        })
+    }
+
     async fn get_attributes(&self, name: &str, names: &[String]) -> ApiResult<AttributeMap> {
         for n in names {
             if !settings::is_known(n) {
@@ -343,6 +368,10 @@ impl Queues for PgQueues {
     async fn send(&self, name: &str, batch: Vec<NewMessage>) -> ApiResult<Vec<ApiResult<SendOk>>> {
         let queue = self.cached_queue(name).await?;
         let sent = self.send_to(&queue, batch).await;
+        if let Ok(results) = &sent {
+            let new = results.iter().filter(|r| r.is_ok()).count();
+            metrics::count(&metrics::SENT, name, new);
+        }
         if sent
             .as_ref()
             .is_err_and(|e| e.kind == ErrorKind::QueueDoesNotExist)
@@ -354,12 +383,21 @@ impl Queues for PgQueues {
 
     async fn receive(&self, name: &str, req: &ReceiveRequest) -> ApiResult<Vec<Delivery>> {
         let queue = self.cached_queue(name).await?;
-        self.receive_from(&queue, req).await
+        let got = self.receive_from(&queue, req).await;
+        if let Ok(got) = &got {
+            metrics::count(&metrics::RECEIVED, name, got.len());
+        }
+        got
     }
 
     async fn delete(&self, name: &str, handles: &[String]) -> ApiResult<Vec<ApiResult<()>>> {
         let queue = self.cached_queue(name).await?;
-        self.delete_from(&queue, handles).await
+        let deleted = self.delete_from(&queue, handles).await;
+        if let Ok(results) = &deleted {
+            let ok = results.iter().filter(|r| r.is_ok()).count();
+            metrics::count(&metrics::DELETED, name, ok);
+        }
+        deleted
     }
 
     async fn change_visibility(
