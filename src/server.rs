@@ -114,6 +114,9 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                 crate::messaging::service::Listening {
                     connections: Connections::new("messaging", listener_metrics.clone()),
                     limits,
+                    tls: settings
+                        .tls
+                        .then(|| state.tls.clone() as Arc<dyn rustls::server::ResolvesServerCert>),
                 },
             )
         })

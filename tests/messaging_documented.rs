@@ -5,19 +5,26 @@
 
 mod common;
 
+use common::pki::Ca;
 use common::Gatehouse;
+use std::path::Path;
 use std::process::Command;
 
 fn case(name: &str) {
     let gh = Gatehouse::start("messaging", &[]);
+    run(name, &gh.messaging_url(), &[]);
+}
+
+fn run(name: &str, endpoint: &str, env: &[(&str, &Path)]) {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/aws_documented.py"
     );
     let out = Command::new("python3")
         .arg(script)
-        .arg(gh.messaging_url())
+        .arg(endpoint)
         .arg(name)
+        .envs(env.iter().copied())
         .output()
         .expect("python3 must be installed (.ci/setup installs boto3)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -94,4 +101,34 @@ fn batch_errors_carry_aws_texts() {
 #[test]
 fn stale_receipt_handles_act_as_sqs_does() {
     case("stale_receipts");
+}
+
+/// `messaging.tls: true` serves the API over TLS with the certificates in
+/// `certs/`: boto3 verifies the certificate against the test CA and gets
+/// https:// queue URLs; a plain-HTTP request gets no answer.
+#[tokio::test]
+async fn the_messaging_api_serves_tls_with_the_certs_folder() {
+    let ca = Ca::new("Messaging Test CA");
+    let leaf = ca.server(&["localhost", "127.0.0.1"]);
+    let gh = Gatehouse::start_with("messaging", Default::default(), |dir: &Path| {
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::write(certs.join("messaging.crt"), &leaf.cert_pem).unwrap();
+        std::fs::write(certs.join("messaging.key"), &leaf.key_pem).unwrap();
+        let config = dir.join("gatehouse.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text.replace("messaging:\n", "messaging:\n  tls: true\n");
+        std::fs::write(&config, text).unwrap();
+    });
+    let bundle = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bundle.path(), ca.pem()).unwrap();
+    let endpoint = gh.messaging_url().replacen("http://", "https://", 1);
+    run("tls", &endpoint, &[("AWS_CA_BUNDLE", bundle.path())]);
+    let plain = reqwest::Client::new()
+        .post(gh.messaging_url())
+        .header("x-amz-target", "AmazonSQS.ListQueues")
+        .body("{}")
+        .send()
+        .await;
+    assert!(plain.is_err(), "{plain:?}");
 }

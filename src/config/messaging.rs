@@ -179,6 +179,7 @@ pub fn messaging(raw: Option<&MessagingRaw>, r: &mut Reporter) -> Option<Messagi
             *n > 0
         }),
         access_keys,
+        tls: raw.tls.unwrap_or(false),
         queues,
         topics,
     })

@@ -59,6 +59,8 @@ pub struct Messaging {
     pub max_connections: Option<usize>,
     /// Access key id -> secret. Empty: open (loopback only).
     pub access_keys: BTreeMap<String, String>,
+    /// TLS with the certificates in `certs/`.
+    pub tls: bool,
     pub queues: Vec<DeclaredQueue>,
     pub topics: Vec<DeclaredTopic>,
 }

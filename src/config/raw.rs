@@ -155,6 +155,9 @@ pub struct MessagingRaw {
     /// file-descriptor limit. At the cap the oldest connection closes after
     /// its current response; with none to close the newcomer gets 503.
     pub max_connections: Option<usize>,
+    /// Serve the API over TLS with the certificates in `certs/` (chosen by
+    /// SNI, as the gateway's TLS listeners do). Default false.
+    pub tls: Option<bool>,
     /// Access keys whose SigV4 signatures are accepted. None: the API is
     /// open, which is allowed only on a loopback address.
     #[serde(default)]

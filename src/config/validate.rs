@@ -136,6 +136,12 @@ pub fn settings(
     let api_keys = super::plans::declared_keys(&raw.api_keys, &usage_plans, &mut r);
     let waf_rule_sets = super::waf::rule_sets(&raw.waf_rule_sets, root, &mut r);
     let messaging = super::messaging::messaging(raw.messaging.as_ref(), &mut r);
+    if messaging.as_ref().is_some_and(|m| m.tls) && !has_certs {
+        r.error(
+            "messaging.tls",
+            "TLS but no certificate in certs/ (try `gatehouse certs generate --host localhost`)",
+        );
+    }
     let store = super::store::store(raw.store.as_ref(), &mut r);
     let rate_limits = super::store::rate_limits(raw.rate_limits.as_ref(), &mut r);
     Config {

@@ -1,7 +1,9 @@
 //! The messaging listener's accept loop: hyper's HTTP/1 server with a
 //! header deadline (which also bounds idle keep-alive time), under the
-//! listener's connection cap. At the cap the oldest connection is asked to
-//! close after its current response (at once when idle) to make room.
+//! listener's connection cap, optionally over TLS (the handshake must finish
+//! within the header deadline too). At the cap the oldest connection is
+//! asked to close after its current response (at once when idle) to make
+//! room.
 
 use super::connections::Connections;
 use super::metrics::Refused;
@@ -20,6 +22,7 @@ pub async fn serve(
     router: axum::Router,
     connections: Arc<Connections>,
     limits: Arc<dyn Fn() -> ListenerLimits + Send + Sync>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -35,27 +38,60 @@ pub async fn serve(
         let limits = limits();
         let connections = connections.clone();
         let router = router.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let slot = match connections.admit(Some(peer.ip()), &limits).await {
                 Ok(slot) => slot,
                 Err(why) => return refuse(tcp, why).await,
             };
-            let service = hyper_util::service::TowerToHyperService::new(router);
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .max_buf_size((limits.max_header_bytes + 1024).max(MIN_BUF))
-                .serve_connection(TokioIo::new(tcp), service);
-            tokio::pin!(connection);
             let idle = slot.idle();
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = idle.shed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+            match tls {
+                None => serve_http(TokioIo::new(tcp), router, &limits, idle).await,
+                Some(acceptor) => {
+                    // A client that stalls in the handshake is dropped at
+                    // the header deadline, as one that stalls in its head.
+                    let handshake =
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await;
+                    match handshake {
+                        Ok(Ok(stream)) => {
+                            serve_http(TokioIo::new(stream), router, &limits, idle).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %peer, error = %e, "messaging TLS handshake failed")
+                        }
+                        Err(_) => {
+                            tracing::debug!(peer = %peer, "messaging TLS handshake timed out")
+                        }
+                    }
                 }
             }
         });
+    }
+}
+
+/// HTTP/1.1 on an accepted (plain or TLS) stream until the client leaves or
+/// the listener sheds the connection.
+async fn serve_http<S>(
+    io: TokioIo<S>,
+    router: axum::Router,
+    limits: &ListenerLimits,
+    idle: super::connections::Idle<'_>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size((limits.max_header_bytes + 1024).max(MIN_BUF))
+        .serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = idle.shed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
     }
 }
 

@@ -57,6 +57,9 @@ impl Engine {
 pub struct Listening {
     pub connections: Arc<crate::listener::connections::Connections>,
     pub limits: crate::listener::pingora_app::LimitsSource,
+    /// The certificates to serve TLS with (`messaging.tls`): the gateway's,
+    /// from `certs/`, reloaded with them.
+    pub tls: Option<Arc<dyn rustls::server::ResolvesServerCert>>,
 }
 
 /// The messaging API's socket, bound first: queue URLs name its address.
@@ -78,10 +81,10 @@ pub fn naming(settings: &Messaging, bound: &Bound) -> Naming {
     Naming {
         region: settings.region.clone(),
         account_id: settings.account_id.clone(),
-        base_url: settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", bound.address)),
+        base_url: settings.public_url.clone().unwrap_or_else(|| {
+            let scheme = if settings.tls { "https" } else { "http" };
+            format!("{scheme}://{}", bound.address)
+        }),
     }
 }
 
@@ -142,11 +145,19 @@ pub fn start(
         let _guard = runtime.enter();
         tokio::net::TcpListener::from_std(listener)?
     };
+    let tls = listening.tls.map(|certs| {
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_cert_resolver(certs);
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    });
     runtime.spawn(crate::listener::hyper_app::serve(
         listener,
         api::router(api),
         listening.connections,
         listening.limits,
+        tls,
     ));
     Ok(Running {
         broker,

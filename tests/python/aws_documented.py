@@ -287,9 +287,22 @@ def stale_receipts():
     check(in_flight(url) == 0, "fifo: the latest handle did not delete")
 
 
+def tls():
+    # Run with an https:// endpoint and AWS_CA_BUNDLE naming the test CA:
+    # botocore verifies the certificate.
+    check(ENDPOINT.startswith("https://"), ENDPOINT)
+    url = sqs.create_queue(QueueName="over-tls")["QueueUrl"]
+    check(url.startswith("https://"), url)
+    sqs.send_message(QueueUrl=url, MessageBody="sealed")
+    got = sqs.receive_message(QueueUrl=url)["Messages"]
+    check(got[0]["Body"] == "sealed", got)
+    topic = sns.create_topic(Name="over-tls")["TopicArn"]
+    check(sns.list_topics()["Topics"] == [{"TopicArn": topic}], "topics")
+
+
 CASES = {f.__name__: f for f in [
     sns_tags, filter_policies, system_attributes, queue_url_forms, fifo_batches,
-    group_ids_on_standard_topics, subscriptions, attributes, error_texts, stale_receipts,
+    group_ids_on_standard_topics, subscriptions, attributes, error_texts, stale_receipts, tls,
 ]}
 
 if __name__ == "__main__":
