@@ -25,7 +25,8 @@
 //!   Core Rule Set with (a leaf: config compiles rule sets when it loads,
 //!   so their errors are config errors)
 //! - `keys`: API key records and new keys; `hex`: hex and SHA-256;
-//!   `secret`: constant-time comparison
+//!   `secret`: constant-time comparison; `sealing`: the key ring and
+//!   AES-256-GCM envelopes for messages at rest (a leaf, config checks keys)
 
 pub mod admin;
 pub mod bench;
@@ -41,6 +42,7 @@ pub mod messaging;
 pub mod metrics;
 pub mod outbound;
 pub mod request_id;
+pub mod sealing;
 pub mod seclang;
 pub mod secret;
 pub mod server;

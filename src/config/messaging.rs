@@ -180,6 +180,11 @@ pub fn messaging(raw: Option<&MessagingRaw>, r: &mut Reporter) -> Option<Messagi
         }),
         access_keys,
         tls: raw.tls.unwrap_or(false),
+        key_ring: raw.encryption.as_ref().and_then(|e| {
+            crate::sealing::KeyRing::new(&e.current_key, &e.keys)
+                .map_err(|why| r.error("messaging.encryption", why))
+                .ok()
+        }),
         queues,
         topics,
     })

@@ -61,6 +61,9 @@ pub struct Messaging {
     pub access_keys: BTreeMap<String, String>,
     /// TLS with the certificates in `certs/`.
     pub tls: bool,
+    /// Seals message bodies and attributes at rest (queues with
+    /// `SqsManagedSseEnabled` or `KmsMasterKeyId`).
+    pub key_ring: Option<crate::sealing::KeyRing>,
     pub queues: Vec<DeclaredQueue>,
     pub topics: Vec<DeclaredTopic>,
 }

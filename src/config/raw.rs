@@ -133,6 +133,17 @@ pub struct RotationRaw {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct EncryptionRaw {
+    /// The key new messages are sealed with (SqsManagedSseEnabled, and
+    /// KmsMasterKeyId `alias/aws/sqs`).
+    pub current_key: String,
+    /// Key id -> 32 bytes as base64 (`${ENV}` to keep them out of the
+    /// file). Keys retired from `current_key` stay to read old messages.
+    pub keys: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MessagingRaw {
     /// Default true.
     pub enabled: Option<bool>,
@@ -158,6 +169,9 @@ pub struct MessagingRaw {
     /// Serve the API over TLS with the certificates in `certs/` (chosen by
     /// SNI, as the gateway's TLS listeners do). Default false.
     pub tls: Option<bool>,
+    /// The key ring that seals message bodies and attributes at rest for
+    /// queues with `SqsManagedSseEnabled` or `KmsMasterKeyId`.
+    pub encryption: Option<EncryptionRaw>,
     /// Access keys whose SigV4 signatures are accepted. None: the API is
     /// open, which is allowed only on a loopback address.
     #[serde(default)]

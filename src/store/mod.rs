@@ -78,6 +78,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
                 .as_ref()
                 .map(|m| {
                     sqlite_messages::SqliteMessageStore::open(&embedded_path(config), m.fsync)
+                        .map(|s| s.sealing_with(m.key_ring.clone()))
                         .map(|s| MessageBackend::Journal(Box::new(s)))
                         .context("opening the message store")
                 })

@@ -1,15 +1,19 @@
 //! The SQLite `MessageStore`: queues, messages, deduplication records, topics,
 //! subscriptions and pending deliveries in `data/gatehouse.db`, next to the
 //! keys. It has its own connection, owned by the journal's writer thread.
+//! With a key ring, the bodies and attributes of messages in queues with
+//! `SqsManagedSseEnabled` or `KmsMasterKeyId` are sealed as they are written
+//! (`crate::sealing`); memory holds them in the clear.
 
 use super::{Result, StoreError};
 use crate::messaging::journal::{DeliveryRecord, Op, QueueRecord, SubscriptionRecord, TopicRecord};
 use crate::messaging::message::{AttributeValue, Attributes, Message, Stage};
 use crate::messaging::store::{MessageStore, Snapshot, StoredDedup, StoredMessage};
+use crate::sealing::KeyRing;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rusqlite::{params, Connection};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,6 +21,41 @@ pub struct SqliteMessageStore {
     conn: Connection,
     /// Expired deduplication rows are swept every this many commits.
     commits: u64,
+    sealer: Option<Sealer>,
+}
+
+/// The key ring, and the key each sealed queue uses (kept current from the
+/// queue records the journal writes).
+struct Sealer {
+    ring: KeyRing,
+    queue_keys: HashMap<u64, String>,
+}
+
+impl Sealer {
+    fn track(&mut self, q: &QueueRecord) {
+        match self.ring.key_for(&q.attributes) {
+            Some(key) => self.queue_keys.insert(q.id, key),
+            None => self.queue_keys.remove(&q.id),
+        };
+    }
+
+    fn seal(&self, queue_id: u64, text: &str) -> Option<String> {
+        let key = self.queue_keys.get(&queue_id)?;
+        Some(self.ring.seal(key, text.as_bytes()))
+    }
+}
+
+/// A stored value as written: sealed ones opened with the ring.
+fn unseal(sealer: Option<&Sealer>, stored: String) -> Result<String> {
+    if !crate::sealing::is_sealed(&stored) {
+        return Ok(stored);
+    }
+    let ring = sealer.map(|s| &s.ring).ok_or_else(|| {
+        StoreError::Database(
+            "the store holds sealed messages, and messaging.encryption is not configured".into(),
+        )
+    })?;
+    ring.open(&stored).map_err(StoreError::Database)
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -35,7 +74,21 @@ impl SqliteMessageStore {
         let conn = super::sqlite::connect(path)?;
         conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })
             .map_err(db)?;
-        Ok(SqliteMessageStore { conn, commits: 0 })
+        Ok(SqliteMessageStore {
+            conn,
+            commits: 0,
+            sealer: None,
+        })
+    }
+
+    /// Seals messages of encrypted queues with `ring` (and opens sealed
+    /// ones when loading).
+    pub fn sealing_with(mut self, ring: Option<KeyRing>) -> SqliteMessageStore {
+        self.sealer = ring.map(|ring| Sealer {
+            ring,
+            queue_keys: HashMap::new(),
+        });
+        self
     }
 }
 
@@ -121,15 +174,20 @@ impl MessageStore for SqliteMessageStore {
             .map_err(db)?;
         for row in rows {
             let (id, name, attributes, tags, created_at, modified_at) = row.map_err(db)?;
-            snapshot.queues.push(QueueRecord {
+            let record = QueueRecord {
                 id: id as u64,
                 name,
                 attributes: from_json(&attributes)?,
                 tags: from_json(&tags)?,
                 created_at,
                 modified_at,
-            });
+            };
+            if let Some(sealer) = &mut self.sealer {
+                sealer.track(&record);
+            }
+            snapshot.queues.push(record);
         }
+        let sealer = self.sealer.as_ref();
         let mut stmt = c
             .prepare(
                 "SELECT seq, queue_id, message_id, body, attributes, trace_header, sent_at, group_id, \
@@ -142,16 +200,17 @@ impl MessageStore for SqliteMessageStore {
             let text = |i: usize| r.get::<_, Option<String>>(i).map_err(db);
             let int = |i: usize| r.get::<_, i64>(i).map_err(db);
             let attributes = match text(4)? {
-                Some(a) => decode_attributes(&a)?,
+                Some(a) => decode_attributes(&unseal(sealer, a)?)?,
                 None => Attributes::new(),
             };
+            let body = unseal(sealer, text(3)?.unwrap_or_default())?;
             snapshot.messages.push(StoredMessage {
                 queue_id: int(1)? as u64,
                 origin: r.get::<_, Option<i64>>(13).map_err(db)?.map(|o| o as u64),
                 message: Message {
                     seq: int(0)? as u64,
                     id: text(2)?.unwrap_or_default().into(),
-                    body: text(3)?.unwrap_or_default().into(),
+                    body: body.into(),
                     attributes: Arc::new(attributes),
                     trace_header: text(5)?.map(Into::into),
                     sent_at: int(6)?,
@@ -252,7 +311,7 @@ impl MessageStore for SqliteMessageStore {
     fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()> {
         let tx = self.conn.transaction().map_err(db)?;
         for op in ops {
-            apply_one(&tx, op).map_err(db)?;
+            apply_one(&tx, op, self.sealer.as_mut()).map_err(db)?;
         }
         tx.commit().map_err(db)?;
         self.commits += 1;
@@ -266,9 +325,12 @@ impl MessageStore for SqliteMessageStore {
     }
 }
 
-fn apply_one(c: &Connection, op: &Op) -> rusqlite::Result<()> {
+fn apply_one(c: &Connection, op: &Op, sealer: Option<&mut Sealer>) -> rusqlite::Result<()> {
     match op {
         Op::PutQueue(q) => {
+            if let Some(sealer) = sealer {
+                sealer.track(q);
+            }
             c.prepare_cached(
                 "INSERT OR REPLACE INTO mq_queues (id, name, attributes, tags, created_at, modified_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -296,7 +358,15 @@ fn apply_one(c: &Connection, op: &Op) -> rusqlite::Result<()> {
             message: m,
             origin,
         } => {
-            let attributes = (!m.attributes.is_empty()).then(|| encode_attributes(&m.attributes));
+            let mut attributes =
+                (!m.attributes.is_empty()).then(|| encode_attributes(&m.attributes));
+            let mut body: std::borrow::Cow<'_, str> = std::borrow::Cow::Borrowed(&m.body);
+            if let Some(sealer) = sealer.as_deref() {
+                if let Some(sealed) = sealer.seal(*queue_id, &m.body) {
+                    body = sealed.into();
+                    attributes = attributes.and_then(|a| sealer.seal(*queue_id, &a));
+                }
+            }
             c.prepare_cached(
                 "INSERT OR REPLACE INTO mq_messages (seq, queue_id, message_id, body, attributes, trace_header, \
                  sent_at, group_id, dedup_id, receive_count, first_receive_at, visible_at, nonce, origin) \
@@ -306,7 +376,7 @@ fn apply_one(c: &Connection, op: &Op) -> rusqlite::Result<()> {
                 m.seq as i64,
                 *queue_id as i64,
                 &*m.id,
-                &*m.body,
+                &*body,
                 attributes,
                 m.trace_header.as_deref(),
                 m.sent_at,
