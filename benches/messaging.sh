@@ -6,6 +6,7 @@
 #   ROUNDS=5 DURATION=15 HALF_RATE=10000 benches/messaging.sh
 #   BEFORE=/path/to/old/gatehouse benches/messaging.sh   # also an earlier build, same config
 #   STORE=postgres benches/messaging.sh      # embedded vs one and two nodes on PostgreSQL
+#   SSE=1 benches/messaging.sh               # also a node sealing messages at rest
 #
 # STORE=postgres (fleet mode) measures, in one run: the embedded store, one
 # node on PostgreSQL (PG_URL, a schema of its own, dropped after), and two
@@ -18,6 +19,10 @@
 #   half-load  standard queue at HALF_RATE msg/s for Gatehouse (half the 20k
 #              target) and at half of moto's own flat-out rate for moto
 #   fifo       FIFO queue flat out, GROUPS message groups
+#
+# SSE=1 adds `sse`: the same config with a `messaging.encryption` key ring,
+# so every queue (SqsManagedSseEnabled is on by default) is written sealed
+# with AES-256-GCM; the summary gives its rate against `gatehouse`.
 #
 # Needs a release build (cargo build --release) and moto's server
 # (pip install 'moto[server]'). Everything listens on 127.0.0.1 only.
@@ -35,6 +40,8 @@ GATEHOUSE_THREADS=${GATEHOUSE_THREADS:-2}
 GATEHOUSE_PORT=18190 MOTO_PORT=18191 HTTP_PORT=18192 ADMIN_PORT=18193
 BEFORE=${BEFORE:-}
 BEFORE_PORT=18194 BEFORE_HTTP_PORT=18195 BEFORE_ADMIN_PORT=18196
+SSE=${SSE:-}
+SSE_PORT=18203 SSE_HTTP_PORT=18204 SSE_ADMIN_PORT=18205
 STORE=${STORE:-embedded}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 PG_SCHEMA=bench_$$
@@ -55,6 +62,7 @@ cleanup() {
   [ -n "${GH_PID:-}" ] && kill "$GH_PID" 2>/dev/null || true
   [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true
   [ -n "${BEFORE_PID:-}" ] && kill "$BEFORE_PID" 2>/dev/null || true
+  [ -n "${SSE_PID:-}" ] && kill "$SSE_PID" 2>/dev/null || true
   [ -n "${PG1_PID:-}" ] && kill "$PG1_PID" 2>/dev/null || true
   [ -n "${PG2_PID:-}" ] && kill "$PG2_PID" 2>/dev/null || true
   if [ "$STORE" = postgres ]; then
@@ -93,6 +101,17 @@ if [ -n "$BEFORE" ]; then
   BEFORE_PID=$!
   targets=(gatehouse before moto)
 fi
+if [ -n "$SSE" ]; then
+  mkdir -p "$work/sse"
+  sed -e "s/127.0.0.1:$GATEHOUSE_PORT/127.0.0.1:$SSE_PORT/" -e "s/127.0.0.1:$HTTP_PORT/127.0.0.1:$SSE_HTTP_PORT/" \
+    -e "s/127.0.0.1:$ADMIN_PORT/127.0.0.1:$SSE_ADMIN_PORT/" -e "s#$work/data#$work/sse-data#" \
+    "$work/gh/gatehouse.yaml" > "$work/sse/gatehouse.yaml"
+  key=$(head -c 32 /dev/urandom | base64)
+  printf '  encryption:\n    current_key: bench\n    keys:\n      bench: %s\n' "$key" >> "$work/sse/gatehouse.yaml"
+  GATEHOUSE_LOG=warn $bin -C "$work/sse" serve 2>"$work/sse.err" &
+  SSE_PID=$!
+  targets+=(sse)
+fi
 wait_port() { for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; echo "port $1 not up"; exit 1; }
 # A node on the shared database: the embedded config with other ports and a
 # `store:` section.
@@ -118,8 +137,10 @@ else
 fi
 wait_port $GATEHOUSE_PORT
 [ -n "$BEFORE" ] && wait_port $BEFORE_PORT
+[ -n "$SSE" ] && wait_port $SSE_PORT
 
 declare -A ENDPOINT=([gatehouse]=http://127.0.0.1:$GATEHOUSE_PORT [moto]=http://127.0.0.1:$MOTO_PORT [before]=http://127.0.0.1:$BEFORE_PORT
+  [sse]=http://127.0.0.1:$SSE_PORT
   [pg1]=http://127.0.0.1:$PG1_PORT [pg2]=http://127.0.0.1:$PG1_PORT,http://127.0.0.1:$PG2_PORT)
 results="$work/results.jsonl"
 : > "$results"
@@ -198,6 +219,8 @@ for scenario in ["standard", "half-load", "fifo"]:
         continue
     rate = {t: med([r["messages_per_second"] for r in rs]) for t, rs in by.items()}
     for t, rs in by.items():
+        if not rs:
+            continue
         offered = f"{rs[0]['offered_rate']:,}/s" if rs and rs[0]["offered_rate"] else "flat out"
         bad = " / ".join(str(sum(r[k] for r in rs)) for k in ("lost", "duplicates", "out_of_order", "errors"))
         # At half load each server gets a different offered rate: no ratio.
@@ -212,3 +235,13 @@ for scenario in ["standard", "half-load", "fifo"]:
                 line += f" {sum(r['commits'] for r in rs) / msgs:.2f} | {sum(r['wal_syncs'] for r in rs) / msgs:.2f} |"
         print(line)
 PY
+if [ -n "$SSE" ]; then
+  python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for scenario in ["standard", "fifo"]:
+    rate = {t: statistics.median([r["messages_per_second"] for r in rows if r["target"] == t and r["scenario"] == scenario] or [0]) for t in ["gatehouse", "sse"]}
+    if rate["gatehouse"]:
+        print(f"{scenario}: sse {rate['sse']:,.0f} msg/s vs gatehouse {rate['gatehouse']:,.0f}: {rate['sse'] / rate['gatehouse']:.2f}x")
+PY
+fi
