@@ -539,7 +539,8 @@ fn messaging_engine(
             Engine::of_broker(open_broker(settings, bound, journal, Some(flow_door))?)
         }
         crate::store::MessageBackend::Shared(pg) => {
-            let queues = PgQueues::new(pg, naming(settings, bound));
+            let queues =
+                PgQueues::new(pg, naming(settings, bound)).sealing_with(settings.key_ring.clone());
             let sweeper_queues = queues.clone();
             let topics = Arc::new(PgTopics::new(
                 Arc::new(queues.clone()),

@@ -154,3 +154,66 @@ async fn sealed_queues_keep_no_plaintext_on_disk_and_survive_restart_and_rotatio
         "{stderr}"
     );
 }
+
+/// Fleet mode seals the same way: PostgreSQL's rows hold no plaintext, and
+/// another node opens what one sealed.
+#[tokio::test]
+async fn fleet_nodes_seal_in_postgres_and_open_each_others_messages() {
+    let fleet = common::fleet::Fleet::start_with(2, "sealed", |dir: &Path| {
+        let config = dir.join("gatehouse.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let ring = format!("  encryption:\n    current_key: k1\n    keys:\n      k1: {K1}\n");
+        std::fs::write(&config, format!("{text}{ring}")).unwrap();
+    });
+    let (a, b) = (aws::sqs(fleet.node(0)), aws::sqs(fleet.node(1)));
+    let url = a
+        .create_queue()
+        .queue_name("vault")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    a.send_message()
+        .queue_url(&url)
+        .message_body("SECRET-FLEET-BODY-3e1f")
+        .message_attributes(
+            "note",
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value("SECRET-FLEET-ATTRIBUTE-8b20")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (pg, conn) = tokio_postgres::connect(common::fleet::STORE_URL, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let rows = pg
+        .query(
+            &format!(
+                "SELECT body, attributes::text FROM {}.mq_messages",
+                fleet.schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (body, attributes): (String, String) = (rows[0].get(0), rows[0].get(1));
+    assert!(
+        body.starts_with("ghseal1:k1:") && !body.contains("SECRET"),
+        "{body}"
+    );
+    assert!(!attributes.contains("SECRET"), "{attributes}");
+    let got = receive_one(&b, &url).await;
+    assert_eq!(got.body.as_deref(), Some("SECRET-FLEET-BODY-3e1f"));
+    assert_eq!(
+        got.message_attributes.unwrap()["note"].string_value(),
+        Some("SECRET-FLEET-ATTRIBUTE-8b20")
+    );
+    fleet.drop_schema().await;
+}

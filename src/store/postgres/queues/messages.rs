@@ -14,6 +14,7 @@ use crate::messaging::message::{
 };
 use crate::messaging::queue::{check_new, NewMessage, QueueError, DEDUP_WINDOW_MS};
 use crate::messaging::receipt::Receipt;
+use crate::sealing::KeyRing;
 use crate::store::postgres::now_ms;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,15 +23,28 @@ use tokio_postgres::Row;
 
 const MESSAGE_COLUMNS: &str = "m.seq, m.message_id, m.body, m.attributes, m.trace_header, m.sent_at, m.group_id, m.dedup_id, m.receive_count, m.first_receive_at, m.visible_at, m.nonce";
 
-fn message(row: &Row) -> Message {
-    let attributes: Option<serde_json::Value> = row.get(3);
-    let attributes: Attributes = attributes
-        .and_then(|a| serde_json::from_value(a).ok())
-        .unwrap_or_default();
-    Message {
+/// A message row; values sealed at rest are opened with `ring`.
+fn message(row: &Row, ring: Option<&KeyRing>) -> ApiResult<Message> {
+    let open = |stored: &str| -> ApiResult<String> {
+        if !crate::sealing::is_sealed(stored) {
+            return Ok(stored.to_string());
+        }
+        let ring = ring.ok_or_else(|| {
+            ApiError::internal("a message is sealed and messaging.encryption is not configured")
+        })?;
+        ring.open(stored).map_err(ApiError::internal)
+    };
+    let attributes: Attributes = match row.get::<_, Option<serde_json::Value>>(3) {
+        Some(serde_json::Value::String(sealed)) => {
+            serde_json::from_str(&open(&sealed)?).unwrap_or_default()
+        }
+        Some(a) => serde_json::from_value(a).unwrap_or_default(),
+        None => Attributes::new(),
+    };
+    Ok(Message {
         seq: row.get::<_, i64>(0) as u64,
         id: Arc::from(row.get::<_, &str>(1)),
-        body: Arc::from(row.get::<_, &str>(2)),
+        body: Arc::from(open(row.get::<_, &str>(2))?),
         attributes: Arc::new(attributes),
         trace_header: row.get::<_, Option<&str>>(4).map(Arc::from),
         sent_at: row.get(5),
@@ -41,6 +55,40 @@ fn message(row: &Row) -> Message {
         visible_at: row.get(10),
         nonce: row.get::<_, i64>(11) as u64,
         stage: Stage::Inflight,
+    })
+}
+
+/// How a queue's bodies and attributes are written: sealed when the queue
+/// is encrypted (SqsManagedSseEnabled or KmsMasterKeyId, with a key ring).
+struct Storing<'a> {
+    key: Option<(&'a KeyRing, String)>,
+}
+
+impl Storing<'_> {
+    fn body(&self, text: &str) -> String {
+        match &self.key {
+            Some((ring, key)) => ring.seal(key, text.as_bytes()),
+            None => text.to_string(),
+        }
+    }
+
+    /// Attributes as the jsonb column holds them: an object, or when sealed
+    /// a string holding the sealed object.
+    fn attributes(&self, attributes: &Attributes) -> Option<serde_json::Value> {
+        if attributes.is_empty() {
+            return None;
+        }
+        Some(match &self.key {
+            Some((ring, key)) => serde_json::Value::String(
+                ring.seal(
+                    key,
+                    serde_json::to_string(attributes)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                ),
+            ),
+            None => serde_json::to_value(attributes).unwrap_or_default(),
+        })
     }
 }
 
@@ -77,6 +125,15 @@ fn new_nonce() -> i64 {
 }
 
 impl PgQueues {
+    fn storing(&self, queue: &QueueRow) -> Storing<'_> {
+        Storing {
+            key: self
+                .ring
+                .as_ref()
+                .and_then(|ring| Some((ring, ring.key_for(&queue.attributes)?))),
+        }
+    }
+
     pub(super) async fn send_to(
         &self,
         queue: &QueueRow,
@@ -128,19 +185,20 @@ impl PgQueues {
         accepted: &[(usize, NewMessage, Option<String>)],
         now: i64,
     ) -> ApiResult<Vec<(String, i64)>> {
+        let storing = self.storing(queue);
         let mut ids = Vec::with_capacity(accepted.len());
         let mut bodies = Vec::with_capacity(accepted.len());
         let mut attributes = Vec::with_capacity(accepted.len());
         let mut traces = Vec::with_capacity(accepted.len());
+        let mut groups = Vec::with_capacity(accepted.len());
         let mut visible = Vec::with_capacity(accepted.len());
         for (_, new, _) in accepted {
             ids.push(new_message_id());
-            bodies.push(new.body.as_str());
-            attributes.push(
-                (!new.attributes.is_empty())
-                    .then(|| serde_json::to_value(&new.attributes).unwrap_or_default()),
-            );
+            bodies.push(storing.body(&new.body));
+            attributes.push(storing.attributes(&new.attributes));
             traces.push(new.trace_header.as_deref());
+            // Standard queues keep a group id too (SQS fair queues).
+            groups.push(new.group_id.as_deref());
             let delay = new.delay_seconds.unwrap_or(queue.settings.delay_seconds) as i64;
             visible.push(now + delay * 1000);
         }
@@ -148,10 +206,10 @@ impl PgQueues {
         let stmt = client
             .prepare_cached(
                 "WITH sent AS (
-                   INSERT INTO mq_messages (seq, queue_id, message_id, body, attributes, trace_header, sent_at, visible_at)
-                   SELECT nextval('mq_seq'), $1, id, body, attrs, trace, $2, vis
-                   FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::text[], $7::bigint[])
-                     WITH ORDINALITY AS b(id, body, attrs, trace, vis, n)
+                   INSERT INTO mq_messages (seq, queue_id, message_id, body, attributes, trace_header, sent_at, visible_at, group_id)
+                   SELECT nextval('mq_seq'), $1, id, body, attrs, trace, $2, vis, grp
+                   FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::text[], $7::bigint[], $8::text[])
+                     WITH ORDINALITY AS b(id, body, attrs, trace, vis, grp, n)
                    ORDER BY n
                    RETURNING seq, message_id)
                  SELECT message_id, seq FROM sent",
@@ -169,6 +227,7 @@ impl PgQueues {
                     &attributes,
                     &traces,
                     &visible,
+                    &groups,
                 ],
             )
             .await
@@ -214,16 +273,14 @@ impl PgQueues {
         };
         let ids: Vec<String> = unique.iter().map(|_| new_message_id()).collect();
         let unique_keys: Vec<&str> = unique.iter().map(|&i| keys[i].as_str()).collect();
-        let bodies = pick(&|m| Some(m.body.clone()));
+        let storing = self.storing(queue);
+        let bodies = pick(&|m| Some(storing.body(&m.body)));
         let traces = pick(&|m| m.trace_header.clone());
         let groups = pick(&|m| m.group_id.clone());
         let dedups = pick(&|m| m.dedup_id.clone());
         let attributes: Vec<Option<serde_json::Value>> = unique
             .iter()
-            .map(|&i| {
-                let a = &accepted[i].1.attributes;
-                (!a.is_empty()).then(|| serde_json::to_value(a).unwrap_or_default())
-            })
+            .map(|&i| storing.attributes(&accepted[i].1.attributes))
             .collect();
         let visible_at = now + queue.settings.delay_seconds as i64 * 1000;
         let client = self.client().await?;
@@ -480,8 +537,8 @@ impl PgQueues {
         let delivered = rows
             .iter()
             .filter(|r| r.get::<_, Option<i64>>(0).is_some())
-            .map(message)
-            .collect();
+            .map(|r| message(r, self.ring.as_ref()))
+            .collect::<ApiResult<_>>()?;
         Ok((delivered, dead))
     }
 
@@ -585,7 +642,10 @@ impl PgQueues {
             .await
             .map_err(pg_error)?;
         tx.commit().await.map_err(pg_error)?;
-        let mut messages: Vec<Message> = got.iter().map(message).collect();
+        let mut messages: Vec<Message> = got
+            .iter()
+            .map(|r| message(r, self.ring.as_ref()))
+            .collect::<ApiResult<_>>()?;
         messages.sort_by_key(|m| deliver.iter().position(|s| *s as u64 == m.seq));
         Ok((messages, dead.len()))
     }
@@ -622,7 +682,10 @@ impl PgQueues {
             )
             .await
             .map_err(pg_error)?;
-        let messages: Vec<Message> = rows.iter().map(message).collect();
+        let messages: Vec<Message> = rows
+            .iter()
+            .map(|r| message(r, self.ring.as_ref()))
+            .collect::<ApiResult<_>>()?;
         let all_current = messages.len() == receipts.len()
             && messages
                 .iter()

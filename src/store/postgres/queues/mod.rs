@@ -40,6 +40,9 @@ pub struct PgQueues {
     /// one within the TTL, and a send to a queue deleted elsewhere fails on
     /// the foreign key and forgets the entry.
     cache: Arc<Mutex<HashMap<String, (Instant, QueueRow)>>>,
+    /// Seals bodies and attributes of encrypted queues (`crate::sealing`),
+    /// as the embedded store does.
+    ring: Option<crate::sealing::KeyRing>,
 }
 
 const QUEUE_CACHE_TTL: Duration = Duration::from_secs(1);
@@ -64,7 +67,15 @@ impl PgQueues {
             naming,
             node: format!("{}-{:08x}", std::process::id(), fastrand::u32(..)),
             cache: Arc::default(),
+            ring: None,
         }
+    }
+
+    /// Seals messages of queues with SqsManagedSseEnabled or KmsMasterKeyId
+    /// with `ring`, and opens sealed ones.
+    pub fn sealing_with(mut self, ring: Option<crate::sealing::KeyRing>) -> PgQueues {
+        self.ring = ring;
+        self
     }
 
     /// The queue for the message path: from the cache while fresh.
