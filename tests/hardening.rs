@@ -704,3 +704,51 @@ async fn the_access_log_file_rotates_by_size_and_reopens_on_sigusr1() {
     let moved = std::fs::read_to_string(logs.join("moved.log")).unwrap();
     assert!(!moved.contains("/app/after-reopen"));
 }
+
+/// With `messaging.tls`, a client that starts a TLS handshake and stalls is
+/// dropped at the header deadline (2 s here), as a silent plain client is.
+#[tokio::test]
+async fn a_client_stalling_in_the_messaging_tls_handshake_is_cut_off() {
+    let a = upstream::start("a").await;
+    let ca = common::pki::Ca::new("Hardening CA");
+    let leaf = ca.server(&["localhost", "127.0.0.1"]);
+    let gh = Gatehouse::start_with(
+        "hardening",
+        Options {
+            env: vec![("A", a.address())],
+            ..Default::default()
+        },
+        |dir| {
+            let certs = dir.join("certs");
+            std::fs::create_dir_all(&certs).unwrap();
+            std::fs::write(certs.join("m.crt"), &leaf.cert_pem).unwrap();
+            std::fs::write(certs.join("m.key"), &leaf.key_pem).unwrap();
+            let path = dir.join("gatehouse.yaml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text.replace("messaging:\n", "messaging:\n  tls: true\n");
+            std::fs::write(path, text).unwrap();
+        },
+    );
+    // The listener speaks TLS (so the cut-off below is the handshake's).
+    let tls = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let answered = tls
+        .post(gh.messaging_url().replacen("http://", "https://", 1))
+        .header("x-amz-target", "AmazonSQS.ListQueues")
+        .header("content-type", "application/x-amz-json-1.0")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert!(answered.status().as_u16() < 500, "{}", answered.status());
+    let mut s = TcpStream::connect(gh.messaging.unwrap()).await.unwrap();
+    // The first bytes of a TLS record, then nothing.
+    s.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    let started = Instant::now();
+    let _ = read_all(&mut s).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(1900), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+}
