@@ -55,7 +55,9 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let messaging = match (&config.messaging, backends.messages) {
         (Some(settings), Some(backend)) => {
             let bound = crate::messaging::service::bind(settings)?;
-            let engine = messaging_engine(settings, &bound, backend, flow_door)?;
+            let naming =
+                crate::messaging::service::signed_naming(settings, &bound, &config.data_dir)?;
+            let engine = messaging_engine(settings, naming, backend, flow_door)?;
             Some((settings, bound, engine))
         }
         _ => None,
@@ -527,20 +529,19 @@ fn is_config_path(p: &Path) -> bool {
 /// broker over its journal, or queues and topics in the shared database.
 fn messaging_engine(
     settings: &config::model::Messaging,
-    bound: &crate::messaging::service::Bound,
+    naming: crate::messaging::names::Naming,
     backend: crate::store::MessageBackend,
     flow_door: crate::messaging::sns::flow_target::FlowDoor,
 ) -> anyhow::Result<crate::messaging::service::Engine> {
-    use crate::messaging::service::{naming, open_broker, Engine};
+    use crate::messaging::service::{open_broker, Engine};
     use crate::store::postgres::queues::{sweeper, PgQueues};
     use crate::store::postgres::topics::PgTopics;
     Ok(match backend {
         crate::store::MessageBackend::Journal(journal) => {
-            Engine::of_broker(open_broker(settings, bound, journal, Some(flow_door))?)
+            Engine::of_broker(open_broker(settings, naming, journal, Some(flow_door))?)
         }
         crate::store::MessageBackend::Shared(pg) => {
-            let queues =
-                PgQueues::new(pg, naming(settings, bound)).sealing_with(settings.key_ring.clone());
+            let queues = PgQueues::new(pg, naming).sealing_with(settings.key_ring.clone());
             let sweeper_queues = queues.clone();
             let topics = Arc::new(PgTopics::new(
                 Arc::new(queues.clone()),

@@ -103,11 +103,9 @@ fn stale_receipt_handles_act_as_sqs_does() {
     case("stale_receipts");
 }
 
-/// `messaging.tls: true` serves the API over TLS with the certificates in
-/// `certs/`: boto3 verifies the certificate against the test CA and gets
-/// https:// queue URLs; a plain-HTTP request gets no answer.
-#[tokio::test]
-async fn the_messaging_api_serves_tls_with_the_certs_folder() {
+/// The messaging fixture with `messaging.tls` on and a certificate from a
+/// fresh test CA; the CA in a file, for AWS_CA_BUNDLE.
+fn start_tls() -> (Gatehouse, tempfile::NamedTempFile) {
     let ca = Ca::new("Messaging Test CA");
     let leaf = ca.server(&["localhost", "127.0.0.1"]);
     let gh = Gatehouse::start_with("messaging", Default::default(), |dir: &Path| {
@@ -122,6 +120,15 @@ async fn the_messaging_api_serves_tls_with_the_certs_folder() {
     });
     let bundle = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(bundle.path(), ca.pem()).unwrap();
+    (gh, bundle)
+}
+
+/// `messaging.tls: true` serves the API over TLS with the certificates in
+/// `certs/`: boto3 verifies the certificate against the test CA and gets
+/// https:// queue URLs; a plain-HTTP request gets no answer.
+#[tokio::test]
+async fn the_messaging_api_serves_tls_with_the_certs_folder() {
+    let (gh, bundle) = start_tls();
     let endpoint = gh.messaging_url().replacen("http://", "https://", 1);
     run("tls", &endpoint, &[("AWS_CA_BUNDLE", bundle.path())]);
     let plain = reqwest::Client::new()
@@ -131,4 +138,21 @@ async fn the_messaging_api_serves_tls_with_the_certs_folder() {
         .send()
         .await;
     assert!(plain.is_err(), "{plain:?}");
+}
+
+/// SNS signatures as AWS makes them: confirmations and notifications (http
+/// and the SQS envelope, SignatureVersion 1 and 2) pass npm's
+/// sns-validator fetching the certificate from Gatehouse over HTTPS; a
+/// tampered notification fails; the UnsubscribeURL unsubscribes.
+#[test]
+fn sns_signatures_pass_a_real_validator() {
+    let installed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/node_modules/sns-validator");
+    if !installed.is_dir() {
+        eprintln!("skipped: npm's sns-validator is not installed (.ci/setup installs it)");
+        return;
+    }
+    let (gh, bundle) = start_tls();
+    let endpoint = gh.messaging_url().replacen("http://", "https://", 1);
+    run("signatures", &endpoint, &[("AWS_CA_BUNDLE", bundle.path())]);
 }

@@ -8,6 +8,8 @@ pub struct Naming {
     pub account_id: String,
     /// Scheme, host and port that queue URLs start with.
     pub base_url: String,
+    /// Signs SNS envelopes (None: unsigned, as in-process tests run).
+    pub signer: Option<std::sync::Arc<super::sns::signing::Signer>>,
 }
 
 impl Naming {
@@ -76,6 +78,7 @@ mod tests {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             base_url: "http://127.0.0.1:9324".into(),
+            signer: None,
         }
     }
 

@@ -122,8 +122,24 @@ fn invisible_until_the_timeout_then_back_with_a_new_receipt() {
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].receive_count, 2);
     assert_eq!(second[0].first_receive_at, Some(0));
-    // The first receiver's handle no longer deletes it.
+    // On a standard queue the first receiver's handle still deletes it
+    // (`acts_on`); the second's then finds nothing.
+    assert!(h.q.delete(&receipt(&first[0]), &mut h.ops).unwrap());
+    assert!(!h.q.delete(&receipt(&second[0]), &mut h.ops).unwrap());
+}
+
+#[test]
+fn a_fifo_queue_acts_only_on_the_latest_receipt() {
+    let mut h = Harness::new(queue(true, &[("ContentBasedDeduplication", "true")]));
+    h.send_group("a", "g", 0).unwrap();
+    let first = h.receive(1, 30, 0);
+    let second = h.receive(1, 30, 30_000);
+    assert_eq!(second.len(), 1);
     assert!(!h.q.delete(&receipt(&first[0]), &mut h.ops).unwrap());
+    assert!(matches!(
+        h.q.change_visibility(&receipt(&first[0]), 0, 30_000, &mut h.ops),
+        Err(QueueError::NotInflight { .. })
+    ));
     assert!(h.q.delete(&receipt(&second[0]), &mut h.ops).unwrap());
 }
 
@@ -161,10 +177,17 @@ fn change_visibility_extends_or_releases() {
     h.q.change_visibility(&receipt(&m), 60, 10_000, &mut h.ops)
         .unwrap();
     assert!(h.receive(1, 30, 40_000).is_empty());
-    assert_eq!(h.receive(1, 30, 70_000).len(), 1);
-    // The old handle is no longer in flight: an error, as in SQS.
+    let again = h.receive(1, 30, 70_000).remove(0);
+    // On a standard queue the earlier handle still acts while the message
+    // is in flight: released at once.
+    h.q.change_visibility(&receipt(&m), 0, 70_000, &mut h.ops)
+        .unwrap();
+    let last = h.receive(1, 30, 70_000).remove(0);
+    assert_eq!(last.receive_count, 3);
+    assert!(h.q.delete(&receipt(&last), &mut h.ops).unwrap());
+    // A message no longer in flight: an error, as in SQS.
     let err =
-        h.q.change_visibility(&receipt(&m), 0, 70_000, &mut h.ops)
+        h.q.change_visibility(&receipt(&again), 0, 70_000, &mut h.ops)
             .unwrap_err();
     assert!(matches!(err, QueueError::NotInflight { .. }));
     assert!(err

@@ -493,6 +493,7 @@ pub fn test_naming() -> Naming {
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
         base_url: "http://127.0.0.1:9324".into(),
+        signer: None,
     }
 }
 

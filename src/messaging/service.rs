@@ -85,20 +85,35 @@ pub fn naming(settings: &Messaging, bound: &Bound) -> Naming {
             let scheme = if settings.tls { "https" } else { "http" };
             format!("{scheme}://{}", bound.address)
         }),
+        signer: None,
     }
+}
+
+/// `naming` with the SNS signer whose key pair lives in `data_dir` (made
+/// there on first start).
+pub fn signed_naming(
+    settings: &Messaging,
+    bound: &Bound,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Naming> {
+    let mut naming = naming(settings, bound);
+    let signer = super::sns::signing::Signer::load_or_create(data_dir, &naming.base_url)
+        .context("the SNS signing key")?;
+    naming.signer = Some(Arc::new(signer));
+    Ok(naming)
 }
 
 /// Loads the queues and topics from `journal` (see `store::open`).
 pub fn open_broker(
     settings: &Messaging,
-    bound: &Bound,
+    naming: Naming,
     journal: Box<dyn MessageStore>,
     flows: Option<FlowDoor>,
 ) -> anyhow::Result<Broker> {
     Broker::open(
         journal,
         BrokerOptions {
-            naming: naming(settings, bound),
+            naming,
             allow_private_endpoints: settings.allow_private_endpoints,
             flows,
         },

@@ -300,9 +300,75 @@ def tls():
     check(sns.list_topics()["Topics"] == [{"TopicArn": topic}], "topics")
 
 
+def signatures():
+    """Signed notifications (http and the SQS envelope, SignatureVersion 1
+    and 2) and confirmations pass npm's sns-validator; a tampered one fails;
+    the UnsubscribeURL works. Run over TLS: AWS_CA_BUNDLE is the test CA."""
+    import http.server
+    import os
+    import queue
+    import ssl
+    import subprocess
+    import threading
+    import urllib.request
+
+    posts = queue.Queue()
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["content-length"]))
+            posts.put(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{server.server_port}/hook"
+    tls = ssl.create_default_context(cafile=os.environ["AWS_CA_BUNDLE"])
+    messages = []
+    for name, version in [("signed", "1"), ("signed-v2", "2")]:
+        attributes = {"SignatureVersion": version} if version == "2" else {}
+        topic = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=hook)
+        confirmation = posts.get(timeout=10)
+        check(confirmation["Type"] == "SubscriptionConfirmation", confirmation)
+        check(confirmation["SignatureVersion"] == version, confirmation)
+        urllib.request.urlopen(confirmation["SubscribeURL"], context=tls).read()
+        sns.publish(TopicArn=topic, Message=f"hello from {name}", Subject="greeting")
+        notification = posts.get(timeout=10)
+        check(notification["Message"] == f"hello from {name}", notification)
+        messages += [confirmation, notification]
+    # The envelope an SQS subscription receives is signed too.
+    url = sqs.create_queue(QueueName="signed-envelopes")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = messages[1]["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    sns.publish(TopicArn=topic, Message="to a queue")
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
+    messages.append(json.loads(got[0]["Body"]))
+    tampered = dict(messages[1], Message="hello from someone else")
+    validator = os.path.join(os.path.dirname(__file__), "..", "js", "validate_sns.js")
+    env = dict(os.environ, NODE_EXTRA_CA_CERTS=os.environ["AWS_CA_BUNDLE"])
+    out = subprocess.run(
+        ["node", validator], input=json.dumps(messages + [tampered]),
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    verdicts = out.stdout.split()
+    check(verdicts == ["valid"] * len(messages) + ["invalid"], (verdicts, out.stderr))
+    # The UnsubscribeURL works, unsigned, as AWS's does.
+    urllib.request.urlopen(messages[1]["UnsubscribeURL"], context=tls).read()
+    left = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    check([s["Protocol"] for s in left] == ["sqs"], left)
+    server.shutdown()
+
+
 CASES = {f.__name__: f for f in [
     sns_tags, filter_policies, system_attributes, queue_url_forms, fifo_batches,
     group_ids_on_standard_topics, subscriptions, attributes, error_texts, stale_receipts, tls,
+    signatures,
 ]}
 
 if __name__ == "__main__":

@@ -106,6 +106,10 @@ pub fn router(api: Arc<Api>) -> axum::Router {
 async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
     let request_id = uuid::Uuid::from_u128(fastrand::u128(..)).to_string();
     let (parts, body) = req.into_parts();
+    // The certificate SNS signatures verify against: public, unsigned.
+    if parts.method == http::Method::GET && parts.uri.path() == super::sns::signing::CERT_PATH {
+        return signing_certificate(&api);
+    }
     let target = parts
         .headers
         .get("x-amz-target")
@@ -139,8 +143,12 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
         Err(e) => return error_response(&fallback, &e, &request_id),
     };
     // SNS subscription confirmation links are followed by the subscriber
-    // unsigned: the token in the link is the credential.
-    let exempt = matches!(protocol, Protocol::SnsQuery) && action == "ConfirmSubscription";
+    // unsigned: the token in the link is the credential. So is the
+    // UnsubscribeURL of every notification (a GET naming the subscription),
+    // as AWS's are.
+    let exempt = matches!(protocol, Protocol::SnsQuery)
+        && (action == "ConfirmSubscription"
+            || (action == "Unsubscribe" && parts.method == http::Method::GET));
     if !api.secrets.is_empty() && !exempt {
         let signed = sigv4::Request {
             method: parts.method.as_str(),
@@ -290,6 +298,20 @@ fn ok_response(
         ),
     };
     respond(StatusCode::OK, content_type, body, request_id)
+}
+
+fn signing_certificate(api: &Api) -> Response {
+    let (status, body) = match &api.topics.naming().signer {
+        Some(signer) => (StatusCode::OK, signer.cert_pem().to_string()),
+        None => (StatusCode::NOT_FOUND, String::new()),
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-pem-file"),
+    );
+    response
 }
 
 fn error_response(protocol: &Protocol, e: &ApiError, request_id: &str) -> Response {

@@ -67,6 +67,7 @@ impl Broker {
         let fanout = fan_out(
             self.naming(),
             &input,
+            super::signing::signature_version(&topic.record.attributes),
             &subscriptions,
             Stamp {
                 message_id: &message_id,
@@ -260,6 +261,7 @@ pub struct Fanout {
 pub fn fan_out(
     naming: &crate::messaging::names::Naming,
     input: &PublishInput,
+    signature_version: u8,
     subscriptions: &[Subscription],
     stamp: Stamp<'_>,
     per_protocol: Option<&Map<String, Value>>,
@@ -281,11 +283,10 @@ pub fn fan_out(
             envelope(
                 naming,
                 input,
-                stamp.message_id,
+                &stamp,
                 &text,
                 &sub.record.arn,
-                stamp.seq,
-                stamp.now,
+                signature_version,
             )
         };
         match protocol {
@@ -369,12 +370,12 @@ fn attributes_document(attributes: &Attributes) -> Value {
 fn envelope(
     naming: &crate::messaging::names::Naming,
     input: &PublishInput,
-    message_id: &str,
+    stamp: &Stamp<'_>,
     text: &str,
     subscription_arn: &str,
-    seq: Option<u64>,
-    now: i64,
+    version: u8,
 ) -> String {
+    let (message_id, seq, now) = (stamp.message_id, stamp.seq, stamp.now);
     let mut o = Map::new();
     o.insert("Type".into(), "Notification".into());
     o.insert("MessageId".into(), message_id.into());
@@ -390,7 +391,6 @@ fn envelope(
     }
     o.insert("Message".into(), text.into());
     o.insert("Timestamp".into(), iso8601(now).into());
-    o.insert("SignatureVersion".into(), "1".into());
     let enc = |s: &str| {
         percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
     };
@@ -420,5 +420,6 @@ fn envelope(
             .collect();
         o.insert("MessageAttributes".into(), Value::Object(attrs));
     }
+    super::signing::sign_with(naming, &mut o, version);
     Value::Object(o).to_string()
 }

@@ -365,7 +365,8 @@ impl Broker {
             .insert(record.arn.clone(), subscription.clone());
         let mut ops = vec![Op::PutSubscription(record.clone())];
         if let Some(token) = &token {
-            ops.push(self.confirmation_delivery(&record, token));
+            let version = super::signing::signature_version(&topic.record.attributes);
+            ops.push(self.confirmation_delivery(&record, token, version));
         }
         let committed = self.journal().commit(ops);
         committed.wait().await.map_err(ApiError::internal)?;
@@ -446,8 +447,8 @@ impl Broker {
         committed.wait().await.map_err(ApiError::internal)
     }
 
-    fn confirmation_delivery(&self, record: &SubscriptionRecord, token: &str) -> Op {
-        let mut delivery = confirmation(self.naming(), record, token);
+    fn confirmation_delivery(&self, record: &SubscriptionRecord, token: &str, version: u8) -> Op {
+        let mut delivery = confirmation(self.naming(), record, token, version);
         delivery.id = self.next_seq();
         self.deliveries().add(delivery)
     }
@@ -468,10 +469,15 @@ pub fn subscribe_url(naming: &Naming, topic_arn: &str, token: &str) -> String {
 
 /// The SubscriptionConfirmation an http(s) endpoint is sent (its id is
 /// the store's to give).
-pub fn confirmation(naming: &Naming, record: &SubscriptionRecord, token: &str) -> DeliveryRecord {
+pub fn confirmation(
+    naming: &Naming,
+    record: &SubscriptionRecord,
+    token: &str,
+    version: u8,
+) -> DeliveryRecord {
     let message_id = uuid::Uuid::from_u128(fastrand::u128(..)).to_string();
     let url = subscribe_url(naming, &record.topic_arn, token);
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "Type": "SubscriptionConfirmation",
         "MessageId": message_id,
         "Token": token,
@@ -482,8 +488,10 @@ pub fn confirmation(naming: &Naming, record: &SubscriptionRecord, token: &str) -
         ),
         "SubscribeURL": url,
         "Timestamp": crate::messaging::clock::iso8601(now_ms()),
-        "SignatureVersion": "1",
     });
+    if let Some(envelope) = body.as_object_mut() {
+        super::signing::sign_with(naming, envelope, version);
+    }
     DeliveryRecord {
         id: 0,
         subscription_arn: record.arn.clone(),

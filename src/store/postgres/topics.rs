@@ -350,7 +350,9 @@ impl Topics for PgTopics {
         .await
         .map_err(pg_error)?;
         if let Some(token) = &token {
-            let delivery = confirmation(&self.naming, &record, token);
+            let version =
+                crate::messaging::sns::signing::signature_version(&topic.record.attributes);
+            let delivery = confirmation(&self.naming, &record, token, version);
             self.insert_deliveries(&tx, &[delivery]).await?;
         }
         tx.commit().await.map_err(pg_error)?;
@@ -491,6 +493,7 @@ impl Topics for PgTopics {
         let fanout = fan_out(
             &self.naming,
             &input,
+            crate::messaging::sns::signing::signature_version(&topic.record.attributes),
             &subscriptions,
             Stamp {
                 message_id: &message_id,
