@@ -44,9 +44,14 @@ fn stored(dir: &Path) -> Vec<u8> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
+    occurrences(haystack, needle) > 0
+}
+
+fn occurrences(haystack: &[u8], needle: &str) -> usize {
     haystack
         .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
+        .filter(|w| *w == needle.as_bytes())
+        .count()
 }
 
 async fn receive_one(sqs: &aws_sdk_sqs::Client, url: &str) -> aws_sdk_sqs::types::Message {
@@ -87,6 +92,34 @@ async fn sealed_queues_keep_no_plaintext_on_disk_and_survive_restart_and_rotatio
         .unwrap()
         .queue_url
         .unwrap();
+    // A queue may name its key; a key the ring does not hold is refused.
+    let pinned = sqs
+        .create_queue()
+        .queue_name("pinned")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::KmsMasterKeyId, "k2")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let refused = sqs
+        .create_queue()
+        .queue_name("unknown-key")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::KmsMasterKeyId, "k9")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        aws_sdk_sqs::error::ProvideErrorMetadata::code(&refused),
+        Some("InvalidAttributeValue")
+    );
+    sqs.send_message()
+        .queue_url(&pinned)
+        .message_body("SECRET-BODY-pinned-0c4d")
+        .send()
+        .await
+        .unwrap();
     let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
         .data_type("String")
         .string_value("SECRET-ATTRIBUTE-7f3a")
@@ -113,6 +146,9 @@ async fn sealed_queues_keep_no_plaintext_on_disk_and_survive_restart_and_rotatio
     assert!(!contains(&disk, "SECRET-BODY"));
     assert!(!contains(&disk, "SECRET-ATTRIBUTE"));
     assert!(contains(&disk, "ghseal1:k1:"));
+    // The pinned queue's message is under its own key, not the current one.
+    let under_k2 = occurrences(&disk, "ghseal1:k2:");
+    assert!(under_k2 > 0);
 
     // Rotated: new messages under k2, the old one still readable.
     with_ring(dir.path(), "k2");
@@ -135,7 +171,8 @@ async fn sealed_queues_keep_no_plaintext_on_disk_and_survive_restart_and_rotatio
     assert!(!contains(&disk, "SECRET-BODY-k1"), "old body");
     assert!(!contains(&disk, "SECRET-BODY-k2"), "new body");
     assert!(!contains(&disk, "SECRET-ATTRIBUTE"), "attribute");
-    assert!(contains(&disk, "ghseal1:k2:"));
+    // The message sent after the rotation is under k2, the new current key.
+    assert!(occurrences(&disk, "ghseal1:k2:") > under_k2);
 
     // Without the ring the sealed store does not start: it says why.
     let config = dir.path().join("gatehouse.yaml");

@@ -155,6 +155,7 @@ pub fn start(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        key_ring: settings.key_ring.clone(),
     });
     let listener = {
         let _guard = runtime.enter();

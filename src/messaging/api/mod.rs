@@ -91,6 +91,9 @@ pub struct Api {
     pub metrics: crate::listener::metrics::ListenerMetrics,
     /// Access key -> secret; empty means open (loopback only, checked by config).
     pub secrets: HashMap<String, String>,
+    /// The key ring messages are sealed with, when configured: a queue's
+    /// `KmsMasterKeyId` must name one of its keys.
+    pub key_ring: Option<crate::sealing::KeyRing>,
 }
 
 enum Protocol {
@@ -166,9 +169,10 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
         }
     }
     let result = match protocol {
-        Protocol::SqsJson | Protocol::SqsQuery => {
-            sqs::apply(api.queues.as_ref(), &action, input).await
-        }
+        Protocol::SqsJson | Protocol::SqsQuery => match check_kms_key(&api, &action, &input) {
+            Ok(()) => sqs::apply(api.queues.as_ref(), &action, input).await,
+            Err(e) => Err(e),
+        },
         Protocol::SnsQuery => sns::apply(api.topics.as_ref(), &action, input).await,
     };
     match result {
@@ -181,6 +185,32 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
             }
             error_response(&protocol, &e, &request_id)
         }
+    }
+}
+
+/// With a key ring, a queue's `KmsMasterKeyId` must name one of its keys
+/// (or `alias/aws/sqs`, the current key): refused when the queue is created
+/// or changed, rather than sealing with another key than the one named.
+fn check_kms_key(api: &Api, action: &str, input: &Value) -> Result<(), ApiError> {
+    let Some(ring) = &api.key_ring else {
+        return Ok(());
+    };
+    if !matches!(action, "CreateQueue" | "SetQueueAttributes") {
+        return Ok(());
+    }
+    let named = input
+        .get("Attributes")
+        .and_then(|a| a.get("KmsMasterKeyId"))
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty());
+    match named {
+        Some(id) if !ring.knows(id) => Err(ApiError::new(
+            ErrorKind::InvalidAttributeValue,
+            format!(
+                "Invalid value for the parameter KmsMasterKeyId: the key ring holds no key {id}."
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
