@@ -391,6 +391,11 @@ impl Queue {
         self.timers.peek().map(|Reverse((due, _))| *due)
     }
 
+    /// The queue a message was moved here from by a redrive policy.
+    pub fn origin_of(&self, seq: u64) -> Option<u64> {
+        self.origins.get(&seq).copied()
+    }
+
     /// When the oldest message still here was sent. A scan of the queue's
     /// messages: called per metrics scrape, not per request.
     pub fn oldest_sent_at(&self) -> Option<i64> {

@@ -435,6 +435,11 @@ async fn redrive(queues: &dyn Queues, source: &str, dlq: &str) {
         .unwrap()
         .is_empty());
     let dead = queues.receive(dlq, &receive_now(1)).await.unwrap();
+    // It says where it came from (DeadLetterQueueSourceArn).
+    assert_eq!(
+        dead[0].dead_letter_source.as_deref(),
+        Some(queues.naming().queue_arn(source).as_str())
+    );
     assert_eq!(bodies(&dead), ["poison"]);
     queues
         .change_visibility(dlq, &[(dead[0].receipt.clone(), 0)])

@@ -113,6 +113,19 @@ def system_attributes():
                  "ApproximateFirstReceiveTimestamp", "SequenceNumber", "MessageGroupId"]:
         check(name in attrs, (name, attrs))
     check(len(attrs["SequenceNumber"]) == 20 and attrs["SequenceNumber"].isdigit(), attrs)
+    # A message a redrive policy moved says where it came from.
+    dlq = sqs.create_queue(QueueName="sys-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    src = sqs.create_queue(
+        QueueName="sys-src",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})},
+    )["QueueUrl"]
+    src_arn = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=src, MessageBody="poison")
+    check(len(sqs.receive_message(QueueUrl=src, VisibilityTimeout=0)["Messages"]) == 1, "first receive")
+    check("Messages" not in sqs.receive_message(QueueUrl=src), "moved on the second receive")
+    moved = sqs.receive_message(QueueUrl=dlq, MessageSystemAttributeNames=["DeadLetterQueueSourceArn"])["Messages"]
+    check(moved[0]["Attributes"] == {"DeadLetterQueueSourceArn": src_arn}, moved)
 
 
 def queue_url_forms():

@@ -110,7 +110,7 @@ impl Broker {
         let max_receive = redrive
             .filter(|_| dlq.is_some())
             .map(|r| r.max_receive_count);
-        let (received, next_due, fifo) = cell.change(&self.inner.journal, |q, ops| {
+        let (received, next_due, fifo, origins) = cell.change(&self.inner.journal, |q, ops| {
             let visibility = req.visibility.unwrap_or(q.settings.visibility_timeout);
             let received = q.receive(
                 req.max,
@@ -120,7 +120,12 @@ impl Broker {
                 now,
                 ops,
             );
-            (received, q.next_due(), q.is_fifo())
+            let origins: Vec<Option<u64>> = received
+                .messages
+                .iter()
+                .map(|m| q.origin_of(m.seq))
+                .collect();
+            (received, q.next_due(), q.is_fifo(), origins)
         });
         let changed = !received.messages.is_empty() || !received.dead.is_empty();
         if let (Some(dlq), false) = (&dlq, received.dead.is_empty()) {
@@ -137,7 +142,8 @@ impl Broker {
         let deliveries = received
             .messages
             .into_iter()
-            .map(|message| Delivery {
+            .zip(origins)
+            .map(|(message, origin)| Delivery {
                 receipt: Receipt {
                     queue_id: cell.id,
                     seq: message.seq,
@@ -146,6 +152,9 @@ impl Broker {
                 .encode(),
                 message,
                 fifo,
+                dead_letter_source: origin
+                    .and_then(|id| self.queue_by_id(id))
+                    .map(|source| self.naming().queue_arn(&source.name)),
             })
             .collect();
         Ok((deliveries, next_due))

@@ -125,6 +125,9 @@ pub struct Delivery {
     pub message: Message,
     pub receipt: String,
     pub fifo: bool,
+    /// A message a redrive policy moved here: the queue it came from (the
+    /// `DeadLetterQueueSourceArn` system attribute).
+    pub dead_letter_source: Option<String>,
 }
 
 fn unix_secs() -> i64 {

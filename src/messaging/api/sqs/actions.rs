@@ -443,6 +443,9 @@ fn message_json(
             put("MessageDeduplicationId", dedup.to_string());
         }
     }
+    if let Some(source) = &d.dead_letter_source {
+        put("DeadLetterQueueSourceArn", source.clone());
+    }
     if let Some(trace) = &m.trace_header {
         put("AWSTraceHeader", trace.to_string());
     }

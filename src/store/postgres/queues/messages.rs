@@ -21,10 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::Row;
 
-const MESSAGE_COLUMNS: &str = "m.seq, m.message_id, m.body, m.attributes, m.trace_header, m.sent_at, m.group_id, m.dedup_id, m.receive_count, m.first_receive_at, m.visible_at, m.nonce";
+const MESSAGE_COLUMNS: &str = "m.seq, m.message_id, m.body, m.attributes, m.trace_header, m.sent_at, m.group_id, m.dedup_id, m.receive_count, m.first_receive_at, m.visible_at, m.nonce, m.origin";
+
+/// A message as read, with the queue a redrive policy moved it from.
+type Read = (Message, Option<i64>);
 
 /// A message row; values sealed at rest are opened with `ring`.
-fn message(row: &Row, ring: Option<&KeyRing>) -> ApiResult<Message> {
+fn message(row: &Row, ring: Option<&KeyRing>) -> ApiResult<Read> {
     let open = |stored: &str| -> ApiResult<String> {
         if !crate::sealing::is_sealed(stored) {
             return Ok(stored.to_string());
@@ -41,7 +44,7 @@ fn message(row: &Row, ring: Option<&KeyRing>) -> ApiResult<Message> {
         Some(a) => serde_json::from_value(a).unwrap_or_default(),
         None => Attributes::new(),
     };
-    Ok(Message {
+    let message = Message {
         seq: row.get::<_, i64>(0) as u64,
         id: Arc::from(row.get::<_, &str>(1)),
         body: Arc::from(open(row.get::<_, &str>(2))?),
@@ -55,7 +58,8 @@ fn message(row: &Row, ring: Option<&KeyRing>) -> ApiResult<Message> {
         visible_at: row.get(10),
         nonce: row.get::<_, i64>(11) as u64,
         stage: Stage::Inflight,
-    })
+    };
+    Ok((message, row.get(12)))
 }
 
 /// How a queue's bodies and attributes are written: sealed when the queue
@@ -92,11 +96,17 @@ impl Storing<'_> {
     }
 }
 
-/// Received messages with the handles that act on them.
-fn deliveries(queue: &QueueRow, messages: Vec<Message>) -> Vec<Delivery> {
+/// Received messages with the handles that act on them; `sources` names
+/// the queues moved messages came from.
+fn deliveries(
+    queue: &QueueRow,
+    messages: Vec<Read>,
+    sources: &HashMap<i64, String>,
+) -> Vec<Delivery> {
     messages
         .into_iter()
-        .map(|message| Delivery {
+        .map(|(message, origin)| Delivery {
+            dead_letter_source: origin.and_then(|id| sources.get(&id).cloned()),
             receipt: Receipt {
                 queue_id: queue.id as u64,
                 seq: message.seq,
@@ -125,6 +135,31 @@ fn new_nonce() -> i64 {
 }
 
 impl PgQueues {
+    /// The ARNs of the queues moved messages came from (no query when none
+    /// was moved).
+    async fn source_queues(&self, messages: &[Read]) -> ApiResult<HashMap<i64, String>> {
+        let mut ids: Vec<i64> = messages.iter().filter_map(|(_, o)| *o).collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT id, name FROM mq_queues WHERE id = ANY($1)", &[&ids])
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, i64>(0),
+                    self.naming.queue_arn(r.get::<_, &str>(1)),
+                )
+            })
+            .collect())
+    }
+
     fn storing(&self, queue: &QueueRow) -> Storing<'_> {
         Storing {
             key: self
@@ -460,7 +495,8 @@ impl PgQueues {
                 self.pg.listener().announce(dlq);
             }
         }
-        let deliveries = deliveries(queue, messages);
+        let sources = self.source_queues(&messages).await?;
+        let deliveries = deliveries(queue, messages, &sources);
         if fifo {
             if let Some(id) = &req.attempt_id {
                 self.record_attempt(queue, id, &deliveries, now).await?;
@@ -491,7 +527,7 @@ impl PgQueues {
         visibility: i64,
         dead_letter: Option<(i64, i32)>,
         now: i64,
-    ) -> ApiResult<(Vec<Message>, usize)> {
+    ) -> ApiResult<(Vec<Read>, usize)> {
         let (dlq, max_receive) = dead_letter.unwrap_or((0, 0));
         let client = self.client().await?;
         let stmt = client
@@ -533,7 +569,7 @@ impl PgQueues {
             .map_err(pg_error)?;
         // One row at least: the count of moved messages, with the
         // delivered ones (none: a row of nulls).
-        let dead = rows.first().map_or(0, |r| r.get::<_, i64>(12) as usize);
+        let dead = rows.first().map_or(0, |r| r.get::<_, i64>(13) as usize);
         let delivered = rows
             .iter()
             .filter(|r| r.get::<_, Option<i64>>(0).is_some())
@@ -553,7 +589,7 @@ impl PgQueues {
         visibility: i64,
         dead_letter: Option<(i64, i32)>,
         now: i64,
-    ) -> ApiResult<(Vec<Message>, usize)> {
+    ) -> ApiResult<(Vec<Read>, usize)> {
         let max = max.clamp(1, 10);
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
@@ -642,11 +678,11 @@ impl PgQueues {
             .await
             .map_err(pg_error)?;
         tx.commit().await.map_err(pg_error)?;
-        let mut messages: Vec<Message> = got
+        let mut messages: Vec<Read> = got
             .iter()
             .map(|r| message(r, self.ring.as_ref()))
             .collect::<ApiResult<_>>()?;
-        messages.sort_by_key(|m| deliver.iter().position(|s| *s as u64 == m.seq));
+        messages.sort_by_key(|(m, _)| deliver.iter().position(|s| *s as u64 == m.seq));
         Ok((messages, dead.len()))
     }
 
@@ -682,18 +718,19 @@ impl PgQueues {
             )
             .await
             .map_err(pg_error)?;
-        let messages: Vec<Message> = rows
+        let messages: Vec<Read> = rows
             .iter()
             .map(|r| message(r, self.ring.as_ref()))
             .collect::<ApiResult<_>>()?;
         let all_current = messages.len() == receipts.len()
             && messages
                 .iter()
-                .all(|m| receipts.contains(&(m.seq as i64, m.nonce as i64)));
+                .all(|(m, _)| receipts.contains(&(m.seq as i64, m.nonce as i64)));
         if !all_current {
             return Ok(None);
         }
-        Ok(Some(deliveries(queue, messages)))
+        let sources = self.source_queues(&messages).await?;
+        Ok(Some(deliveries(queue, messages, &sources)))
     }
 
     async fn record_attempt(
