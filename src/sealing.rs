@@ -22,6 +22,8 @@ use std::fmt;
 const PREFIX: &str = "ghseal1:";
 /// What `KmsMasterKeyId` names for SQS's own key: the ring's current key.
 pub const MANAGED_ALIAS: &str = "alias/aws/sqs";
+/// SNS's own key, on topics: the ring's current key too.
+pub const SNS_MANAGED_ALIAS: &str = "alias/aws/sns";
 
 /// The master keys, by id.
 #[derive(Clone, PartialEq, Eq)]
@@ -70,7 +72,7 @@ impl KeyRing {
 
     /// Whether `KmsMasterKeyId` may name `id`.
     pub fn knows(&self, id: &str) -> bool {
-        id == MANAGED_ALIAS || self.keys.contains_key(id)
+        id == MANAGED_ALIAS || id == SNS_MANAGED_ALIAS || self.keys.contains_key(id)
     }
 
     /// The key a queue with these attributes seals with: its

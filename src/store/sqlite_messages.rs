@@ -29,9 +29,26 @@ pub struct SqliteMessageStore {
 struct Sealer {
     ring: KeyRing,
     queue_keys: HashMap<u64, String>,
+    /// Topics with a `KmsMasterKeyId`: their pending deliveries are sealed.
+    topic_keys: HashMap<String, String>,
 }
 
 impl Sealer {
+    fn track_topic(&mut self, t: &TopicRecord) {
+        match self.ring.key_for(&t.attributes) {
+            Some(key) => self.topic_keys.insert(t.arn.clone(), key),
+            None => self.topic_keys.remove(&t.arn),
+        };
+    }
+
+    /// A pending delivery's body, sealed when its topic is (a subscription
+    /// ARN is its topic's ARN and an id).
+    fn seal_delivery(&self, subscription_arn: &str, body: &str) -> Option<String> {
+        let (topic, _) = subscription_arn.rsplit_once(':')?;
+        let key = self.topic_keys.get(topic)?;
+        Some(self.ring.seal(key, body.as_bytes()))
+    }
+
     fn track(&mut self, q: &QueueRecord) {
         match self.ring.key_for(&q.attributes) {
             Some(key) => self.queue_keys.insert(q.id, key),
@@ -87,6 +104,7 @@ impl SqliteMessageStore {
         self.sealer = ring.map(|ring| Sealer {
             ring,
             queue_keys: HashMap::new(),
+            topic_keys: HashMap::new(),
         });
         self
     }
@@ -254,12 +272,16 @@ impl MessageStore for SqliteMessageStore {
             .map_err(db)?;
         for row in rows {
             let (arn, name, attributes, tags) = row.map_err(db)?;
-            snapshot.topics.push(TopicRecord {
+            let record = TopicRecord {
                 arn,
                 name,
                 attributes: from_json(&attributes)?,
                 tags: from_json(&tags)?,
-            });
+            };
+            if let Some(sealer) = &mut self.sealer {
+                sealer.track_topic(&record);
+            }
+            snapshot.topics.push(record);
         }
         let mut stmt = c
             .prepare("SELECT arn, topic_arn, protocol, endpoint, attributes, confirm_token FROM mq_subscriptions ORDER BY rowid")
@@ -304,7 +326,11 @@ impl MessageStore for SqliteMessageStore {
                 })
             })
             .map_err(db)?;
-        snapshot.deliveries = rows.collect::<rusqlite::Result<_>>().map_err(db)?;
+        for delivery in rows {
+            let mut delivery = delivery.map_err(db)?;
+            delivery.body = unseal(self.sealer.as_ref(), delivery.body)?;
+            snapshot.deliveries.push(delivery);
+        }
         Ok(snapshot)
     }
 
@@ -443,6 +469,9 @@ fn apply_one(c: &Connection, op: &Op, sealer: Option<&mut Sealer>) -> rusqlite::
             .execute(params![*queue_id as i64, key, expires_at, message_id, *seq as i64])?;
         }
         Op::PutTopic(t) => {
+            if let Some(sealer) = sealer {
+                sealer.track_topic(t);
+            }
             c.prepare_cached(
                 "INSERT OR REPLACE INTO mq_topics (arn, name, attributes, tags) VALUES (?1, ?2, ?3, ?4)",
             )?
@@ -474,6 +503,8 @@ fn apply_one(c: &Connection, op: &Op, sealer: Option<&mut Sealer>) -> rusqlite::
             )?;
         }
         Op::PutDelivery(d) => {
+            let sealed = sealer.and_then(|s| s.seal_delivery(&d.subscription_arn, &d.body));
+            let body = sealed.as_deref().unwrap_or(&d.body);
             c.prepare_cached(
                 "INSERT OR REPLACE INTO mq_deliveries (id, subscription_arn, body, due_at, attempts, message_id, kind) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -481,7 +512,7 @@ fn apply_one(c: &Connection, op: &Op, sealer: Option<&mut Sealer>) -> rusqlite::
             .execute(params![
                 d.id as i64,
                 d.subscription_arn,
-                d.body,
+                body,
                 d.due_at,
                 d.attempts,
                 d.message_id,

@@ -173,7 +173,10 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
             Ok(()) => sqs::apply(api.queues.as_ref(), &action, input).await,
             Err(e) => Err(e),
         },
-        Protocol::SnsQuery => sns::apply(api.topics.as_ref(), &action, input).await,
+        Protocol::SnsQuery => match check_kms_key(&api, &action, &input) {
+            Ok(()) => sns::apply(api.topics.as_ref(), &action, input).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(out) => ok_response(&protocol, &action, &out, &request_id),
@@ -188,28 +191,41 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
     }
 }
 
-/// With a key ring, a queue's `KmsMasterKeyId` must name one of its keys
-/// (or `alias/aws/sqs`, the current key): refused when the queue is created
-/// or changed, rather than sealing with another key than the one named.
+/// With a key ring, a queue's or topic's `KmsMasterKeyId` must name one of
+/// its keys (or `alias/aws/sqs`/`alias/aws/sns`, the current key): refused
+/// when the queue or topic is created or changed, rather than sealing with
+/// another key than the one named.
 fn check_kms_key(api: &Api, action: &str, input: &Value) -> Result<(), ApiError> {
     let Some(ring) = &api.key_ring else {
         return Ok(());
     };
-    if !matches!(action, "CreateQueue" | "SetQueueAttributes") {
-        return Ok(());
+    let named = match action {
+        "CreateQueue" | "SetQueueAttributes" | "CreateTopic" => input
+            .get("Attributes")
+            .and_then(|a| a.get("KmsMasterKeyId"))
+            .and_then(Value::as_str),
+        "SetTopicAttributes"
+            if input.get("AttributeName").and_then(Value::as_str) == Some("KmsMasterKeyId") =>
+        {
+            input.get("AttributeValue").and_then(Value::as_str)
+        }
+        _ => None,
     }
-    let named = input
-        .get("Attributes")
-        .and_then(|a| a.get("KmsMasterKeyId"))
-        .and_then(Value::as_str)
-        .filter(|id| !id.is_empty());
+    .filter(|id| !id.is_empty());
     match named {
-        Some(id) if !ring.knows(id) => Err(ApiError::new(
-            ErrorKind::InvalidAttributeValue,
-            format!(
-                "Invalid value for the parameter KmsMasterKeyId: the key ring holds no key {id}."
-            ),
-        )),
+        Some(id) if !ring.knows(id) => Err(if action.contains("Topic") {
+            ApiError::new(
+                ErrorKind::InvalidParameter,
+                format!("Invalid parameter: KmsMasterKeyId: the key ring holds no key {id}"),
+            )
+        } else {
+            ApiError::new(
+                ErrorKind::InvalidAttributeValue,
+                format!(
+                    "Invalid value for the parameter KmsMasterKeyId: the key ring holds no key {id}."
+                ),
+            )
+        }),
         _ => Ok(()),
     }
 }
