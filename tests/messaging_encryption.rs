@@ -54,13 +54,6 @@ fn occurrences(haystack: &[u8], needle: &str) -> usize {
         .count()
 }
 
-async fn wait(posts: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
-    tokio::time::timeout(std::time::Duration::from_secs(10), posts.recv())
-        .await
-        .expect("no delivery within 10 s")
-        .unwrap()
-}
-
 async fn receive_one(sqs: &aws_sdk_sqs::Client, url: &str) -> aws_sdk_sqs::types::Message {
     let got = sqs
         .receive_message()
@@ -267,30 +260,7 @@ async fn fleet_nodes_seal_in_postgres_and_open_each_others_messages() {
 /// and is delivered intact once the endpoint recovers after a restart.
 #[tokio::test]
 async fn a_sealed_topics_pending_deliveries_hold_no_plaintext() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    let (tx, mut posts) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let refusing = Arc::new(AtomicBool::new(false));
-    let app = {
-        let refusing = refusing.clone();
-        axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |body: String| {
-                let (tx, refusing) = (tx.clone(), refusing.clone());
-                async move {
-                    let _ = tx.send(body);
-                    if refusing.load(Ordering::SeqCst) {
-                        http::StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        http::StatusCode::OK
-                    }
-                }
-            }),
-        )
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut hook = common::hook::start("/hook", 0).await;
     let gh = Gatehouse::start_with("messaging", options(), |dir: &Path| with_ring(dir, "k1"));
     let sns = aws::sns(&gh);
     let refused = sns
@@ -317,7 +287,7 @@ async fn a_sealed_topics_pending_deliveries_hold_no_plaintext() {
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("http")
-        .endpoint(&hook)
+        .endpoint(&hook.url)
         // Retries a second apart, so the test need not wait SNS's 20 s.
         .attributes(
             "DeliveryPolicy",
@@ -326,14 +296,14 @@ async fn a_sealed_topics_pending_deliveries_hold_no_plaintext() {
         .send()
         .await
         .unwrap();
-    let confirmation: serde_json::Value = serde_json::from_str(&wait(&mut posts).await).unwrap();
+    let (_, confirmation) = hook.next().await;
     sns.confirm_subscription()
         .topic_arn(&topic)
         .token(confirmation["Token"].as_str().unwrap())
         .send()
         .await
         .unwrap();
-    refusing.store(true, Ordering::SeqCst);
+    hook.refuse(usize::MAX);
     sns.publish()
         .topic_arn(&topic)
         .message("SECRET-NOTIFICATION-51aa")
@@ -341,13 +311,15 @@ async fn a_sealed_topics_pending_deliveries_hold_no_plaintext() {
         .await
         .unwrap();
     // The first attempt failed: the delivery is pending.
-    assert!(wait(&mut posts).await.contains("SECRET-NOTIFICATION-51aa"));
+    assert_eq!(hook.next().await.1["Message"], "SECRET-NOTIFICATION-51aa");
     let dir = gh.stop();
     assert!(!contains(&stored(dir.path()), "SECRET-NOTIFICATION"));
+    // What arrives from now on was read back from the disk.
+    hook.drain();
     // After a restart the pending delivery opens and reaches the endpoint.
-    refusing.store(false, Ordering::SeqCst);
+    hook.refuse(0);
     let gh = Gatehouse::launch(dir, &options());
-    let delivered: serde_json::Value = serde_json::from_str(&wait(&mut posts).await).unwrap();
+    let (_, delivered) = hook.next().await;
     assert_eq!(delivered["Message"], "SECRET-NOTIFICATION-51aa");
     drop(gh);
 }

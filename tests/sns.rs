@@ -5,12 +5,8 @@
 mod common;
 
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
-use common::{aws, Gatehouse};
+use common::{aws, hook, Gatehouse};
 use serde_json::Value;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::mpsc;
 
 fn start() -> Gatehouse {
     Gatehouse::start("messaging", &[])
@@ -405,49 +401,6 @@ async fn fifo_topics_deliver_in_order_to_fifo_queues() {
     );
 }
 
-/// An HTTP receiver that fails the first `failures` posts with 500.
-struct Receiver {
-    url: String,
-    posts: mpsc::UnboundedReceiver<(http::HeaderMap, String)>,
-}
-
-async fn receiver(path: &str, failures: usize) -> Receiver {
-    let (tx, posts) = mpsc::unbounded_channel();
-    let remaining = Arc::new(AtomicUsize::new(failures));
-    let app = axum::Router::new().route(
-        path,
-        axum::routing::post(move |headers: http::HeaderMap, body: String| {
-            let (tx, remaining) = (tx.clone(), remaining.clone());
-            async move {
-                let _ = tx.send((headers, body));
-                let fail = remaining
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok();
-                if fail {
-                    http::StatusCode::INTERNAL_SERVER_ERROR
-                } else {
-                    http::StatusCode::OK
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}{path}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver { url, posts }
-}
-
-async fn next_post(r: &mut Receiver) -> (http::HeaderMap, Value) {
-    let (headers, body) = tokio::time::timeout(Duration::from_secs(10), r.posts.recv())
-        .await
-        .expect("no delivery within 10 s")
-        .unwrap();
-    (
-        headers,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
-}
-
 #[tokio::test]
 async fn http_subscriptions_confirm_retry_and_dead_letter() {
     let gh = start();
@@ -460,7 +413,7 @@ async fn http_subscriptions_confirm_retry_and_dead_letter() {
         .unwrap()
         .topic_arn
         .unwrap();
-    let mut hook = receiver("/hook", 2).await;
+    let mut hook = hook::start("/hook", 2).await;
     let pending = sns
         .subscribe()
         .topic_arn(&topic)
@@ -480,7 +433,7 @@ async fn http_subscriptions_confirm_retry_and_dead_letter() {
     // The confirmation fails twice (500) and is retried.
     let mut confirmation = None;
     for _ in 0..3 {
-        let (headers, body) = next_post(&mut hook).await;
+        let (headers, body) = hook.next().await;
         assert_eq!(
             headers["x-amz-sns-message-type"],
             "SubscriptionConfirmation"
@@ -515,7 +468,7 @@ async fn http_subscriptions_confirm_retry_and_dead_letter() {
         .send()
         .await
         .unwrap();
-    let (headers, body) = next_post(&mut hook).await;
+    let (headers, body) = hook.next().await;
     assert_eq!(headers["x-amz-sns-message-type"], "Notification");
     assert_eq!(headers["x-amz-sns-topic-arn"], topic.as_str());
     assert_eq!(
@@ -526,7 +479,7 @@ async fn http_subscriptions_confirm_retry_and_dead_letter() {
 
     // An endpoint that always fails: one retry, then the dead-letter queue.
     let (dlq_url, dlq_arn) = queue(&gh, "hook-dlq").await;
-    let mut broken = receiver("/broken", usize::MAX).await;
+    let mut broken = hook::start("/broken", usize::MAX).await;
     let sub = sns
         .subscribe()
         .topic_arn(&topic)
@@ -546,7 +499,7 @@ async fn http_subscriptions_confirm_retry_and_dead_letter() {
         .unwrap()
         .subscription_arn
         .unwrap();
-    let (_, confirmation) = next_post(&mut broken).await;
+    let (_, confirmation) = broken.next().await;
     sns.confirm_subscription()
         .topic_arn(&topic)
         .token(confirmation["Token"].as_str().unwrap())
@@ -573,7 +526,7 @@ async fn http_subscriptions_confirm_retry_and_dead_letter() {
     let envelope: Value = serde_json::from_str(&dead[0]).unwrap();
     assert_eq!(envelope["Message"], "doomed");
     // The healthy hook got it once.
-    let (_, body) = next_post(&mut hook).await;
+    let (_, body) = hook.next().await;
     assert_eq!(body["Message"], "doomed");
 }
 

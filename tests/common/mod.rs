@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod fleet;
 pub mod flows;
+pub mod hook;
 pub mod moto;
 pub mod pki;
 pub mod saas;

@@ -8,31 +8,10 @@ import hashlib
 import json
 import sys
 
-import boto3
-from botocore.exceptions import ClientError
+from aws_clients import check, clients, error
 
 ENDPOINT = sys.argv[1]
-KW = dict(
-    endpoint_url=ENDPOINT,
-    region_name="us-east-1",
-    aws_access_key_id="AKIDGATEHOUSETEST",
-    aws_secret_access_key="test-secret-not-for-production",
-)
-sqs = boto3.client("sqs", **KW)
-sns = boto3.client("sns", **KW)
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def error(call):
-    try:
-        call()
-    except ClientError as e:
-        return e.response["Error"]["Code"], e.response["Error"]["Message"]
-    raise AssertionError("no error")
+sqs, sns = clients(ENDPOINT)
 
 
 def sns_tags():

@@ -10,31 +10,10 @@ import os
 import subprocess
 import sys
 
-import boto3
-from botocore.exceptions import ClientError
+from aws_clients import ACCESS_KEY, SECRET, check, clients, error_code
 
 ENDPOINT = sys.argv[1]
-KW = dict(
-    endpoint_url=ENDPOINT,
-    region_name="us-east-1",
-    aws_access_key_id="AKIDGATEHOUSETEST",
-    aws_secret_access_key="test-secret-not-for-production",
-)
-sqs = boto3.client("sqs", **KW)
-sns = boto3.client("sns", **KW)
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def error_code(call):
-    try:
-        call()
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    raise AssertionError("no error")
+sqs, sns = clients(ENDPOINT)
 
 
 # SQS: send with attributes, receive (botocore verifies both digests), delete.
@@ -101,8 +80,8 @@ check(error_code(lambda: sns.get_topic_attributes(TopicArn=topic + "-missing")) 
 # The AWS CLI, as a user would run it.
 env = dict(
     os.environ,
-    AWS_ACCESS_KEY_ID=KW["aws_access_key_id"],
-    AWS_SECRET_ACCESS_KEY=KW["aws_secret_access_key"],
+    AWS_ACCESS_KEY_ID=ACCESS_KEY,
+    AWS_SECRET_ACCESS_KEY=SECRET,
     AWS_DEFAULT_REGION="us-east-1",
 )
 

@@ -47,6 +47,17 @@ pub struct PgQueues {
 
 const QUEUE_CACHE_TTL: Duration = Duration::from_secs(1);
 
+/// A queue's visible, in-flight and delayed counts and its oldest send time
+/// (`$2` is now), for GetQueueAttributes and the depth metrics alike.
+macro_rules! depth_columns {
+    () => {
+        "count(m.seq) FILTER (WHERE m.visible_at <= $2),
+         count(m.seq) FILTER (WHERE m.visible_at > $2 AND m.receive_count > 0),
+         count(m.seq) FILTER (WHERE m.visible_at > $2 AND m.receive_count = 0),
+         min(m.sent_at)"
+    };
+}
+
 /// A queue as operations need it.
 #[derive(Debug, Clone)]
 struct QueueRow {
@@ -264,12 +275,12 @@ impl Queues for PgQueues {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT count(m.seq) FILTER (WHERE m.visible_at <= $2),
-                   count(m.seq) FILTER (WHERE m.visible_at > $2 AND m.receive_count > 0),
-                   count(m.seq) FILTER (WHERE m.visible_at > $2 AND m.receive_count = 0),
-                   min(m.sent_at)
-                 FROM mq_queues q LEFT JOIN mq_messages m ON m.queue_id = q.id
-                 WHERE q.name = $1 GROUP BY q.id",
+                concat!(
+                    "SELECT ",
+                    depth_columns!(),
+                    " FROM mq_queues q LEFT JOIN mq_messages m ON m.queue_id = q.id
+                      WHERE q.name = $1 GROUP BY q.id"
+                ),
                 &[&name, &now_ms()],
             )
             .await
@@ -296,12 +307,12 @@ impl Queues for PgQueues {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT q.attributes, q.created_at, q.modified_at,
-                   count(m.seq) FILTER (WHERE m.visible_at <= $2),
-                   count(m.seq) FILTER (WHERE m.visible_at > $2 AND m.receive_count > 0),
-                   count(m.seq) FILTER (WHERE m.visible_at > $2 AND m.receive_count = 0)
-                 FROM mq_queues q LEFT JOIN mq_messages m ON m.queue_id = q.id
-                 WHERE q.name = $1 GROUP BY q.id",
+                concat!(
+                    "SELECT q.attributes, q.created_at, q.modified_at, ",
+                    depth_columns!(),
+                    " FROM mq_queues q LEFT JOIN mq_messages m ON m.queue_id = q.id
+                      WHERE q.name = $1 GROUP BY q.id"
+                ),
                 &[&name, &now_ms()],
             )
             .await
