@@ -199,7 +199,10 @@ async fn fleet_nodes_seal_in_postgres_and_open_each_others_messages() {
     let fleet = common::fleet::Fleet::start_with(2, "sealed", |dir: &Path| {
         let config = dir.join("gatehouse.yaml");
         let text = std::fs::read_to_string(&config).unwrap();
-        let ring = format!("  encryption:\n    current_key: k1\n    keys:\n      k1: {K1}\n");
+        // (The test's webhook endpoint is on 127.0.0.1.)
+        let ring = format!(
+            "  allow_private_endpoints: true\n  encryption:\n    current_key: k1\n    keys:\n      k1: {K1}\n"
+        );
         std::fs::write(&config, format!("{text}{ring}")).unwrap();
     });
     let (a, b) = (aws::sqs(fleet.node(0)), aws::sqs(fleet.node(1)));
@@ -251,6 +254,69 @@ async fn fleet_nodes_seal_in_postgres_and_open_each_others_messages() {
     assert_eq!(
         got.message_attributes.unwrap()["note"].string_value(),
         Some("SECRET-FLEET-ATTRIBUTE-8b20")
+    );
+
+    // A sealed topic's pending deliveries are sealed in PostgreSQL too.
+    let mut hook = common::hook::start("/hook", 0).await;
+    let sns = aws::sns(fleet.node(0));
+    let topic = sns
+        .create_topic()
+        .name("sealed-events")
+        .attributes("KmsMasterKeyId", "k1")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("http")
+        .endpoint(&hook.url)
+        .attributes(
+            "DeliveryPolicy",
+            r#"{"healthyRetryPolicy":{"numRetries":30,"minDelayTarget":1,"maxDelayTarget":1}}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_, confirmation) = hook.next().await;
+    sns.confirm_subscription()
+        .topic_arn(&topic)
+        .token(confirmation["Token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    hook.refuse(usize::MAX);
+    sns.publish()
+        .topic_arn(&topic)
+        .message("SECRET-FLEET-NOTIFICATION-77d1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        hook.next().await.1["Message"],
+        "SECRET-FLEET-NOTIFICATION-77d1"
+    );
+    let pending = pg
+        .query(
+            &format!("SELECT body FROM {}.mq_deliveries", fleet.schema),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(!pending.is_empty());
+    for row in &pending {
+        let body: String = row.get(0);
+        assert!(
+            body.starts_with("ghseal1:k1:") && !body.contains("SECRET"),
+            "{body}"
+        );
+    }
+    hook.refuse(0);
+    hook.drain();
+    assert_eq!(
+        hook.next().await.1["Message"],
+        "SECRET-FLEET-NOTIFICATION-77d1"
     );
     fleet.drop_schema().await;
 }

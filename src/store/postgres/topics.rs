@@ -37,6 +37,8 @@ pub struct PgTopics {
     naming: Naming,
     allow_private: bool,
     flows: Option<FlowDoor>,
+    /// Seals the pending deliveries of topics with a KmsMasterKeyId.
+    ring: Option<crate::sealing::KeyRing>,
 }
 
 fn topic_of(row: &Row) -> Topic {
@@ -65,16 +67,26 @@ fn subscription_of(row: &Row) -> Subscription {
     })
 }
 
-fn delivery_of(row: &Row) -> DeliveryRecord {
-    DeliveryRecord {
+/// A pending delivery; a sealed body is opened with `ring`.
+fn delivery_of(row: &Row, ring: Option<&crate::sealing::KeyRing>) -> ApiResult<DeliveryRecord> {
+    let stored: String = row.get(2);
+    let body = if crate::sealing::is_sealed(&stored) {
+        let ring = ring.ok_or_else(|| {
+            ApiError::internal("a delivery is sealed and messaging.encryption is not configured")
+        })?;
+        ring.open(&stored).map_err(ApiError::internal)?
+    } else {
+        stored
+    };
+    Ok(DeliveryRecord {
         id: row.get::<_, i64>(0) as u64,
         subscription_arn: row.get(1),
-        body: row.get(2),
+        body,
         due_at: row.get(3),
         attempts: row.get::<_, i32>(4).max(0) as u32,
         message_id: row.get(5),
         kind: row.get(6),
-    }
+    })
 }
 
 impl PgTopics {
@@ -82,6 +94,7 @@ impl PgTopics {
         PgTopics {
             pg: queues.postgres().clone(),
             naming: queues.naming().clone(),
+            ring: queues.key_ring().cloned(),
             queues,
             allow_private,
             flows,
@@ -96,15 +109,27 @@ impl PgTopics {
         &self,
         client: &impl deadpool_postgres::GenericClient,
         deliveries: &[DeliveryRecord],
+        topic: &TopicRecord,
     ) -> ApiResult<()> {
         if deliveries.is_empty() {
             return Ok(());
         }
+        // A topic with a KmsMasterKeyId keeps its pending deliveries sealed.
+        let key = self
+            .ring
+            .as_ref()
+            .and_then(|ring| Some((ring, ring.key_for(&topic.attributes)?)));
         let subs: Vec<&str> = deliveries
             .iter()
             .map(|d| d.subscription_arn.as_str())
             .collect();
-        let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
+        let bodies: Vec<String> = deliveries
+            .iter()
+            .map(|d| match &key {
+                Some((ring, key)) => ring.seal(key, d.body.as_bytes()),
+                None => d.body.clone(),
+            })
+            .collect();
         let due: Vec<i64> = deliveries.iter().map(|d| d.due_at).collect();
         let ids: Vec<&str> = deliveries.iter().map(|d| d.message_id.as_str()).collect();
         let kinds: Vec<&str> = deliveries.iter().map(|d| d.kind.as_str()).collect();
@@ -353,7 +378,8 @@ impl Topics for PgTopics {
             let version =
                 crate::messaging::sns::signing::signature_version(&topic.record.attributes);
             let delivery = confirmation(&self.naming, &record, token, version);
-            self.insert_deliveries(&tx, &[delivery]).await?;
+            self.insert_deliveries(&tx, &[delivery], &topic.record)
+                .await?;
         }
         tx.commit().await.map_err(pg_error)?;
         self.pg.listener().announce(OUTBOX);
@@ -520,7 +546,8 @@ impl Topics for PgTopics {
             .inc();
         if !fanout.deliveries.is_empty() {
             let client = self.client().await?;
-            self.insert_deliveries(&client, &fanout.deliveries).await?;
+            self.insert_deliveries(&client, &fanout.deliveries, &topic.record)
+                .await?;
             self.pg.listener().announce(OUTBOX);
         }
         Ok(Published {
@@ -575,7 +602,12 @@ impl Outbox for PgTopics {
             .await
             .map_err(pg_error)?
             .get(0);
-        Ok((rows.iter().map(delivery_of).collect(), next))
+        let ring = self.ring.as_ref();
+        let due = rows
+            .iter()
+            .map(|r| delivery_of(r, ring))
+            .collect::<ApiResult<_>>()?;
+        Ok((due, next))
     }
 
     async fn retry(&self, record: DeliveryRecord) -> ApiResult<()> {

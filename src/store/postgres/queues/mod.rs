@@ -82,6 +82,11 @@ impl PgQueues {
         }
     }
 
+    /// The ring messages are sealed with, if any (topics seal with it too).
+    pub fn key_ring(&self) -> Option<&crate::sealing::KeyRing> {
+        self.ring.as_ref()
+    }
+
     /// Seals messages of queues with SqsManagedSseEnabled or KmsMasterKeyId
     /// with `ring`, and opens sealed ones.
     pub fn sealing_with(mut self, ring: Option<crate::sealing::KeyRing>) -> PgQueues {
