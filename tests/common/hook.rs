@@ -58,9 +58,15 @@ impl Hook {
 
     /// The next post: its headers and body (JSON when it parses).
     pub async fn next(&mut self) -> (http::HeaderMap, Value) {
-        let (headers, body) = tokio::time::timeout(Duration::from_secs(10), self.posts.recv())
+        self.next_within(Duration::from_secs(10)).await
+    }
+
+    /// `next`, waiting up to `limit` (a fleet's deliveries take a claim
+    /// round trip through PostgreSQL, slow on a loaded machine).
+    pub async fn next_within(&mut self, limit: Duration) -> (http::HeaderMap, Value) {
+        let (headers, body) = tokio::time::timeout(limit, self.posts.recv())
             .await
-            .expect("no delivery within 10 s")
+            .unwrap_or_else(|_| panic!("no delivery within {limit:?}"))
             .unwrap();
         (
             headers,
