@@ -88,13 +88,13 @@ impl KeyRing {
         }
     }
 
+    /// Seals under `key_id` (the current key when the ring lacks it:
+    /// `key_for` only names keys it holds).
     pub fn seal(&self, key_id: &str, plaintext: &[u8]) -> String {
-        let master = self.keys.get(key_id).unwrap_or(&self.keys[&self.current]);
-        let key_id = if self.keys.contains_key(key_id) {
-            key_id
-        } else {
-            &self.current
-        };
+        let (key_id, master) = self
+            .keys
+            .get_key_value(key_id)
+            .unwrap_or_else(|| (&self.current, &self.keys[&self.current]));
         let mut data_key = [0u8; 32];
         fill(&mut data_key);
         format!(

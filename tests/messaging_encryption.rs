@@ -269,24 +269,7 @@ async fn fleet_nodes_seal_in_postgres_and_open_each_others_messages() {
         .unwrap()
         .topic_arn
         .unwrap();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("http")
-        .endpoint(&hook.url)
-        .attributes(
-            "DeliveryPolicy",
-            r#"{"healthyRetryPolicy":{"numRetries":30,"minDelayTarget":1,"maxDelayTarget":1}}"#,
-        )
-        .send()
-        .await
-        .unwrap();
-    let (_, confirmation) = hook.next_within(slow).await;
-    sns.confirm_subscription()
-        .topic_arn(&topic)
-        .token(confirmation["Token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    hook.subscribe_confirmed(&sns, &topic, slow).await;
     hook.refuse(usize::MAX);
     sns.publish()
         .topic_arn(&topic)
@@ -347,25 +330,8 @@ async fn a_sealed_topics_pending_deliveries_hold_no_plaintext() {
         .unwrap()
         .topic_arn
         .unwrap();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("http")
-        .endpoint(&hook.url)
-        // Retries a second apart, so the test need not wait SNS's 20 s.
-        .attributes(
-            "DeliveryPolicy",
-            r#"{"healthyRetryPolicy":{"numRetries":30,"minDelayTarget":1,"maxDelayTarget":1}}"#,
-        )
-        .send()
-        .await
-        .unwrap();
-    let (_, confirmation) = hook.next().await;
-    sns.confirm_subscription()
-        .topic_arn(&topic)
-        .token(confirmation["Token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    hook.subscribe_confirmed(&sns, &topic, std::time::Duration::from_secs(10))
+        .await;
     hook.refuse(usize::MAX);
     sns.publish()
         .topic_arn(&topic)

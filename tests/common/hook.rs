@@ -51,6 +51,35 @@ impl Hook {
         self.failures.store(n, Ordering::SeqCst);
     }
 
+    /// Subscribes this endpoint to `topic` with retries a second apart (so
+    /// tests need not wait SNS's 20 s), and confirms the subscription with
+    /// the token the confirmation brings.
+    pub async fn subscribe_confirmed(
+        &mut self,
+        sns: &aws_sdk_sns::Client,
+        topic: &str,
+        limit: Duration,
+    ) {
+        sns.subscribe()
+            .topic_arn(topic)
+            .protocol("http")
+            .endpoint(&self.url)
+            .attributes(
+                "DeliveryPolicy",
+                r#"{"healthyRetryPolicy":{"numRetries":30,"minDelayTarget":1,"maxDelayTarget":1}}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        let (_, confirmation) = self.next_within(limit).await;
+        sns.confirm_subscription()
+            .topic_arn(topic)
+            .token(confirmation["Token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Forgets the posts received so far.
     pub fn drain(&mut self) {
         while self.posts.try_recv().is_ok() {}
