@@ -27,6 +27,8 @@
 //! - `keys`: API key records and new keys; `hex`: hex and SHA-256;
 //!   `secret`: constant-time comparison; `sealing`: the key ring and
 //!   AES-256-GCM envelopes for messages at rest (a leaf, config checks keys)
+//! - `iam`: IAM policy documents and their evaluation, for queue and topic
+//!   access policies (a leaf: config checks identity policies)
 
 pub mod admin;
 pub mod bench;
@@ -35,6 +37,7 @@ pub mod config;
 pub mod flows;
 pub mod gateway;
 pub mod hex;
+pub mod iam;
 pub mod keys;
 pub mod listener;
 pub mod logging;

@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::pki::Ca;
+use common::python::{https_url, run_case, start_tls};
 use common::Gatehouse;
 use std::path::Path;
-use std::process::Command;
 
 fn case(name: &str) {
     let gh = Gatehouse::start("messaging", &[]);
@@ -16,23 +15,7 @@ fn case(name: &str) {
 }
 
 fn run(name: &str, endpoint: &str, env: &[(&str, &Path)]) {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/aws_documented.py"
-    );
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(endpoint)
-        .arg(name)
-        .envs(env.iter().copied())
-        .output()
-        .expect("python3 must be installed (.ci/setup installs boto3)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("ok"),
-        "{name} failed:\n{stdout}\n{stderr}"
-    );
+    run_case("aws_documented.py", name, endpoint, env);
 }
 
 /// TagResource/UntagResource answer `<...Result/>` (botocore needs it); the
@@ -103,33 +86,13 @@ fn stale_receipt_handles_act_as_sqs_does() {
     case("stale_receipts");
 }
 
-/// The messaging fixture with `messaging.tls` on and a certificate from a
-/// fresh test CA; the CA in a file, for AWS_CA_BUNDLE.
-fn start_tls() -> (Gatehouse, tempfile::NamedTempFile) {
-    let ca = Ca::new("Messaging Test CA");
-    let leaf = ca.server(&["localhost", "127.0.0.1"]);
-    let gh = Gatehouse::start_with("messaging", Default::default(), |dir: &Path| {
-        let certs = dir.join("certs");
-        std::fs::create_dir_all(&certs).unwrap();
-        std::fs::write(certs.join("messaging.crt"), &leaf.cert_pem).unwrap();
-        std::fs::write(certs.join("messaging.key"), &leaf.key_pem).unwrap();
-        let config = dir.join("gatehouse.yaml");
-        let text = std::fs::read_to_string(&config).unwrap();
-        let text = text.replace("messaging:\n", "messaging:\n  tls: true\n");
-        std::fs::write(&config, text).unwrap();
-    });
-    let bundle = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(bundle.path(), ca.pem()).unwrap();
-    (gh, bundle)
-}
-
 /// `messaging.tls: true` serves the API over TLS with the certificates in
 /// `certs/`: boto3 verifies the certificate against the test CA and gets
 /// https:// queue URLs; a plain-HTTP request gets no answer.
 #[tokio::test]
 async fn the_messaging_api_serves_tls_with_the_certs_folder() {
-    let (gh, bundle) = start_tls();
-    let endpoint = gh.messaging_url().replacen("http://", "https://", 1);
+    let (gh, bundle) = start_tls("messaging");
+    let endpoint = https_url(&gh);
     run("tls", &endpoint, &[("AWS_CA_BUNDLE", bundle.path())]);
     let plain = reqwest::Client::new()
         .post(gh.messaging_url())
@@ -152,7 +115,7 @@ fn sns_signatures_pass_a_real_validator() {
         eprintln!("skipped: npm's sns-validator is not installed (.ci/setup installs it)");
         return;
     }
-    let (gh, bundle) = start_tls();
-    let endpoint = gh.messaging_url().replacen("http://", "https://", 1);
+    let (gh, bundle) = start_tls("messaging");
+    let endpoint = https_url(&gh);
     run("signatures", &endpoint, &[("AWS_CA_BUNDLE", bundle.path())]);
 }

@@ -3,7 +3,7 @@
 //! applies.
 
 use super::diagnostics::Reporter;
-use super::model::{DeclaredQueue, DeclaredSubscription, DeclaredTopic, Messaging};
+use super::model::{AccessKey, DeclaredQueue, DeclaredSubscription, DeclaredTopic, Messaging};
 use super::queue_settings as settings;
 use super::raw::MessagingRaw;
 use super::validate::socket_addr;
@@ -58,18 +58,45 @@ pub fn messaging(raw: Option<&MessagingRaw>, r: &mut Reporter) -> Option<Messagi
     }
     let mut access_keys = BTreeMap::new();
     for (i, key) in raw.access_keys.iter().enumerate() {
+        let path = format!("messaging.access_keys[{i}]");
         if key.id.is_empty() || key.secret.is_empty() {
+            r.error(&path, "`id` and `secret` must not be empty");
+        }
+        let key_account = key.account_id.clone().unwrap_or_else(|| account_id.clone());
+        if !crate::iam::policy::is_account_id(&key_account) {
             r.error(
-                &format!("messaging.access_keys[{i}]"),
-                "`id` and `secret` must not be empty",
+                &format!("{path}.account_id"),
+                format!("bad account id `{key_account}`: 12 digits"),
             );
         }
-        if access_keys
-            .insert(key.id.clone(), key.secret.clone())
-            .is_some()
+        let user = key.user.clone().unwrap_or_else(|| key.id.clone());
+        if user.is_empty()
+            || user.len() > 64
+            || !user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
         {
             r.error(
-                &format!("messaging.access_keys[{i}].id"),
+                &format!("{path}.user"),
+                format!("bad user name `{user}`: up to 64 letters, digits and +=,.@_-"),
+            );
+        }
+        let policy = key.policy.as_ref().map(|p| match p {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        });
+        if let Some(Err(why)) = policy.as_deref().map(crate::iam::Policy::parse) {
+            r.error(&format!("{path}.policy"), why);
+        }
+        let entry = AccessKey {
+            secret: key.secret.clone(),
+            account_id: key_account,
+            user,
+            policy,
+        };
+        if access_keys.insert(key.id.clone(), entry).is_some() {
+            r.error(
+                &format!("{path}.id"),
                 format!("duplicate access key `{}`", key.id),
             );
         }

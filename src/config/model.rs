@@ -57,8 +57,9 @@ pub struct Messaging {
     pub allow_private_endpoints: bool,
     /// `None`: a share of the descriptor limit.
     pub max_connections: Option<usize>,
-    /// Access key id -> secret. Empty: open (loopback only).
-    pub access_keys: BTreeMap<String, String>,
+    /// Access key id -> its secret and principal. Empty: open (loopback
+    /// only).
+    pub access_keys: BTreeMap<String, AccessKey>,
     /// TLS with the certificates in `certs/`.
     pub tls: bool,
     /// Seals message bodies and attributes at rest (queues with
@@ -66,6 +67,17 @@ pub struct Messaging {
     pub key_ring: Option<crate::sealing::KeyRing>,
     pub queues: Vec<DeclaredQueue>,
     pub topics: Vec<DeclaredTopic>,
+}
+
+/// A messaging access key: the secret its SigV4 signatures use, and the
+/// principal its requests act for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub secret: String,
+    pub account_id: String,
+    pub user: String,
+    /// The identity policy, checked when loaded (JSON text).
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

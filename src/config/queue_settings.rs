@@ -197,7 +197,11 @@ pub fn check(name: &str, value: &str, fifo: bool, creating: bool) -> Result<(), 
             })?;
         }
         "Policy" if !value.is_empty() => {
-            serde_json::from_str::<serde_json::Value>(value).map_err(|_| invalid())?;
+            crate::iam::Policy::parse(value).map_err(|why| {
+                SettingError::InvalidValue(format!(
+                    "Invalid value for the parameter Policy. Reason: {why}."
+                ))
+            })?;
         }
         _ => {}
     }

@@ -190,6 +190,16 @@ pub struct AccessKeyRaw {
     pub id: String,
     /// Use `${ENV}`.
     pub secret: String,
+    /// The key's account (12 digits). Default: `messaging.account_id`, the
+    /// account owning every queue and topic; another account's key reaches
+    /// only what resource policies grant it.
+    pub account_id: Option<String>,
+    /// The IAM user the key belongs to: its principal is
+    /// `arn:aws:iam::ACCOUNT:user/USER`. Default: the key id.
+    pub user: Option<String>,
+    /// An identity policy (IAM JSON, written as YAML or a JSON string)
+    /// limiting what the key may do. Default: anything its account may.
+    pub policy: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -17,6 +17,14 @@ use tokio::net::TcpListener;
 /// hyper refuses a read buffer smaller than this.
 const MIN_BUF: usize = 8192;
 
+/// The connection a request arrived on, in every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: std::net::SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
@@ -45,6 +53,10 @@ pub async fn serve(
                 Err(why) => return refuse(tcp, why).await,
             };
             let idle = slot.idle();
+            let router = router.layer(axum::Extension(Peer {
+                addr: peer,
+                tls: tls.is_some(),
+            }));
             match tls {
                 None => serve_http(TokioIo::new(tcp), router, &limits, idle).await,
                 Some(acceptor) => {

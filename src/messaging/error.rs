@@ -23,6 +23,8 @@ pub enum ErrorKind {
     BatchRequestTooLong,
     PurgeQueueInProgress,
     UnsupportedOperation,
+    /// AddPermission with more actions than a statement may hold.
+    OverLimit,
     ResourceNotFound,
     // Shared by both services
     InvalidParameterValue,
@@ -37,6 +39,8 @@ pub enum ErrorKind {
     IncompleteSignature,
     SignatureDoesNotMatch,
     RequestExpired,
+    /// SQS's refusal by access policy (SNS says AuthorizationError).
+    AccessDenied,
     // SNS
     NotFound,
     InvalidParameter,
@@ -99,6 +103,7 @@ impl ApiError {
             | IncompleteSignature
             | SignatureDoesNotMatch
             | RequestExpired
+            | AccessDenied
             | AuthorizationError => 403,
             NotFound => 404,
             RequestTooLarge => 413,
@@ -127,6 +132,7 @@ impl ApiError {
             BatchRequestTooLong => "BatchRequestTooLong",
             PurgeQueueInProgress => "PurgeQueueInProgress",
             UnsupportedOperation => "UnsupportedOperation",
+            OverLimit => "OverLimit",
             ResourceNotFound => "ResourceNotFoundException",
             InvalidParameterValue => "InvalidParameterValue",
             MissingParameter => "MissingParameter",
@@ -139,6 +145,7 @@ impl ApiError {
             IncompleteSignature => "IncompleteSignature",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
             RequestExpired => "RequestExpired",
+            AccessDenied => "AccessDenied",
             NotFound => "NotFound",
             InvalidParameter => "InvalidParameter",
             AuthorizationError => "AuthorizationError",

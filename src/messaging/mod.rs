@@ -2,7 +2,8 @@
 //! unmodified. `design.md` explains the state, the journal and the invariants.
 //!
 //! Module map, from the wire inward:
-//! - `api`: the listener; SQS JSON and Query, SNS Query; SigV4 (`sigv4`)
+//! - `api`: the listener; SQS JSON and Query, SNS Query; SigV4 (`sigv4`);
+//!   `access`: access keys' principals against queue and topic policies
 //! - `queues`: the queue seam (every SQS operation); `pubsub`: the SNS
 //!   seams (topics, subscriptions, publishing; the delivery outbox). The
 //!   broker implements them; `queues_conformance` and `pubsub_conformance`
@@ -20,6 +21,7 @@
 //! - `metrics`: Prometheus counters where messages move, depth gauges per
 //!   scrape
 
+pub mod access;
 pub mod api;
 pub mod broker;
 pub mod clock;

@@ -57,12 +57,75 @@ async fn claim(outbox: &dyn Outbox, at: i64, kind: &str) -> Vec<DeliveryRecord> 
     claimed.into_iter().filter(|d| d.kind == kind).collect()
 }
 
+/// A queue with an access policy takes only the topics it allows
+/// (`aws:SourceArn`); `Queues::policy` reads it back; without one, its own
+/// account's topics deliver.
+async fn queue_policies(topics: &dyn Topics, queues: &dyn Queues, prefix: &str) {
+    let name = format!("{prefix}-guarded");
+    let topic = topics
+        .create_topic(
+            &format!("{prefix}-guard"),
+            AttributeMap::new(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    queues
+        .create_queue(&name, AttributeMap::new(), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(queues.policy(&name).await.unwrap(), None);
+    let queue_arn = topics.naming().queue_arn(&name);
+    topics
+        .subscribe(
+            &topic,
+            "sqs",
+            &queue_arn,
+            attrs(&[("RawMessageDelivery", "true")]),
+        )
+        .await
+        .unwrap();
+    let allowing = |source: &str| {
+        serde_json::json!({"Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": source}},
+        }]})
+        .to_string()
+    };
+    let publish = |text: &str| PublishInput {
+        topic_arn: topic.clone(),
+        message: text.into(),
+        ..Default::default()
+    };
+    let elsewhere = allowing(&topics.naming().topic_arn("another"));
+    queues
+        .set_attributes(&name, attrs(&[("Policy", &elsewhere)]))
+        .await
+        .unwrap();
+    assert_eq!(queues.policy(&name).await.unwrap(), Some(elsewhere));
+    topics.publish(publish("refused")).await.unwrap();
+    assert!(bodies(queues, &name).await.is_empty());
+    queues
+        .set_attributes(&name, attrs(&[("Policy", &allowing(&topic))]))
+        .await
+        .unwrap();
+    topics.publish(publish("allowed")).await.unwrap();
+    assert_eq!(bodies(queues, &name).await, vec!["allowed"]);
+    queues
+        .set_attributes(&name, attrs(&[("Policy", "")]))
+        .await
+        .unwrap();
+    assert_eq!(queues.policy(&name).await.unwrap(), None);
+}
+
 pub async fn conformance(
     topics: &dyn Topics,
     outbox: &dyn Outbox,
     queues: &dyn Queues,
     prefix: &str,
 ) {
+    queue_policies(topics, queues, prefix).await;
     let name = format!("{prefix}-events");
     let arn = topics
         .create_topic(

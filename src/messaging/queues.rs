@@ -70,6 +70,9 @@ pub trait Queues: Send + Sync {
     /// The attributes named (`All` for every one), with the computed ones
     /// (`QueueArn`, the approximate counts, timestamps).
     async fn get_attributes(&self, name: &str, names: &[String]) -> ApiResult<AttributeMap>;
+    /// The queue's access `Policy` attribute, if set: read on every
+    /// signed request, so backends answer from memory or a short cache.
+    async fn policy(&self, name: &str) -> ApiResult<Option<String>>;
     /// How deep the queue is, for metrics and alarms.
     async fn depth(&self, name: &str) -> ApiResult<Depth>;
     /// Sets attributes; an empty `RedrivePolicy`, `RedriveAllowPolicy` or
@@ -150,6 +153,11 @@ impl Queues for Broker {
     async fn get_attributes(&self, name: &str, names: &[String]) -> ApiResult<AttributeMap> {
         let cell = self.queue_by_name(name)?;
         Broker::get_attributes(self, &cell, names)
+    }
+
+    async fn policy(&self, name: &str) -> ApiResult<Option<String>> {
+        let cell = self.queue_by_name(name)?;
+        Ok(cell.unjournaled(|q| q.attributes.get("Policy").cloned()))
     }
 
     async fn depth(&self, name: &str) -> ApiResult<Depth> {

@@ -153,8 +153,9 @@ pub fn start(
         secrets: settings
             .access_keys
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.secret.clone()))
             .collect(),
+        access: super::access::Access::new(&settings.access_keys, &settings.account_id),
         key_ring: settings.key_ring.clone(),
     });
     let listener = {

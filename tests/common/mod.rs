@@ -9,6 +9,7 @@ pub mod flows;
 pub mod hook;
 pub mod moto;
 pub mod pki;
+pub mod python;
 pub mod saas;
 pub mod upstream;
 pub mod waf_corpus;

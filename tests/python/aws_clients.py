@@ -8,13 +8,14 @@ ACCESS_KEY = "AKIDGATEHOUSETEST"
 SECRET = "test-secret-not-for-production"
 
 
-def clients(endpoint):
-    """(sqs, sns) clients for the messaging API at `endpoint`."""
+def clients(endpoint, key=ACCESS_KEY, secret=SECRET):
+    """(sqs, sns) clients for the messaging API at `endpoint`, signing with
+    the fixtures' administrator key unless told another."""
     kw = dict(
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
     )
     return boto3.client("sqs", **kw), boto3.client("sns", **kw)
 

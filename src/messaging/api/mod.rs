@@ -63,6 +63,7 @@ pub mod sns;
 pub mod sqs;
 pub mod xml;
 
+use super::access::{self, Service};
 use super::error::{ApiError, ErrorKind};
 use super::sigv4;
 use axum::body::Body;
@@ -74,6 +75,9 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use xml::Style;
+
+/// The `Version` SNS's Query clients send.
+const SNS_API_VERSION: &str = "2010-03-31";
 
 /// Bodies past this are refused before parsing: a full batch of the largest
 /// messages with JSON escaping fits.
@@ -91,6 +95,9 @@ pub struct Api {
     pub metrics: crate::listener::metrics::ListenerMetrics,
     /// Access key -> secret; empty means open (loopback only, checked by config).
     pub secrets: HashMap<String, String>,
+    /// Access keys' principals and the resource policies they meet; None
+    /// in open mode.
+    pub access: Option<super::access::Access>,
     /// The key ring messages are sealed with, when configured: a queue's
     /// `KmsMasterKeyId` must name one of its keys.
     pub key_ring: Option<crate::sealing::KeyRing>,
@@ -152,6 +159,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
     let exempt = matches!(protocol, Protocol::SnsQuery)
         && (action == "ConfirmSubscription"
             || (action == "Unsubscribe" && parts.method == http::Method::GET));
+    let mut signer = None;
     if !api.secrets.is_empty() && !exempt {
         let signed = sigv4::Request {
             method: parts.method.as_str(),
@@ -161,10 +169,40 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
             body: &body,
         };
         let now = super::clock::now_ms() / 1000;
-        if let Err(e) = sigv4::verify(&signed, &api.secrets, now) {
-            tracing::debug!(action = %action, error = %e, "messaging request refused");
-            let refused = crate::listener::metrics::ClientError::SignatureRefused;
-            api.metrics.client_error("messaging", refused);
+        match sigv4::verify(&signed, &api.secrets, now) {
+            Ok(s) => signer = Some(s),
+            Err(e) => {
+                tracing::debug!(action = %action, error = %e, "messaging request refused");
+                let refused = crate::listener::metrics::ClientError::SignatureRefused;
+                api.metrics.client_error("messaging", refused);
+                return error_response(&protocol, &e, &request_id);
+            }
+        }
+    }
+    let service = match protocol {
+        Protocol::SqsJson | Protocol::SqsQuery => Service::Sqs,
+        Protocol::SnsQuery => Service::Sns,
+    };
+    let naming = api.queues.naming();
+    let asked = access::asked(service, &action, &input, naming);
+    if let (Some(access), Some(signer)) = (&api.access, &signer) {
+        let peer = parts.extensions.get::<crate::listener::hyper_app::Peer>();
+        let transport = access::Transport {
+            secure: peer.is_some_and(|p| p.tls),
+            peer: peer.map(|p| p.addr.ip()),
+        };
+        let checked = access
+            .check(
+                &signer.access_key,
+                service,
+                &asked,
+                &transport,
+                api.queues.as_ref(),
+                api.topics.as_ref(),
+            )
+            .await;
+        if let Err(e) = checked {
+            tracing::debug!(action = %action, error = %e, "messaging request refused by policy");
             return error_response(&protocol, &e, &request_id);
         }
     }
@@ -179,7 +217,14 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
         },
     };
     match result {
-        Ok(out) => ok_response(&protocol, &action, &out, &request_id),
+        Ok(out) => {
+            if let Some(access) = &api.access {
+                if changes_policy(&action) {
+                    access.forget(&asked.resource);
+                }
+            }
+            ok_response(&protocol, &action, &out, &request_id)
+        }
         Err(e) => {
             if e.kind == ErrorKind::Internal {
                 tracing::error!(action = %action, error = %e, "messaging request failed");
@@ -189,6 +234,21 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
             error_response(&protocol, &e, &request_id)
         }
     }
+}
+
+/// Actions after which a resource's cached access policy is stale.
+fn changes_policy(action: &str) -> bool {
+    matches!(
+        action,
+        "CreateQueue"
+            | "SetQueueAttributes"
+            | "DeleteQueue"
+            | "CreateTopic"
+            | "SetTopicAttributes"
+            | "DeleteTopic"
+            | "AddPermission"
+            | "RemovePermission"
+    )
 }
 
 /// With a key ring, a queue's or topic's `KmsMasterKeyId` must name one of
@@ -300,8 +360,13 @@ fn read_request(
         Some(Value::String(a)) => a,
         _ => return Err(ApiError::missing("Action")),
     };
-    map.remove("Version");
-    if sqs::Command::NAMES.contains(&action.as_str()) {
+    let version = map.remove("Version");
+    // AddPermission and RemovePermission are both services' actions: SNS's
+    // carry its API version or a TopicArn.
+    let sns_version = version.as_ref().and_then(Value::as_str) == Some(SNS_API_VERSION);
+    let for_sns = sns::Command::NAMES.contains(&action.as_str())
+        && (sns_version || map.contains_key("TopicArn"));
+    if !for_sns && sqs::Command::NAMES.contains(&action.as_str()) {
         let mut map = query::normalize_sqs(map);
         // Query clients post to the queue's URL rather than naming it.
         let path = parts.uri.path();

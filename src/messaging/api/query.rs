@@ -91,9 +91,12 @@ pub fn normalize_sqs(map: Map<String, Value>) -> Map<String, Value> {
                 pairs_to_map(value, "Name", "Value"),
             ),
             "Tag" => out.insert("Tags".into(), pairs_to_map(value, "Key", "Value")),
-            "AttributeName" | "MessageAttributeName" | "MessageSystemAttributeName" | "TagKey" => {
-                out.insert(format!("{key}s"), value)
-            }
+            "AttributeName"
+            | "MessageAttributeName"
+            | "MessageSystemAttributeName"
+            | "TagKey"
+            | "AWSAccountId" => out.insert(format!("{key}s"), value),
+            "ActionName" => out.insert("Actions".into(), value),
             k if k.ends_with("BatchRequestEntry") => out.insert("Entries".into(), value),
             _ => out.insert(key, value),
         };

@@ -80,7 +80,11 @@ impl Broker {
         let mut sends = Vec::new();
         for (arn, new) in fanout.sends {
             match self.queue_by_arn(&arn) {
-                Some(queue) => sends.push((queue, new)),
+                Some(queue) => {
+                    if may_send(self, &queue.name, &input.topic_arn).await {
+                        sends.push((queue, new));
+                    }
+                }
                 None => tracing::warn!(queue = %arn, "sqs subscription's queue is gone"),
             }
         }
@@ -256,6 +260,21 @@ pub struct Stamp<'a> {
 pub struct Fanout {
     pub sends: Vec<(String, NewMessage)>,
     pub deliveries: Vec<DeliveryRecord>,
+}
+
+/// Whether the queue's access policy lets the topic send to it (see
+/// `access::topic_may_send`); a refusal counts as a failed delivery.
+pub async fn may_send(
+    queues: &dyn crate::messaging::queues::Queues,
+    queue: &str,
+    topic_arn: &str,
+) -> bool {
+    let allowed = crate::messaging::access::topic_may_send(queues, queue, topic_arn).await;
+    if !allowed {
+        crate::messaging::metrics::fan_out(topic_arn, false);
+        tracing::warn!(queue = %queue, topic = %topic_arn, "the queue's policy does not let the topic send to it");
+    }
+    allowed
 }
 
 pub fn fan_out(

@@ -120,7 +120,10 @@ pub fn check_topic_attribute(name: &str, value: &str, fifo: bool, creating: bool
         "ContentBasedDeduplication" if value != "true" && value != "false" => {
             Err(invalid("Invalid parameter: ContentBasedDeduplication: must be true or false"))
         }
-        "DeliveryPolicy" | "Policy" if !value.is_empty() => serde_json::from_str::<serde_json::Value>(value)
+        "Policy" if !value.is_empty() => crate::iam::Policy::parse(value)
+            .map(|_| ())
+            .map_err(|why| invalid(format!("Invalid parameter: Policy Error: {why}"))),
+        "DeliveryPolicy" if !value.is_empty() => serde_json::from_str::<serde_json::Value>(value)
             .map(|_| ())
             .map_err(|_| invalid(format!("Invalid parameter: {name}: not valid JSON"))),
         _ => Ok(()),
@@ -546,8 +549,14 @@ pub fn topic_attributes_of(
     all.insert("TopicArn".into(), topic.record.arn.clone());
     all.insert("Owner".into(), naming.account_id.clone());
     all.entry("DisplayName".into()).or_default();
-    all.entry("Policy".into())
-        .or_insert_with(|| default_topic_policy(&topic.record.arn, &naming.account_id));
+    // An empty Policy (RemovePermission took its last statement) is the
+    // default again.
+    if all.get("Policy").is_none_or(|p| p.is_empty()) {
+        all.insert(
+            "Policy".into(),
+            default_topic_policy(&topic.record.arn, &naming.account_id),
+        );
+    }
     all.insert("SubscriptionsConfirmed".into(), confirmed.to_string());
     all.insert("SubscriptionsPending".into(), pending.to_string());
     all.insert("SubscriptionsDeleted".into(), "0".into());

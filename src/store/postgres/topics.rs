@@ -17,7 +17,8 @@ use crate::messaging::queue::DEDUP_WINDOW_MS;
 use crate::messaging::queues::{Queues, Tags};
 use crate::messaging::sns::flow_target::FlowDoor;
 use crate::messaging::sns::publish::{
-    check_publish, fan_out, first_outcome, matching, Checked, PublishInput, Published, Stamp,
+    check_publish, fan_out, first_outcome, matching, may_send, Checked, PublishInput, Published,
+    Stamp,
 };
 use crate::messaging::sns::topics::{
     check_new_topic, check_subscribe, check_topic_attribute, confirmation, invalid,
@@ -534,6 +535,9 @@ impl Topics for PgTopics {
             let Some(name) = self.naming.name_from_arn(arn, "sqs") else {
                 return;
             };
+            if !may_send(self.queues.as_ref(), name, topic_arn).await {
+                return;
+            }
             let outcome = first_outcome(self.queues.send(name, vec![new.clone()]).await);
             crate::messaging::metrics::fan_out(topic_arn, outcome.is_ok());
             if let Err(e) = outcome {

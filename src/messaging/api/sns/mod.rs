@@ -5,10 +5,12 @@
 
 mod actions;
 pub mod output;
+mod permissions;
 
 use crate::messaging::error::ApiResult;
 use crate::messaging::pubsub::Topics;
 use actions::*;
+use permissions::*;
 use serde_json::{Map, Value};
 
 commands! {
@@ -30,6 +32,8 @@ commands! {
     TagResource(Tagging) -> output::Nothing = tag_resource;
     UntagResource(Tagging) -> output::Nothing = untag_resource;
     ListTagsForResource(Tagging) -> output::TagList = list_tags_for_resource;
+    AddPermission(AddPermission) -> output::Nothing = add_permission;
+    RemovePermission(RemovePermission) -> output::Nothing = remove_permission;
 }
 
 /// Parses, applies and encodes one action.

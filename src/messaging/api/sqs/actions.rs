@@ -28,7 +28,7 @@ pub struct QueueUrl {
 
 /// The queue a `QueueUrl` names, checked to exist (so a missing queue is
 /// reported before any other problem with the request, as SQS does).
-async fn queue_name(queues: &dyn Queues, url: Option<String>) -> ApiResult<String> {
+pub(super) async fn queue_name(queues: &dyn Queues, url: Option<String>) -> ApiResult<String> {
     let url = required(url, "QueueUrl")?;
     let name = queues.naming().queue_name_from_url(&url)?.to_string();
     queues.check_queue(&name).await?;

@@ -6,10 +6,12 @@
 
 mod actions;
 pub mod output;
+mod permissions;
 
 use crate::messaging::error::ApiResult;
 use crate::messaging::queues::Queues;
 use actions::*;
+use permissions::*;
 use serde_json::{Map, Value};
 
 commands! {
@@ -35,6 +37,8 @@ commands! {
     StartMessageMoveTask(MoveTask) -> output::TaskHandle = start_move;
     ListMessageMoveTasks(MoveTask) -> output::MoveTasks = list_moves;
     CancelMessageMoveTask(MoveTask) -> output::Cancelled = cancel_move;
+    AddPermission(AddPermission) -> output::Nothing = add_permission;
+    RemovePermission(RemovePermission) -> output::Nothing = remove_permission;
 }
 
 /// Parses, applies and encodes one action.

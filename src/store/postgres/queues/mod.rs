@@ -276,6 +276,15 @@ impl Queues for PgQueues {
         self.queue(name).await.map(|_| ())
     }
 
+    async fn policy(&self, name: &str) -> ApiResult<Option<String>> {
+        Ok(self
+            .cached_queue(name)
+            .await?
+            .attributes
+            .get("Policy")
+            .cloned())
+    }
+
     async fn depth(&self, name: &str) -> ApiResult<Depth> {
         let client = self.client().await?;
         let row = client

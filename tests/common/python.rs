@@ -1,0 +1,54 @@
+//! Running one case of a Python client script (`tests/python/*.py`, boto3
+//! installed by `.ci/setup`) against a test's Gatehouse, and starting a
+//! messaging fixture over TLS for the cases that need https.
+
+use super::pki::Ca;
+use super::Gatehouse;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs `tests/python/SCRIPT CASE` with the endpoint; fails the test with
+/// its output unless it printed `ok`.
+pub fn run_case(script: &str, case: &str, endpoint: &str, env: &[(&str, &Path)]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(path)
+        .arg(endpoint)
+        .arg(case)
+        .envs(env.iter().copied())
+        .output()
+        .expect("python3 must be installed (.ci/setup installs boto3)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "{script} {case} failed:\n{stdout}\n{stderr}"
+    );
+}
+
+/// The fixture with `messaging.tls` on and a certificate from a fresh test
+/// CA; the CA in a file, for AWS_CA_BUNDLE.
+pub fn start_tls(fixture: &str) -> (Gatehouse, tempfile::NamedTempFile) {
+    let ca = Ca::new("Messaging Test CA");
+    let leaf = ca.server(&["localhost", "127.0.0.1"]);
+    let gh = Gatehouse::start_with(fixture, Default::default(), |dir: &Path| {
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::write(certs.join("messaging.crt"), &leaf.cert_pem).unwrap();
+        std::fs::write(certs.join("messaging.key"), &leaf.key_pem).unwrap();
+        let config = dir.join("gatehouse.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text.replace("messaging:\n", "messaging:\n  tls: true\n");
+        std::fs::write(&config, text).unwrap();
+    });
+    let bundle = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bundle.path(), ca.pem()).unwrap();
+    (gh, bundle)
+}
+
+/// The https:// form of the test's messaging endpoint.
+pub fn https_url(gh: &Gatehouse) -> String {
+    gh.messaging_url().replacen("http://", "https://", 1)
+}
