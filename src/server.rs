@@ -64,6 +64,21 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     };
     let queues = messaging.as_ref().map(|(_, _, e)| e.queues.clone());
     let topics = messaging.as_ref().map(|(_, _, e)| e.topics.clone());
+    let payloads = match config
+        .messaging
+        .as_ref()
+        .and_then(|m| m.large_payloads.as_ref())
+    {
+        Some(settings) if messaging.is_some() => {
+            let store =
+                crate::flows::sink::stores::open(&settings.url, &config.data_dir, &settings.s3)
+                    .map_err(|e| anyhow::anyhow!("messaging.large_payloads: {e}"))?;
+            Some(Arc::new(crate::messaging::payloads::Payloads::new(
+                store, settings,
+            )))
+        }
+        _ => None,
+    };
     // Flow runs get threads of their own: parsing and encoding a big run
     // must not take a gateway worker's time.
     let flows_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -76,6 +91,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         config.data_dir.clone(),
         backends.flows,
         queues.clone(),
+        payloads.clone(),
     )
     .with_runtime(flows_runtime.handle().clone());
     control.block_on(engine.show_deactivated());
@@ -90,6 +106,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             rate_limits: backends.rate_limits,
             topics,
             queues,
+            payloads,
             flows: engine,
             scheduler: Arc::new(scheduler),
             shared: backends.shared,

@@ -43,7 +43,7 @@ fn secure_transport_is_true_over_tls() {
         "aws_access.py",
         "secure_transport",
         &https_url(&gh),
-        &[("AWS_CA_BUNDLE", bundle.path())],
+        &[("AWS_CA_BUNDLE", bundle.path().as_os_str())],
     );
 }
 

@@ -14,7 +14,7 @@ fn case(name: &str) {
     run(name, &gh.messaging_url(), &[]);
 }
 
-fn run(name: &str, endpoint: &str, env: &[(&str, &Path)]) {
+fn run(name: &str, endpoint: &str, env: &[(&str, &std::ffi::OsStr)]) {
     run_case("aws_documented.py", name, endpoint, env);
 }
 
@@ -93,7 +93,11 @@ fn stale_receipt_handles_act_as_sqs_does() {
 async fn the_messaging_api_serves_tls_with_the_certs_folder() {
     let (gh, bundle) = start_tls("messaging");
     let endpoint = https_url(&gh);
-    run("tls", &endpoint, &[("AWS_CA_BUNDLE", bundle.path())]);
+    run(
+        "tls",
+        &endpoint,
+        &[("AWS_CA_BUNDLE", bundle.path().as_os_str())],
+    );
     let plain = reqwest::Client::new()
         .post(gh.messaging_url())
         .header("x-amz-target", "AmazonSQS.ListQueues")
@@ -117,5 +121,9 @@ fn sns_signatures_pass_a_real_validator() {
     }
     let (gh, bundle) = start_tls("messaging");
     let endpoint = https_url(&gh);
-    run("signatures", &endpoint, &[("AWS_CA_BUNDLE", bundle.path())]);
+    run(
+        "signatures",
+        &endpoint,
+        &[("AWS_CA_BUNDLE", bundle.path().as_os_str())],
+    );
 }

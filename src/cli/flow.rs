@@ -26,6 +26,7 @@ pub fn run(root: &Path, command: FlowCommand) -> anyhow::Result<bool> {
         config.data_dir.clone(),
         store.clone(),
         None,
+        None,
     );
     match command {
         FlowCommand::List { json } => {

@@ -205,6 +205,7 @@ pub fn messaging(raw: Option<&MessagingRaw>, r: &mut Reporter) -> Option<Messagi
             }
             *n > 0
         }),
+        large_payloads: super::large_payloads::large_payloads(raw.large_payloads.as_ref(), r),
         access_keys,
         tls: raw.tls.unwrap_or(false),
         key_ring: raw.encryption.as_ref().and_then(|e| {

@@ -17,6 +17,7 @@ pub mod flow_tasks;
 pub mod flows;
 pub mod jwt;
 pub mod key_template;
+pub mod large_payloads;
 pub mod messaging;
 pub mod model;
 pub mod parquet_schema;

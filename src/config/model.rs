@@ -57,6 +57,8 @@ pub struct Messaging {
     pub allow_private_endpoints: bool,
     /// `None`: a share of the descriptor limit.
     pub max_connections: Option<usize>,
+    /// Where large message bodies go (None: offloading is off).
+    pub large_payloads: Option<LargePayloads>,
     /// Access key id -> its secret and principal. Empty: open (loopback
     /// only).
     pub access_keys: BTreeMap<String, AccessKey>,
@@ -67,6 +69,20 @@ pub struct Messaging {
     pub key_ring: Option<crate::sealing::KeyRing>,
     pub queues: Vec<DeclaredQueue>,
     pub topics: Vec<DeclaredTopic>,
+}
+
+/// Offloading large bodies the extended client's way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LargePayloads {
+    /// `file://...` or `s3://bucket` (without the prefix: pointers carry
+    /// whole keys).
+    pub url: String,
+    /// The bucket name pointers carry.
+    pub bucket: String,
+    /// Object keys start with this (`payloads/` or the URL's prefix + `/`).
+    pub key_prefix: String,
+    pub threshold: u64,
+    pub s3: BTreeMap<String, String>,
 }
 
 /// A messaging access key: the secret its SigV4 signatures use, and the

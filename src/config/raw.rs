@@ -172,6 +172,10 @@ pub struct MessagingRaw {
     /// The key ring that seals message bodies and attributes at rest for
     /// queues with `SqsManagedSseEnabled` or `KmsMasterKeyId`.
     pub encryption: Option<EncryptionRaw>,
+    /// Bodies the gateway's `queue` and `topic` integrations receive over
+    /// `threshold` are stored in object storage and sent as the SQS/SNS
+    /// extended client's S3 pointer. On by default (the data dir's lake).
+    pub large_payloads: Option<LargePayloadsRaw>,
     /// Access keys whose SigV4 signatures are accepted. None: the API is
     /// open, which is allowed only on a loopback address.
     #[serde(default)]
@@ -182,6 +186,24 @@ pub struct MessagingRaw {
     /// Topics created at start-up, with their subscriptions.
     #[serde(default)]
     pub topics: BTreeMap<String, TopicRaw>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LargePayloadsRaw {
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// `s3://bucket/prefix` (any S3 API, with `s3` options), `file://`
+    /// (the data dir's `lake/`, default) or `file:///abs/path`.
+    pub url: Option<String>,
+    /// The bucket name pointers carry for a `file://` store (consumers
+    /// reading it through an S3 API serving that folder). Default
+    /// `gatehouse-payloads`; an `s3://` URL names its own.
+    pub bucket: Option<String>,
+    /// Bodies larger than this are offloaded. Default 256KiB.
+    pub threshold: Option<ByteSize>,
+    /// For `s3://`: object_store's S3 options, as a flow destination's.
+    pub s3: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -124,6 +124,7 @@ impl Engine {
         data_dir: PathBuf,
         store: Arc<dyn FlowStore>,
         queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
+        payloads: Option<Arc<crate::messaging::payloads::Payloads>>,
     ) -> Engine {
         Engine {
             flows: Arc::new(ArcSwap::from_pointee(flows)),
@@ -131,6 +132,7 @@ impl Engine {
                 data_dir,
                 store,
                 queues,
+                payloads,
             }),
             metrics: Arc::new(FlowMetrics::new()),
             waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_RUNS)),
@@ -580,7 +582,15 @@ mod tests {
     /// Two engines over one store stand for two nodes of a fleet.
     fn two_nodes() -> (Engine, Engine) {
         let store: Arc<dyn FlowStore> = Arc::new(MemoryFlowStore::default());
-        let node = || Engine::new(Flows::new(), PathBuf::from("unused"), store.clone(), None);
+        let node = || {
+            Engine::new(
+                Flows::new(),
+                PathBuf::from("unused"),
+                store.clone(),
+                None,
+                None,
+            )
+        };
         (node(), node())
     }
 

@@ -40,6 +40,8 @@ pub struct Runner {
     pub store: Arc<dyn FlowStore>,
     /// For `queue` sources; there when the server runs messaging.
     pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
+    /// Where offloaded message bodies are, for `queue` sources.
+    pub payloads: Option<Arc<crate::messaging::payloads::Payloads>>,
 }
 
 pub fn now_rfc3339(t: DateTime<Utc>) -> String {
@@ -185,7 +187,7 @@ impl Runner {
         let start = incremental
             .as_ref()
             .and_then(|inc| watermark::start(inc, stored.as_ref(), started));
-        let mut pages = Pages::open(spec, input, start.as_ref(), self.queues.as_ref())?;
+        let mut pages = Pages::open(spec, input, start.as_ref(), self)?;
         let outcome = self
             .pump(
                 spec,
@@ -294,7 +296,7 @@ impl Pages {
         spec: &FlowSpec,
         input: &RunInput,
         start: Option<&Mark>,
-        queues: Option<&Arc<dyn crate::messaging::queues::Queues>>,
+        runner: &Runner,
     ) -> Result<Pages, FlowError> {
         match &spec.source {
             Source::Http(http) => Ok(Pages::Http(Box::new(HttpReader::new(
@@ -313,7 +315,11 @@ impl Pages {
                     records.as_deref(),
                 )?)))
             }
-            Source::Queue(queue) => Ok(Pages::Queue(Box::new(QueueReader::new(queues, queue)?))),
+            Source::Queue(queue) => Ok(Pages::Queue(Box::new(QueueReader::new(
+                runner.queues.as_ref(),
+                runner.payloads.clone(),
+                queue,
+            )?))),
         }
     }
 

@@ -46,30 +46,66 @@ pub async fn read_whole(
     deadline: Instant,
 ) -> Result<std::result::Result<Bytes, GatewayError>> {
     session.enable_retry_buffering();
-    if expects_continue(session.req_header()) {
-        // The client waits for this before sending; the upstream, which
-        // would normally say it, is not contacted until the body is here.
-        session.write_continue_response().await?;
-    }
-    let deadline = tokio::time::Instant::from_std(deadline);
+    let mut chunks = Chunks::start(session, limit, deadline).await?;
     let mut body = BytesMut::new();
     loop {
-        let chunk = match tokio::time::timeout_at(deadline, session.read_request_body()).await {
+        match chunks.next(session).await? {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Ok(Ok(body.freeze())),
+            Err(err) => return Ok(Err(err)),
+        }
+    }
+}
+
+/// A request body chunk by chunk, within a size limit and a deadline (each
+/// read also within the session's read timeout), for readers that do not
+/// hold it whole.
+pub struct Chunks {
+    limit: u64,
+    seen: u64,
+    deadline: tokio::time::Instant,
+}
+
+impl Chunks {
+    /// Starts reading: answers `Expect: 100-continue` first, since the
+    /// client waits for it and no upstream is there to say it.
+    pub async fn start(session: &mut Session, limit: u64, deadline: Instant) -> Result<Chunks> {
+        if expects_continue(session.req_header()) {
+            session.write_continue_response().await?;
+        }
+        Ok(Chunks {
+            limit,
+            seen: 0,
+            deadline: tokio::time::Instant::from_std(deadline),
+        })
+    }
+
+    /// The next chunk, None at the end. The outer error is a broken
+    /// connection, with nobody to answer; the inner one is the answer: 413
+    /// or 408, after which the connection closes (the body was not drained).
+    pub async fn next(
+        &mut self,
+        session: &mut Session,
+    ) -> Result<std::result::Result<Option<Bytes>, GatewayError>> {
+        let chunk = match tokio::time::timeout_at(self.deadline, session.read_request_body()).await
+        {
             Ok(Ok(Some(chunk))) => chunk,
-            Ok(Ok(None)) => return Ok(Ok(body.freeze())),
+            Ok(Ok(None)) => return Ok(Ok(None)),
             Ok(Err(e)) if *e.etype() == ErrorType::ReadTimedout => {
                 return Ok(Err(refuse(session, GatewayError::RequestTimeout)))
             }
             Ok(Err(e)) => return Err(e),
             Err(_) => return Ok(Err(refuse(session, GatewayError::RequestTimeout))),
         };
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > limit {
+        self.seen += chunk.len() as u64;
+        if self.seen > self.limit {
+            let limit = self.limit;
             return Ok(Err(refuse(
                 session,
                 GatewayError::PayloadTooLarge { limit },
             )));
         }
+        Ok(Ok(Some(chunk)))
     }
 }
 

@@ -99,6 +99,8 @@ pub struct State {
     pub topics: Option<Arc<dyn crate::messaging::pubsub::Topics>>,
     /// The queues, for the `queue` integration; None when messaging is off.
     pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
+    /// Where the `queue` and `topic` integrations offload large bodies.
+    pub payloads: Option<Arc<crate::messaging::payloads::Payloads>>,
     /// The flows engine (the `flow` integration, the admin API).
     pub flows: crate::flows::engine::Engine,
     /// Scheduled flow triggers.
@@ -118,6 +120,7 @@ pub struct Engines {
     pub rate_limits: Arc<dyn RateLimits>,
     pub topics: Option<Arc<dyn crate::messaging::pubsub::Topics>>,
     pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
+    pub payloads: Option<Arc<crate::messaging::payloads::Payloads>>,
     pub flows: crate::flows::engine::Engine,
     pub scheduler: Arc<crate::flows::schedule::Scheduler>,
     /// The shared database, when there is one (readiness, metrics).
@@ -135,6 +138,7 @@ impl State {
             rate_limits,
             topics,
             queues,
+            payloads,
             flows,
             scheduler,
             shared,
@@ -172,6 +176,7 @@ impl State {
             }),
             topics,
             queues,
+            payloads,
             flows,
             scheduler,
             rate_limits,

@@ -18,6 +18,8 @@
 //! - `message`, `receipt`, `names`: the vocabulary (queue attributes are
 //!   `config::queue_settings`, shared with `gatehouse.yaml`)
 //! - `error`: every API error and its wire form
+//! - `payloads`: large bodies offloaded to object storage as the extended
+//!   clients' S3 pointers
 //! - `metrics`: Prometheus counters where messages move, depth gauges per
 //!   scrape
 
@@ -30,6 +32,7 @@ pub mod journal;
 pub mod message;
 pub mod metrics;
 pub mod names;
+pub mod payloads;
 pub mod pubsub;
 #[cfg(test)]
 pub(crate) mod pubsub_conformance;

@@ -4,12 +4,13 @@
 
 use super::pki::Ca;
 use super::Gatehouse;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
 /// Runs `tests/python/SCRIPT CASE` with the endpoint; fails the test with
 /// its output unless it printed `ok`.
-pub fn run_case(script: &str, case: &str, endpoint: &str, env: &[(&str, &Path)]) {
+pub fn run_case(script: &str, case: &str, endpoint: &str, env: &[(&str, &OsStr)]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/python")
         .join(script);

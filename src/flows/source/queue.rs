@@ -9,6 +9,8 @@ use crate::config::flow_spec::QueueSource;
 use crate::flows::error::FlowError;
 use crate::messaging::broker::ReceiveRequest;
 use crate::messaging::error::{ApiError, ErrorKind};
+use crate::messaging::message::Message;
+use crate::messaging::payloads::{self, Payloads};
 use crate::messaging::queues::Queues;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -21,8 +23,14 @@ const DELETE_CHUNK: usize = 1000;
 /// Receives per page: pages of up to 500 records.
 const RECEIVES_PER_PAGE: usize = 50;
 
+/// The largest offloaded body a run reads into a record: the record is
+/// held whole, as every record is.
+const MAX_RESOLVED_BYTES: u64 = 64 * 1024 * 1024;
+
 pub struct QueueReader {
     queues: Arc<dyn Queues>,
+    /// Where extended-client pointers lead (`messaging::payloads`).
+    payloads: Option<Arc<Payloads>>,
     spec: QueueSource,
     /// Message id -> the latest receipt handle, for the deletes after commit.
     taken: HashMap<String, String>,
@@ -34,6 +42,7 @@ pub struct QueueReader {
 impl QueueReader {
     pub fn new(
         queues: Option<&Arc<dyn Queues>>,
+        payloads: Option<Arc<Payloads>>,
         spec: &QueueSource,
     ) -> Result<QueueReader, FlowError> {
         let queues = queues.ok_or_else(|| {
@@ -43,6 +52,7 @@ impl QueueReader {
         })?;
         Ok(QueueReader {
             queues: queues.clone(),
+            payloads,
             spec: spec.clone(),
             taken: HashMap::new(),
             drained: false,
@@ -83,7 +93,15 @@ impl QueueReader {
                 if seen {
                     continue;
                 }
-                let body = delivery.message.body;
+                let body = match self.resolve(&delivery.message).await {
+                    Ok(body) => body,
+                    Err(why) => {
+                        let body = &*delivery.message.body;
+                        self.rejected
+                            .push((serde_json::json!({ "body": body }), why));
+                        continue;
+                    }
+                };
                 match serde_json::from_str::<Value>(&body) {
                     Ok(Value::Object(o)) => page.push(Value::Object(o)),
                     Ok(Value::Array(items)) if items.iter().all(Value::is_object) => {
@@ -100,6 +118,26 @@ impl QueueReader {
             return Ok(None);
         }
         Ok(Some(page))
+    }
+
+    /// The message's body, or the body its extended-client pointer leads
+    /// to; why not, when the pointer cannot be followed.
+    async fn resolve(&self, message: &Message) -> Result<String, String> {
+        let Some(pointer) = payloads::pointer_of(&message.body, &message.attributes) else {
+            return Ok(message.body.to_string());
+        };
+        let Some(store) = &self.payloads else {
+            return Err(
+                "the message points at an offloaded payload, and `messaging.large_payloads` is off"
+                    .into(),
+            );
+        };
+        let bytes = store
+            .resolve(&pointer, MAX_RESOLVED_BYTES)
+            .await
+            .map_err(|e| format!("the offloaded payload {}: {e}", pointer.key))?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| format!("the offloaded payload {} is not UTF-8", pointer.key))
     }
 
     fn source_error(&self, e: ApiError) -> FlowError {

@@ -10,6 +10,7 @@ pub mod flow;
 pub mod http;
 pub mod mock;
 pub mod publish;
+pub mod publish_body;
 
 use super::ctx::Ctx;
 use super::errors::GatewayError;
@@ -42,12 +43,17 @@ pub async fn answer<'a>(
     Ok(match &route.integration {
         Integration::Mock(m) => Outcome::Answer(mock::answer(route, m, session, ctx)),
         Integration::Publish(target) => {
-            let result = match body::whole(session, ctx).await? {
+            let payloads = state.payloads.as_deref();
+            let result = match publish_body::read(session, ctx, payloads).await? {
                 Ok(body) => match (&state.topics, &state.queues) {
                     (Some(topics), Some(queues)) => {
+                        let to = publish::Targets {
+                            topics: topics.as_ref(),
+                            queues: queues.as_ref(),
+                            payloads,
+                        };
                         let (params, id) = (ctx.params(), ctx.request_id());
-                        let (topics, queues) = (topics.as_ref(), queues.as_ref());
-                        publish::deliver(topics, queues, session, target, params, id, body).await
+                        publish::deliver(&to, session, target, params, id, body).await
                     }
                     _ => Err(GatewayError::Internal),
                 },

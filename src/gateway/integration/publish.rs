@@ -3,31 +3,52 @@
 //! group and deduplication ids from the request), and the client gets 200
 //! with the MessageId once the message is durably stored.
 
+use super::publish_body::Body;
 use crate::config::model::{PublishIntegration, ValueSource};
 use crate::config::path_template::Params;
 use crate::gateway::errors::GatewayError;
 use crate::messaging::error::{ApiError, ErrorKind};
 use crate::messaging::message::{AttributeValue, Attributes};
+use crate::messaging::payloads::{self, Payloads};
 use crate::messaging::pubsub::Topics;
 use crate::messaging::queue::NewMessage;
 use crate::messaging::queues::Queues;
 use crate::messaging::sns::publish::PublishInput;
-use bytes::Bytes;
 use pingora::proxy::Session;
 
-/// Sends or publishes; the JSON to answer with, or the error.
+/// Where messages go.
+pub struct Targets<'a> {
+    pub topics: &'a dyn Topics,
+    pub queues: &'a dyn Queues,
+    /// Where offloaded bodies are (their pointers name its bucket).
+    pub payloads: Option<&'a Payloads>,
+}
+
+/// Sends or publishes; the JSON to answer with, or the error. An
+/// offloaded body becomes the extended client's pointer with its
+/// `ExtendedPayloadSize`; if the message is refused, the object is left for
+/// the store's lifecycle rules (it may be half of a retried request).
 pub async fn deliver(
-    topics: &dyn Topics,
-    queues: &dyn Queues,
+    to: &Targets<'_>,
     session: &Session,
     target: &PublishIntegration,
     params: &Params,
     request_id: &str,
-    body: Bytes,
+    body: Body,
 ) -> Result<serde_json::Value, GatewayError> {
-    let text = String::from_utf8(body.to_vec()).map_err(|_| {
-        GatewayError::BadRequest("the request body must be UTF-8 text to become a message".into())
-    })?;
+    let (topics, queues) = (to.topics, to.queues);
+    let (text, offloaded) = match (body, to.payloads) {
+        (Body::Offloaded { key, size }, Some(payloads)) => (payloads.pointer(&key), Some(size)),
+        (Body::Offloaded { .. }, None) => return Err(GatewayError::Internal),
+        (Body::Inline(bytes), _) => (
+            String::from_utf8(bytes.to_vec()).map_err(|_| {
+                GatewayError::BadRequest(
+                    "the request body must be UTF-8 text to become a message".into(),
+                )
+            })?,
+            None,
+        ),
+    };
     let value = |source: &ValueSource| read(source, session, params, request_id);
     let mut attributes = Attributes::new();
     for (name, source) in &target.attributes {
@@ -41,6 +62,12 @@ pub async fn deliver(
                 },
             );
         }
+    }
+    if let Some(size) = offloaded {
+        attributes.insert(
+            payloads::SIZE_ATTRIBUTE.into(),
+            payloads::size_attribute(size),
+        );
     }
     let group_id = target.group_id.as_ref().and_then(value);
     let dedup_id = target.dedup_id.as_ref().and_then(value);
