@@ -194,5 +194,68 @@ async fn a_two_gibibyte_body_streams_into_the_lake() {
     let stored = gh.dir.path().join("data/lake").join(key);
     assert_eq!(std::fs::metadata(&stored).unwrap().len(), size);
     let peak = peak_rss_bytes(gh.pid());
+    eprintln!("peak memory after 2 GiB: {} MiB", peak >> 20);
     assert!(peak < 400 << 20, "peak memory {} MiB", peak >> 20);
+}
+
+/// Offloaded uploads that cannot finish leave nothing behind: a body over
+/// the route's limit gets 413 and a client that stalls mid-body gets 408,
+/// each with a JSON body, no message and no object in the lake.
+#[tokio::test]
+async fn oversized_and_stalled_bodies_leave_no_message_and_no_object() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gh = Gatehouse::start_with("large_payloads", Options::default(), |dir: &Path| {
+        let config = dir.join("gatehouse.yaml");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("client_body_timeout: 10m", "client_body_timeout: 1s");
+        std::fs::write(&config, text).unwrap();
+        let routes = dir.join("routes/big.yaml");
+        let text = std::fs::read_to_string(&routes).unwrap()
+            + "  - method: POST\n    path: /small\n    integration:\n      queue: {queue: inbox}\n    policies:\n      validate: {max_body: 1MiB}\n";
+        std::fs::write(&routes, text).unwrap();
+    });
+    let chunk = bytes::Bytes::from(vec![b'y'; 256 * 1024]);
+    let stream =
+        futures_util::stream::iter((0..8).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let resp = client()
+        .post(gh.url("/small"))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await;
+    // The server may close before the client has sent everything.
+    if let Ok(resp) = resp {
+        assert_eq!(resp.status(), 413);
+        let answer: Value = resp.json().await.unwrap();
+        assert!(answer["message"].is_string(), "{answer}");
+    }
+
+    // 400 KiB of a chunked body, then silence.
+    let address = gh.url("/inbox").replace("http://", "");
+    let (host, _) = address.split_once('/').unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST /inbox HTTP/1.1\r\nhost: {host}\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n",
+        400 * 1024
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&vec![b'z'; 400 * 1024]).await.unwrap();
+    tcp.write_all(b"\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"message\""), "{answer}");
+
+    let sqs = aws::sqs(&gh);
+    let got = sqs
+        .receive_message()
+        .queue_url(format!("{}/000000000000/inbox", gh.messaging_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(got.messages().is_empty(), "{got:?}");
+    let payloads = gh.dir.path().join("data/lake/payloads");
+    let left = common::flows::files_under(&payloads);
+    assert!(left.is_empty(), "{left:?}");
 }

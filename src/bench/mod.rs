@@ -7,9 +7,11 @@
 //! - `latency`: percentiles from recorded samples
 //! - `saas_source`: a synthetic paginated list API, the flows benchmark's source
 //! - `waf`: the CRS engine's cost per request, in process
+//! - `signing`: SNS message signing's cost per notification, in process
 
 pub mod latency;
 pub mod saas_source;
+pub mod signing;
 pub mod sqs_client;
 pub mod sqs_load;
 pub mod waf;
@@ -27,6 +29,8 @@ pub enum BenchCommand {
     Source(SourceArgs),
     /// The CRS engine's cost per request, in process (no network).
     Waf(waf::WafArgs),
+    /// SNS message signing's cost per notification, in process.
+    Signing(signing::SigningArgs),
 }
 
 #[derive(clap::Args)]
@@ -94,6 +98,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     let args = match command {
         BenchCommand::Sqs(args) => args,
         BenchCommand::Waf(args) => return waf::run(args),
+        BenchCommand::Signing(args) => return signing::run(args),
         BenchCommand::Source(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(args.threads.max(1))

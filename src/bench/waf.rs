@@ -29,22 +29,6 @@ pub struct WafArgs {
     pub only: Option<String>,
 }
 
-/// Mean and p99 microseconds per call, over batches of 100.
-fn measure(iterations: usize, mut f: impl FnMut()) -> (f64, f64) {
-    let mut batches = Vec::new();
-    for _ in 0..(iterations / 100).max(1) {
-        let t = Instant::now();
-        for _ in 0..100 {
-            f();
-        }
-        batches.push(t.elapsed().as_secs_f64() * 1e6 / 100.0);
-    }
-    let mean = batches.iter().sum::<f64>() / batches.len() as f64;
-    batches.sort_by(|a, b| a.total_cmp(b));
-    let p99 = batches[(batches.len() * 99 / 100).min(batches.len() - 1)];
-    (mean, p99)
-}
-
 /// A request as the gateway hands it over: built per evaluation, since
 /// making its collections (decoding the URI, splitting arguments and
 /// cookies) is part of the WAF's cost.
@@ -188,18 +172,18 @@ pub fn run(args: WafArgs) -> anyhow::Result<()> {
             None => format!("pass, score {}", verdict.score),
         };
         // The whole: the request's collections made, then both phases.
-        let (mean, p99) = measure(args.iterations, || {
+        let (mean, p99) = super::latency::per_call(args.iterations, || {
             eval::run(&set, &req.build());
         });
         // Its parts: the collections alone, and phase 1 alone.
-        let (build, _) = measure(args.iterations, || {
+        let (build, _) = super::latency::per_call(args.iterations, || {
             std::hint::black_box(req.build());
         });
         let built = req.build();
-        let (phase1, _) = measure(args.iterations, || {
+        let (phase1, _) = super::latency::per_call(args.iterations, || {
             eval::run_phases(&set, &built, 1, &Default::default());
         });
-        let (both, _) = measure(args.iterations, || {
+        let (both, _) = super::latency::per_call(args.iterations, || {
             eval::run(&set, &built);
         });
         println!(
