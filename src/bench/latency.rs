@@ -48,6 +48,22 @@ impl Samples {
     }
 }
 
+/// Mean and p99 microseconds per call, over batches of 100.
+pub fn per_call(iterations: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let mut batches = Vec::new();
+    for _ in 0..(iterations / 100).max(1) {
+        let t = std::time::Instant::now();
+        for _ in 0..100 {
+            f();
+        }
+        batches.push(t.elapsed().as_secs_f64() * 1e6 / 100.0);
+    }
+    let mean = batches.iter().sum::<f64>() / batches.len() as f64;
+    batches.sort_by(|a, b| a.total_cmp(b));
+    let p99 = batches[(batches.len() * 99 / 100).min(batches.len() - 1)];
+    (mean, p99)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,20 +82,4 @@ mod tests {
         assert_eq!(summary.max_ms, 100.0);
         assert_eq!(Samples::default().summary(), Summary::default());
     }
-}
-
-/// Mean and p99 microseconds per call, over batches of 100.
-pub fn per_call(iterations: usize, mut f: impl FnMut()) -> (f64, f64) {
-    let mut batches = Vec::new();
-    for _ in 0..(iterations / 100).max(1) {
-        let t = std::time::Instant::now();
-        for _ in 0..100 {
-            f();
-        }
-        batches.push(t.elapsed().as_secs_f64() * 1e6 / 100.0);
-    }
-    let mean = batches.iter().sum::<f64>() / batches.len() as f64;
-    batches.sort_by(|a, b| a.total_cmp(b));
-    let p99 = batches[(batches.len() * 99 / 100).min(batches.len() - 1)];
-    (mean, p99)
 }
