@@ -718,16 +718,7 @@ async fn a_client_stalling_in_the_messaging_tls_handshake_is_cut_off() {
             env: vec![("A", a.address())],
             ..Default::default()
         },
-        |dir| {
-            let certs = dir.join("certs");
-            std::fs::create_dir_all(&certs).unwrap();
-            std::fs::write(certs.join("m.crt"), &leaf.cert_pem).unwrap();
-            std::fs::write(certs.join("m.key"), &leaf.key_pem).unwrap();
-            let path = dir.join("gatehouse.yaml");
-            let text = std::fs::read_to_string(&path).unwrap();
-            let text = text.replace("messaging:\n", "messaging:\n  tls: true\n");
-            std::fs::write(path, text).unwrap();
-        },
+        |dir| common::pki::serve_messaging_tls(dir, &leaf),
     );
     // The listener speaks TLS (so the cut-off below is the handshake's).
     let tls = reqwest::Client::builder()

@@ -4,25 +4,12 @@
 
 mod common;
 
+use common::python::run_case;
 use common::Gatehouse;
-use std::process::Command;
 
 #[test]
 fn boto3_and_the_aws_cli_work_unmodified() {
     let gh = Gatehouse::start("messaging", &[]);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/messaging_clients.py"
-    );
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(gh.messaging_url())
-        .output()
-        .expect("python3 must be installed (.ci/setup installs boto3 and awscli)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("ok"),
-        "python client checks failed:\n{stdout}\n{stderr}"
-    );
+    // The script runs every check; it takes no case name.
+    run_case("messaging_clients.py", "all", &gh.messaging_url(), &[]);
 }

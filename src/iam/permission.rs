@@ -23,6 +23,14 @@ pub struct Grant<'a> {
     pub resource: &'a str,
 }
 
+/// The first of `accounts` that is not a 12-digit account id.
+pub fn not_an_account(accounts: &[String]) -> Option<&str> {
+    accounts
+        .iter()
+        .map(String::as_str)
+        .find(|a| !super::policy::is_account_id(a))
+}
+
 /// The policy with the grant's statement appended; `empty` is the document
 /// to start from when there is no policy yet.
 pub fn add(

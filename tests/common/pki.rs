@@ -50,3 +50,16 @@ impl Ca {
         }
     }
 }
+
+/// Turns `messaging.tls` on in a test's config folder, serving `leaf` from
+/// its `certs/`.
+pub fn serve_messaging_tls(dir: &std::path::Path, leaf: &Leaf) {
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("messaging.crt"), &leaf.cert_pem).unwrap();
+    std::fs::write(certs.join("messaging.key"), &leaf.key_pem).unwrap();
+    let config = dir.join("gatehouse.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace("messaging:\n", "messaging:\n  tls: true\n");
+    std::fs::write(&config, text).unwrap();
+}

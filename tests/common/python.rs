@@ -35,14 +35,7 @@ pub fn start_tls(fixture: &str) -> (Gatehouse, tempfile::NamedTempFile) {
     let ca = Ca::new("Messaging Test CA");
     let leaf = ca.server(&["localhost", "127.0.0.1"]);
     let gh = Gatehouse::start_with(fixture, Default::default(), |dir: &Path| {
-        let certs = dir.join("certs");
-        std::fs::create_dir_all(&certs).unwrap();
-        std::fs::write(certs.join("messaging.crt"), &leaf.cert_pem).unwrap();
-        std::fs::write(certs.join("messaging.key"), &leaf.key_pem).unwrap();
-        let config = dir.join("gatehouse.yaml");
-        let text = std::fs::read_to_string(&config).unwrap();
-        let text = text.replace("messaging:\n", "messaging:\n  tls: true\n");
-        std::fs::write(&config, text).unwrap();
+        super::pki::serve_messaging_tls(dir, &leaf)
     });
     let bundle = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(bundle.path(), ca.pem()).unwrap();

@@ -40,11 +40,7 @@ pub async fn add_permission(topics: &dyn Topics, input: AddPermission) -> ApiRes
     if input.accounts.is_empty() {
         return Err(ApiError::missing("AWSAccountId"));
     }
-    if let Some(bad) = input
-        .accounts
-        .iter()
-        .find(|a| !crate::iam::policy::is_account_id(a))
-    {
+    if let Some(bad) = permission::not_an_account(&input.accounts) {
         return Err(invalid(format!(
             "Invalid parameter: AWSAccountId: {bad} is not an account id"
         )));

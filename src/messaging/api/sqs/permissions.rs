@@ -42,11 +42,7 @@ pub async fn add_permission(queues: &dyn Queues, input: AddPermission) -> ApiRes
     if input.accounts.is_empty() {
         return Err(ApiError::missing("AWSAccountIds"));
     }
-    if let Some(bad) = input
-        .accounts
-        .iter()
-        .find(|a| !crate::iam::policy::is_account_id(a))
-    {
+    if let Some(bad) = permission::not_an_account(&input.accounts) {
         return Err(ApiError::invalid(format!(
             "Value {bad} for parameter PrincipalId is invalid. Reason: Unable to verify."
         )));
