@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// What config may use: leaves that use nothing of this crate themselves.
-const CONFIG_MAY_USE: &[&str] = &["hex", "keys", "sealing", "seclang", "tls"];
+const CONFIG_MAY_USE: &[&str] = &["hex", "iam", "keys", "sealing", "seclang", "tls"];
 
 fn top_level_modules(src: &Path) -> BTreeSet<String> {
     std::fs::read_dir(src)
