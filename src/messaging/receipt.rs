@@ -2,9 +2,14 @@
 //! the receive they came from. Whether a handle from an earlier receive of
 //! the same message still acts on it is the queue's rule
 //! (`queue::acts_on`).
+//!
+//! Handles are standard base64 (`A-Z a-z 0-9 + /`), as AWS's are: client
+//! libraries take that for granted (the SQS extended client splits its
+//! own handles on `-`). Handles of the URL-safe alphabet, which earlier
+//! versions issued, are still read.
 
 use super::error::{ApiError, ApiResult, ErrorKind};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +25,7 @@ impl Receipt {
         bytes[..8].copy_from_slice(&self.queue_id.to_be_bytes());
         bytes[8..16].copy_from_slice(&self.seq.to_be_bytes());
         bytes[16..].copy_from_slice(&self.nonce.to_be_bytes());
-        URL_SAFE_NO_PAD.encode(bytes)
+        STANDARD.encode(bytes)
     }
 
     pub fn decode(handle: &str) -> ApiResult<Receipt> {
@@ -30,7 +35,10 @@ impl Receipt {
                 format!("The input receipt handle \"{handle}\" is not a valid receipt handle."),
             )
         };
-        let bytes = URL_SAFE_NO_PAD.decode(handle).map_err(|_| invalid())?;
+        let bytes = STANDARD
+            .decode(handle)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(handle))
+            .map_err(|_| invalid())?;
         if bytes.len() != 24 {
             return Err(invalid());
         }
@@ -59,6 +67,18 @@ mod tests {
             nonce: u64::MAX,
         };
         assert_eq!(Receipt::decode(&r.encode()), Ok(r));
+        // Never a `-` (the extended client splits on it); the URL-safe
+        // form earlier versions issued still reads.
+        let nonce_with_dashes = Receipt {
+            nonce: u64::MAX - 2,
+            ..r
+        };
+        let handle = nonce_with_dashes.encode();
+        assert!(!handle.contains('-'), "{handle}");
+        assert_eq!(
+            Receipt::decode(&URL_SAFE_NO_PAD.encode(STANDARD.decode(&handle).unwrap())),
+            Ok(nonce_with_dashes)
+        );
         for bad in ["", "abc", "!!!!", &"A".repeat(40)] {
             assert_eq!(
                 Receipt::decode(bad).unwrap_err().kind,
