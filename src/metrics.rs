@@ -34,7 +34,7 @@ const POLICIES: [&str; 7] = [
 const OUTCOMES: [&str; 5] = ["allow", "deny", "pass", "block", "preflight"];
 
 /// Seconds: 1ms to 60s, dense where gateways usually live.
-const LATENCY_BUCKETS: &[f64] = &[
+pub const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 

@@ -116,6 +116,12 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
 
     let listener_metrics = ListenerMetrics::new();
     state.metrics.register(listener_metrics.collectors());
+    // The console's charts: a sample of the counters every second.
+    let console = Arc::new(crate::console::Console::new());
+    control.spawn(crate::console::sampler::run(
+        Arc::downgrade(&state),
+        console.history.clone(),
+    ));
     let messaging = messaging
         .map(|(settings, bound, engine)| {
             let cap = settings.max_connections.unwrap_or_else(|| {
@@ -231,6 +237,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         let app = Guarded::new(
             AdminApp {
                 state: state.clone(),
+                console: console.clone(),
             },
             connections,
             limits,

@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 pub struct AdminApp {
     pub state: Arc<State>,
+    /// The web console under `/console`.
+    pub console: Arc<crate::console::Console>,
 }
 
 #[async_trait]
@@ -39,6 +41,9 @@ impl AdminApp {
     async fn answer(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
         let api = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+        if api("/console") {
+            return self.console.answer(&self.state, session).await;
+        }
         if api("/keys") || api("/flows") {
             if let Some(refused) = self.check_token(session) {
                 return refused;

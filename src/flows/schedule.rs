@@ -42,6 +42,23 @@ impl Scheduler {
         Ok(scheduler)
     }
 
+    /// When the flow's schedule fires next (None: it has no schedule here).
+    pub async fn next_run(&self, id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let active = self.active.lock().await;
+        match active.get(id)? {
+            (_, Firing::Cron(job)) => {
+                let mut jobs = self.jobs.clone();
+                jobs.next_tick_for_job(*job).await.ok().flatten()
+            }
+            (Schedule::Every(every), Firing::Every(_)) => {
+                let every_ms = (every.as_millis() as i64).max(1000);
+                let next = next_multiple(chrono::Utc::now().timestamp_millis(), every_ms);
+                chrono::DateTime::from_timestamp_millis(next)
+            }
+            _ => None,
+        }
+    }
+
     /// Brings the jobs in line with the engine's flows after a reload. Jobs
     /// whose schedule did not change keep running.
     pub async fn sync(&self) {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod browser;
 pub mod fleet;
 pub mod flows;
 pub mod hook;
