@@ -471,6 +471,10 @@ pub fn reload(state: &State, root: &Path) -> Result<(), Diagnostics> {
             for d in &diags.0 {
                 tracing::error!(error = %d, "config reload rejected");
             }
+            *state.last_reload.lock() = Some(crate::gateway::ReloadOutcome {
+                at: chrono::Utc::now(),
+                errors: diags.0.iter().map(|d| d.to_string()).collect(),
+            });
             Err(diags)
         }
     }

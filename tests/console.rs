@@ -42,7 +42,12 @@ async fn visible(gh: &Gatehouse, queue: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_and_acts_in_a_real_browser() {
     gatehouse::tls::install_crypto();
-    let gh = Gatehouse::start("console", &[]);
+    let gh = Gatehouse::start_with("console", Default::default(), |dir: &std::path::Path| {
+        let config = dir.join("gatehouse.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let log = dir.join("access.log");
+        std::fs::write(&config, format!("{text}access_log: {}\n", log.display())).unwrap();
+    });
     let b = Browser::start().await;
     let c = &b.client;
     let page = |p: &str| gh.admin_url(&format!("/console/{p}"));
@@ -94,6 +99,61 @@ async fn the_console_shows_and_acts_in_a_real_browser() {
     let after = b.attr("svg.chart path.series.s1", "d").await;
     assert_ne!(before, after, "the requests chart did not change");
     b.screenshot("overview").await;
+
+    // Routes: the table with each route's traffic; a route id with markup
+    // is shown as text.
+    c.goto(&page("routes")).await.unwrap();
+    assert_eq!(b.text("tr[data-route='GET /hello'] .requests").await, "40");
+    let odd = "<script>alert('route')</script>";
+    let odd_row = c
+        .find(Locator::Css(&format!(
+            "tr[data-route=\"{odd}\"] td:nth-child(5)"
+        )))
+        .await
+        .unwrap();
+    assert_eq!(odd_row.text().await.unwrap(), odd);
+    assert_eq!(c.find_all(Locator::Css("script")).await.unwrap().len(), 1);
+    b.screenshot("routes").await;
+
+    // Security: two of three requests over the route's limit are refused;
+    // the page counts them by reason and client, and finds one request's
+    // decisions in the access log by its id.
+    for i in 0..3 {
+        let resp = client()
+            .get(gh.url("/api/limited"))
+            .header("x-request-id", format!("console-limited-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), if i == 0 { 200 } else { 429 });
+    }
+    c.goto(&page("security")).await.unwrap();
+    b.wait_for_text("#card-rate-limited .value", "the refusals", |t| t == "2")
+        .await;
+    assert_eq!(
+        b.text("#reasons tbody tr").await,
+        "rate_limit TooManyRequests 2"
+    );
+    assert_eq!(b.text("#clients tbody tr").await, "127.0.0.1 2");
+    let find = page("security?request_id=console-limited-2");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        c.goto(&find).await.unwrap();
+        if c.find(Locator::Css("table#request")).await.is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request was not found in the access log"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let found = b.text("table#request").await;
+    assert!(
+        found.contains("denied_by rate_limit") && found.contains("status 429"),
+        "{found}"
+    );
+    b.screenshot("security").await;
 
     // Queues: three messages go to the dead-letter queue (one receive
     // allowed), the page shows what SQS says, and Redrive refills the

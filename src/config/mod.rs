@@ -27,6 +27,7 @@ pub mod policies;
 pub mod publish;
 pub mod queue_settings;
 pub mod raw;
+pub mod route_table;
 pub mod s3_options;
 pub mod signature;
 pub mod store;

@@ -15,6 +15,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 pub const PAGES: &[(&str, &str)] = &[
     ("overview", "Overview"),
+    ("routes", "APIs and routes"),
+    ("security", "Security"),
     ("keys", "Keys"),
     ("queues", "Queues and topics"),
     ("flows", "Flows"),

@@ -21,6 +21,7 @@ pub mod history;
 mod layout;
 mod pages;
 pub mod sampler;
+pub mod traffic;
 
 use crate::gateway::State;
 use auth::{Access, ConsoleAuth};

@@ -3,6 +3,7 @@
 //! hundred series: microseconds, far under 1% of a core).
 
 use super::history::{History, Totals};
+use super::traffic::label;
 use crate::gateway::State;
 use parking_lot::Mutex;
 use prometheus::core::Collector;
@@ -105,13 +106,4 @@ fn sum(counter: &prometheus::IntCounterVec) -> u64 {
         .flat_map(|f| f.get_metric())
         .map(|m| m.get_counter().value() as u64)
         .sum()
-}
-
-fn label(metric: &prometheus::proto::Metric, name: &str) -> String {
-    metric
-        .get_label()
-        .iter()
-        .find(|l| l.name() == name)
-        .map(|l| l.value().to_string())
-        .unwrap_or_default()
 }

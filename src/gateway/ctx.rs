@@ -40,6 +40,8 @@ pub struct Ctx {
     pub denied_by: Option<&'static str>,
     /// The WAF rule that blocked it: logged, never sent to the client.
     pub denied_rule: Option<String>,
+    /// The refusal's error code (`InvalidApiKey`, `RateLimited`, ...).
+    pub denied_reason: Option<&'static str>,
     /// The request body, when a policy or an integration read it before
     /// proxying (it is replayed to the upstream from pingora's retry buffer).
     pub body: Option<Bytes>,
@@ -67,6 +69,7 @@ impl Ctx {
             upstream_headers: Vec::new(),
             denied_by: None,
             denied_rule: None,
+            denied_reason: None,
             body: None,
             _inflight: ConnectionGuard::new(&metrics.inflight_requests),
         }

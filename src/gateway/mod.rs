@@ -13,6 +13,7 @@
 pub mod access_log;
 pub mod body;
 pub mod ctx;
+pub mod denials;
 pub mod errors;
 pub mod headers;
 pub mod integration;
@@ -103,6 +104,10 @@ pub struct State {
     pub payloads: Option<Arc<crate::messaging::payloads::Payloads>>,
     /// The flows engine (the `flow` integration, the admin API).
     pub flows: crate::flows::engine::Engine,
+    /// What the policies refused, by client and reason (the console).
+    pub denials: denials::Denials,
+    /// The last reload's outcome (the console's routes page).
+    pub last_reload: parking_lot::Mutex<Option<ReloadOutcome>>,
     /// Scheduled flow triggers.
     pub scheduler: Arc<crate::flows::schedule::Scheduler>,
     /// The shared database (PostgreSQL), when the config names one.
@@ -112,6 +117,14 @@ pub struct State {
     /// Where background work (health checks) runs.
     control: tokio::runtime::Handle,
     generation: AtomicU64,
+}
+
+/// A config reload: when, and the errors that kept the running config
+/// (none: it was applied).
+#[derive(Debug, Clone)]
+pub struct ReloadOutcome {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub errors: Vec<String>,
 }
 
 /// The engines and stores the gateway serves from, built before it.
@@ -178,6 +191,8 @@ impl State {
             queues,
             payloads,
             flows,
+            denials: Default::default(),
+            last_reload: Default::default(),
             scheduler,
             rate_limits,
             shared,
@@ -215,6 +230,10 @@ impl State {
         self.runtime.store(runtime);
         self.tls.store.store(loaded.certs);
         self.metrics.config_reloads.with_label_values(&["ok"]).inc();
+        *self.last_reload.lock() = Some(ReloadOutcome {
+            at: chrono::Utc::now(),
+            errors: Vec::new(),
+        });
         tracing::info!(generation, "config reloaded");
     }
 

@@ -108,6 +108,7 @@ impl ProxyHttp for Gateway {
         if let Some(refusal) = chain::run(&env, session, ctx).await? {
             ctx.denied_by = refusal.policy;
             ctx.denied_rule = refusal.rule;
+            ctx.denied_reason = Some(refusal.error.code());
             return respond::error(session, ctx, refusal.error).await;
         }
         match integration::answer(&self.state, &runtime, &route, session, ctx).await? {
@@ -355,6 +356,7 @@ impl Gateway {
             Ok(headers) => respond::send(session, ctx, Reply::preflight(headers)).await,
             Err(denied) => {
                 ctx.denied_by = Some(denied.policy);
+                ctx.denied_reason = Some(denied.error.code());
                 respond::error(session, ctx, denied.error).await
             }
         })

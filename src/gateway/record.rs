@@ -21,6 +21,19 @@ pub fn request(state: &State, session: &Session, error: Option<&Error>, ctx: &Ct
         .metrics
         .observe_request(api, route, status, elapsed.as_secs_f64());
 
+    let peer = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip());
+    if let Some(policy) = ctx.denied_by {
+        let reason = ctx
+            .denied_rule
+            .as_deref()
+            .or(ctx.denied_reason)
+            .unwrap_or("-");
+        state.denials.record(peer, policy, reason);
+    }
+
     if !state.access_log.enabled() {
         return;
     }
@@ -28,11 +41,7 @@ pub fn request(state: &State, session: &Session, error: Option<&Error>, ctx: &Ct
     let upstream = ctx
         .target()
         .map_or("", |(pool, i)| pool.targets[i].spec.address.as_str());
-    let client = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let client = peer.map(|ip| ip.to_string()).unwrap_or_default();
     let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     state.access_log.log(&Entry {
         time: &time,

@@ -8,6 +8,8 @@ pub mod keys;
 pub mod login;
 pub mod overview;
 pub mod queues;
+pub mod routes;
+pub mod security;
 
 use super::layout;
 use super::Visit;
@@ -20,6 +22,8 @@ pub async fn show(visit: &Visit<'_>, parts: &[&str]) -> Response<Vec<u8>> {
     match parts {
         [] => layout::redirect("/console/overview", None),
         ["overview"] => overview::show(visit).await,
+        ["routes"] => routes::show(visit).await,
+        ["security"] => security::show(visit).await,
         ["keys"] => keys::show(visit).await,
         ["queues"] => queues::show(visit).await,
         ["flows"] => flows::list(visit).await,

@@ -161,25 +161,20 @@ async fn topic_table(topics: &dyn crate::messaging::pubsub::Topics) -> Markup {
 
 /// (topic, protocol) -> (delivered, retried, failed), from the counters.
 fn delivery_outcomes() -> BTreeMap<(String, String), (u64, u64, u64)> {
-    use prometheus::core::Collector;
     let mut out: BTreeMap<(String, String), (u64, u64, u64)> = BTreeMap::new();
-    for family in crate::messaging::metrics::DELIVERIES.collect() {
-        for m in family.get_metric() {
-            let label = |n: &str| {
-                m.get_label()
-                    .iter()
-                    .find(|l| l.name() == n)
-                    .map(|l| l.value().to_string())
-                    .unwrap_or_default()
-            };
-            let n = m.get_counter().value() as u64;
-            let entry = out.entry((label("topic"), label("protocol"))).or_default();
-            match label("outcome").as_str() {
-                "delivered" => entry.0 += n,
-                "retried" => entry.1 += n,
-                "failed" => entry.2 += n,
-                _ => {}
-            }
+    let all = crate::console::traffic::series(
+        &crate::messaging::metrics::DELIVERIES,
+        &["topic", "protocol", "outcome"],
+    );
+    for (labels, n) in all {
+        let entry = out
+            .entry((labels[0].clone(), labels[1].clone()))
+            .or_default();
+        match labels[2].as_str() {
+            "delivered" => entry.0 += n,
+            "retried" => entry.1 += n,
+            "failed" => entry.2 += n,
+            _ => {}
         }
     }
     out

@@ -1,0 +1,72 @@
+//! The gateway's counters read back per label, for the pages that break
+//! traffic down (routes, security) and for the sampler.
+
+use super::history::quantile;
+use crate::metrics::{Metrics, LATENCY_BUCKETS};
+use prometheus::core::Collector;
+use std::collections::BTreeMap;
+
+/// A label's value on one series ("" when it has none).
+pub fn label(metric: &prometheus::proto::Metric, name: &str) -> String {
+    metric
+        .get_label()
+        .iter()
+        .find(|l| l.name() == name)
+        .map(|l| l.value().to_string())
+        .unwrap_or_default()
+}
+
+/// Every series of a counter vector: its labels' values by name and its count.
+pub fn series(counter: &prometheus::IntCounterVec, labels: &[&str]) -> Vec<(Vec<String>, u64)> {
+    counter
+        .collect()
+        .iter()
+        .flat_map(|f| f.get_metric())
+        .map(|m| {
+            let values = labels.iter().map(|l| label(m, l)).collect();
+            (values, m.get_counter().value() as u64)
+        })
+        .collect()
+}
+
+/// One route's traffic since the process started.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteTraffic {
+    pub requests: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// By (API, route id).
+pub fn per_route(metrics: &Metrics) -> BTreeMap<(String, String), RouteTraffic> {
+    let mut out: BTreeMap<(String, String), RouteTraffic> = BTreeMap::new();
+    for (labels, n) in series(&metrics.requests, &["api", "route", "status"]) {
+        let t = out
+            .entry((labels[0].clone(), labels[1].clone()))
+            .or_default();
+        t.requests += n;
+        match labels[2].chars().next() {
+            Some('5') => t.server_errors += n,
+            Some('4') => t.client_errors += n,
+            _ => {}
+        }
+    }
+    for family in metrics.latency.collect() {
+        for m in family.get_metric() {
+            let key = (label(m, "api"), label(m, "route"));
+            let h = m.get_histogram();
+            let mut cumulative: Vec<u64> = h
+                .get_bucket()
+                .iter()
+                .map(|b| b.cumulative_count())
+                .collect();
+            cumulative.push(h.sample_count());
+            let t = out.entry(key).or_default();
+            t.p50_ms = quantile(LATENCY_BUCKETS, &cumulative, 0.5).map(|s| s * 1000.0);
+            t.p99_ms = quantile(LATENCY_BUCKETS, &cumulative, 0.99).map(|s| s * 1000.0);
+        }
+    }
+    out
+}
