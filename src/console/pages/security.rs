@@ -35,7 +35,7 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
         &["rule_set", "rule", "action"],
     );
     let mut waf: Vec<_> = waf.into_iter().filter(|(_, n)| *n > 0).collect();
-    waf.sort_by(|a, b| b.1.cmp(&a.1));
+    waf.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     let clients = visit.state.denials.top_clients(20);
     let reasons = visit.state.denials.reasons();
     let search = visit
