@@ -313,3 +313,57 @@ async fn the_console_shows_and_acts_in_a_real_browser() {
         .collect();
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
 }
+
+/// Without an admin token the console opens without a login (on the
+/// loopback listener), and a POST still needs the page's CSRF token and a
+/// same-origin browser.
+#[tokio::test]
+async fn without_a_token_forms_still_need_the_pages_csrf_token() {
+    let gh = Gatehouse::start_with("console", Default::default(), |dir: &std::path::Path| {
+        let config = dir.join("gatehouse.yaml");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("  token: console-test-token\n", "");
+        std::fs::write(&config, text).unwrap();
+    });
+    let page = client()
+        .get(gh.admin_url("/console/queues"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let purge = gh.admin_url("/console/queues/work/purge");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |fields: Vec<(&'static str, String)>, site: Option<&'static str>| {
+        let mut req = no_redirects.post(&purge).form(&fields);
+        if let Some(site) = site {
+            req = req.header("sec-fetch-site", site);
+        }
+        req.send()
+    };
+    assert_eq!(post(vec![], None).await.unwrap().status(), 403);
+    let forged = vec![("csrf", "0".repeat(64))];
+    assert_eq!(post(forged, None).await.unwrap().status(), 403);
+    let cross_site = post(vec![("csrf", csrf.clone())], Some("cross-site"));
+    assert_eq!(cross_site.await.unwrap().status(), 403);
+    let ok = post(vec![("csrf", csrf)], Some("same-origin")).await.unwrap();
+    assert_eq!(ok.status(), 303);
+    assert_eq!(
+        ok.headers()["location"],
+        "/console/queues?ok=work+was+purged."
+    );
+}

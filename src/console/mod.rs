@@ -96,6 +96,15 @@ impl Console {
             return layout::asset(file);
         }
         let auth = self.auth(state);
+        if !usable(auth.token_required(), state.runtime.load().config.admin) {
+            // Without a token only the machine itself may use the console.
+            return layout::page_response(
+                StatusCode::FORBIDDEN,
+                pages::login::refused(
+                    "The console needs admin.token when the admin listener is not on a loopback address.",
+                ),
+            );
+        }
         let now = chrono::Utc::now().timestamp();
         if parts.first() == Some(&"login") {
             return match method.as_str() {
@@ -170,6 +179,12 @@ impl Default for Console {
     }
 }
 
+/// Whether the console may answer at all: with a token anywhere, without
+/// one only on a loopback admin listener (as the admin API is meant to be).
+fn usable(token_required: bool, admin: Option<std::net::SocketAddr>) -> bool {
+    token_required || admin.is_some_and(|a| a.ip().is_loopback())
+}
+
 /// A form-encoded body, at most 64 KiB (larger ones read as empty).
 async fn read_form(session: &mut ServerSession) -> Vec<(String, String)> {
     let mut body = Vec::new();
@@ -180,4 +195,17 @@ async fn read_form(session: &mut ServerSession) -> Vec<(String, String)> {
         }
     }
     form_urlencoded::parse(&body).into_owned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn without_a_token_only_a_loopback_listener_serves_the_console() {
+        let at = |a: &str| Some(a.parse().unwrap());
+        assert!(super::usable(false, at("127.0.0.1:9180")));
+        assert!(super::usable(false, at("[::1]:9180")));
+        assert!(!super::usable(false, at("0.0.0.0:9180")));
+        assert!(!super::usable(false, at("10.1.2.3:9180")));
+        assert!(super::usable(true, at("0.0.0.0:9180")));
+    }
 }

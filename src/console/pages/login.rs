@@ -2,6 +2,22 @@
 
 use maud::{html, Markup, DOCTYPE};
 
+/// The console refused as a whole (no token on a public listener).
+pub fn refused(why: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "Gatehouse console" }
+                link rel="stylesheet" href="/console/assets/console.css";
+                link rel="icon" href="data:,";
+            }
+            body { div.login { h1 { "Gatehouse console" } p.notice.error { (why) } } }
+        }
+    }
+}
+
 pub fn page(error: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
