@@ -64,6 +64,9 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     };
     let queues = messaging.as_ref().map(|(_, _, e)| e.queues.clone());
     let topics = messaging.as_ref().map(|(_, _, e)| e.topics.clone());
+    let outbox = messaging
+        .as_ref()
+        .map(|(_, _, e)| e.deliverer.outbox.clone());
     let payloads = match config
         .messaging
         .as_ref()
@@ -107,6 +110,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             topics,
             queues,
             payloads,
+            outbox,
             flows: engine,
             scheduler: Arc::new(scheduler),
             shared: backends.shared,

@@ -180,6 +180,13 @@ async fn the_console_shows_and_acts_in_a_real_browser() {
     c.goto(&page("queues")).await.unwrap();
     assert_eq!(b.text("tr[data-queue='work-dlq'] .visible").await, "3");
     assert_eq!(b.text("tr[data-queue='work'] .visible").await, "0");
+    // The http subscription's confirmation waits for its next attempt.
+    b.wait_for_text(
+        "tr[data-subscription^='http'] .waiting",
+        "a waiting delivery",
+        |t| t == "1",
+    )
+    .await;
     b.screenshot("queues").await;
     c.find(Locator::Css(
         "tr[data-queue='work-dlq'] form[action$='/redrive'] button",
@@ -360,7 +367,9 @@ async fn without_a_token_forms_still_need_the_pages_csrf_token() {
     assert_eq!(post(forged, None).await.unwrap().status(), 403);
     let cross_site = post(vec![("csrf", csrf.clone())], Some("cross-site"));
     assert_eq!(cross_site.await.unwrap().status(), 403);
-    let ok = post(vec![("csrf", csrf)], Some("same-origin")).await.unwrap();
+    let ok = post(vec![("csrf", csrf)], Some("same-origin"))
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 303);
     assert_eq!(
         ok.headers()["location"],

@@ -102,6 +102,8 @@ pub struct State {
     pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
     /// Where the `queue` and `topic` integrations offload large bodies.
     pub payloads: Option<Arc<crate::messaging::payloads::Payloads>>,
+    /// Pending topic deliveries (the console); None when messaging is off.
+    pub outbox: Option<Arc<dyn crate::messaging::pubsub::Outbox>>,
     /// The flows engine (the `flow` integration, the admin API).
     pub flows: crate::flows::engine::Engine,
     /// What the policies refused, by client and reason (the console).
@@ -134,6 +136,7 @@ pub struct Engines {
     pub topics: Option<Arc<dyn crate::messaging::pubsub::Topics>>,
     pub queues: Option<Arc<dyn crate::messaging::queues::Queues>>,
     pub payloads: Option<Arc<crate::messaging::payloads::Payloads>>,
+    pub outbox: Option<Arc<dyn crate::messaging::pubsub::Outbox>>,
     pub flows: crate::flows::engine::Engine,
     pub scheduler: Arc<crate::flows::schedule::Scheduler>,
     /// The shared database, when there is one (readiness, metrics).
@@ -152,6 +155,7 @@ impl State {
             topics,
             queues,
             payloads,
+            outbox,
             flows,
             scheduler,
             shared,
@@ -190,6 +194,7 @@ impl State {
             topics,
             queues,
             payloads,
+            outbox,
             flows,
             denials: Default::default(),
             last_reload: Default::default(),

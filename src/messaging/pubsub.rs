@@ -85,6 +85,9 @@ pub trait Outbox: Send + Sync {
     async fn complete(&self, id: u64) -> ApiResult<()>;
     /// Resolves when deliveries may be due sooner than the last claim said.
     async fn changed(&self);
+    /// Deliveries waiting for their next attempt (not those a worker holds
+    /// now), by subscription ARN: the console's per-subscription backlog.
+    async fn pending(&self) -> ApiResult<std::collections::BTreeMap<String, u64>>;
 }
 
 #[async_trait::async_trait]
@@ -202,5 +205,9 @@ impl Outbox for Broker {
 
     async fn changed(&self) {
         self.deliveries().changed().await
+    }
+
+    async fn pending(&self) -> ApiResult<std::collections::BTreeMap<String, u64>> {
+        Ok(self.deliveries().by_subscription())
     }
 }

@@ -255,7 +255,13 @@ pub async fn conformance(
         .await
         .unwrap();
     assert!(!hook.confirmed());
+    // Waiting in the outbox until a worker claims it.
+    assert_eq!(
+        outbox.pending().await.unwrap().get(&hook.record.arn),
+        Some(&1)
+    );
     let confirmations = claim(outbox, FAR, "SubscriptionConfirmation").await;
+    assert_eq!(outbox.pending().await.unwrap().get(&hook.record.arn), None);
     assert_eq!(confirmations.len(), 1);
     let token = serde_json::from_str::<Value>(&confirmations[0].body).unwrap()["Token"]
         .as_str()

@@ -27,7 +27,7 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
                 h2 { "Queues" }
                 (queue_table(visit, &rows, &rates))
                 h2 { "Topics" }
-                (topic_table(topics.as_ref()).await)
+                (topic_table(topics.as_ref(), visit.state.outbox.as_deref()).await)
             }
         }
         _ => html! { p.muted { "Messaging is off (messaging.enabled: false)." } },
@@ -113,9 +113,16 @@ fn queue_table(visit: &Visit<'_>, rows: &[Row], rates: &BTreeMap<String, (f64, f
     }
 }
 
-async fn topic_table(topics: &dyn crate::messaging::pubsub::Topics) -> Markup {
+async fn topic_table(
+    topics: &dyn crate::messaging::pubsub::Topics,
+    outbox: Option<&dyn crate::messaging::pubsub::Outbox>,
+) -> Markup {
     let arns = topics.list_topics().await.unwrap_or_default();
     let outcomes = delivery_outcomes();
+    let waiting = match outbox {
+        Some(o) => o.pending().await.unwrap_or_default(),
+        None => Default::default(),
+    };
     let mut blocks = Vec::new();
     for arn in arns {
         let subs = topics
@@ -131,30 +138,31 @@ async fn topic_table(topics: &dyn crate::messaging::pubsub::Topics) -> Markup {
             table #topics {
                 thead { tr {
                     th { "Topic" } th { "Subscription" } th { "State" }
-                    th.num { "Delivered" } th.num { "Retried" } th.num { "Failed" }
+                    th.num { "Delivered" } th.num { "Retried" } th.num { "Failed" } th.num { "Waiting" }
                 } }
                 tbody {
                     @for (arn, subs) in &blocks {
                         @let name = arn.rsplit(':').next().unwrap_or(arn);
                         @if subs.is_empty() {
-                            tr { td.mono { (name) } td.muted colspan="5" { "no subscriptions" } }
+                            tr { td.mono { (name) } td.muted colspan="6" { "no subscriptions" } }
                         }
                         @for sub in subs {
                             @let key = (arn.clone(), sub.record.protocol.clone());
                             @let o = outcomes.get(&key).copied().unwrap_or_default();
-                            tr {
+                            tr data-subscription={ (sub.record.protocol) ":" (sub.record.endpoint) } {
                                 td.mono { (name) }
                                 td.mono { (sub.record.protocol) ": " (sub.record.endpoint) }
                                 td { @if sub.confirmed() { "confirmed" } @else { span.warn { "pending confirmation" } } }
                                 td.num { (count(o.0)) }
                                 td.num { (count(o.1)) }
                                 td.num { (count(o.2)) }
+                                td.num.waiting { (count(waiting.get(&sub.record.arn).copied().unwrap_or(0))) }
                             }
                         }
                     }
                 }
             }
-            p.muted { "Delivery counts are per topic and protocol since this node started." }
+            p.muted { "Delivery counts are per topic and protocol since this node started; waiting: deliveries stored for their next attempt (sqs subscriptions are delivered at once)." }
         }
     }
 }

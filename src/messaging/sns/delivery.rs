@@ -197,6 +197,16 @@ impl Deliveries {
         (due, None)
     }
 
+    /// Waiting deliveries by subscription ARN (those claimed by the worker
+    /// are out of the map until settled).
+    pub fn by_subscription(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for r in self.pending.lock().values() {
+            *out.entry(r.subscription_arn.clone()).or_insert(0) += 1;
+        }
+        out
+    }
+
     /// Resolves after `wake` (a permit is kept if nobody waits).
     pub async fn changed(&self) {
         self.notify.notified().await

@@ -642,6 +642,22 @@ impl Outbox for PgTopics {
     async fn changed(&self) {
         self.pg.listener().waiter(OUTBOX).notified().await
     }
+
+    async fn pending(&self) -> ApiResult<std::collections::BTreeMap<String, u64>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT subscription_arn, count(*) FROM mq_deliveries
+                 WHERE claimed_until <= $1 GROUP BY subscription_arn",
+                &[&now_ms()],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+            .collect())
+    }
 }
 
 #[cfg(test)]
