@@ -8,7 +8,9 @@
 //! - `saas_source`: a synthetic paginated list API, the flows benchmark's source
 //! - `waf`: the CRS engine's cost per request, in process
 //! - `signing`: SNS message signing's cost per notification, in process
+//! - `console`: the console history's cost per sample, in process
 
+pub mod console;
 pub mod latency;
 pub mod saas_source;
 pub mod signing;
@@ -31,6 +33,8 @@ pub enum BenchCommand {
     Waf(waf::WafArgs),
     /// SNS message signing's cost per notification, in process.
     Signing(signing::SigningArgs),
+    /// The console history's cost per sample (taken once a second), in process.
+    Console(console::ConsoleArgs),
 }
 
 #[derive(clap::Args)]
@@ -99,6 +103,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sqs(args) => args,
         BenchCommand::Waf(args) => return waf::run(args),
         BenchCommand::Signing(args) => return signing::run(args),
+        BenchCommand::Console(args) => return console::run(args),
         BenchCommand::Source(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(args.threads.max(1))

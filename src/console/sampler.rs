@@ -17,7 +17,7 @@ pub async fn run(state: Weak<State>, history: Arc<Mutex<History>>) {
     loop {
         tick.tick().await;
         let Some(state) = state.upgrade() else { return };
-        let totals = totals(&state);
+        let totals = totals(&state.metrics);
         let queues = queue_counters();
         let now = chrono::Utc::now().timestamp();
         let mut history = history.lock();
@@ -26,8 +26,7 @@ pub async fn run(state: Weak<State>, history: Arc<Mutex<History>>) {
     }
 }
 
-pub fn totals(state: &State) -> Totals {
-    let m = &state.metrics;
+pub fn totals(m: &crate::metrics::Metrics) -> Totals {
     let mut t = Totals {
         connections: m.active_connections.get(),
         ..Totals::default()
@@ -78,7 +77,7 @@ pub fn totals(state: &State) -> Totals {
 }
 
 /// Per queue: (sent, received) counters.
-fn queue_counters() -> std::collections::BTreeMap<String, (u64, u64)> {
+pub fn queue_counters() -> std::collections::BTreeMap<String, (u64, u64)> {
     let mut out: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
     for (counter, sent) in [
         (&*crate::messaging::metrics::SENT, true),
