@@ -12,10 +12,17 @@ const STEP: usize = 10;
 const SLOTS: usize = 3600 / STEP;
 
 pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
-    let (minute, steps) = {
+    let (minute, steps, day) = {
         let history = visit.console.history.lock();
-        (history.window(60).unwrap_or_default(), history.steps(STEP))
+        let day: Vec<Sample> = history.last_day().cloned().collect();
+        (
+            history.window(60).unwrap_or_default(),
+            history.steps(STEP),
+            day,
+        )
     };
+    let mut per_minute = vec![None; 1440usize.saturating_sub(day.len())];
+    per_minute.extend(day.iter().map(|s| Some(s.requests as f64)));
     let content = html! {
         (super::notice(visit))
         div.cards {
@@ -42,6 +49,10 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
                     Series { name: "p50", class: "s1", points: slots(&steps, |s| s.p50_ms) },
                     Series { name: "p99", class: "s2", points: slots(&steps, |s| s.p99_ms) },
                 ],
+            )))
+            (chart_box("Requests per minute, last day", &chart::line(
+                "requests per minute", "", "last 24 hours",
+                &[Series { name: "requests", class: "s1", points: per_minute }],
             )))
             (chart_box("Messages per second, last hour", &chart::line(
                 "messages per second", "/s", "last hour",
