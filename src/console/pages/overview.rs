@@ -26,7 +26,7 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
     let content = html! {
         (super::notice(visit))
         div.cards {
-            (card("Requests/s (1 min)", &format!("{:.1}", minute.rate(minute.requests)), "requests-per-second"))
+            (card("Requests/s", &format!("{:.1}", minute.rate(minute.requests)), "requests-per-second"))
             (card("Error rate (5xx)", &error_rate(&minute), "error-rate"))
             (card("p50 latency", &ms(minute.p50_ms), "p50"))
             (card("p99 latency", &ms(minute.p99_ms), "p99"))
