@@ -13,8 +13,8 @@
 //!   flow runs, leases and ticks, rate limits, the message journal (SQLite
 //!   and governor embedded; each a trait with a twin and a conformance suite)
 //! - `metrics`: the Prometheus registry every engine counts into (a leaf)
-//! - `admin`: /metrics, /healthz, /readyz, the keys API
-//! - `console`: the operators' web pages on the admin listener (/console)
+//! - `admin`: /metrics, /healthz, /readyz, the keys and flows APIs, and the
+//!   operators' web console (`admin::console`, /console)
 //! - `logging`: process logs
 //! - `bench`: load generators (`gatehouse bench`)
 //! - `listener`: connection caps and request-head deadlines for every listener
@@ -35,7 +35,6 @@ pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod config;
-pub mod console;
 pub mod flows;
 pub mod gateway;
 pub mod hex;

@@ -121,8 +121,8 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let listener_metrics = ListenerMetrics::new();
     state.metrics.register(listener_metrics.collectors());
     // The console's charts: a sample of the counters every second.
-    let console = Arc::new(crate::console::Console::new());
-    control.spawn(crate::console::sampler::run(
+    let console = Arc::new(crate::admin::console::Console::new());
+    control.spawn(crate::admin::console::sampler::run(
         Arc::downgrade(&state),
         console.history.clone(),
     ));

@@ -2,7 +2,10 @@
 //! `/healthz` (the process is up), `/readyz` (a valid config is loaded and
 //! the gateway is serving), the keys API under `/keys` and the flows API
 //! under `/flows`. Both APIs want the admin token when one is configured.
+//! The web console (`console`) answers under `/console`, reading through
+//! the same handlers.
 
+pub mod console;
 pub mod flows;
 pub mod keys;
 
@@ -17,7 +20,7 @@ use std::sync::Arc;
 pub struct AdminApp {
     pub state: Arc<State>,
     /// The web console under `/console`.
-    pub console: Arc<crate::console::Console>,
+    pub console: Arc<console::Console>,
 }
 
 #[async_trait]

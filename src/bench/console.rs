@@ -4,8 +4,8 @@
 //! as the sampler takes it once a second, on a registry with many routes
 //! and queues. Prints microseconds per sample and the share of one core.
 
-use crate::console::history::History;
-use crate::console::sampler;
+use crate::admin::console::history::History;
+use crate::admin::console::sampler;
 use crate::metrics::{Metrics, LATENCY_BUCKETS};
 
 #[derive(clap::Args)]

@@ -88,7 +88,7 @@ async fn render(visit: &Visit<'_>, created: Option<&str>) -> Response<Vec<u8>> {
             }
         }
     };
-    crate::console::layout::page(visit, "keys", "Keys", None, content)
+    crate::admin::console::layout::page(visit, "keys", "Keys", None, content)
 }
 
 pub async fn create(visit: &Visit<'_>, form: &super::Form) -> Response<Vec<u8>> {

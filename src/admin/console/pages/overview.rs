@@ -2,8 +2,8 @@
 //! upstream health, messages in and out, flow runs in the last day.
 
 use super::{count, Visit};
-use crate::console::chart::{self, Series};
-use crate::console::history::Sample;
+use crate::admin::console::chart::{self, Series};
+use crate::admin::console::history::Sample;
 use http::Response;
 use maud::{html, Markup, PreEscaped};
 
@@ -65,7 +65,7 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
         h2 { "Upstreams" }
         (upstreams(visit))
     };
-    crate::console::layout::page(visit, "overview", "Overview", Some(2), content)
+    crate::admin::console::layout::page(visit, "overview", "Overview", Some(2), content)
 }
 
 fn card(label: &str, value: &str, id: &str) -> Markup {

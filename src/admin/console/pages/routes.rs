@@ -3,7 +3,7 @@
 //! started, and the last config reload's outcome with its errors.
 
 use super::{count, Visit};
-use crate::console::traffic;
+use crate::admin::console::traffic;
 use http::Response;
 use maud::html;
 
@@ -53,5 +53,5 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
         }
         p.muted { "Counts and latencies since this node started." }
     };
-    crate::console::layout::page(visit, "routes", "APIs and routes", Some(5), content)
+    crate::admin::console::layout::page(visit, "routes", "APIs and routes", Some(5), content)
 }

@@ -19,10 +19,12 @@ pub async fn run(state: Weak<State>, history: Arc<Mutex<History>>) {
         let Some(state) = state.upgrade() else { return };
         let totals = totals(&state.metrics);
         let queues = queue_counters();
+        let waf = super::traffic::waf_blocks_by_group(&state.metrics);
         let now = chrono::Utc::now().timestamp();
         let mut history = history.lock();
         history.record(now, totals);
         history.record_queues(now, queues);
+        history.record_waf(now, waf);
     }
 }
 

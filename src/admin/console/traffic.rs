@@ -70,3 +70,45 @@ pub fn per_route(metrics: &Metrics) -> BTreeMap<(String, String), RouteTraffic> 
     }
     out
 }
+
+/// What a WAF rule belongs to: the CRS group its id's file names (942xxx:
+/// SQL injection), else the managed group its label starts with
+/// (`sqli:...`), else the rule set.
+pub fn waf_group(rule_set: &str, rule: &str) -> String {
+    let crs = match rule.get(..3) {
+        Some("911") => "method enforcement",
+        Some("913") => "scanner detection",
+        Some("920") => "protocol enforcement",
+        Some("921") => "protocol attack",
+        Some("930") => "local file inclusion",
+        Some("931") => "remote file inclusion",
+        Some("932") => "remote code execution",
+        Some("933") => "PHP injection",
+        Some("934") => "generic attack",
+        Some("941") => "XSS",
+        Some("942") => "SQL injection",
+        Some("943") => "session fixation",
+        Some("944") => "Java attack",
+        Some("949") => "inbound anomaly score",
+        Some("959") => "outbound anomaly score",
+        _ => "",
+    };
+    if !crs.is_empty() && rule.bytes().all(|b| b.is_ascii_digit()) {
+        return crs.to_string();
+    }
+    match rule.split_once(':') {
+        Some((group, _)) if !group.is_empty() => group.to_string(),
+        _ => rule_set.to_string(),
+    }
+}
+
+/// WAF blocks so far, by group.
+pub fn waf_blocks_by_group(metrics: &Metrics) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (labels, n) in series(&metrics.waf_matches, &["rule_set", "rule", "action"]) {
+        if labels[2] == "block" || labels[2] == "deny" {
+            *out.entry(waf_group(&labels[0], &labels[1])).or_insert(0) += n;
+        }
+    }
+    out
+}

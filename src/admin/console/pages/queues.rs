@@ -32,7 +32,7 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
         }
         _ => html! { p.muted { "Messaging is off (messaging.enabled: false)." } },
     };
-    crate::console::layout::page(visit, "queues", "Queues and topics", Some(2), content)
+    crate::admin::console::layout::page(visit, "queues", "Queues and topics", Some(2), content)
 }
 
 async fn rows(queues: &dyn crate::messaging::queues::Queues) -> Vec<Row> {
@@ -137,14 +137,14 @@ async fn topic_table(
         } @else {
             table #topics {
                 thead { tr {
-                    th { "Topic" } th { "Subscription" } th { "State" }
+                    th { "Topic" } th { "Subscription" } th { "Filter policy" } th { "State" }
                     th.num { "Delivered" } th.num { "Retried" } th.num { "Failed" } th.num { "Waiting" }
                 } }
                 tbody {
                     @for (arn, subs) in &blocks {
                         @let name = arn.rsplit(':').next().unwrap_or(arn);
                         @if subs.is_empty() {
-                            tr { td.mono { (name) } td.muted colspan="6" { "no subscriptions" } }
+                            tr { td.mono { (name) } td.muted colspan="7" { "no subscriptions" } }
                         }
                         @for sub in subs {
                             @let key = (arn.clone(), sub.record.protocol.clone());
@@ -152,6 +152,7 @@ async fn topic_table(
                             tr data-subscription={ (sub.record.protocol) ":" (sub.record.endpoint) } {
                                 td.mono { (name) }
                                 td.mono { (sub.record.protocol) ": " (sub.record.endpoint) }
+                                td.mono.filter { (sub.record.attributes.get("FilterPolicy").map_or("-", String::as_str)) }
                                 td { @if sub.confirmed() { "confirmed" } @else { span.warn { "pending confirmation" } } }
                                 td.num { (count(o.0)) }
                                 td.num { (count(o.1)) }
@@ -170,7 +171,7 @@ async fn topic_table(
 /// (topic, protocol) -> (delivered, retried, failed), from the counters.
 fn delivery_outcomes() -> BTreeMap<(String, String), (u64, u64, u64)> {
     let mut out: BTreeMap<(String, String), (u64, u64, u64)> = BTreeMap::new();
-    let all = crate::console::traffic::series(
+    let all = crate::admin::console::traffic::series(
         &crate::messaging::metrics::DELIVERIES,
         &["topic", "protocol", "outcome"],
     );

@@ -4,8 +4,8 @@
 //! the access log (when it is a file) for one request's decisions.
 
 use super::{count, Visit};
-use crate::console::chart::{self, Series};
-use crate::console::traffic;
+use crate::admin::console::chart::{self, Series};
+use crate::admin::console::traffic;
 use http::Response;
 use maud::{html, Markup, PreEscaped};
 use std::io::{BufRead, Seek};
@@ -18,18 +18,38 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
         let h = visit.console.history.lock();
         (h.window(3600).unwrap_or_default(), h.steps(60))
     };
-    let per_minute = |pick: fn(&crate::console::history::Sample) -> u64| -> Vec<Option<f64>> {
-        let mut points = vec![None; 60usize.saturating_sub(steps.len())];
-        points.extend(
-            steps
-                .iter()
-                .rev()
-                .take(60)
-                .rev()
-                .map(|s| Some(pick(s) as f64)),
-        );
-        points
+    let per_minute =
+        |pick: fn(&crate::admin::console::history::Sample) -> u64| -> Vec<Option<f64>> {
+            let mut points = vec![None; 60usize.saturating_sub(steps.len())];
+            points.extend(
+                steps
+                    .iter()
+                    .rev()
+                    .take(60)
+                    .rev()
+                    .map(|s| Some(pick(s) as f64)),
+            );
+            points
+        };
+    let groups = visit.console.history.lock().waf_minutes();
+    let group_names: Vec<String> = {
+        let mut names: Vec<String> = groups.iter().flat_map(|(_, m)| m.keys().cloned()).collect();
+        names.sort();
+        names.dedup();
+        names
     };
+    let group_series: Vec<(String, Vec<Option<f64>>)> = group_names
+        .iter()
+        .map(|g| {
+            let mut points = vec![None; 60usize.saturating_sub(groups.len())];
+            points.extend(
+                groups
+                    .iter()
+                    .map(|(_, m)| Some(m.get(g).copied().unwrap_or(0) as f64)),
+            );
+            (g.clone(), points)
+        })
+        .collect();
     let waf = traffic::series(
         &visit.state.metrics.waf_matches,
         &["rule_set", "rule", "action"],
@@ -58,6 +78,20 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
                 ])))
             }
         }
+        @if !group_series.is_empty() {
+            div.charts {
+                div.chart-box #waf-groups {
+                    h3 { "WAF blocks per minute by group, last hour" }
+                    @let series: Vec<Series> = group_series.iter().enumerate().map(|(i, (name, points))| Series {
+                        name, class: ["s2", "s1", "s3", "s4", "s5"][i % 5], points: points.clone(),
+                    }).collect();
+                    (PreEscaped(chart::line("WAF blocks per minute by group", "", "last hour", &series)))
+                    p.legend { @for (i, (name, _)) in group_series.iter().enumerate() {
+                        span class={ "key " (["s2", "s1", "s3", "s4", "s5"][i % 5]) } { (name) } " "
+                    } }
+                }
+            }
+        }
         h2 { "WAF matches" }
         @if waf.is_empty() { p.muted { "No WAF rule has matched since this node started." } }
         @else {
@@ -65,7 +99,7 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
                 thead { tr { th { "Rule set" } th { "Group" } th { "Rule" } th { "Action" } th.num { "Matches" } } }
                 tbody {
                     @for (l, n) in &waf {
-                        tr { td { (l[0]) } td { (group(&l[1])) } td.mono { (l[1]) } td { (l[2]) } td.num { (count(*n)) } }
+                        tr { td { (l[0]) } td { (traffic::waf_group(&l[0], &l[1])) } td.mono { (l[1]) } td { (l[2]) } td.num { (count(*n)) } }
                     }
                 }
             }
@@ -96,7 +130,7 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
         }
         @if let Some(id) = search { (find(visit, id)) }
     };
-    crate::console::layout::page_with(
+    crate::admin::console::layout::page_with(
         visit,
         "security",
         "Security",
@@ -104,28 +138,6 @@ pub async fn show(visit: &Visit<'_>) -> Response<Vec<u8>> {
         content,
         Some(finder),
     )
-}
-
-/// The CRS group a rule id belongs to, by its file's number.
-fn group(rule: &str) -> &'static str {
-    match rule.get(..3) {
-        Some("911") => "method enforcement",
-        Some("913") => "scanner detection",
-        Some("920") => "protocol enforcement",
-        Some("921") => "protocol attack",
-        Some("930") => "local file inclusion",
-        Some("931") => "remote file inclusion",
-        Some("932") => "remote code execution",
-        Some("933") => "PHP injection",
-        Some("934") => "generic attack",
-        Some("941") => "XSS",
-        Some("942") => "SQL injection",
-        Some("943") => "session fixation",
-        Some("944") => "Java attack",
-        Some("949") => "inbound anomaly score",
-        Some("959") => "outbound anomaly score",
-        _ => "-",
-    }
 }
 
 /// The access log's line for a request id, read from the end of the file.

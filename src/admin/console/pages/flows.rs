@@ -61,7 +61,7 @@ pub async fn list(visit: &Visit<'_>) -> Response<Vec<u8>> {
             }
         }
     };
-    crate::console::layout::page(visit, "flows", "Flows", Some(3), content)
+    crate::admin::console::layout::page(visit, "flows", "Flows", Some(3), content)
 }
 
 pub async fn detail(visit: &Visit<'_>, name: &str) -> Response<Vec<u8>> {
@@ -118,7 +118,7 @@ pub async fn detail(visit: &Visit<'_>, name: &str) -> Response<Vec<u8>> {
         }
     };
     let title = format!("Flow {name}");
-    crate::console::layout::page_with(visit, "flows", &title, Some(3), content, preview)
+    crate::admin::console::layout::page_with(visit, "flows", &title, Some(3), content, preview)
 }
 
 async fn preview(visit: &Visit<'_>, name: &str) -> Markup {

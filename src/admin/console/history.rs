@@ -59,6 +59,10 @@ pub struct Sample {
 
 pub struct History {
     bounds: Bounds,
+    /// WAF blocks per group: the totals at the start of the current minute,
+    /// and each past minute's blocks (the last hour).
+    waf_start: Option<(i64, BTreeMap<String, u64>)>,
+    waf_minutes: VecDeque<(i64, BTreeMap<String, u64>)>,
     /// Per queue: (unix seconds, sent, received) for the last minute.
     queues: BTreeMap<String, VecDeque<(i64, u64, u64)>>,
     seconds: VecDeque<Sample>,
@@ -73,6 +77,8 @@ impl History {
         History {
             bounds,
             queues: BTreeMap::new(),
+            waf_start: None,
+            waf_minutes: VecDeque::new(),
             seconds: VecDeque::with_capacity(SECONDS),
             minutes: VecDeque::with_capacity(MINUTES),
             last: None,
@@ -97,6 +103,36 @@ impl History {
             _ => {}
         }
         self.last = Some(totals);
+    }
+
+    /// Records the WAF's blocks so far by group at `now`; a minute's
+    /// differences are kept once it has passed.
+    pub fn record_waf(&mut self, now: i64, totals: BTreeMap<String, u64>) {
+        match &self.waf_start {
+            Some((started, at_start)) if now - started >= 60 => {
+                let minute: BTreeMap<String, u64> = totals
+                    .iter()
+                    .map(|(g, n)| {
+                        (
+                            g.clone(),
+                            n.saturating_sub(at_start.get(g).copied().unwrap_or(0)),
+                        )
+                    })
+                    .collect();
+                if self.waf_minutes.len() == 60 {
+                    self.waf_minutes.pop_front();
+                }
+                self.waf_minutes.push_back((now, minute));
+                self.waf_start = Some((now, totals));
+            }
+            None => self.waf_start = Some((now, totals)),
+            _ => {}
+        }
+    }
+
+    /// The last hour's WAF blocks per minute, by group, oldest first.
+    pub fn waf_minutes(&self) -> Vec<(i64, BTreeMap<String, u64>)> {
+        self.waf_minutes.iter().cloned().collect()
     }
 
     /// Records each queue's sent and received counters at `now`; queues
@@ -300,6 +336,17 @@ mod tests {
         let minute = h.window(60).unwrap();
         assert_eq!((minute.span, minute.requests), (60, 60));
         assert_eq!(h.steps(10).len(), SECONDS / 10);
+        // WAF blocks per minute, by group.
+        h.record_waf(3000, BTreeMap::from([("XSS".to_string(), 5)]));
+        h.record_waf(3030, BTreeMap::from([("XSS".to_string(), 9)]));
+        h.record_waf(
+            3060,
+            BTreeMap::from([("XSS".to_string(), 12), ("SQL injection".to_string(), 2)]),
+        );
+        let minutes = h.waf_minutes();
+        assert_eq!(minutes.len(), 1);
+        assert_eq!(minutes[0].1["XSS"], 7);
+        assert_eq!(minutes[0].1["SQL injection"], 2);
         // Queue rates over the last minute.
         for t in 0..=60 {
             let counters = BTreeMap::from([("q".to_string(), (t as u64 * 10, t as u64 * 5))]);
