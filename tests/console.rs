@@ -127,13 +127,28 @@ async fn the_console_shows_and_acts_in_a_real_browser() {
             .unwrap();
         assert_eq!(resp.status(), if i == 0 { 200 } else { 429 });
     }
+    let attack = client()
+        .get(gh.url("/api/guarded?q=%3Cscript%3Ealert(1)%3C/script%3E"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attack.status(), 403);
     c.goto(&page("security")).await.unwrap();
     b.wait_for_text("#card-rate-limited .value", "the refusals", |t| t == "2")
         .await;
+    b.wait_for_text("#card-waf-blocks .value", "the WAF block", |t| t == "1")
+        .await;
     assert_eq!(
-        b.text("#reasons tbody tr").await,
-        "rate_limit TooManyRequests 2"
+        b.text("#waf tbody tr").await,
+        "console xss managed:xss block 1"
     );
+    let reasons = b.text("#reasons tbody").await;
+    assert!(
+        reasons.contains("rate_limit TooManyRequests 2"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("waf "), "{reasons}");
+    assert_eq!(b.text("#clients tbody tr").await, "127.0.0.1 3");
     let find = page("security?request_id=console-limited-2");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {

@@ -72,8 +72,8 @@ pub fn per_route(metrics: &Metrics) -> BTreeMap<(String, String), RouteTraffic> 
 }
 
 /// What a WAF rule belongs to: the CRS group its id's file names (942xxx:
-/// SQL injection), else the managed group its label starts with
-/// (`sqli:...`), else the rule set.
+/// SQL injection), a managed group (`managed:sqli`), the kind of a custom
+/// rule (`custom:NAME`), else the rule set.
 pub fn waf_group(rule_set: &str, rule: &str) -> String {
     let crs = match rule.get(..3) {
         Some("911") => "method enforcement",
@@ -97,7 +97,9 @@ pub fn waf_group(rule_set: &str, rule: &str) -> String {
         return crs.to_string();
     }
     match rule.split_once(':') {
-        Some((group, _)) if !group.is_empty() => group.to_string(),
+        // A managed group's match is labelled `managed:GROUP`.
+        Some(("managed", group)) => group.to_string(),
+        Some((kind, _)) if !kind.is_empty() => kind.to_string(),
         _ => rule_set.to_string(),
     }
 }
@@ -111,4 +113,15 @@ pub fn waf_blocks_by_group(metrics: &Metrics) -> BTreeMap<String, u64> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn waf_rules_fall_into_groups() {
+        assert_eq!(super::waf_group("demo", "942100"), "SQL injection");
+        assert_eq!(super::waf_group("demo", "managed:xss"), "xss");
+        assert_eq!(super::waf_group("demo", "custom:no-bots"), "custom");
+        assert_eq!(super::waf_group("demo", "oversize"), "demo");
+    }
 }
