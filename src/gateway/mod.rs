@@ -27,6 +27,7 @@ pub mod respond;
 
 pub mod router;
 pub mod upstream;
+pub mod websocket;
 
 use crate::config::{Config, Loaded};
 use crate::metrics::Metrics;

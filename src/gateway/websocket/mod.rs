@@ -1,0 +1,6 @@
+//! Managed WebSocket APIs (issue 18, being built): the gateway holds the
+//! client connection itself and routes its messages, rather than proxying
+//! the upgrade to a backend. `frame`: RFC 6455 framing with the limits
+//! applied as bytes arrive, and the handshake's accept value.
+
+pub mod frame;
