@@ -34,6 +34,7 @@ pub mod store;
 pub mod units;
 pub mod validate;
 pub mod waf;
+pub mod websocket;
 pub mod yaml;
 
 pub use diagnostics::{Diagnostic, Diagnostics};

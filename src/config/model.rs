@@ -387,6 +387,19 @@ pub enum Integration {
     Mock(MockIntegration),
     Publish(PublishIntegration),
     Flow(FlowIntegration),
+    WebSocket(Arc<WebSocketIntegration>),
+}
+
+/// A managed WebSocket API (see `config::websocket`).
+#[derive(Debug, Clone)]
+pub struct WebSocketIntegration {
+    /// The JSON path of the route key in a message (`["action"]`).
+    pub selection: Vec<String>,
+    pub routes: BTreeMap<String, MockIntegration>,
+    pub idle_timeout: std::time::Duration,
+    pub max_duration: std::time::Duration,
+    pub max_message: usize,
+    pub max_frame: usize,
 }
 
 impl Integration {
@@ -397,6 +410,7 @@ impl Integration {
             Integration::Publish(p) if p.topic => "topic",
             Integration::Publish(_) => "queue",
             Integration::Flow(_) => "flow",
+            Integration::WebSocket(_) => "websocket",
         }
     }
 }

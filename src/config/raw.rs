@@ -637,6 +637,39 @@ pub enum IntegrationRaw {
     /// signature check. Answers 202 with the run id; a `webhook` flow's
     /// records are the request body.
     Flow(FlowIntegrationRaw),
+    /// A managed WebSocket API on this GET route: the gateway holds the
+    /// client's connection (after the route's policies pass on the upgrade
+    /// request) and answers each message by its route key.
+    #[serde(rename = "websocket")]
+    WebSocket(WebSocketIntegrationRaw),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketIntegrationRaw {
+    /// Where a message's route key is, as API Gateway writes it. Default
+    /// `$request.body.action`.
+    pub route_selection_expression: Option<String>,
+    /// By route key (`$default`: messages no other key takes).
+    pub routes: BTreeMap<String, WebSocketRouteRaw>,
+    /// A connection without a message either way for this long is closed
+    /// (1001). Default 10m.
+    pub idle_timeout: Option<HumanDuration>,
+    /// A connection is closed (1001) after this long. Default 2h.
+    pub max_duration: Option<HumanDuration>,
+    /// Largest message (1009 past it). Default 128KiB.
+    pub max_message: Option<ByteSize>,
+    /// Largest frame (1009 past it). Default 32KiB.
+    pub max_frame: Option<ByteSize>,
+}
+
+/// What answers a WebSocket route's messages.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketRouteRaw {
+    /// Send this back to the client (the body template, filled from the
+    /// upgrade request).
+    pub mock: MockIntegrationRaw,
 }
 
 /// `flow: NAME` or `flow: {name: NAME, signature: {...}}`.

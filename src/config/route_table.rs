@@ -41,6 +41,10 @@ pub fn rows(config: &Config) -> Vec<[String; 6]> {
                     .unwrap_or_default()
             ),
             Integration::Mock(m) => format!("mock {}", m.status),
+            Integration::WebSocket(w) => format!(
+                "websocket: {}",
+                w.routes.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
             Integration::Publish(p) => format!("{} -> {}", route.integration.kind(), p.target),
             Integration::Flow(f) => format!(
                 "flow -> {}{}",

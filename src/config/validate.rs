@@ -544,7 +544,10 @@ fn check_references(raw: &RouteRaw, path: &str, settings: &Config, r: &mut Repor
                 r,
             );
         }
-        IntegrationRaw::Mock(_) | IntegrationRaw::Queue(_) | IntegrationRaw::Topic(_) => {}
+        IntegrationRaw::Mock(_)
+        | IntegrationRaw::Queue(_)
+        | IntegrationRaw::Topic(_)
+        | IntegrationRaw::WebSocket(_) => {}
     }
 }
 
@@ -633,34 +636,14 @@ fn route(
             })
         }
         IntegrationRaw::Mock(m) => {
-            let ipath = format!("{path}.integration.mock");
-            let status = m.status.unwrap_or(200);
-            if !(100..=599).contains(&status) {
-                r.error(
-                    &format!("{ipath}.status"),
-                    format!("status {status} is not between 100 and 599"),
-                );
-            }
-            let mut headers = header_pairs(&m.headers, &format!("{ipath}.headers"), r);
-            if !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
-                headers.push((
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                ));
-            }
-            let body = match BodyTemplate::parse(m.body.as_deref().unwrap_or("")) {
-                Ok(b) => b,
-                Err(msg) => {
-                    r.error(&format!("{ipath}.body"), msg);
-                    BodyTemplate::default()
-                }
-            };
-            Integration::Mock(MockIntegration {
-                status: status.clamp(100, 599),
-                headers,
-                body,
-            })
+            Integration::Mock(mock(m, &format!("{path}.integration.mock"), r))
         }
+        IntegrationRaw::WebSocket(w) => Integration::WebSocket(super::websocket::websocket(
+            w,
+            &methods,
+            &format!("{path}.integration.websocket"),
+            r,
+        )),
         IntegrationRaw::Queue(q) => Integration::Publish(super::publish::queue(
             q,
             &template,
@@ -684,7 +667,10 @@ fn route(
     };
     let upstream_timeouts = match &integration {
         Integration::Http(h) => upstreams.get(&h.upstream).map(|u| u.timeouts),
-        Integration::Mock(_) | Integration::Publish(_) | Integration::Flow(_) => None,
+        Integration::Mock(_)
+        | Integration::Publish(_)
+        | Integration::Flow(_)
+        | Integration::WebSocket(_) => None,
     };
     let timeouts = merge_timeouts(
         merge_timeouts(
@@ -861,4 +847,38 @@ fn at_least_one(n: Option<usize>, path: &str, r: &mut Reporter) -> Option<usize>
         return None;
     }
     n
+}
+
+/// A `mock` answer: its status, headers (JSON by default) and body template.
+pub(super) fn mock(
+    m: &super::raw::MockIntegrationRaw,
+    ipath: &str,
+    r: &mut Reporter,
+) -> MockIntegration {
+    let status = m.status.unwrap_or(200);
+    if !(100..=599).contains(&status) {
+        r.error(
+            &format!("{ipath}.status"),
+            format!("status {status} is not between 100 and 599"),
+        );
+    }
+    let mut headers = header_pairs(&m.headers, &format!("{ipath}.headers"), r);
+    if !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
+        headers.push((
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ));
+    }
+    let body = match BodyTemplate::parse(m.body.as_deref().unwrap_or("")) {
+        Ok(b) => b,
+        Err(msg) => {
+            r.error(&format!("{ipath}.body"), msg);
+            BodyTemplate::default()
+        }
+    };
+    MockIntegration {
+        status: status.clamp(100, 599),
+        headers,
+        body,
+    }
 }

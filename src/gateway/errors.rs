@@ -38,6 +38,8 @@ pub enum GatewayError {
     /// A rate limit said no; its headers travel in the request's extra headers.
     RateLimited,
     CorsRejected,
+    /// A WebSocket API's route asked without a WebSocket upgrade.
+    UpgradeRequired,
     /// A webhook's signature header is missing or does not match (why).
     BadSignature(String),
     /// Gatehouse cannot take the request now (why); the client may retry.
@@ -72,6 +74,7 @@ impl GatewayError {
             GatewayError::AuthUnavailable => 503,
             GatewayError::RateLimited => 429,
             GatewayError::CorsRejected => 403,
+            GatewayError::UpgradeRequired => 426,
             GatewayError::BadSignature(_) => 401,
             GatewayError::Unavailable(_) => 503,
             GatewayError::RequestTimeout => 408,
@@ -98,6 +101,7 @@ impl GatewayError {
             GatewayError::AuthUnavailable => "AuthUnavailable",
             GatewayError::RateLimited => "TooManyRequests",
             GatewayError::CorsRejected => "CorsRejected",
+            GatewayError::UpgradeRequired => "UpgradeRequired",
             GatewayError::BadSignature(_) => "InvalidSignature",
             GatewayError::Unavailable(_) => "ServiceUnavailable",
             GatewayError::RequestTimeout => "RequestTimeout",
@@ -139,6 +143,9 @@ impl GatewayError {
             GatewayError::RateLimited => "rate limit exceeded; see Retry-After".into(),
             GatewayError::CorsRejected => {
                 "cross-origin request not allowed for this origin or method".into()
+            }
+            GatewayError::UpgradeRequired => {
+                "this is a WebSocket API: connect with a WebSocket client (Upgrade: websocket, Sec-WebSocket-Version: 13)".into()
             }
             GatewayError::BadSignature(why) => format!("webhook signature refused: {why}"),
             GatewayError::Unavailable(why) => why.clone(),

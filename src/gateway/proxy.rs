@@ -113,6 +113,7 @@ impl ProxyHttp for Gateway {
         }
         match integration::answer(&self.state, &runtime, &route, session, ctx).await? {
             Outcome::Answer(reply) => respond::send(session, ctx, reply).await,
+            Outcome::Done => Ok(true),
             Outcome::Proxy => Ok(false),
         }
     }

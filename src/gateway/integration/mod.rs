@@ -23,6 +23,9 @@ use pingora::proxy::Session;
 pub enum Outcome<'a> {
     /// The gateway answers itself.
     Answer(Reply<'a>),
+    /// The integration answered on the connection itself (a WebSocket API
+    /// held it until it closed).
+    Done,
     /// Proxy to the upstream pool set in the context.
     Proxy,
 }
@@ -42,6 +45,12 @@ pub async fn answer<'a>(
     };
     Ok(match &route.integration {
         Integration::Mock(m) => Outcome::Answer(mock::answer(route, m, session, ctx)),
+        Integration::WebSocket(w) => {
+            match crate::gateway::websocket::connection::serve(w, session, ctx).await? {
+                Ok(()) => Outcome::Done,
+                Err(err) => Outcome::Answer(Reply::error(err, ctx.request_id())),
+            }
+        }
         Integration::Publish(target) => {
             let payloads = state.payloads.as_deref();
             let result = match publish_body::read(session, ctx, payloads).await? {
