@@ -13,15 +13,25 @@ pub fn answer<'a>(
     session: &Session,
     ctx: &Ctx,
 ) -> Reply<'a> {
+    Reply::made(
+        route,
+        mock.status,
+        mock.headers.clone(),
+        body(mock, session, ctx),
+    )
+}
+
+/// The mock's body, filled from the request (for a WebSocket API, the
+/// upgrade request).
+pub fn body(mock: &MockIntegration, session: &Session, ctx: &Ctx) -> bytes::Bytes {
     let req = session.req_header();
     let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
-    let body = mock.body.render(&RequestView {
+    mock.body.render(&RequestView {
         request_id: ctx.request_id(),
         method: req.method.as_str(),
         path: req.uri.path(),
         query: req.uri.query(),
         params: ctx.params(),
         header: &header,
-    });
-    Reply::made(route, mock.status, mock.headers.clone(), body)
+    })
 }

@@ -6,8 +6,7 @@
 //! goes idle, or the connection reaches its maximum duration.
 
 use super::frame::{self, Assembler, Decoder, Event, Opcode};
-use crate::config::body_template::RequestView;
-use crate::config::model::{MockIntegration, WebSocketIntegration};
+use crate::config::model::WebSocketIntegration;
 use crate::gateway::ctx::Ctx;
 use crate::gateway::errors::GatewayError;
 use bytes::Bytes;
@@ -127,7 +126,7 @@ fn answer(
         .and_then(|k| api.routes.get(k))
         .or_else(|| api.routes.get("$default"));
     let body = match chosen {
-        Some(mock) => render(mock, session, ctx),
+        Some(mock) => crate::gateway::integration::mock::body(mock, session, ctx),
         None => Bytes::from(
             serde_json::json!({
                 "message": "Forbidden",
@@ -138,18 +137,4 @@ fn answer(
         ),
     };
     frame::encode(Opcode::Text, &body)
-}
-
-/// A mock's body, filled from the upgrade request.
-fn render(mock: &MockIntegration, session: &Session, ctx: &Ctx) -> Bytes {
-    let req = session.req_header();
-    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
-    mock.body.render(&RequestView {
-        request_id: ctx.request_id(),
-        method: req.method.as_str(),
-        path: req.uri.path(),
-        query: req.uri.query(),
-        params: ctx.params(),
-        header: &header,
-    })
 }
