@@ -114,6 +114,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             flows: engine,
             scheduler: Arc::new(scheduler),
             shared: backends.shared,
+            connections: backends.connections,
         },
         control.handle().clone(),
     )?;
@@ -135,6 +136,16 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             let limits: LimitsSource = Arc::new(move || {
                 listener_limits(&limits_state.runtime.load().config.limits, cap, 0)
             });
+            // The @connections API shares the listener and its keys.
+            let management = crate::gateway::websocket::management::Management {
+                connections: state.websockets.connections.clone(),
+                secrets: settings
+                    .access_keys
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.secret.clone()))
+                    .collect(),
+                limits: limits.clone(),
+            };
             crate::messaging::service::start(
                 settings,
                 bound,
@@ -146,6 +157,9 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                     tls: settings
                         .tls
                         .then(|| state.tls.clone() as Arc<dyn rustls::server::ResolvesServerCert>),
+                    beside: Some(crate::gateway::websocket::management::router(Arc::new(
+                        management,
+                    ))),
                 },
             )
         })

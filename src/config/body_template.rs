@@ -19,11 +19,14 @@ enum Part {
     Param(String),
     Query(String),
     Header(String),
+    ConnectionId,
 }
 
 /// What a template can read from the request.
 pub struct RequestView<'a> {
     pub request_id: &'a str,
+    /// A WebSocket API's connection (empty for plain requests).
+    pub connection_id: Option<&'a str>,
     pub method: &'a str,
     pub path: &'a str,
     pub query: Option<&'a str>,
@@ -48,12 +51,13 @@ impl BodyTemplate {
                 None if name == "request_id" => Part::RequestId,
                 None if name == "method" => Part::Method,
                 None if name == "path" => Part::Path,
+                None if name == "connection_id" => Part::ConnectionId,
                 Some(("params", p)) if !p.is_empty() => Part::Param(p.to_string()),
                 Some(("query", q)) if !q.is_empty() => Part::Query(q.to_string()),
                 Some(("header", h)) if !h.is_empty() => Part::Header(h.to_ascii_lowercase()),
                 _ => {
                     return Err(format!(
-                        "unknown placeholder `{{{{{name}}}}}`: use request_id, method, path, params.NAME, query.NAME or header.NAME"
+                        "unknown placeholder `{{{{{name}}}}}`: use request_id, method, path, params.NAME, query.NAME, header.NAME or (WebSocket APIs) connection_id"
                     ))
                 }
             };
@@ -89,6 +93,7 @@ impl BodyTemplate {
                     .map(|(_, v)| v.as_str()),
                 Part::Query(name) => req.query.and_then(|q| query_value(q, name)),
                 Part::Header(name) => (req.header)(name),
+                Part::ConnectionId => req.connection_id,
             };
             push_json_escaped(&mut out, value.unwrap_or(""));
         }
@@ -122,6 +127,7 @@ mod tests {
         let header = |_: &str| None;
         let view = RequestView {
             request_id: "r1",
+            connection_id: None,
             method: "GET",
             path: "/p",
             query: Some("y=1&x=2"),

@@ -395,11 +395,63 @@ pub enum Integration {
 pub struct WebSocketIntegration {
     /// The JSON path of the route key in a message (`["action"]`).
     pub selection: Vec<String>,
-    pub routes: BTreeMap<String, MockIntegration>,
+    pub routes: BTreeMap<String, WebSocketRoute>,
     pub idle_timeout: std::time::Duration,
     pub max_duration: std::time::Duration,
     pub max_message: usize,
     pub max_frame: usize,
+    /// Each connection's message rate.
+    pub throttle: Option<Throttle>,
+    pub write_timeout: std::time::Duration,
+}
+
+/// One route of a WebSocket API.
+#[derive(Debug, Clone)]
+pub struct WebSocketRoute {
+    pub target: WebSocketTarget,
+    /// This route's message rate, on this node.
+    pub throttle: Option<Throttle>,
+}
+
+/// What a WebSocket route's messages go to.
+#[derive(Debug, Clone)]
+pub enum WebSocketTarget {
+    Mock(MockIntegration),
+    Http(WebSocketHttp),
+    /// A queue's name.
+    Queue(String),
+    /// A topic's name.
+    Topic(String),
+    /// A flow's id.
+    Flow(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct WebSocketHttp {
+    pub upstream: String,
+    pub path: String,
+    pub respond: bool,
+    pub timeout: std::time::Duration,
+}
+
+/// `count` messages per `period`, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Throttle {
+    pub count: u32,
+    pub period: std::time::Duration,
+    pub burst: u32,
+}
+
+impl WebSocketTarget {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WebSocketTarget::Mock(_) => "mock",
+            WebSocketTarget::Http(_) => "http",
+            WebSocketTarget::Queue(_) => "queue",
+            WebSocketTarget::Topic(_) => "topic",
+            WebSocketTarget::Flow(_) => "flow",
+        }
+    }
 }
 
 impl Integration {

@@ -97,7 +97,7 @@ pub fn topic(
     }
 }
 
-fn check_target(
+pub(super) fn check_target(
     name: &str,
     kind: &str,
     declared: &[&str],

@@ -661,15 +661,59 @@ pub struct WebSocketIntegrationRaw {
     pub max_message: Option<ByteSize>,
     /// Largest frame (1009 past it). Default 32KiB.
     pub max_frame: Option<ByteSize>,
+    /// Each connection's messages: `rate` and `burst`, as a route's
+    /// `throttle`. Default: none.
+    pub throttle: Option<ThrottleRaw>,
+    /// A write to a client that is not reading gives up after this, and
+    /// the connection is closed. Default 10s.
+    pub write_timeout: Option<HumanDuration>,
 }
 
-/// What answers a WebSocket route's messages.
+/// What answers a WebSocket route: exactly one of `mock`, `http`, `queue`,
+/// `topic` and `flow`, and an optional `throttle`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebSocketRouteRaw {
     /// Send this back to the client (the body template, filled from the
     /// upgrade request).
-    pub mock: MockIntegrationRaw,
+    pub mock: Option<MockIntegrationRaw>,
+    /// POST the message to an upstream pool, with the connection's context
+    /// in headers.
+    pub http: Option<WebSocketHttpRaw>,
+    /// Send the message to a queue under `messaging.queues` (attributes
+    /// `connectionId` and `routeKey`).
+    pub queue: Option<String>,
+    /// Publish the message to a topic under `messaging.topics`.
+    pub topic: Option<String>,
+    /// Start a run of a flow with the message as its payload.
+    pub flow: Option<String>,
+    /// This route's messages on this node, from all connections: `rate`
+    /// (`N/s`, `N/min`, ...) and `burst`. Past it a message is answered
+    /// with API Gateway's `Too Many Requests` and not passed on.
+    pub throttle: Option<ThrottleRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketHttpRaw {
+    /// The name of a pool under `upstreams:` in gatehouse.yaml.
+    pub upstream: String,
+    /// The path to POST to. Default `/`.
+    pub path: Option<String>,
+    /// Send a non-empty response body back to the client (API Gateway's
+    /// route response). Default false. Not for `$connect`/`$disconnect`.
+    pub respond: Option<bool>,
+    /// How long the backend has to answer. Default 29s (API Gateway's).
+    pub timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleRaw {
+    /// `N/s`, `N/min`, `N/hour` or `N/day`.
+    pub rate: String,
+    /// Messages allowed at once before the rate applies. Default: N.
+    pub burst: Option<u32>,
 }
 
 /// `flow: NAME` or `flow: {name: NAME, signature: {...}}`.

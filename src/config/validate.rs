@@ -552,7 +552,7 @@ fn check_references(raw: &RouteRaw, path: &str, settings: &Config, r: &mut Repor
 }
 
 /// Whether `name` is a declared upstream; an error naming the closest one if not.
-fn check_upstream(name: &str, ipath: &str, settings: &Config, r: &mut Reporter) -> bool {
+pub(super) fn check_upstream(name: &str, ipath: &str, settings: &Config, r: &mut Reporter) -> bool {
     if settings.upstreams.contains_key(name) {
         return true;
     }
@@ -641,6 +641,7 @@ fn route(
         IntegrationRaw::WebSocket(w) => Integration::WebSocket(super::websocket::websocket(
             w,
             &methods,
+            settings,
             &format!("{path}.integration.websocket"),
             r,
         )),

@@ -94,6 +94,11 @@ impl AccessLog {
     }
 
     pub fn log(&self, entry: &Entry<'_>) {
+        self.log_json(entry);
+    }
+
+    /// Logs any JSON line (WebSocket events have their own fields).
+    pub fn log_json<T: Serialize + ?Sized>(&self, entry: &T) {
         let Some(sender) = &self.sender else { return };
         let mut line = Vec::with_capacity(384);
         if serde_json::to_writer(&mut line, entry).is_err() {

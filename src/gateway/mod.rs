@@ -107,6 +107,8 @@ pub struct State {
     pub outbox: Option<Arc<dyn crate::messaging::pubsub::Outbox>>,
     /// The flows engine (the `flow` integration, the admin API).
     pub flows: crate::flows::engine::Engine,
+    /// Managed WebSocket APIs' connections, metrics and throttles.
+    pub websockets: websocket::WebSockets,
     /// What the policies refused, by client and reason (the console).
     pub denials: denials::Denials,
     /// The last reload's outcome (the console's routes page).
@@ -142,6 +144,8 @@ pub struct Engines {
     pub scheduler: Arc<crate::flows::schedule::Scheduler>,
     /// The shared database, when there is one (readiness, metrics).
     pub shared: Option<crate::store::postgres::Postgres>,
+    /// Where managed WebSocket connections are registered.
+    pub connections: Arc<dyn crate::store::connections::Connections>,
 }
 
 impl State {
@@ -160,8 +164,11 @@ impl State {
             flows,
             scheduler,
             shared,
+            connections,
         } = engines;
         let metrics = Arc::new(Metrics::new());
+        let websockets = websocket::WebSockets::new(connections);
+        metrics.register(websockets.metrics.collectors());
         metrics.register(flows.metrics().collectors());
         metrics.register(rate_limits.collectors());
         if let Some(pg) = &shared {
@@ -197,6 +204,7 @@ impl State {
             payloads,
             outbox,
             flows,
+            websockets,
             denials: Default::default(),
             last_reload: Default::default(),
             scheduler,

@@ -60,6 +60,9 @@ pub struct Listening {
     /// The certificates to serve TLS with (`messaging.tls`): the gateway's,
     /// from `certs/`, reloaded with them.
     pub tls: Option<Arc<dyn rustls::server::ResolvesServerCert>>,
+    /// More routes served beside the SQS/SNS API (the gateway's
+    /// `@connections` API), under the same listener and limits.
+    pub beside: Option<axum::Router>,
 }
 
 /// The messaging API's socket, bound first: queue URLs name its address.
@@ -169,9 +172,13 @@ pub fn start(
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         tokio_rustls::TlsAcceptor::from(Arc::new(config))
     });
+    let router = match listening.beside {
+        Some(beside) => api::router(api).merge(beside),
+        None => api::router(api),
+    };
     runtime.spawn(crate::listener::hyper_app::serve(
         listener,
-        api::router(api),
+        router,
         listening.connections,
         listening.limits,
         tls,

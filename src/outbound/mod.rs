@@ -22,7 +22,7 @@ pub fn client(timeout: Duration) -> reqwest::ClientBuilder {
 /// load). Requests through a client that failed fail with that reason: no
 /// silent fallback to a client without Gatehouse's timeout and redirect
 /// rules.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Client(Result<reqwest::Client, Arc<str>>);
 
 impl Client {

@@ -9,6 +9,7 @@
 //! - `rate_limits::RateLimits`: GCRA buckets for route limits, plan
 //!   throttles and WAF rate rules (governor in-process; a fake-clock twin)
 
+pub mod connections;
 pub mod flows;
 pub mod local_rate_limits;
 pub mod memory;
@@ -52,6 +53,8 @@ pub struct Backends {
     /// The shared database, when the config names one: readiness checks
     /// and metrics look at it.
     pub shared: Option<postgres::Postgres>,
+    /// Managed WebSocket connections: this node's alone, or the fleet's.
+    pub connections: Arc<dyn connections::Connections>,
 }
 
 /// The messaging engine's storage: the embedded broker's journal, or the
@@ -85,6 +88,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
                 .transpose()?,
             rate_limits,
             shared: None,
+            connections: Arc::new(connections::Local::new()),
         }),
         Store::Postgres(settings) => {
             let pg = postgres::Postgres::connect(settings).await?;
@@ -96,6 +100,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
                     .as_ref()
                     .map(|_| MessageBackend::Shared(pg.clone())),
                 rate_limits,
+                // Until the shared registry lands: this node's connections.
+                connections: Arc::new(connections::Local::new()),
                 shared: Some(pg),
             })
         }

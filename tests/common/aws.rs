@@ -38,3 +38,19 @@ pub fn sns(gh: &Gatehouse) -> aws_sdk_sns::Client {
         .build();
     aws_sdk_sns::Client::from_conf(conf)
 }
+
+/// The `@connections` API's client (ApiGatewayManagementApi), at the
+/// messaging listener with a stage path, as API Gateway's endpoint has.
+pub fn connections(gh: &Gatehouse) -> aws_sdk_apigatewaymanagement::Client {
+    use aws_sdk_apigatewaymanagement::config;
+    let conf = aws_sdk_apigatewaymanagement::Config::builder()
+        .behavior_version(config::BehaviorVersion::latest())
+        .region(config::Region::new("us-east-1"))
+        .endpoint_url(format!("{}/prod", gh.messaging_url()))
+        .credentials_provider(config::Credentials::new(
+            ACCESS_KEY, SECRET, None, None, "test",
+        ))
+        .http_client(http())
+        .build();
+    aws_sdk_apigatewaymanagement::Client::from_conf(conf)
+}

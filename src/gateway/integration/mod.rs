@@ -31,8 +31,8 @@ pub enum Outcome<'a> {
 }
 
 pub async fn answer<'a>(
-    state: &State,
-    runtime: &Runtime,
+    state: &std::sync::Arc<State>,
+    runtime: &std::sync::Arc<Runtime>,
     route: &'a Route,
     session: &mut Session,
     ctx: &mut Ctx,
@@ -46,7 +46,9 @@ pub async fn answer<'a>(
     Ok(match &route.integration {
         Integration::Mock(m) => Outcome::Answer(mock::answer(route, m, session, ctx)),
         Integration::WebSocket(w) => {
-            match crate::gateway::websocket::connection::serve(w, session, ctx).await? {
+            match crate::gateway::websocket::connection::serve(w, state, runtime, session, ctx)
+                .await?
+            {
                 Ok(()) => Outcome::Done,
                 Err(err) => Outcome::Answer(Reply::error(err, ctx.request_id())),
             }

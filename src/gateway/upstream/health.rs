@@ -13,7 +13,7 @@ pub fn spawn(pool: &Arc<Pool>, handle: &tokio::runtime::Handle) {
     let Some(check) = pool.spec.health_check.clone() else {
         return;
     };
-    let client = match client_for(pool, &check) {
+    let client = match super::client_for(pool, Some(check.timeout)) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(upstream = %pool.spec.name, error = %e, "cannot build health-check client");
@@ -22,24 +22,6 @@ pub fn spawn(pool: &Arc<Pool>, handle: &tokio::runtime::Handle) {
     };
     let weak = Arc::downgrade(pool);
     handle.spawn(run(weak, check, client));
-}
-
-fn client_for(pool: &Pool, check: &HealthCheck) -> reqwest::Result<reqwest::Client> {
-    let mut builder = crate::outbound::client(check.timeout).no_proxy();
-    if let Some(tls) = &pool.spec.tls {
-        builder = builder.danger_accept_invalid_certs(!tls.verify);
-        if let Some(ca) = tls.ca.as_ref().and_then(|p| std::fs::read(p).ok()) {
-            for cert in reqwest::Certificate::from_pem_bundle(&ca)? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        // Probe by name so SNI and certificate checks match real traffic.
-        for t in &pool.spec.targets {
-            let name = tls.sni.as_deref().unwrap_or(&t.host);
-            builder = builder.resolve(name, t.socket);
-        }
-    }
-    builder.build()
 }
 
 async fn run(pool: Weak<Pool>, check: HealthCheck, client: reqwest::Client) {
@@ -52,7 +34,7 @@ async fn run(pool: Weak<Pool>, check: HealthCheck, client: reqwest::Client) {
         };
         let check = &check;
         let probes = pool.targets.iter().map(|t| {
-            let url = probe_url(&pool, &t.spec.host, t.spec.socket, &check.path);
+            let url = super::url(&pool, &t.spec.host, t.spec.socket, &check.path);
             let client = client.clone();
             async move {
                 match client.get(url).send().await {
@@ -72,17 +54,6 @@ async fn run(pool: Weak<Pool>, check: HealthCheck, client: reqwest::Client) {
                 );
             }
         }
-    }
-}
-
-fn probe_url(pool: &Pool, host: &str, socket: std::net::SocketAddr, path: &str) -> String {
-    match &pool.spec.tls {
-        Some(tls) => format!(
-            "https://{}:{}{path}",
-            tls.sni.as_deref().unwrap_or(host),
-            socket.port()
-        ),
-        None => format!("http://{socket}{path}"),
     }
 }
 

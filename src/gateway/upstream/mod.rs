@@ -46,6 +46,9 @@ pub struct Pool {
     /// a connection verified against one pool's CA could serve another pool.
     pub reuse_key: u64,
     balancer: Balancer,
+    /// The pool's client for requests the gateway makes itself (WebSocket
+    /// APIs' `http` routes), built on first use.
+    own_client: OnceLock<crate::outbound::Client>,
 }
 
 /// A coarse monotonic clock in milliseconds, cheap enough for every request.
@@ -83,6 +86,7 @@ impl Pool {
             ca,
             reuse_key,
             balancer,
+            own_client: OnceLock::new(),
         }
     }
 
@@ -130,8 +134,64 @@ impl Pool {
         }
     }
 
+    /// A client speaking to this pool's targets as the proxy does (its TLS
+    /// name, CA and verification); callers set each request's timeout.
+    pub fn client(&self) -> Result<&reqwest::Client, String> {
+        self.own_client
+            .get_or_init(|| {
+                crate::outbound::Client::build(
+                    client_builder(self, None),
+                    &format!("upstream {}", self.spec.name),
+                )
+            })
+            .get()
+    }
+
+    /// The URL of `path` on target `index`.
+    pub fn target_url(&self, index: usize, path: &str) -> String {
+        let t = &self.targets[index].spec;
+        url(self, &t.host, t.socket, path)
+    }
+
     pub fn idle_timeout(&self) -> Duration {
         self.spec.keepalive_timeout
+    }
+}
+
+/// A client for the pool's targets: its TLS settings, and each target's
+/// name resolved to its address so SNI and certificate checks match the
+/// proxy's traffic.
+fn client_builder(pool: &Pool, timeout: Option<Duration>) -> reqwest::ClientBuilder {
+    // Without a timeout of its own, each request sets one.
+    let day = Duration::from_secs(86_400);
+    let mut builder = crate::outbound::client(timeout.unwrap_or(day)).no_proxy();
+    if let Some(tls) = &pool.spec.tls {
+        builder = builder.danger_accept_invalid_certs(!tls.verify);
+        if let Some(ca) = tls.ca.as_ref().and_then(|p| std::fs::read(p).ok()) {
+            for cert in reqwest::Certificate::from_pem_bundle(&ca).unwrap_or_default() {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        for t in &pool.spec.targets {
+            let name = tls.sni.as_deref().unwrap_or(&t.host);
+            builder = builder.resolve(name, t.socket);
+        }
+    }
+    builder
+}
+
+fn client_for(pool: &Pool, timeout: Option<Duration>) -> reqwest::Result<reqwest::Client> {
+    client_builder(pool, timeout).build()
+}
+
+fn url(pool: &Pool, host: &str, socket: std::net::SocketAddr, path: &str) -> String {
+    match &pool.spec.tls {
+        Some(tls) => format!(
+            "https://{}:{}{path}",
+            tls.sni.as_deref().unwrap_or(host),
+            socket.port()
+        ),
+        None => format!("http://{socket}{path}"),
     }
 }
 
