@@ -100,8 +100,11 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
                     .as_ref()
                     .map(|_| MessageBackend::Shared(pg.clone())),
                 rate_limits,
-                // Until the shared registry lands: this node's connections.
-                connections: Arc::new(connections::Local::new()),
+                connections: postgres::connections::PgConnections::start(pg.clone())
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("registering this node's WebSocket connections: {e}")
+                    })?,
                 shared: Some(pg),
             })
         }

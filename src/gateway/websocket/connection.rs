@@ -292,8 +292,7 @@ impl Held<'_> {
                     }
                     frame::Event::Binary(data) => {
                         self.idle_until = Instant::now() + api.idle_timeout;
-                        self.message(session, Payload::Binary(data))
-                            .await
+                        self.message(session, Payload::Binary(data)).await
                     }
                 };
                 if let Some(reply) = reply {

@@ -48,6 +48,9 @@ const COALESCE: Duration = Duration::from_millis(3);
 struct Shared {
     /// Queue id -> its waiters' `Notify`, while anyone holds it.
     queues: Mutex<HashMap<i64, Weak<Notify>>>,
+    /// WebSocket mail: the notice naming this node (`ws:NODE`) and what
+    /// it wakes (see `connections.rs`).
+    mail: Mutex<Option<(String, Arc<Notify>)>>,
     listening: AtomicBool,
 }
 
@@ -67,6 +70,17 @@ impl Shared {
         };
         for n in all {
             n.notify_waiters();
+        }
+        if let Some((_, mail)) = &*self.mail.lock() {
+            mail.notify_one();
+        }
+    }
+
+    fn wake_mail(&self, notice: &str) {
+        if let Some((ours, mail)) = &*self.mail.lock() {
+            if notice == ours {
+                mail.notify_one();
+            }
         }
     }
 }
@@ -132,6 +146,14 @@ impl Listener {
     /// True while the LISTEN connection is up: notices arrive.
     pub fn listening(&self) -> bool {
         self.shared.listening.load(Ordering::SeqCst)
+    }
+
+    /// Wakes the returned `Notify` when a notice `notice` arrives (and
+    /// whenever notices may have been missed).
+    pub fn mail(&self, notice: String) -> Arc<Notify> {
+        let wake = Arc::new(Notify::new());
+        *self.shared.mail.lock() = Some((notice, wake.clone()));
+        wake
     }
 
     /// What a receive on `queue` waits on.
@@ -202,6 +224,8 @@ async fn listen(
     while let Some(payload) = rx.recv().await {
         if let Ok(queue) = payload.parse::<i64>() {
             shared.wake(queue);
+        } else {
+            shared.wake_mail(&payload);
         }
     }
     drop(client);

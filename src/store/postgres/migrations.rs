@@ -186,6 +186,32 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 6: what a run wants its operator to know without failing.
     "ALTER TABLE flow_runs ADD COLUMN warnings jsonb NOT NULL DEFAULT '[]'",
+    // 7: managed WebSocket connections across a fleet: which node holds
+    // each, nodes' heartbeats, and mail for connections held elsewhere.
+    "
+    CREATE TABLE ws_connections (
+      id text PRIMARY KEY,
+      node text NOT NULL,
+      connected_at bigint NOT NULL,
+      last_active_at bigint NOT NULL,
+      source_ip text NOT NULL,
+      user_agent text
+    );
+    CREATE INDEX ws_connections_node ON ws_connections (node);
+    CREATE TABLE ws_nodes (
+      node text PRIMARY KEY,
+      seen_at bigint NOT NULL
+    );
+    CREATE TABLE ws_mail (
+      seq bigserial PRIMARY KEY,
+      node text NOT NULL,
+      connection text NOT NULL,
+      disconnect boolean NOT NULL,
+      data bytea NOT NULL,
+      sent_at bigint NOT NULL
+    );
+    CREATE INDEX ws_mail_node ON ws_mail (node, seq);
+    ",
 ];
 
 /// Brings `schema` up to date; safe when several nodes call it at once.

@@ -6,6 +6,7 @@
 //! embedded one. `design.md` in `store/` holds the invariants.
 
 mod api;
+pub mod connections;
 pub mod flows;
 pub mod keys;
 pub mod listen;
