@@ -201,7 +201,7 @@ async fn beat(this: Weak<PgConnections>) {
             tracing::warn!(error = %e, "WebSocket connections: heartbeat failed");
         }
         ticks += 1;
-        if ticks % 15 == 0 {
+        if ticks.is_multiple_of(15) {
             if let Err(e) = this.forget_dead_nodes().await {
                 tracing::warn!(error = %e, "WebSocket connections: cannot forget dead nodes");
             }
