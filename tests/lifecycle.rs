@@ -429,3 +429,80 @@ async fn sigint_exits_at_once_and_leaves_no_pid_file() {
     assert_eq!(code.0, Some(0));
     assert!(!pid_file.exists(), "stale pid file after SIGINT");
 }
+
+/// The README's WebSocket walkthrough on the shipped demo: echo and whoami
+/// answered by the gateway, a broadcast reaching the `chat-room` queue
+/// through the `chat-broadcasts` topic, and the AWS CLI posting to the
+/// connection through the @connections API.
+#[tokio::test]
+async fn the_demo_chat_from_the_readme() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let gh = Gatehouse::start_with("demo", Options::default(), copy_shipped_routes);
+    let url = gh.url("/chat").replacen("http://", "ws://", 1);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    async fn next(
+        ws: &mut tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    ) -> serde_json::Value {
+        let wait = tokio::time::timeout(Duration::from_secs(10), ws.next());
+        match wait.await.expect("an answer within 10s") {
+            Some(Ok(Message::Text(t))) => serde_json::from_str(&t).unwrap(),
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+    ws.send(Message::text(r#"{"action":"echo"}"#))
+        .await
+        .unwrap();
+    let echo = next(&mut ws).await;
+    assert_eq!(echo["route"], "echo");
+    let id = echo["connectionId"].as_str().unwrap().to_string();
+    ws.send(Message::text(r#"{"action":"whoami"}"#))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["connectionId"], id.as_str());
+    ws.send(Message::text(
+        r#"{"action":"broadcast","text":"hello room"}"#,
+    ))
+    .await
+    .unwrap();
+    let sqs = common::aws::sqs(&gh);
+    let got = sqs
+        .receive_message()
+        .queue_url(format!("{}/000000000000/chat-room", gh.messaging_url()))
+        .message_attribute_names("All")
+        .wait_time_seconds(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap();
+    assert_eq!(
+        got[0].body.as_deref(),
+        Some(r#"{"action":"broadcast","text":"hello room"}"#)
+    );
+    let attrs = got[0].message_attributes.as_ref().unwrap();
+    assert_eq!(
+        attrs["connectionId"].string_value.as_deref(),
+        Some(id.as_str())
+    );
+    // The README's AWS CLI line, with the test's endpoint.
+    let cli = std::process::Command::new("aws")
+        .args(["apigatewaymanagementapi", "post-to-connection"])
+        .args(["--endpoint-url", &gh.messaging_url()])
+        .args(["--connection-id", &id, "--data", r#"{"hi":"from the CLI"}"#])
+        .envs([
+            ("AWS_ACCESS_KEY_ID", "x"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ])
+        .output()
+        .expect("the AWS CLI (.ci/setup installs it)");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert_eq!(next(&mut ws).await["hi"], "from the CLI");
+}

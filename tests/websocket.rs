@@ -600,3 +600,83 @@ async fn a_client_that_stops_reading_is_cut_off() {
     .await;
     assert!(cut.is_ok(), "the server never cut the stalled client off");
 }
+
+/// The server's resident memory, from /proc.
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A thousand clients at once, each answered, each with its own
+/// connection id. The server's memory grows by a bounded amount per idle
+/// connection (pingora's 64 KiB body buffer and 16 KiB socket buffer are
+/// most of it; release numbers in BENCHMARKS.md), traffic on them does not
+/// add to it, and the connections are released when the clients leave.
+#[tokio::test]
+async fn a_thousand_connections_with_bounded_memory() {
+    let (gh, _seen) = start().await;
+    let url = ws_url(&gh, "/ws/many");
+    let open = |url: String| async move {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let id = connection_id(&mut ws).await;
+        (ws, id)
+    };
+    // Warm the server up before measuring.
+    let warm = open(url.clone()).await;
+    drop(warm);
+    let before = rss_kib(gh.pid());
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let batch = (0..100).map(|_| open(url.clone()));
+        clients.extend(futures_util::future::join_all(batch).await);
+    }
+    let ids: std::collections::HashSet<_> = clients.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(ids.len(), 1000);
+    let metrics = gh.metrics().await;
+    assert!(
+        metrics.contains(r#"gatehouse_websocket_connections{api="chat"} 1000"#),
+        "{metrics}"
+    );
+    let opened = rss_kib(gh.pid());
+    let grown = opened.saturating_sub(before);
+    eprintln!(
+        "1000 idle connections: +{grown} KiB ({} KiB each)",
+        grown / 1000
+    );
+    assert!(grown < 256 * 1000, "1000 connections took {grown} KiB");
+    // Ten thousand messages later (each a 2 KiB message and its answer),
+    // the connections hold no more than they did.
+    let filler = "x".repeat(2048);
+    for _ in 0..10 {
+        let answers = clients.iter_mut().map(|(ws, id)| {
+            let body = format!(r#"{{"action":"whoami","pad":"{filler}"}}"#);
+            async move {
+                assert_eq!(ask(ws, &body).await["connectionId"], id.as_str());
+            }
+        });
+        futures_util::future::join_all(answers).await;
+    }
+    let traffic = rss_kib(gh.pid()).saturating_sub(opened);
+    eprintln!("after 10,000 messages: +{traffic} KiB");
+    assert!(
+        traffic < 16 * 1024,
+        "traffic grew the server by {traffic} KiB"
+    );
+    drop(clients);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !gh
+        .metrics()
+        .await
+        .contains(r#"gatehouse_websocket_connections{api="chat"} 0"#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connections not released"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

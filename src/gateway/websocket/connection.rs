@@ -57,7 +57,16 @@ pub async fn serve(
             request_id: ctx.request_id(),
             close: None,
         };
-        let ran = dispatch::run(&targets, &route.target, &peer, &event, &Payload::None).await;
+        // Boxed, as every integration call here: its future is large, and
+        // kept inline it would be part of every idle connection's state.
+        let ran = Box::pin(dispatch::run(
+            &targets,
+            &route.target,
+            &peer,
+            &event,
+            &Payload::None,
+        ))
+        .await;
         log_event(
             state,
             &peer,
@@ -382,7 +391,16 @@ impl Held<'_> {
                 Some(&self.peer.connection_id),
                 self.params,
             ))),
-            target => dispatch::run(self.targets, target, self.peer, &event, &payload).await,
+            target => {
+                Box::pin(dispatch::run(
+                    self.targets,
+                    target,
+                    self.peer,
+                    &event,
+                    &payload,
+                ))
+                .await
+            }
         };
         match reply {
             Ok(reply) => {
