@@ -358,6 +358,15 @@ async fn each_integration_gets_the_message_and_the_connections_context() {
     assert_eq!(gone.header("x-gatehouse-connection-id"), id);
     assert_eq!(gone.context()["disconnectStatusCode"], 1000);
 
+    // The access log has a line per event.
+    for event in ["CONNECT", "MESSAGE", "DISCONNECT"] {
+        let line = gh.wait_stdout(&format!(r#""websocket":"{event}""#)).await;
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(entry["connection_id"], id.as_str(), "{line}");
+    }
+    let disconnect_line = gh.wait_stdout(r#""websocket":"DISCONNECT""#).await;
+    let entry: serde_json::Value = serde_json::from_str(&disconnect_line).unwrap();
+    assert_eq!(entry["close_code"], 1000);
     // Metrics count the messages by route key, and nothing failed.
     let metrics = gh.metrics().await;
     assert!(

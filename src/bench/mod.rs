@@ -9,6 +9,7 @@
 //! - `waf`: the CRS engine's cost per request, in process
 //! - `signing`: SNS message signing's cost per notification, in process
 //! - `console`: the console history's cost per sample, in process
+//! - `websocket`: messages per second through a managed WebSocket API
 
 pub mod console;
 pub mod latency;
@@ -17,6 +18,7 @@ pub mod signing;
 pub mod sqs_client;
 pub mod sqs_load;
 pub mod waf;
+pub mod websocket;
 
 use crate::bench::sqs_client::Keys;
 use std::time::Duration;
@@ -35,6 +37,10 @@ pub enum BenchCommand {
     Signing(signing::SigningArgs),
     /// The console history's cost per sample (taken once a second), in process.
     Console(console::ConsoleArgs),
+    /// Messages per second through a managed WebSocket API: clients each
+    /// keeping a window of messages in flight; reports messages/s and latency.
+    #[command(name = "websocket")]
+    WebSocket(websocket::WebSocketArgs),
 }
 
 #[derive(clap::Args)]
@@ -104,6 +110,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Waf(args) => return waf::run(args),
         BenchCommand::Signing(args) => return signing::run(args),
         BenchCommand::Console(args) => return console::run(args),
+        BenchCommand::WebSocket(args) => return websocket::run(args),
         BenchCommand::Source(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(args.threads.max(1))
