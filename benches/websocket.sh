@@ -7,6 +7,7 @@
 #
 #   benches/websocket.sh
 #   CONNECTIONS=64 WINDOW=16 DURATION=15 N=5000 benches/websocket.sh
+#   GATEHOUSE=/tmp/gatehouse-before benches/websocket.sh   # another build, same load
 #
 # Needs nginx (apt-get install -y nginx), python3 and a release build
 # (cargo build --release). Everything listens on 127.0.0.1 only.
@@ -23,7 +24,7 @@ BACKEND_PORT=18091 GATEHOUSE_PORT=18093
 
 command -v nginx >/dev/null || { echo "needs nginx (apt-get install -y nginx)"; exit 1; }
 [ -x target/release/gatehouse ] || cargo build --release
-GH=target/release/gatehouse
+GH=${GATEHOUSE:-target/release/gatehouse}   # GATEHOUSE=/path/to/another/build to compare
 
 work=$(mktemp -d)
 cleanup() {

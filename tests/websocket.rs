@@ -182,6 +182,29 @@ async fn idle_connections_close_and_a_plain_get_is_told_to_upgrade() {
     assert_eq!(body["code"], "UpgradeRequired");
 }
 
+/// A connection reaching `max_duration` is closed with 1001, busy or not.
+#[tokio::test]
+async fn connections_end_at_their_maximum_duration() {
+    let (gh, _) = start().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&gh, "/ws/brief"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Busy: a message every 100ms, each answered, until the close comes.
+    let close = loop {
+        ws.send(Message::text("{}")).await.unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+        match next.expect("an answer or the close").unwrap().unwrap() {
+            Message::Text(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Message::Close(Some(close)) => break close,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Away);
+    assert_eq!(close.reason.as_str(), "maximum connection duration reached");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
 /// The upgrade request runs the route's policies ($connect): without the
 /// API key the upgrade is refused with 401; with it, messages flow, and a
 /// message no route takes (no `$default`) gets API Gateway's `Forbidden`.
