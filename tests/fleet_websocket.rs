@@ -6,14 +6,12 @@
 mod common;
 
 use common::fleet::Fleet;
+use common::ws::{next_text, Ws};
 use common::Gatehouse;
 use futures_util::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn connections(node: &Gatehouse) -> aws_sdk_apigatewaymanagement::Client {
     // The fleet's messaging listener is open (loopback, no keys): any
@@ -21,23 +19,8 @@ fn connections(node: &Gatehouse) -> aws_sdk_apigatewaymanagement::Client {
     common::aws::connections(node)
 }
 
-async fn next_text(ws: &mut Ws) -> serde_json::Value {
-    let wait = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match ws.next().await.expect("a message").expect("no error") {
-                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    });
-    wait.await.expect("a message within 10s")
-}
-
 async fn connect(node: &Gatehouse) -> (Ws, String) {
-    let mut request = node
-        .url("/f/ws")
-        .replacen("http://", "ws://", 1)
+    let mut request = common::ws::url(node, "/f/ws")
         .into_client_request()
         .unwrap();
     request

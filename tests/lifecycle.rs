@@ -436,22 +436,13 @@ async fn sigint_exits_at_once_and_leaves_no_pid_file() {
 /// connection through the @connections API.
 #[tokio::test]
 async fn the_demo_chat_from_the_readme() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     let gh = Gatehouse::start_with("demo", Options::default(), copy_shipped_routes);
-    let url = gh.url("/chat").replacen("http://", "ws://", 1);
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    async fn next(
-        ws: &mut tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-    ) -> serde_json::Value {
-        let wait = tokio::time::timeout(Duration::from_secs(10), ws.next());
-        match wait.await.expect("an answer within 10s") {
-            Some(Ok(Message::Text(t))) => serde_json::from_str(&t).unwrap(),
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(common::ws::url(&gh, "/chat"))
+        .await
+        .unwrap();
+    let next = common::ws::next_text;
     ws.send(Message::text(r#"{"action":"echo"}"#))
         .await
         .unwrap();

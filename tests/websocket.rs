@@ -8,15 +8,13 @@
 
 mod common;
 
+use common::ws::{next_text, url as ws_url, Ws};
 use common::{client, Gatehouse};
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What the `chat-backend` upstream was sent.
 #[derive(Debug, Clone)]
@@ -112,20 +110,6 @@ async fn ask(ws: &mut Ws, body: &str) -> serde_json::Value {
 async fn connection_id(ws: &mut Ws) -> String {
     let who = ask(ws, r#"{"action":"whoami"}"#).await;
     who["connectionId"].as_str().unwrap().to_string()
-}
-
-fn ws_url(gh: &Gatehouse, path: &str) -> String {
-    gh.url(path).replacen("http://", "ws://", 1)
-}
-
-async fn next_text(ws: &mut Ws) -> serde_json::Value {
-    loop {
-        match ws.next().await.expect("a message").expect("no error") {
-            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
 }
 
 #[tokio::test]

@@ -145,6 +145,22 @@ pub fn verify(
     })
 }
 
+/// Verifies a request received as `parts` and its whole `body`, now.
+pub fn verify_received(
+    parts: &http::request::Parts,
+    body: &[u8],
+    secrets: &HashMap<String, String>,
+) -> ApiResult<Signer> {
+    let signed = Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+    };
+    verify(&signed, secrets, super::clock::now_ms() / 1000)
+}
+
 /// The secret half of an access key, for signing outgoing requests (the
 /// load generator and tests sign like any AWS SDK).
 pub struct Credentials<'a> {

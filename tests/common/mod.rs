@@ -14,6 +14,7 @@ pub mod python;
 pub mod saas;
 pub mod upstream;
 pub mod waf_corpus;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -128,15 +128,7 @@ async fn handle(m: &Management, action: Action, id: &str, req: Request<Body>) ->
         }
     };
     if !m.secrets.is_empty() {
-        let signed = sigv4::Request {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query(),
-            headers: &parts.headers,
-            body: &body,
-        };
-        let now = crate::messaging::clock::now_ms() / 1000;
-        if let Err(e) = sigv4::verify(&signed, &m.secrets, now) {
+        if let Err(e) = sigv4::verify_received(&parts, &body, &m.secrets) {
             tracing::debug!(error = %e, "@connections request refused");
             return error(StatusCode::FORBIDDEN, "ForbiddenException", &e.message);
         }

@@ -161,15 +161,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request<Body>) -> Response {
             || (action == "Unsubscribe" && parts.method == http::Method::GET));
     let mut signer = None;
     if !api.secrets.is_empty() && !exempt {
-        let signed = sigv4::Request {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query(),
-            headers: &parts.headers,
-            body: &body,
-        };
-        let now = super::clock::now_ms() / 1000;
-        match sigv4::verify(&signed, &api.secrets, now) {
+        match sigv4::verify_received(&parts, &body, &api.secrets) {
             Ok(s) => signer = Some(s),
             Err(e) => {
                 tracing::debug!(action = %action, error = %e, "messaging request refused");
