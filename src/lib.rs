@@ -9,6 +9,8 @@
 //! - `messaging`: SQS queues and SNS topics behind the `Queues`, `Topics`
 //!   and `Outbox` seams, and their AWS wire protocols
 //! - `flows`: ingestion from SaaS APIs and webhooks into object storage
+//! - `workers`: queue workers (Lambda's SQS event-source mappings) for HTTP
+//!   endpoints and commands
 //! - `store`: the backends, chosen once by `store::open`: keys and quotas,
 //!   flow runs, leases and ticks, rate limits, the message journal (SQLite
 //!   and governor embedded; each a trait with a twin and a conformance suite)
@@ -53,3 +55,4 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod wording;
+pub mod workers;

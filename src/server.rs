@@ -164,6 +164,18 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             )
         })
         .transpose()?;
+    // Queue workers on threads of their own (a busy worker must not take the
+    // control thread's time), once the declared queues exist.
+    let workers_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.threads.clamp(1, 2))
+        .thread_name("gatehouse-workers")
+        .enable_all()
+        .build()?;
+    let workers = crate::workers::Workers::start(
+        &state,
+        state.queues.clone(),
+        workers_runtime.handle().clone(),
+    );
 
     let listeners = resolve_ports(&config.listeners)?;
     warn_if_overcommitted(&config, listeners.len());
@@ -256,6 +268,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             AdminApp {
                 state: state.clone(),
                 console: console.clone(),
+                workers: workers.clone(),
             },
             connections,
             limits,
@@ -304,6 +317,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     control.block_on(state.keys.flush());
     let _ = std::fs::remove_file(&pid_file);
     drop(flows_runtime);
+    drop(workers_runtime);
     Ok(())
 }
 

@@ -21,6 +21,8 @@ pub struct AdminApp {
     pub state: Arc<State>,
     /// The web console under `/console`.
     pub console: Arc<console::Console>,
+    /// Queue workers (`/workers`).
+    pub workers: Arc<crate::workers::Workers>,
 }
 
 #[async_trait]
@@ -47,12 +49,14 @@ impl AdminApp {
         if api("/console") {
             return self.console.answer(&self.state, session).await;
         }
-        if api("/keys") || api("/flows") {
+        if api("/keys") || api("/flows") || api("/workers") {
             if let Some(refused) = self.check_token(session) {
                 return refused;
             }
             return if api("/keys") {
                 self.keys(session, &path).await
+            } else if api("/workers") {
+                self.workers(session, &path)
             } else {
                 self.flows(session, &path).await
             };
@@ -128,6 +132,47 @@ impl AdminApp {
             StatusCode::UNAUTHORIZED,
             serde_json::json!({"message": "admin token required", "code": "Unauthorized"}),
         ))
+    }
+
+    /// `GET /workers`: every worker with its live numbers;
+    /// `GET /workers/NAME/batches?limit=N`: its recent batches, newest first.
+    fn workers(&self, session: &ServerSession, path: &str) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        let limit = req
+            .uri
+            .query()
+            .and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "limit")
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+            })
+            .unwrap_or(20)
+            .clamp(1, crate::workers::history::KEPT);
+        let rest = path.trim_start_matches("/workers").trim_matches('/');
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        let not_found = |message: String| {
+            json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"message": message, "code": "NotFound"}),
+            )
+        };
+        if req.method != http::Method::GET {
+            return json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                serde_json::json!({"message": "the workers API is read-only", "code": "MethodNotAllowed"}),
+            );
+        }
+        match parts.as_slice() {
+            [] => json(
+                StatusCode::OK,
+                serde_json::json!({"workers": self.workers.list()}),
+            ),
+            [name, "batches"] => match self.workers.batches(name, limit) {
+                Some(batches) => json(StatusCode::OK, serde_json::json!({"batches": batches})),
+                None => not_found(format!("no worker `{name}`")),
+            },
+            _ => not_found("no such workers endpoint".into()),
+        }
     }
 
     async fn flows(&self, session: &mut ServerSession, path: &str) -> Response<Vec<u8>> {

@@ -2,7 +2,7 @@
 //!
 //! `load` reads `gatehouse.yaml` (optional), `routes/*.yaml` (one API per
 //! file, the file name is the API id), `flows/*.yaml` (the file name is the
-//! flow id), and loads
+//! flow id), `workers/*.yaml` (the file name is the worker id), and loads
 //! `certs/`. It returns the model or every problem found, as `file:line:col`.
 
 pub mod body_template;
@@ -35,6 +35,8 @@ pub mod units;
 pub mod validate;
 pub mod waf;
 pub mod websocket;
+pub mod worker_raw;
+pub mod workers;
 pub mod yaml;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
@@ -137,6 +139,25 @@ pub fn load_with_env(
     if let (Some(main), Some(messaging)) = (&main, &config.messaging) {
         let mut r = diagnostics::Reporter::new(&main.file, &main.node, &mut diags);
         flow_integration::check_subscriptions(messaging, &config.flow_ids, &mut r);
+    }
+
+    for file in yaml_files(&root.join("workers"), &mut diags, root) {
+        let id = file_id(&file);
+        if !valid_id(&id) {
+            diags.push(
+                &relative(root, &file),
+                Pos { line: 1, col: 1 },
+                "",
+                format!("bad worker id `{id}` (the file name): use letters, digits, `-` and `_`"),
+            );
+            continue;
+        }
+        if let Some(parsed) = read_file::<worker_raw::WorkerFile>(root, &file, env, &mut diags) {
+            let mut reporter = diagnostics::Reporter::new(&parsed.file, &parsed.node, &mut diags);
+            if let Some(spec) = workers::worker(&id, parsed.raw, root, &config, &mut reporter) {
+                config.workers.insert(id, Arc::new(spec));
+            }
+        }
     }
 
     if diags.is_empty() {

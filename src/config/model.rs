@@ -45,6 +45,8 @@ pub struct Config {
     /// Every flow file's id, valid or not: a route or subscription naming a
     /// flow whose file has errors is not reported a second time.
     pub flow_ids: std::collections::BTreeSet<String>,
+    /// Queue workers, by id (`workers/<id>.yaml`).
+    pub workers: BTreeMap<String, Arc<WorkerSpec>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -705,4 +707,62 @@ impl std::fmt::Debug for RedisSettings {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// A queue worker (see `config::workers`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerSpec {
+    pub id: String,
+    pub enabled: bool,
+    pub queue: String,
+    pub batch_size: usize,
+    pub batch_window: std::time::Duration,
+    pub visibility_timeout: std::time::Duration,
+    pub min_concurrency: usize,
+    pub max_concurrency: usize,
+    pub report_batch_item_failures: bool,
+    pub target: WorkerTarget,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerTarget {
+    /// POST the batch to a pool.
+    Http {
+        upstream: String,
+        path: String,
+        timeout: std::time::Duration,
+    },
+    Command(CommandSpec),
+}
+
+impl WorkerTarget {
+    pub fn timeout(&self) -> std::time::Duration {
+        match self {
+            WorkerTarget::Http { timeout, .. } => *timeout,
+            WorkerTarget::Command(c) => c.timeout,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WorkerTarget::Http { .. } => "http",
+            WorkerTarget::Command(_) => "command",
+        }
+    }
+}
+
+/// A program run per batch: a job definition's command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSpec {
+    /// The program, or with `shell` the script for `/bin/sh -c`.
+    pub program: String,
+    pub args: Vec<String>,
+    pub shell: bool,
+    /// The command's whole environment.
+    pub env: BTreeMap<String, String>,
+    pub working_dir: std::path::PathBuf,
+    pub timeout: std::time::Duration,
+    pub cpu_seconds: Option<u64>,
+    pub memory: Option<u64>,
+    pub output_limit: usize,
 }

@@ -177,6 +177,7 @@ pub fn settings(
         rate_limits,
         flows: BTreeMap::new(),
         flow_ids: Default::default(),
+        workers: BTreeMap::new(),
     }
 }
 
