@@ -22,9 +22,7 @@ pub enum Decision {
 }
 
 pub fn decide(tick: Tick, pollers: usize, min: usize, max: usize) -> Decision {
-    if pollers < min {
-        Decision::Add
-    } else if tick.full > 0 && pollers < max {
+    if pollers < min || (tick.full > 0 && pollers < max) {
         Decision::Add
     } else if tick.nonempty == 0 && tick.empty > 0 && pollers > min {
         Decision::Remove
