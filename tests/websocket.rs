@@ -383,6 +383,10 @@ async fn each_integration_gets_the_message_and_the_connections_context() {
         "{metrics}"
     );
     assert!(!metrics.contains("gatehouse_websocket_integration_errors_total{"));
+    assert!(
+        !metrics.contains("gatehouse_gatehouse_"),
+        "a doubled prefix"
+    );
 }
 
 /// The newest finished run of `flow`.

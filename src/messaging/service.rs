@@ -205,7 +205,12 @@ async fn declare(
         let mut attributes = q.attributes.clone();
         attributes.remove("RedrivePolicy");
         match queues.check_queue(&q.name).await {
-            Ok(()) => queues.set_attributes(&q.name, attributes).await,
+            Ok(()) => {
+                // Fixed at creation (the name says it too): SetQueueAttributes
+                // refuses it, so a restart must not send it again.
+                attributes.remove("FifoQueue");
+                queues.set_attributes(&q.name, attributes).await
+            }
             Err(_) => queues
                 .create_queue(&q.name, attributes, q.tags.clone())
                 .await

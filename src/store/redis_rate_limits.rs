@@ -72,12 +72,12 @@ impl RedisMetrics {
     fn new() -> RedisMetrics {
         RedisMetrics {
             fallbacks: IntCounter::new(
-                "gatehouse_rate_limit_fallbacks_total",
+                "rate_limit_fallbacks_total",
                 "Rate limit checks answered without Redis (per-node share, or refused when fail-closed)",
             )
             .expect("valid metric"),
             up: IntGauge::new(
-                "gatehouse_rate_limit_redis_up",
+                "rate_limit_redis_up",
                 "1 while the shared rate limit store answers, 0 while checks fall back",
             )
             .expect("valid metric"),

@@ -17,7 +17,7 @@ impl WorkerMetrics {
         WorkerMetrics {
             batches: IntCounterVec::new(
                 Opts::new(
-                    "gatehouse_worker_batches_total",
+                    "worker_batches_total",
                     "Batches a worker processed, by outcome (success, partial, failure, timeout)",
                 ),
                 &["worker", "outcome"],
@@ -25,7 +25,7 @@ impl WorkerMetrics {
             .expect("valid metric"),
             messages: IntCounterVec::new(
                 Opts::new(
-                    "gatehouse_worker_messages_total",
+                    "worker_messages_total",
                     "Messages a worker finished, by outcome (processed: deleted; failed: left for a retry)",
                 ),
                 &["worker", "outcome"],
@@ -33,7 +33,7 @@ impl WorkerMetrics {
             .expect("valid metric"),
             pollers: IntGaugeVec::new(
                 Opts::new(
-                    "gatehouse_worker_pollers",
+                    "worker_pollers",
                     "Pollers a worker runs now (its concurrency, scaled by the backlog)",
                 ),
                 &["worker"],
@@ -41,7 +41,7 @@ impl WorkerMetrics {
             .expect("valid metric"),
             seconds: HistogramVec::new(
                 HistogramOpts::new(
-                    "gatehouse_worker_batch_seconds",
+                    "worker_batch_seconds",
                     "Time a batch took at its target",
                 )
                 .buckets(crate::metrics::LATENCY_BUCKETS.to_vec()),

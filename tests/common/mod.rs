@@ -55,7 +55,7 @@ pub struct Gatehouse {
     pub stdout: Arc<Mutex<Vec<String>>>,
     pub stderr: Arc<Mutex<Vec<String>>>,
     /// The environment it was started with, for CLI runs on the same folder.
-    env: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Default)]

@@ -20,24 +20,24 @@ impl WebSocketMetrics {
         WebSocketMetrics {
             open: IntGaugeVec::new(
                 Opts::new(
-                    "gatehouse_websocket_connections",
+                    "websocket_connections",
                     "Managed WebSocket connections open on this node, by API",
                 ),
                 &["api"],
             )
             .expect("valid metric"),
             messages: counter(
-                "gatehouse_websocket_messages_total",
+                "websocket_messages_total",
                 "WebSocket messages, by API, route key and direction (in: from clients; out: to them)",
                 &["api", "route_key", "direction"],
             ),
             integration_errors: counter(
-                "gatehouse_websocket_integration_errors_total",
+                "websocket_integration_errors_total",
                 "WebSocket route integrations that failed, by API, route key and kind",
                 &["api", "route_key", "kind"],
             ),
             throttled: counter(
-                "gatehouse_websocket_throttled_total",
+                "websocket_throttled_total",
                 "WebSocket messages refused by a throttle, by API and scope (connection or route)",
                 &["api", "scope"],
             ),

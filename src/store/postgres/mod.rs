@@ -56,7 +56,7 @@ impl StoreMetrics {
         StoreMetrics {
             seconds: HistogramVec::new(
                 HistogramOpts::new(
-                    "gatehouse_store_operation_seconds",
+                    "store_operation_seconds",
                     "Time one shared-store operation took, by operation",
                 )
                 .buckets(vec![
@@ -67,22 +67,22 @@ impl StoreMetrics {
             .expect("valid metric"),
             errors: IntCounterVec::new(
                 Opts::new(
-                    "gatehouse_store_errors_total",
+                    "store_errors_total",
                     "Shared-store operations that failed, by kind (unavailable, database, conflict)",
                 ),
                 &["kind"],
             )
             .expect("valid metric"),
             pool_size: gauge(
-                "gatehouse_store_pool_connections",
+                "store_pool_connections",
                 "Connections the store pool holds (in use and idle)",
             ),
             pool_available: gauge(
-                "gatehouse_store_pool_idle_connections",
+                "store_pool_idle_connections",
                 "Idle connections in the store pool",
             ),
             pool_waiting: gauge(
-                "gatehouse_store_pool_waiting",
+                "store_pool_waiting",
                 "Operations waiting for a connection from the store pool",
             ),
         }
