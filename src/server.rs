@@ -96,7 +96,8 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         queues.clone(),
         payloads.clone(),
     )
-    .with_runtime(flows_runtime.handle().clone());
+    .with_runtime(flows_runtime.handle().clone())
+    .with_events(topics.clone());
     control.block_on(engine.show_deactivated());
     engine.answer(flow_calls);
     let scheduler = control

@@ -9,8 +9,13 @@ pub fn run(dir: &Path) -> bool {
         Ok(loaded) => {
             let c = &loaded.config;
             let routes: usize = c.apis.iter().map(|a| a.routes.len()).sum();
+            let workers = if c.workers.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", count(c.workers.len(), "worker"))
+            };
             println!(
-                "ok: {}, {}, {}, {}",
+                "ok: {}, {}, {}, {}{workers}",
                 count(c.apis.len(), "API"),
                 count(routes, "route"),
                 count(c.upstreams.len(), "upstream"),

@@ -27,6 +27,15 @@ pub struct FlowFile {
     /// Let the source reach loopback, private and link-local addresses
     /// (refused by default: they are how SSRF reaches internal services).
     pub allow_private_network: Option<bool>,
+    /// Publish FlowRunStarted, FlowRunSucceeded and FlowRunFailed events to
+    /// a topic under `messaging.topics`.
+    pub events: Option<FlowEventsRaw>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowEventsRaw {
+    pub topic: String,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -37,6 +46,9 @@ pub struct TriggerRaw {
     /// Deactivate the flow's schedule after this many consecutive failed
     /// runs (AppFlow's flowErrorDeactivationThreshold). Default 5; 0 never.
     pub deactivate_after_failures: Option<u32>,
+    /// Run after each successful run of this other flow (not for `webhook`
+    /// flows: they need a body).
+    pub after: Option<String>,
 }
 
 /// Exactly one key.

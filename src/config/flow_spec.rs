@@ -19,6 +19,10 @@ pub struct FlowSpec {
     pub tasks: Vec<Task>,
     pub destination: Destination,
     pub allow_private_network: bool,
+    /// Runs after each successful run of this flow.
+    pub after: Option<String>,
+    /// Where the flow's run events are published (a topic's name).
+    pub events_topic: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -45,6 +45,35 @@ pub fn flow(
         .filter_map(|(i, t)| task(t, &format!("tasks[{i}]"), r))
         .collect();
     let destination = destination(raw.destination.unwrap_or_default(), r);
+    if let (Some(after), Some(Source::Webhook { .. })) = (&trigger.after, &source) {
+        r.error(
+            "trigger.after",
+            format!("a webhook flow runs on a body: it cannot run after `{after}`"),
+        );
+    }
+    if trigger.after.as_deref() == Some(id) {
+        r.error("trigger.after", "a flow cannot run after itself");
+    }
+    if let Some(events) = &raw.events {
+        let declared: Vec<&str> = messaging
+            .map(|m| m.topics.iter().map(|t| t.name.as_str()).collect())
+            .unwrap_or_default();
+        if messaging.is_none() {
+            r.error(
+                "events.topic",
+                "flow events go to a topic: the messaging API is off",
+            );
+        } else if !declared.contains(&events.topic.as_str()) {
+            r.error(
+                "events.topic",
+                format!(
+                    "no topic `{}` is declared under `messaging.topics` in gatehouse.yaml{}",
+                    events.topic,
+                    super::de::did_you_mean(&events.topic, &declared)
+                ),
+            );
+        }
+    }
     if r.count() > before {
         return None;
     }
@@ -58,7 +87,53 @@ pub fn flow(
         tasks,
         destination: destination?,
         allow_private_network: raw.allow_private_network.unwrap_or(false),
+        after: trigger.after,
+        events_topic: raw.events.map(|e| e.topic),
     })
+}
+
+/// `trigger.after` names a flow, and following `after` from this flow never
+/// comes back to it (a loop would run forever).
+pub fn check_after(
+    id: &str,
+    flows: &std::collections::BTreeMap<String, Arc<FlowSpec>>,
+    ids: &std::collections::BTreeSet<String>,
+    r: &mut Reporter<'_>,
+) {
+    let Some(after) = flows.get(id).and_then(|f| f.after.clone()) else {
+        return;
+    };
+    if !ids.contains(&after) {
+        let known: Vec<&str> = ids.iter().map(String::as_str).collect();
+        r.error(
+            "trigger.after",
+            format!(
+                "no flow `{after}` in flows/{}",
+                super::de::did_you_mean(&after, &known)
+            ),
+        );
+        return;
+    }
+    let mut chain = vec![id.to_string()];
+    let mut next = Some(after);
+    while let Some(flow) = next {
+        if flow == id {
+            chain.push(flow);
+            r.error(
+                "trigger.after",
+                format!(
+                    "these flows trigger each other in a loop: {}",
+                    chain.join(" -> ")
+                ),
+            );
+            return;
+        }
+        if chain.contains(&flow) || chain.len() > flows.len() {
+            return;
+        }
+        next = flows.get(&flow).and_then(|f| f.after.clone());
+        chain.push(flow);
+    }
 }
 
 /// `rate(5 minutes)` or a six-field cron expression (seconds first).

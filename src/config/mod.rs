@@ -91,27 +91,44 @@ pub fn load_with_env(
         }
     }
 
-    // Flows first: routes' `flow` integrations name them.
-    for file in yaml_files(&root.join("flows"), &mut diags, root) {
-        let id = file_id(&file);
-        if !valid_id(&id) {
+    // Flows first: routes' `flow` integrations name them. Every id is known
+    // before any file is checked: `trigger.after` may name a later one.
+    let flow_files: Vec<(String, PathBuf)> = yaml_files(&root.join("flows"), &mut diags, root)
+        .into_iter()
+        .map(|file| (file_id(&file), file))
+        .collect();
+    for (id, file) in &flow_files {
+        if valid_id(id) {
+            config.flow_ids.insert(id.clone());
+        } else {
             diags.push(
-                &relative(root, &file),
+                &relative(root, file),
                 Pos { line: 1, col: 1 },
                 "",
                 format!("bad flow id `{id}` (the file name): use letters, digits, `-` and `_`"),
             );
+        }
+    }
+    let mut chained = Vec::new();
+    for (id, file) in &flow_files {
+        if !valid_id(id) {
             continue;
         }
-        config.flow_ids.insert(id.clone());
-        if let Some(parsed) = read_file::<flow_raw::FlowFile>(root, &file, env, &mut diags) {
+        if let Some(parsed) = read_file::<flow_raw::FlowFile>(root, file, env, &mut diags) {
             let mut reporter = diagnostics::Reporter::new(&parsed.file, &parsed.node, &mut diags);
             if let Some(spec) =
-                flows::flow(&id, parsed.raw, config.messaging.as_ref(), &mut reporter)
+                flows::flow(id, parsed.raw, config.messaging.as_ref(), &mut reporter)
             {
-                config.flows.insert(id, Arc::new(spec));
+                if spec.after.is_some() {
+                    chained.push((id.clone(), parsed.file.clone(), parsed.node.clone()));
+                }
+                config.flows.insert(id.clone(), Arc::new(spec));
             }
         }
+    }
+    for (id, file, node) in &chained {
+        let mut r = diagnostics::Reporter::new(file, node, &mut diags);
+        flows::check_after(id, &config.flows, &config.flow_ids, &mut r);
     }
 
     let mut parsed_apis = BTreeMap::new();

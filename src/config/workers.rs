@@ -109,11 +109,12 @@ pub fn worker(
                     return None;
                 }
             };
-            let working_dir = root.join(c.working_dir.as_deref().unwrap_or("."));
+            let dir = c.working_dir.as_deref().unwrap_or(".");
+            let working_dir = root.join(dir);
             if !working_dir.is_dir() {
                 r.error(
                     "command.working_dir",
-                    format!("{} is not a folder", working_dir.display()),
+                    format!("`{dir}` is not a folder (paths are relative to the config folder)"),
                 );
             }
             WorkerTarget::Command(CommandSpec {

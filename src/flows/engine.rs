@@ -40,6 +40,8 @@ pub struct Engine {
     /// run never shares a thread with the gateway's requests); None: the
     /// caller's runtime (the CLI).
     runtime: Option<tokio::runtime::Handle>,
+    /// Where flows with `events` publish their run events.
+    topics: Option<Arc<dyn crate::messaging::pubsub::Topics>>,
 }
 
 /// A run's lease lasts this long unless renewed; a process that dies holding
@@ -139,7 +141,17 @@ impl Engine {
             local_locks: Default::default(),
             holder: format!("{}-{:08x}", std::process::id(), fastrand::u32(..)).into(),
             runtime: None,
+            topics: None,
         }
+    }
+
+    /// Flows with `events: {topic}` publish their run events to `topics`.
+    pub fn with_events(
+        mut self,
+        topics: Option<Arc<dyn crate::messaging::pubsub::Topics>>,
+    ) -> Engine {
+        self.topics = topics;
+        self
     }
 
     /// Runs execute on `runtime` from now on.
@@ -305,6 +317,15 @@ impl Engine {
             .store
             .recover_interrupted(&spec.id, &now_rfc3339(Utc::now()))
             .await;
+        let events = match (&spec.events_topic, &self.topics) {
+            (Some(topic), Some(topics)) => Some((topic.as_str(), topics.as_ref())),
+            _ => None,
+        };
+        if let Some((topic, topics)) = events {
+            let at = now_rfc3339(Utc::now());
+            let event = super::events::started(&spec.id, &run_id, trigger, &at);
+            super::events::publish(topics, topic, &event).await;
+        }
         let input = RunInput {
             id: run_id,
             trigger: trigger.to_string(),
@@ -314,10 +335,32 @@ impl Engine {
         let run = self.runner.execute(&spec, input, progress).await;
         lock.release().await;
         self.metrics.observe(&run, started.elapsed().as_secs_f64());
+        if let Some((topic, topics)) = events {
+            super::events::publish(topics, topic, &super::events::ended(&run)).await;
+        }
         if run.status == RunStatus::Error {
             self.deactivate_if_failing(&spec).await;
         }
+        if run.status == RunStatus::Successful {
+            self.start_followers(&spec.id);
+        }
         Ok(run)
+    }
+
+    /// Starts the flows whose `trigger.after` names `flow` (its run just
+    /// succeeded).
+    fn start_followers(&self, flow: &str) {
+        let followers: Vec<String> = self
+            .flows()
+            .values()
+            .filter(|f| f.after.as_deref() == Some(flow))
+            .map(|f| f.id.clone())
+            .collect();
+        for follower in followers {
+            if let Err(e) = self.start(&follower, &format!("after:{flow}"), None) {
+                tracing::warn!(flow = %follower, after = flow, error = %e, "cannot start a flow after its predecessor");
+            }
+        }
     }
 
     /// AppFlow's flowErrorDeactivationThreshold: a scheduled flow that has

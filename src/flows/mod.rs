@@ -18,6 +18,7 @@
 pub mod admit;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod record;
 pub mod run;
