@@ -21,6 +21,12 @@ fn schema_describes_both_file_kinds() {
     assert!(out.status.success());
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(schema["title"], "ApiFile");
+    for (kind, title) in [("flow", "FlowFile"), ("worker", "WorkerFile")] {
+        let out = gatehouse(root(), &["schema", kind]);
+        assert!(out.status.success());
+        let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(schema["title"], title);
+    }
     assert_eq!(schema["additionalProperties"], false);
     for field in ["hosts", "base_path", "defaults", "routes"] {
         assert!(

@@ -133,6 +133,10 @@ pub enum SchemaKind {
     Route,
     /// gatehouse.yaml
     Gatehouse,
+    /// flows/<flow>.yaml
+    Flow,
+    /// workers/<worker>.yaml
+    Worker,
 }
 
 #[derive(Subcommand)]

@@ -7,6 +7,8 @@ pub fn run(kind: SchemaKind) -> bool {
     let schema = match kind {
         SchemaKind::Route => schemars::schema_for!(config::raw::ApiFile),
         SchemaKind::Gatehouse => schemars::schema_for!(config::raw::GatehouseFile),
+        SchemaKind::Flow => schemars::schema_for!(config::flow_raw::FlowFile),
+        SchemaKind::Worker => schemars::schema_for!(config::worker_raw::WorkerFile),
     };
     println!(
         "{}",
