@@ -13,6 +13,7 @@
 # (cargo build --release). Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/answering_nginx.sh
 
 CONNECTIONS=${CONNECTIONS:-32}
 WINDOW=${WINDOW:-8}
@@ -35,22 +36,7 @@ cleanup() {
 trap cleanup EXIT
 chmod 755 "$work"
 
-cat > "$work/backend.conf" <<CONF
-worker_processes 1;
-pid $work/backend.pid;
-error_log $work/backend.error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000;
-  client_body_temp_path $work/body;
-  server {
-    listen 127.0.0.1:$BACKEND_PORT;
-    location / { default_type application/json; return 200 '{"ok":true}'; }
-  }
-}
-CONF
-nginx -c "$work/backend.conf"
+start_answering_nginx "$work" "$BACKEND_PORT" '{"ok":true}'
 
 mkdir -p "$work/gh/routes"
 cat > "$work/gh/gatehouse.yaml" <<YAML

@@ -138,16 +138,7 @@ impl AdminApp {
     /// `GET /workers/NAME/batches?limit=N`: its recent batches, newest first.
     fn workers(&self, session: &ServerSession, path: &str) -> Response<Vec<u8>> {
         let req = session.req_header();
-        let limit = req
-            .uri
-            .query()
-            .and_then(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k == "limit")
-                    .and_then(|(_, v)| v.parse::<usize>().ok())
-            })
-            .unwrap_or(20)
-            .clamp(1, crate::workers::history::KEPT);
+        let limit = limit(req, crate::workers::history::KEPT);
         let rest = path.trim_start_matches("/workers").trim_matches('/');
         let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
         let not_found = |message: String| {
@@ -177,17 +168,7 @@ impl AdminApp {
 
     async fn flows(&self, session: &mut ServerSession, path: &str) -> Response<Vec<u8>> {
         let method = session.req_header().method.clone();
-        let limit = session
-            .req_header()
-            .uri
-            .query()
-            .and_then(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k == "limit")
-                    .and_then(|(_, v)| v.parse::<usize>().ok())
-            })
-            .unwrap_or(20)
-            .clamp(1, 1000);
+        let limit = limit(session.req_header(), 1000);
         // A run's records: as much as a gateway request body may carry.
         let body_limit = self.state.runtime.load().config.limits.max_body_bytes as usize;
         let rest = path.trim_start_matches("/flows").trim_start_matches('/');
@@ -297,6 +278,19 @@ fn with_request_id(resp: &mut Response<Vec<u8>>, id: &str) {
         http::HeaderValue::from(bytes.len()),
     );
     *resp.body_mut() = bytes;
+}
+
+/// The `limit` query parameter: 20 unless given, within 1..=`most`.
+fn limit(req: &pingora::http::RequestHeader, most: usize) -> usize {
+    req.uri
+        .query()
+        .and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "limit")
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+        })
+        .unwrap_or(20)
+        .clamp(1, most)
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response<Vec<u8>> {

@@ -98,15 +98,8 @@ pub fn load_with_env(
         .map(|file| (file_id(&file), file))
         .collect();
     for (id, file) in &flow_files {
-        if valid_id(id) {
+        if checked_id(root, file, "flow", &mut diags) {
             config.flow_ids.insert(id.clone());
-        } else {
-            diags.push(
-                &relative(root, file),
-                Pos { line: 1, col: 1 },
-                "",
-                format!("bad flow id `{id}` (the file name): use letters, digits, `-` and `_`"),
-            );
         }
     }
     let mut chained = Vec::new();
@@ -134,13 +127,7 @@ pub fn load_with_env(
     let mut parsed_apis = BTreeMap::new();
     for file in yaml_files(&root.join("routes"), &mut diags, root) {
         let id = file_id(&file);
-        if !valid_id(&id) {
-            diags.push(
-                &relative(root, &file),
-                Pos { line: 1, col: 1 },
-                "",
-                format!("bad API id `{id}` (the file name): use letters, digits, `-` and `_`"),
-            );
+        if !checked_id(root, &file, "API", &mut diags) {
             continue;
         }
         if let Some(parsed) = read_file::<raw::ApiFile>(root, &file, env, &mut diags) {
@@ -160,13 +147,7 @@ pub fn load_with_env(
 
     for file in yaml_files(&root.join("workers"), &mut diags, root) {
         let id = file_id(&file);
-        if !valid_id(&id) {
-            diags.push(
-                &relative(root, &file),
-                Pos { line: 1, col: 1 },
-                "",
-                format!("bad worker id `{id}` (the file name): use letters, digits, `-` and `_`"),
-            );
+        if !checked_id(root, &file, "worker", &mut diags) {
             continue;
         }
         if let Some(parsed) = read_file::<worker_raw::WorkerFile>(root, &file, env, &mut diags) {
@@ -185,6 +166,20 @@ pub fn load_with_env(
     } else {
         Err(diags)
     }
+}
+
+/// Whether `file`'s name is a valid id for a `kind`; the error if not.
+fn checked_id(root: &Path, file: &Path, kind: &str, diags: &mut Diagnostics) -> bool {
+    let id = file_id(file);
+    if !valid_id(&id) {
+        diags.push(
+            &relative(root, file),
+            Pos { line: 1, col: 1 },
+            "",
+            format!("bad {kind} id `{id}` (the file name): use letters, digits, `-` and `_`"),
+        );
+    }
+    valid_id(&id)
 }
 
 fn valid_id(id: &str) -> bool {

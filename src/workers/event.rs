@@ -20,32 +20,15 @@ pub fn event(batch: &[Delivery], queue_arn: &str, region: &str) -> Value {
 fn record(d: &Delivery, queue_arn: &str, region: &str) -> Value {
     use base64::Engine;
     let m = &d.message;
-    let mut attributes = Map::new();
-    let mut put = |k: &str, v: String| {
-        attributes.insert(k.to_string(), Value::from(v));
-    };
-    put("ApproximateReceiveCount", m.receive_count.to_string());
-    put("SentTimestamp", m.sent_at.to_string());
-    put("SenderId", "AIDAIT2UOQQY3AUEKVGXU".into());
-    put(
-        "ApproximateFirstReceiveTimestamp",
-        m.first_receive_at.unwrap_or(m.sent_at).to_string(),
-    );
-    if let Some(g) = &m.group_id {
-        put("MessageGroupId", g.to_string());
-    }
-    if d.fifo {
-        put(
-            "SequenceNumber",
-            crate::messaging::broker::sequence_number(m.seq),
-        );
-        if let Some(dedup) = &m.dedup_id {
-            put("MessageDeduplicationId", dedup.to_string());
-        }
-    }
-    if let Some(source) = &d.dead_letter_source {
-        put("DeadLetterQueueSourceArn", source.clone());
-    }
+    let mut attributes: Map<String, Value> = d
+        .system_attributes()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), Value::from(value)))
+        .collect();
+    // Lambda's events always have it; a received message always has one.
+    attributes
+        .entry("ApproximateFirstReceiveTimestamp")
+        .or_insert_with(|| Value::from(m.first_receive_at.unwrap_or(m.sent_at).to_string()));
     let message_attributes: Map<String, Value> = m
         .attributes
         .iter()

@@ -130,6 +130,38 @@ pub struct Delivery {
     pub dead_letter_source: Option<String>,
 }
 
+impl Delivery {
+    /// The SQS system attributes this delivery has, by name, as
+    /// ReceiveMessage answers them (and Lambda's event carries them).
+    pub fn system_attributes(&self) -> Vec<(&'static str, String)> {
+        let m = &self.message;
+        let mut out = vec![
+            ("SenderId", "AIDAIT2UOQQY3AUEKVGXU".to_string()),
+            ("SentTimestamp", m.sent_at.to_string()),
+            ("ApproximateReceiveCount", m.receive_count.to_string()),
+        ];
+        if let Some(first) = m.first_receive_at {
+            out.push(("ApproximateFirstReceiveTimestamp", first.to_string()));
+        }
+        if let Some(g) = &m.group_id {
+            out.push(("MessageGroupId", g.to_string()));
+        }
+        if self.fifo {
+            out.push(("SequenceNumber", sequence_number(m.seq)));
+            if let Some(dedup) = &m.dedup_id {
+                out.push(("MessageDeduplicationId", dedup.to_string()));
+            }
+        }
+        if let Some(source) = &self.dead_letter_source {
+            out.push(("DeadLetterQueueSourceArn", source.clone()));
+        }
+        if let Some(trace) = &m.trace_header {
+            out.push(("AWSTraceHeader", trace.to_string()));
+        }
+        out
+    }
+}
+
 fn unix_secs() -> i64 {
     now_ms() / 1000
 }

@@ -419,36 +419,12 @@ fn message_json(
     let m = &d.message;
     let all = system_names.iter().any(|n| n == "All");
     let wanted = |n: &str| all || system_names.iter().any(|s| s == n);
-    let mut system = BTreeMap::new();
-    let mut put = |name: &str, value: String| {
-        if wanted(name) {
-            system.insert(name.to_string(), value);
-        }
-    };
-    put("SenderId", "AIDAIT2UOQQY3AUEKVGXU".into());
-    put("SentTimestamp", m.sent_at.to_string());
-    put("ApproximateReceiveCount", m.receive_count.to_string());
-    if let Some(first) = m.first_receive_at {
-        put("ApproximateFirstReceiveTimestamp", first.to_string());
-    }
-    if let Some(g) = &m.group_id {
-        put("MessageGroupId", g.to_string());
-    }
-    if d.fifo {
-        put(
-            "SequenceNumber",
-            crate::messaging::broker::sequence_number(m.seq),
-        );
-        if let Some(dedup) = &m.dedup_id {
-            put("MessageDeduplicationId", dedup.to_string());
-        }
-    }
-    if let Some(source) = &d.dead_letter_source {
-        put("DeadLetterQueueSourceArn", source.clone());
-    }
-    if let Some(trace) = &m.trace_header {
-        put("AWSTraceHeader", trace.to_string());
-    }
+    let system: BTreeMap<String, String> = d
+        .system_attributes()
+        .into_iter()
+        .filter(|(name, _)| wanted(name))
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
     let selected: Attributes = m
         .attributes
         .iter()
