@@ -556,3 +556,76 @@ async fn a_killed_server_loses_no_message() {
     assert!(s.receiver.bodies("/slow").iter().all(|b| b == "survivor"));
     drop(gh);
 }
+
+/// Workers follow reloads: a new file starts a worker, a changed one
+/// restarts it with its new settings, a removed one stops it.
+#[tokio::test]
+async fn workers_follow_config_reloads() {
+    let s = start().await;
+    s.gh.write(
+        "workers/late.yaml",
+        "queue: backlog\nbatch_size: 1\nhttp: {upstream: receiver, path: /late}\n",
+    );
+    // `backlog` already has a worker: the new one shares the queue. Send
+    // after the reload, and the new worker's path shows it took part.
+    assert!(s.gh.reload().await);
+    let ids = || async {
+        let v: Value = client()
+            .get(s.gh.admin_url("/workers"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(ids().await.contains(&"late".to_string()));
+    let bodies: Vec<String> = (0..200).map(|i| format!("late-{i}")).collect();
+    send(&s.gh, "backlog", &bodies, None).await;
+    s.receiver
+        .until("the new worker's first batch", |log| {
+            log.iter().any(|x| x.path == "/late").then_some(())
+        })
+        .await;
+    // Removed: it stops, and the other worker drains the rest.
+    std::fs::remove_file(s.gh.dir.path().join("workers/late.yaml")).unwrap();
+    assert!(s.gh.reload().await);
+    assert!(!ids().await.contains(&"late".to_string()));
+    s.receiver
+        .until("all 200", |log| {
+            let n = log
+                .iter()
+                .filter(|x| x.path == "/late" || x.path == "/busy")
+                .flat_map(Seen::bodies)
+                .filter(|b| b.starts_with("late-"))
+                .collect::<HashSet<_>>()
+                .len();
+            (n == 200).then_some(())
+        })
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = s.gh.metrics().await;
+        if metrics.contains(r#"gatehouse_worker_pollers{worker="late"} 0"#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the removed worker still polls");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let late_after_stop = s.receiver.bodies("/late").len();
+    send(&s.gh, "backlog", &["after".to_string()], None).await;
+    s.receiver
+        .until("the remaining worker takes it", |log| {
+            log.iter()
+                .any(|x| x.path == "/busy" && x.bodies() == vec!["after".to_string()])
+                .then_some(())
+        })
+        .await;
+    assert_eq!(s.receiver.bodies("/late").len(), late_after_stop);
+}
