@@ -11,6 +11,7 @@
 
 pub mod connections;
 pub mod flows;
+pub mod jobs;
 pub mod local_rate_limits;
 pub mod memory;
 pub mod postgres;
@@ -18,6 +19,7 @@ pub mod rate_limits;
 pub mod redis_rate_limits;
 pub mod sqlite;
 pub mod sqlite_flows;
+pub mod sqlite_jobs;
 pub mod sqlite_messages;
 
 use crate::config::model::{Config, Store};
@@ -118,6 +120,14 @@ pub async fn open_keys(config: &Config) -> anyhow::Result<Arc<dyn KeyStore>> {
     }
     let store =
         sqlite::SqliteStore::open(&embedded_path(config)).context("opening the key store")?;
+    Ok(Arc::new(store))
+}
+
+/// Jobs, in the node's own `data/gatehouse.db` whatever the store: a job
+/// runs in the compute environment of the node it was submitted to.
+pub fn open_jobs(config: &Config) -> anyhow::Result<Arc<dyn jobs::JobStore>> {
+    let store =
+        sqlite_jobs::SqliteJobs::open(&embedded_path(config)).context("opening the job store")?;
     Ok(Arc::new(store))
 }
 

@@ -125,6 +125,30 @@ const MIGRATIONS: &[&str] = &[
     // What a run wants its operator to know without failing (fields left
     // out, watermarks that could not be read).
     "ALTER TABLE flow_runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'",
+    // Jobs (AWS Batch's model), held by the node that runs them.
+    "
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        parameters TEXT NOT NULL,
+        array_index INTEGER,
+        attempts INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        vcpus INTEGER NOT NULL,
+        memory INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        stopped_at INTEGER,
+        exit_code INTEGER,
+        reason TEXT,
+        output TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_runnable ON jobs (status, priority, created_at);
+    CREATE INDEX jobs_by_time ON jobs (created_at);
+",
 ];
 
 /// Opens a connection in WAL mode (the CLI, the server and the journal each
