@@ -11,6 +11,8 @@
 //! - `flows`: ingestion from SaaS APIs and webhooks into object storage
 //! - `workers`: queue workers (Lambda's SQS event-source mappings) for HTTP
 //!   endpoints and commands
+//! - `jobs`: AWS Batch's model: job definitions, a priority queue of jobs
+//!   in the store, this node's process pool as the compute environment
 //! - `store`: the backends, chosen once by `store::open`: keys and quotas,
 //!   flow runs, leases and ticks, rate limits, the message journal (SQLite
 //!   and governor embedded; each a trait with a twin and a conformance suite)
@@ -41,6 +43,7 @@ pub mod flows;
 pub mod gateway;
 pub mod hex;
 pub mod iam;
+pub mod jobs;
 pub mod keys;
 pub mod listener;
 pub mod logging;

@@ -177,6 +177,16 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         state.queues.clone(),
         workers_runtime.handle().clone(),
     );
+    // Jobs run in the same pool of threads; their commands are processes.
+    let jobs = {
+        let config_of = state.clone();
+        crate::jobs::Jobs::start(
+            crate::store::open_jobs(&config)?,
+            Arc::new(move || config_of.runtime.load().config.clone()),
+            &state.metrics,
+            workers_runtime.handle(),
+        )
+    };
 
     let listeners = resolve_ports(&config.listeners)?;
     warn_if_overcommitted(&config, listeners.len());
@@ -270,6 +280,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                 state: state.clone(),
                 console: console.clone(),
                 workers: workers.clone(),
+                jobs: jobs.clone(),
             },
             connections,
             limits,

@@ -23,6 +23,8 @@ pub struct AdminApp {
     pub console: Arc<console::Console>,
     /// Queue workers (`/workers`).
     pub workers: Arc<crate::workers::Workers>,
+    /// Jobs (`/jobs`).
+    pub jobs: Arc<crate::jobs::Jobs>,
 }
 
 #[async_trait]
@@ -49,7 +51,7 @@ impl AdminApp {
         if api("/console") {
             return self.console.answer(&self.state, session).await;
         }
-        if api("/keys") || api("/flows") || api("/workers") {
+        if api("/keys") || api("/flows") || api("/workers") || api("/jobs") {
             if let Some(refused) = self.check_token(session) {
                 return refused;
             }
@@ -57,6 +59,8 @@ impl AdminApp {
                 self.keys(session, &path).await
             } else if api("/workers") {
                 self.workers(session, &path)
+            } else if api("/jobs") {
+                self.jobs(session, &path).await
             } else {
                 self.flows(session, &path).await
             };
@@ -163,6 +167,110 @@ impl AdminApp {
                 None => not_found(format!("no worker `{name}`")),
             },
             _ => not_found("no such workers endpoint".into()),
+        }
+    }
+
+    /// `POST /jobs` (`{"definition", "parameters"?, "array_size"?,
+    /// "priority"?}`: 202 with the ids), `GET /jobs?status=S&limit=N`,
+    /// `GET /jobs/ID`, `POST /jobs/ID/cancel`.
+    async fn jobs(&self, session: &mut ServerSession, path: &str) -> Response<Vec<u8>> {
+        let method = session.req_header().method.clone();
+        let limit = limit(session.req_header(), 1000);
+        let wanted = session.req_header().uri.query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "status")
+                .map(|(_, v)| v.into_owned())
+        });
+        let rest = path
+            .trim_start_matches("/jobs")
+            .trim_matches('/')
+            .to_string();
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        let error = |status: StatusCode, code: &str, message: String| {
+            json(
+                status,
+                serde_json::json!({"message": message, "code": code}),
+            )
+        };
+        let store = &self.jobs.store;
+        let failed = |e: crate::store::StoreError| {
+            tracing::warn!(error = %e, "job store request failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "the job store is unavailable".into(),
+            )
+        };
+        match (method.as_str(), parts.as_slice()) {
+            ("GET", []) => {
+                let wanted = match wanted.as_deref().map(crate::jobs::status).transpose() {
+                    Ok(w) => w,
+                    Err(why) => return error(StatusCode::BAD_REQUEST, "BadRequest", why),
+                };
+                match store.jobs(wanted, limit).await {
+                    Ok(jobs) => json(
+                        StatusCode::OK,
+                        serde_json::json!({"jobs": jobs.iter().map(crate::jobs::describe).collect::<Vec<_>>()}),
+                    ),
+                    Err(e) => failed(e),
+                }
+            }
+            ("POST", []) => {
+                let Some(body) = read_bytes(session, 64 * 1024).await else {
+                    return error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "PayloadTooLarge",
+                        "the body is larger than 64 KiB".into(),
+                    );
+                };
+                let req: crate::jobs::Submit = match serde_json::from_slice(&body) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "BadRequest",
+                            format!("the body: {e}"),
+                        )
+                    }
+                };
+                match self.jobs.submit(req).await {
+                    Ok(ids) => json(StatusCode::ACCEPTED, serde_json::json!({"job_ids": ids})),
+                    Err(why) => error(StatusCode::BAD_REQUEST, "BadRequest", why),
+                }
+            }
+            ("GET", [id]) => match store.job(id).await {
+                Ok(Some(job)) => json(StatusCode::OK, crate::jobs::describe(&job)),
+                Ok(None) => error(StatusCode::NOT_FOUND, "NotFound", format!("no job {id}")),
+                Err(e) => failed(e),
+            },
+            ("POST", [id, "cancel"]) => {
+                use crate::store::jobs::Cancelled;
+                let now = crate::messaging::clock::now_ms();
+                match store
+                    .cancel(id, "cancelled through the admin API", now)
+                    .await
+                {
+                    Ok(Some(Cancelled::Stopped)) => {
+                        json(StatusCode::OK, serde_json::json!({"cancelled": "stopped"}))
+                    }
+                    Ok(Some(Cancelled::Requested)) => json(
+                        StatusCode::OK,
+                        serde_json::json!({"cancelled": "requested"}),
+                    ),
+                    Ok(Some(Cancelled::TooLate)) => error(
+                        StatusCode::CONFLICT,
+                        "AlreadyFinished",
+                        format!("job {id} has already finished"),
+                    ),
+                    Ok(None) => error(StatusCode::NOT_FOUND, "NotFound", format!("no job {id}")),
+                    Err(e) => failed(e),
+                }
+            }
+            _ => error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "no such jobs endpoint".into(),
+            ),
         }
     }
 

@@ -1,8 +1,9 @@
 //! The command line: `serve`, `validate`, `routes`, `schema`, `certs`, `keys`,
-//! `flow`, `bench`. The arguments are here; each command's work is in its file.
+//! `flow`, `jobs`, `bench`. The arguments are here; each command's work is in its file.
 
 mod certs;
 mod flow;
+mod jobs;
 mod keys;
 mod routes;
 mod schema;
@@ -65,6 +66,11 @@ pub enum Command {
     Flow {
         #[command(subcommand)]
         command: FlowCommand,
+    },
+    /// Jobs (definitions in jobs/): submit, list, describe, cancel.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
     },
     /// Measure a running service with a load generator (release builds only).
     Bench {
@@ -140,6 +146,40 @@ pub enum SchemaKind {
 }
 
 #[derive(Subcommand)]
+pub enum JobsCommand {
+    /// Submit a job of a definition; prints its id (an array job: its children's).
+    Submit {
+        definition: String,
+        /// A parameter for `Ref::NAME` in the command's arguments.
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// An array job of N children (AWS_BATCH_JOB_ARRAY_INDEX 0..N).
+        #[arg(long)]
+        array: Option<u32>,
+        /// Instead of the definition's priority (higher runs first).
+        #[arg(long)]
+        priority: Option<i32>,
+    },
+    /// Jobs, newest first.
+    List {
+        /// SUBMITTED, RUNNABLE, RUNNING, SUCCEEDED or FAILED.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One job as JSON: its state, attempts, exit code, reason and output.
+    Describe { id: String },
+    /// Cancel a job: one that has not started fails at once; a running one
+    /// is killed (its process group).
+    Cancel {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum CertsCommand {
     /// Write a self-signed development certificate for HOST into certs/.
     Generate {
@@ -156,6 +196,7 @@ pub fn run(cli: Cli) -> ExitCode {
             | Command::Routes
             | Command::Keys { .. }
             | Command::Flow { .. }
+            | Command::Jobs { .. }
     );
     if reads_config {
         if let Err(why) = check_config_dir(&cli.dir, cli.allow_empty) {
@@ -168,6 +209,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Keys { command } => keys::run(&cli.dir, command).map(|()| true),
         Command::Flow { command } => flow::run(&cli.dir, command),
+        Command::Jobs { command } => jobs::run(&cli.dir, command),
         Command::Bench { command } => crate::bench::run(command).map(|()| true),
         Command::Serve { watch, upgrade } => serve::run(cli.dir, watch, upgrade),
         Command::Validate => Ok(validate::run(&cli.dir)),

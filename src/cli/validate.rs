@@ -9,13 +9,18 @@ pub fn run(dir: &Path) -> bool {
         Ok(loaded) => {
             let c = &loaded.config;
             let routes: usize = c.apis.iter().map(|a| a.routes.len()).sum();
-            let workers = if c.workers.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", count(c.workers.len(), "worker"))
-            };
+            let mut more = String::new();
+            if !c.workers.is_empty() {
+                more.push_str(&format!(", {}", count(c.workers.len(), "worker")));
+            }
+            if !c.job_definitions.is_empty() {
+                more.push_str(&format!(
+                    ", {}",
+                    count(c.job_definitions.len(), "job definition")
+                ));
+            }
             println!(
-                "ok: {}, {}, {}, {}{workers}",
+                "ok: {}, {}, {}, {}{more}",
                 count(c.apis.len(), "API"),
                 count(routes, "route"),
                 count(c.upstreams.len(), "upstream"),

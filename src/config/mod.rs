@@ -6,6 +6,7 @@
 //! `certs/`. It returns the model or every problem found, as `file:line:col`.
 
 pub mod body_template;
+pub mod command;
 pub mod crs;
 pub mod de;
 pub mod diagnostics;
@@ -15,6 +16,7 @@ pub mod flow_raw;
 pub mod flow_spec;
 pub mod flow_tasks;
 pub mod flows;
+pub mod jobs;
 pub mod jwt;
 pub mod key_template;
 pub mod large_payloads;
@@ -143,6 +145,19 @@ pub fn load_with_env(
     if let (Some(main), Some(messaging)) = (&main, &config.messaging) {
         let mut r = diagnostics::Reporter::new(&main.file, &main.node, &mut diags);
         flow_integration::check_subscriptions(messaging, &config.flow_ids, &mut r);
+    }
+
+    for file in yaml_files(&root.join("jobs"), &mut diags, root) {
+        let id = file_id(&file);
+        if !checked_id(root, &file, "job definition", &mut diags) {
+            continue;
+        }
+        if let Some(parsed) = read_file::<jobs::JobDefinitionFile>(root, &file, env, &mut diags) {
+            let mut reporter = diagnostics::Reporter::new(&parsed.file, &parsed.node, &mut diags);
+            if let Some(def) = jobs::definition(&id, parsed.raw, root, &config, &mut reporter) {
+                config.job_definitions.insert(id, Arc::new(def));
+            }
+        }
     }
 
     for file in yaml_files(&root.join("workers"), &mut diags, root) {

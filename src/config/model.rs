@@ -47,6 +47,10 @@ pub struct Config {
     pub flow_ids: std::collections::BTreeSet<String>,
     /// Queue workers, by id (`workers/<id>.yaml`).
     pub workers: BTreeMap<String, Arc<WorkerSpec>>,
+    /// Job definitions, by id (`jobs/<id>.yaml`).
+    pub job_definitions: BTreeMap<String, Arc<JobDefinition>>,
+    /// The compute environment's budget.
+    pub job_compute: JobCompute,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -765,4 +769,24 @@ pub struct CommandSpec {
     pub cpu_seconds: Option<u64>,
     pub memory: Option<u64>,
     pub output_limit: usize,
+}
+
+/// A job definition (AWS Batch's): the command, its parameters' defaults,
+/// attempts, priority and what it reserves while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobDefinition {
+    pub id: String,
+    pub command: CommandSpec,
+    /// Defaults for `Ref::NAME` in the arguments.
+    pub parameters: BTreeMap<String, String>,
+    pub attempts: u32,
+    pub priority: i32,
+    pub vcpus: u32,
+    pub memory: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCompute {
+    pub vcpus: u32,
+    pub memory: u64,
 }

@@ -53,6 +53,19 @@ pub struct GatehouseFile {
     /// Where rate limits count: in this process (default), or in Redis
     /// shared by a fleet.
     pub rate_limits: Option<RateLimitsRaw>,
+    /// The compute environment jobs run in (definitions in `jobs/`).
+    pub jobs: Option<JobComputeRaw>,
+}
+
+/// The local process pool's budget: running jobs' `vcpus` and `memory`
+/// never add up to more.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobComputeRaw {
+    /// Default: the machine's cores.
+    pub vcpus: Option<u32>,
+    /// Default 2GiB.
+    pub memory: Option<ByteSize>,
 }
 
 /// `store: postgres://...` or `store: {url: postgres://..., ...}`.

@@ -178,6 +178,17 @@ pub fn settings(
         flows: BTreeMap::new(),
         flow_ids: Default::default(),
         workers: BTreeMap::new(),
+        job_definitions: BTreeMap::new(),
+        job_compute: JobCompute {
+            vcpus: raw.jobs.as_ref().and_then(|j| j.vcpus).unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+            }),
+            memory: raw
+                .jobs
+                .as_ref()
+                .and_then(|j| j.memory)
+                .map_or(2 * 1024 * 1024 * 1024, |b| b.0),
+        },
     }
 }
 

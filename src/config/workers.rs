@@ -3,7 +3,7 @@
 //! enough for the target's timeout, and exactly one target.
 
 use super::diagnostics::Reporter;
-use super::model::{CommandSpec, Config, WorkerSpec, WorkerTarget};
+use super::model::{Config, WorkerSpec, WorkerTarget};
 use super::worker_raw::WorkerFile;
 use std::path::Path;
 use std::time::Duration;
@@ -89,46 +89,7 @@ pub fn worker(
                 timeout: http.timeout.map_or(Duration::from_secs(30), |d| d.0),
             }
         }
-        (None, Some(c)) => {
-            let (program, args, shell) = match (c.program, c.shell) {
-                (Some(p), None) if !p.is_empty() => (p, c.args, false),
-                (None, Some(script)) if !script.is_empty() => {
-                    if !c.args.is_empty() {
-                        r.error(
-                            "command.args",
-                            "a `shell` script takes no `args`: write them in the script",
-                        );
-                    }
-                    (script, Vec::new(), true)
-                }
-                _ => {
-                    r.error(
-                        "command",
-                        "give `program` (run directly) or `shell` (a /bin/sh script), one of them",
-                    );
-                    return None;
-                }
-            };
-            let dir = c.working_dir.as_deref().unwrap_or(".");
-            let working_dir = root.join(dir);
-            if !working_dir.is_dir() {
-                r.error(
-                    "command.working_dir",
-                    format!("`{dir}` is not a folder (paths are relative to the config folder)"),
-                );
-            }
-            WorkerTarget::Command(CommandSpec {
-                program,
-                args,
-                shell,
-                env: c.env,
-                working_dir,
-                timeout: c.timeout.map_or(Duration::from_secs(30), |d| d.0),
-                cpu_seconds: c.cpu_seconds,
-                memory: c.memory.map(|m| m.0),
-                output_limit: c.output_limit.map_or(64 * 1024, |b| b.0 as usize),
-            })
-        }
+        (None, Some(c)) => WorkerTarget::Command(super::command::command(c, root, "command", r)?),
         _ => {
             r.error("", "a worker has exactly one target: `http` or `command`");
             return None;

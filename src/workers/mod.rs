@@ -5,7 +5,7 @@
 //! workers/<id>.yaml -> Workers (follows config reloads)
 //!   supervisor (per worker): every second, scaling::decide -> add / stop a poller
 //!   poller: receive (batch_size, batch_window, visibility_timeout)
-//!     -> event::event (Lambda's SQS event) -> http::post | command::run
+//!     -> event::event (Lambda's SQS event) -> http::post | jobs::command::run
 //!     -> event::verdict (batchItemFailures) -> delete the rest; failures stay
 //!        invisible until their visibility timeout, then return (the queue's
 //!        redrive policy moves them to its DLQ after maxReceiveCount)
@@ -16,7 +16,6 @@
 //! visibility holds no other poller, here or on another node of a fleet,
 //! receives it.
 
-pub mod command;
 pub mod event;
 pub mod history;
 pub mod http;

@@ -225,7 +225,7 @@ async fn call(ctx: &Ctx, event: Vec<u8>, ids: &[&str]) -> Answer {
                 }
             }
         }
-        WorkerTarget::Command(command) => match super::command::run(command, &event).await {
+        WorkerTarget::Command(command) => match crate::jobs::command::run(command, &event).await {
             Err(e) => failed(format!("cannot start the command: {e}"), false),
             Ok(ran) => {
                 let text = |b: &[u8]| Some(String::from_utf8_lossy(b).into_owned());

@@ -1,5 +1,5 @@
-//! The `command` target: a job definition's program, run per batch with
-//! the batch's event on stdin. Never through a shell unless the definition
+//! Running a job definition's command (a job's attempt, a worker's batch
+//! with its event on stdin). Never through a shell unless the definition
 //! says `shell`; its environment is only what the definition lists; CPU
 //! time and address space are capped with rlimits; it runs in its own
 //! process group, killed whole at the timeout. stdout and stderr are kept
@@ -65,6 +65,9 @@ pub async fn run(spec: &CommandSpec, input: &[u8]) -> std::io::Result<Ran> {
     }
     let mut child = cmd.spawn()?;
     let pid = child.id();
+    // Whatever ends this run early (a timeout, a cancelled job, the task
+    // dropped) ends the whole process group with it.
+    let mut group = Group(pid);
     let mut stdin = child.stdin.take();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -86,14 +89,17 @@ pub async fn run(spec: &CommandSpec, input: &[u8]) -> std::io::Result<Ran> {
         (out, err, status)
     };
     match tokio::time::timeout(spec.timeout, work).await {
-        Ok((stdout, stderr, status)) => Ok(Ran {
-            exit_code: status?.code(),
-            timed_out: false,
-            stdout,
-            stderr,
-        }),
+        Ok((stdout, stderr, status)) => {
+            group.0 = None;
+            Ok(Ran {
+                exit_code: status?.code(),
+                timed_out: false,
+                stdout,
+                stderr,
+            })
+        }
         Err(_) => {
-            kill_group(pid);
+            drop(group);
             Ok(Ran {
                 exit_code: None,
                 timed_out: true,
@@ -104,12 +110,19 @@ pub async fn run(spec: &CommandSpec, input: &[u8]) -> std::io::Result<Ran> {
     }
 }
 
-/// Kills the command and everything it started.
-fn kill_group(pid: Option<u32>) {
-    let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) else {
-        return;
-    };
-    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+/// The command's process group, killed when dropped unless it finished.
+struct Group(Option<u32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let Some(pid) = self
+            .0
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        else {
+            return;
+        };
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
 }
 
 async fn capture(stream: Option<impl AsyncRead + Unpin>, limit: usize) -> Vec<u8> {
