@@ -103,6 +103,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let scheduler = control
         .block_on(crate::flows::schedule::Scheduler::start(engine.clone()))
         .map_err(|e| anyhow::anyhow!("starting flow schedules: {e}"))?;
+    let job_store = crate::store::open_jobs(&config)?;
     let state = State::new(
         &loaded,
         Engines {
@@ -116,6 +117,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             scheduler: Arc::new(scheduler),
             shared: backends.shared,
             connections: backends.connections,
+            jobs: job_store.clone(),
         },
         control.handle().clone(),
     )?;
@@ -172,21 +174,22 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .thread_name("gatehouse-workers")
         .enable_all()
         .build()?;
-    let workers = crate::workers::Workers::start(
-        &state,
-        state.queues.clone(),
-        workers_runtime.handle().clone(),
-    );
     // Jobs run in the same pool of threads; their commands are processes.
     let jobs = {
         let config_of = state.clone();
         crate::jobs::Jobs::start(
-            crate::store::open_jobs(&config)?,
+            job_store.clone(),
             Arc::new(move || config_of.runtime.load().config.clone()),
             &state.metrics,
             workers_runtime.handle(),
         )
     };
+    let workers = crate::workers::Workers::start(
+        &state,
+        state.queues.clone(),
+        jobs.store.clone(),
+        workers_runtime.handle().clone(),
+    );
 
     let listeners = resolve_ports(&config.listeners)?;
     warn_if_overcommitted(&config, listeners.len());

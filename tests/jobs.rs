@@ -244,3 +244,70 @@ async fn priorities_arrays_and_the_cli() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected NAME=VALUE"));
 }
+
+/// A route submits a job (202 with its id; path parameters and the body
+/// fill the definition's parameters) and a queue worker submits one per
+/// message: the last steps of webhook -> flow -> topic -> worker -> job.
+#[tokio::test]
+async fn routes_and_workers_submit_jobs() {
+    let s = start();
+    let resp = client()
+        .post(s.gh.url("/reports/flaky"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["jobName"], "task");
+    let id = v["jobId"].as_str().unwrap().to_string();
+    let done = s.until(&id, "SUCCEEDED").await;
+    assert_eq!(done["parameters"]["mode"], "flaky");
+    assert_eq!(done["attempts"], 2);
+
+    let resp = client()
+        .post(s.gh.url("/reports/echo"))
+        .body("from the body")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<Value>().await.unwrap()["jobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.until(&id, "SUCCEEDED").await;
+    let run = s
+        .runs()
+        .into_iter()
+        .find(|r| r["job"] == id.as_str())
+        .unwrap();
+    assert_eq!(run["message"], "from the body");
+
+    // A bad body is the client's error.
+    let resp = client()
+        .post(s.gh.url("/reports/echo"))
+        .body(vec![0xff, 0xfe])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    let sqs = common::aws::sqs(&s.gh);
+    sqs.send_message()
+        .queue_url(format!(
+            "{}/000000000000/job-requests",
+            s.gh.messaging_url()
+        ))
+        .message_body("from a queue")
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if s.runs().iter().any(|r| r["message"] == "from a queue") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker's job never ran");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -235,7 +235,10 @@ impl AdminApp {
                 };
                 match self.jobs.submit(req).await {
                     Ok(ids) => json(StatusCode::ACCEPTED, serde_json::json!({"job_ids": ids})),
-                    Err(why) => error(StatusCode::BAD_REQUEST, "BadRequest", why),
+                    Err(crate::jobs::SubmitError::Invalid(why)) => {
+                        error(StatusCode::BAD_REQUEST, "BadRequest", why)
+                    }
+                    Err(crate::jobs::SubmitError::Store(e)) => failed(e),
                 }
             }
             ("GET", [id]) => match store.job(id).await {

@@ -42,9 +42,7 @@ async fn run_jobs(dir: &Path, command: JobsCommand) -> anyhow::Result<bool> {
                 array_size: array,
                 priority,
             };
-            let ids = crate::jobs::submit(store.as_ref(), config, req)
-                .await
-                .map_err(|e| anyhow!(e))?;
+            let ids = crate::jobs::submit(store.as_ref(), config, req).await?;
             print(serde_json::json!({ "job_ids": ids }));
         }
         JobsCommand::List {

@@ -1,7 +1,8 @@
 //! `jobs/<id>.yaml`: a job definition (AWS Batch's), checked.
 
 use super::diagnostics::Reporter;
-use super::model::{Config, JobDefinition};
+use super::model::{Config, JobDefinition, JobIntegration};
+use super::raw::JobIntegrationRaw;
 use super::units::ByteSize;
 use super::worker_raw::CommandRaw;
 use schemars::JsonSchema;
@@ -77,5 +78,48 @@ pub fn definition(
         priority: raw.priority.unwrap_or(1),
         vcpus: vcpus.max(1),
         memory,
+    })
+}
+
+/// A route's `job` integration: the definition exists, and what fills its
+/// parameters (the body, path parameters) names parameters it has.
+pub fn integration(
+    raw: &JobIntegrationRaw,
+    settings: &Config,
+    path: &str,
+    r: &mut Reporter,
+) -> Option<JobIntegration> {
+    let Some(def) = settings.job_definitions.get(&raw.definition) else {
+        let known: Vec<&str> = settings
+            .job_definitions
+            .keys()
+            .map(String::as_str)
+            .collect();
+        r.error(
+            &format!("{path}.definition"),
+            format!(
+                "no job definition `{}` in jobs/{}",
+                raw.definition,
+                super::de::did_you_mean(&raw.definition, &known)
+            ),
+        );
+        return None;
+    };
+    if let Some(p) = raw
+        .body_parameter
+        .as_ref()
+        .filter(|p| !def.parameters.contains_key(*p))
+    {
+        r.error(
+            &format!("{path}.body_parameter"),
+            format!(
+                "`{}` has no parameter `{p}` (declare it under `parameters`)",
+                def.id
+            ),
+        );
+    }
+    Some(JobIntegration {
+        definition: raw.definition.clone(),
+        body_parameter: raw.body_parameter.clone(),
     })
 }

@@ -126,6 +126,20 @@ pub fn load_with_env(
         flows::check_after(id, &config.flows, &config.flow_ids, &mut r);
     }
 
+    // Job definitions before routes and workers: both name them.
+    for file in yaml_files(&root.join("jobs"), &mut diags, root) {
+        let id = file_id(&file);
+        if !checked_id(root, &file, "job definition", &mut diags) {
+            continue;
+        }
+        if let Some(parsed) = read_file::<jobs::JobDefinitionFile>(root, &file, env, &mut diags) {
+            let mut reporter = diagnostics::Reporter::new(&parsed.file, &parsed.node, &mut diags);
+            if let Some(def) = jobs::definition(&id, parsed.raw, root, &config, &mut reporter) {
+                config.job_definitions.insert(id, Arc::new(def));
+            }
+        }
+    }
+
     let mut parsed_apis = BTreeMap::new();
     for file in yaml_files(&root.join("routes"), &mut diags, root) {
         let id = file_id(&file);
@@ -145,19 +159,6 @@ pub fn load_with_env(
     if let (Some(main), Some(messaging)) = (&main, &config.messaging) {
         let mut r = diagnostics::Reporter::new(&main.file, &main.node, &mut diags);
         flow_integration::check_subscriptions(messaging, &config.flow_ids, &mut r);
-    }
-
-    for file in yaml_files(&root.join("jobs"), &mut diags, root) {
-        let id = file_id(&file);
-        if !checked_id(root, &file, "job definition", &mut diags) {
-            continue;
-        }
-        if let Some(parsed) = read_file::<jobs::JobDefinitionFile>(root, &file, env, &mut diags) {
-            let mut reporter = diagnostics::Reporter::new(&parsed.file, &parsed.node, &mut diags);
-            if let Some(def) = jobs::definition(&id, parsed.raw, root, &config, &mut reporter) {
-                config.job_definitions.insert(id, Arc::new(def));
-            }
-        }
     }
 
     for file in yaml_files(&root.join("workers"), &mut diags, root) {

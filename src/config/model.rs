@@ -393,6 +393,8 @@ pub enum Integration {
     Mock(MockIntegration),
     Publish(PublishIntegration),
     Flow(FlowIntegration),
+    /// Submit a job (see `jobs`).
+    Job(JobIntegration),
     WebSocket(Arc<WebSocketIntegration>),
 }
 
@@ -468,6 +470,7 @@ impl Integration {
             Integration::Publish(p) if p.topic => "topic",
             Integration::Publish(_) => "queue",
             Integration::Flow(_) => "flow",
+            Integration::Job(_) => "job",
             Integration::WebSocket(_) => "websocket",
         }
     }
@@ -737,6 +740,11 @@ pub enum WorkerTarget {
         timeout: std::time::Duration,
     },
     Command(CommandSpec),
+    /// Submit a job of `definition` per message, the body as `parameter`.
+    Job {
+        definition: String,
+        parameter: String,
+    },
 }
 
 impl WorkerTarget {
@@ -744,6 +752,8 @@ impl WorkerTarget {
         match self {
             WorkerTarget::Http { timeout, .. } => *timeout,
             WorkerTarget::Command(c) => c.timeout,
+            // Storing the jobs; they run later, on their own clock.
+            WorkerTarget::Job { .. } => std::time::Duration::from_secs(5),
         }
     }
 
@@ -751,6 +761,7 @@ impl WorkerTarget {
         match self {
             WorkerTarget::Http { .. } => "http",
             WorkerTarget::Command(_) => "command",
+            WorkerTarget::Job { .. } => "job",
         }
     }
 }
@@ -789,4 +800,11 @@ pub struct JobDefinition {
 pub struct JobCompute {
     pub vcpus: u32,
     pub memory: u64,
+}
+
+/// The `job` integration: a definition, and where its parameters come from.
+#[derive(Debug, Clone)]
+pub struct JobIntegration {
+    pub definition: String,
+    pub body_parameter: Option<String>,
 }

@@ -655,6 +655,17 @@ pub enum IntegrationRaw {
     /// request) and answers each message by its route key.
     #[serde(rename = "websocket")]
     WebSocket(WebSocketIntegrationRaw),
+    /// Submit a job of a definition in `jobs/` (AWS Batch's SubmitJob) and
+    /// answer 202 with its id: path parameters named like the definition's
+    /// parameters fill them, and the body fills `body_parameter` if set.
+    Job(JobIntegrationRaw),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobIntegrationRaw {
+    pub definition: String,
+    pub body_parameter: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

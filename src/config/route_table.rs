@@ -46,6 +46,7 @@ pub fn rows(config: &Config) -> Vec<[String; 6]> {
                 w.routes.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
             Integration::Publish(p) => format!("{} -> {}", route.integration.kind(), p.target),
+            Integration::Job(j) => format!("job -> {}", j.definition),
             Integration::Flow(f) => format!(
                 "flow -> {}{}",
                 f.flow,

@@ -559,7 +559,8 @@ fn check_references(raw: &RouteRaw, path: &str, settings: &Config, r: &mut Repor
         IntegrationRaw::Mock(_)
         | IntegrationRaw::Queue(_)
         | IntegrationRaw::Topic(_)
-        | IntegrationRaw::WebSocket(_) => {}
+        | IntegrationRaw::WebSocket(_)
+        | IntegrationRaw::Job(_) => {}
     }
 }
 
@@ -677,12 +678,19 @@ fn route(
             &format!("{path}.integration.flow"),
             r,
         )?),
+        IntegrationRaw::Job(j) => Integration::Job(super::jobs::integration(
+            j,
+            settings,
+            &format!("{path}.integration.job"),
+            r,
+        )?),
     };
     let upstream_timeouts = match &integration {
         Integration::Http(h) => upstreams.get(&h.upstream).map(|u| u.timeouts),
         Integration::Mock(_)
         | Integration::Publish(_)
         | Integration::Flow(_)
+        | Integration::Job(_)
         | Integration::WebSocket(_) => None,
     };
     let timeouts = merge_timeouts(

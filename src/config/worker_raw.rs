@@ -7,7 +7,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// A queue worker, as a Lambda event-source mapping: batches from a queue
-/// to an HTTP endpoint or a command. Exactly one of `http` and `command`.
+/// to an HTTP endpoint, a command or jobs. Exactly one of `http`, `command`
+/// and `job`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerFile {
@@ -33,6 +34,18 @@ pub struct WorkerFile {
     pub report_batch_item_failures: Option<bool>,
     pub http: Option<WorkerHttpRaw>,
     pub command: Option<CommandRaw>,
+    /// Submit a job per message (the message body as one of its parameters).
+    pub job: Option<JobTargetRaw>,
+}
+
+/// A job per message: a definition in `jobs/`, and the parameter the
+/// message body fills.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobTargetRaw {
+    pub definition: String,
+    /// A parameter of the definition. Default `message`.
+    pub parameter: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

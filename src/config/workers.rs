@@ -66,8 +66,8 @@ pub fn worker(
             format!("min {min}, max {max}: need 1 <= min <= max <= 1000"),
         );
     }
-    let target = match (raw.http, raw.command) {
-        (Some(http), None) => {
+    let target = match (raw.http, raw.command, raw.job) {
+        (Some(http), None, None) => {
             if !settings.upstreams.contains_key(&http.upstream) {
                 let known: Vec<&str> = settings.upstreams.keys().map(String::as_str).collect();
                 r.error(
@@ -89,9 +89,46 @@ pub fn worker(
                 timeout: http.timeout.map_or(Duration::from_secs(30), |d| d.0),
             }
         }
-        (None, Some(c)) => WorkerTarget::Command(super::command::command(c, root, "command", r)?),
+        (None, Some(c), None) => {
+            WorkerTarget::Command(super::command::command(c, root, "command", r)?)
+        }
+        (None, None, Some(job)) => {
+            let parameter = job.parameter.unwrap_or_else(|| "message".into());
+            match settings.job_definitions.get(&job.definition) {
+                None => {
+                    let known: Vec<&str> = settings
+                        .job_definitions
+                        .keys()
+                        .map(String::as_str)
+                        .collect();
+                    r.error(
+                        "job.definition",
+                        format!(
+                            "no job definition `{}` in jobs/{}",
+                            job.definition,
+                            super::de::did_you_mean(&job.definition, &known)
+                        ),
+                    );
+                }
+                Some(def) if !def.parameters.contains_key(&parameter) => r.error(
+                    "job",
+                    format!(
+                        "`{}` has no parameter `{parameter}` (declare it under `parameters`)",
+                        job.definition
+                    ),
+                ),
+                Some(_) => {}
+            }
+            WorkerTarget::Job {
+                definition: job.definition,
+                parameter,
+            }
+        }
         _ => {
-            r.error("", "a worker has exactly one target: `http` or `command`");
+            r.error(
+                "",
+                "a worker has exactly one target: `http`, `command` or `job`",
+            );
             return None;
         }
     };

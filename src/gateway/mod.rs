@@ -109,6 +109,8 @@ pub struct State {
     pub flows: crate::flows::engine::Engine,
     /// Managed WebSocket APIs' connections, metrics and throttles.
     pub websockets: websocket::WebSockets,
+    /// Jobs, for the `job` integration.
+    pub jobs: Arc<dyn crate::store::jobs::JobStore>,
     /// What the policies refused, by client and reason (the console).
     pub denials: denials::Denials,
     /// The last reload's outcome (the console's routes page).
@@ -146,6 +148,8 @@ pub struct Engines {
     pub shared: Option<crate::store::postgres::Postgres>,
     /// Where managed WebSocket connections are registered.
     pub connections: Arc<dyn crate::store::connections::Connections>,
+    /// Where the `job` integration submits.
+    pub jobs: Arc<dyn crate::store::jobs::JobStore>,
 }
 
 impl State {
@@ -165,6 +169,7 @@ impl State {
             scheduler,
             shared,
             connections,
+            jobs,
         } = engines;
         let metrics = Arc::new(Metrics::new());
         let websockets = websocket::WebSockets::new(connections);
@@ -205,6 +210,7 @@ impl State {
             outbox,
             flows,
             websockets,
+            jobs,
             denials: Default::default(),
             last_reload: Default::default(),
             scheduler,

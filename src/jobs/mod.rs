@@ -33,34 +33,45 @@ pub struct Submit {
 /// The largest array job.
 pub const MAX_ARRAY: u32 = 10_000;
 
+/// Why a job was not submitted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The request is wrong (a 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store could not take it (retry).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
 /// Stores the job (or an array job's children) as RUNNABLE; the ids.
 pub async fn submit(
     store: &dyn JobStore,
     config: &Config,
     req: Submit,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, SubmitError> {
+    let invalid = SubmitError::Invalid;
     let def = config
         .job_definitions
         .get(&req.definition)
-        .ok_or_else(|| format!("no job definition `{}` in jobs/", req.definition))?;
+        .ok_or_else(|| invalid(format!("no job definition `{}` in jobs/", req.definition)))?;
     if let Some(unknown) = req
         .parameters
         .keys()
         .find(|k| !def.parameters.contains_key(*k))
     {
-        return Err(format!(
+        let known: Vec<&str> = def.parameters.keys().map(String::as_str).collect();
+        return Err(invalid(format!(
             "`{unknown}` is not a parameter of `{}` (it has: {})",
             def.id,
-            def.parameters
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+            known.join(", ")
+        )));
     }
     let size = req.array_size.unwrap_or(0);
     if req.array_size.is_some() && !(2..=MAX_ARRAY).contains(&size) {
-        return Err(format!("an array job has 2 to {MAX_ARRAY} children"));
+        return Err(invalid(format!(
+            "an array job has 2 to {MAX_ARRAY} children"
+        )));
     }
     let now = crate::messaging::clock::now_ms();
     let id = uuid::Uuid::from_u128(fastrand::u128(..)).to_string();
@@ -86,7 +97,7 @@ pub async fn submit(
         vec![make(id, None)]
     };
     let ids = jobs.iter().map(|j| j.id.clone()).collect();
-    store.submit(jobs).await.map_err(|e| e.to_string())?;
+    store.submit(jobs).await?;
     Ok(ids)
 }
 
@@ -153,7 +164,7 @@ impl Jobs {
         jobs
     }
 
-    pub async fn submit(&self, req: Submit) -> Result<Vec<String>, String> {
+    pub async fn submit(&self, req: Submit) -> Result<Vec<String>, SubmitError> {
         let ids = submit(self.store.as_ref(), &(self.config)(), req).await?;
         self.wake.notify_one();
         Ok(ids)

@@ -37,6 +37,7 @@ use tokio::sync::watch;
 pub struct Workers {
     state: Weak<State>,
     queues: Option<Arc<dyn Queues>>,
+    jobs: Arc<dyn crate::store::jobs::JobStore>,
     handle: tokio::runtime::Handle,
     pub metrics: metrics::WorkerMetrics,
     running: Mutex<BTreeMap<String, Running>>,
@@ -78,6 +79,7 @@ impl Workers {
     pub fn start(
         state: &Arc<State>,
         queues: Option<Arc<dyn Queues>>,
+        jobs: Arc<dyn crate::store::jobs::JobStore>,
         handle: tokio::runtime::Handle,
     ) -> Arc<Workers> {
         let metrics = metrics::WorkerMetrics::new();
@@ -85,6 +87,7 @@ impl Workers {
         let workers = Arc::new(Workers {
             state: Arc::downgrade(state),
             queues,
+            jobs,
             handle: handle.clone(),
             metrics,
             running: Mutex::new(BTreeMap::new()),
@@ -120,6 +123,7 @@ impl Workers {
                 state: self.state.clone(),
                 shared: shared.clone(),
                 metrics: self.metrics.clone(),
+                jobs: self.jobs.clone(),
             });
             self.handle.spawn(supervise(ctx, stopped));
             running.insert(

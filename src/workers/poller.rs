@@ -24,6 +24,8 @@ pub struct Ctx {
     pub state: Weak<State>,
     pub shared: Arc<Shared>,
     pub metrics: WorkerMetrics,
+    /// Where `job` targets submit.
+    pub jobs: Arc<dyn crate::store::jobs::JobStore>,
 }
 
 /// Receives wait at most this long, so a stop is noticed soon.
@@ -112,7 +114,13 @@ async fn process(ctx: &Ctx, batch: Vec<Delivery>) {
     let event = event::event(&batch, &naming.queue_arn(&spec.queue), &naming.region);
     let event = serde_json::to_vec(&event).unwrap_or_default();
     let ids: Vec<&str> = batch.iter().map(|d| d.message.id.as_ref()).collect();
-    let answer = call(ctx, event, &ids).await;
+    let answer = match &spec.target {
+        WorkerTarget::Job {
+            definition,
+            parameter,
+        } => submit_jobs(ctx, &batch, definition, parameter).await,
+        _ => call(ctx, event, &ids).await,
+    };
     let failed: HashSet<String> = match &answer.verdict {
         Verdict::AllSucceeded => HashSet::new(),
         Verdict::Partial(failed) => failed.clone(),
@@ -175,6 +183,45 @@ async fn process(ctx: &Ctx, batch: Vec<Delivery>) {
     });
 }
 
+/// A job per message, its body as `parameter`: a message whose job could
+/// not be stored stays for a retry.
+async fn submit_jobs(ctx: &Ctx, batch: &[Delivery], definition: &str, parameter: &str) -> Answer {
+    let Some(config) = ctx.state.upgrade().map(|s| s.runtime.load().config.clone()) else {
+        return Answer {
+            verdict: Verdict::Failed("shutting down".into()),
+            timed_out: false,
+            detail: Some("shutting down".into()),
+            stdout: None,
+            stderr: None,
+        };
+    };
+    let mut failed = HashSet::new();
+    let mut why = None;
+    for d in batch {
+        let req = crate::jobs::Submit {
+            definition: definition.to_string(),
+            parameters: [(parameter.to_string(), d.message.body.to_string())].into(),
+            array_size: None,
+            priority: None,
+        };
+        if let Err(e) = crate::jobs::submit(ctx.jobs.as_ref(), &config, req).await {
+            failed.insert(d.message.id.to_string());
+            why = Some(e.to_string());
+        }
+    }
+    Answer {
+        verdict: if failed.is_empty() {
+            Verdict::AllSucceeded
+        } else {
+            Verdict::Partial(failed)
+        },
+        timed_out: false,
+        detail: why,
+        stdout: None,
+        stderr: None,
+    }
+}
+
 async fn call(ctx: &Ctx, event: Vec<u8>, ids: &[&str]) -> Answer {
     let spec = &ctx.spec;
     let judge = |body: &[u8]| {
@@ -225,6 +272,7 @@ async fn call(ctx: &Ctx, event: Vec<u8>, ids: &[&str]) -> Answer {
                 }
             }
         }
+        WorkerTarget::Job { .. } => failed("a job target submits, it is not called".into(), false),
         WorkerTarget::Command(command) => match crate::jobs::command::run(command, &event).await {
             Err(e) => failed(format!("cannot start the command: {e}"), false),
             Ok(ran) => {

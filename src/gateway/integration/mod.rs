@@ -8,6 +8,7 @@
 
 pub mod flow;
 pub mod http;
+pub mod job;
 pub mod mock;
 pub mod publish;
 pub mod publish_body;
@@ -77,6 +78,16 @@ pub async fn answer<'a>(
                 Ok(body) => {
                     let headers = &session.req_header().headers;
                     flow::start(&state.flows, target, headers, body)
+                }
+                Err(err) => Err(err),
+            };
+            answered(result, 202, ctx)
+        }
+        Integration::Job(target) => {
+            let result = match body::whole(session, ctx).await? {
+                Ok(body) => {
+                    let config = &runtime.config;
+                    job::submit(state.jobs.as_ref(), config, target, ctx.params(), body).await
                 }
                 Err(err) => Err(err),
             };
