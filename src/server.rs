@@ -92,7 +92,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let engine = crate::flows::engine::Engine::new(
         config.flows.clone(),
         config.data_dir.clone(),
-        backends.flows,
+        backends.flows.clone(),
         queues.clone(),
         payloads.clone(),
     )
@@ -104,6 +104,8 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .block_on(crate::flows::schedule::Scheduler::start(engine.clone()))
         .map_err(|e| anyhow::anyhow!("starting flow schedules: {e}"))?;
     let job_store = crate::store::open_jobs(&config)?;
+    // Jobs' schedule ticks are claimed where flows' are: once per fleet.
+    let job_ticks = backends.flows.clone();
     let state = State::new(
         &loaded,
         Engines {
@@ -179,6 +181,7 @@ pub fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         let config_of = state.clone();
         crate::jobs::Jobs::start(
             job_store.clone(),
+            job_ticks,
             Arc::new(move || config_of.runtime.load().config.clone()),
             &state.metrics,
             workers_runtime.handle(),

@@ -311,3 +311,52 @@ async fn routes_and_workers_submit_jobs() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// A definition with `schedule: rate(1 second)` gets a job each second
+/// (not at start-up), with its default parameters.
+#[tokio::test]
+async fn scheduled_definitions_submit_jobs() {
+    let out = tempfile::tempdir().unwrap();
+    let gh = Gatehouse::start_with(
+        "jobs",
+        common::Options {
+            env: vec![("OUT_DIR", out.path().display().to_string())],
+            ..Default::default()
+        },
+        |dir| {
+            std::fs::write(
+                dir.join("jobs/tick.yaml"),
+                "command:\n  program: /usr/bin/python3\n  args: [scripts/job.py, Ref::mode]\n  env: {OUT_DIR: \"${OUT_DIR}\", LC_ALL: C.UTF-8}\nparameters: {mode: ok}\nschedule: rate(1 second)\n",
+            )
+            .unwrap();
+        },
+    );
+    let s = Setup { gh, out };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ticks = loop {
+        let v: Value = client()
+            .get(s.gh.admin_url("/jobs?status=SUCCEEDED"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ticks: Vec<Value> = v["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["definition"] == "tick")
+            .cloned()
+            .collect();
+        if ticks.len() >= 2 {
+            break ticks;
+        }
+        assert!(Instant::now() < deadline, "fewer than two scheduled jobs");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(ticks
+        .iter()
+        .all(|j| j["parameters"].as_object().unwrap().is_empty()));
+    assert_ne!(ticks[0]["created_at"], ticks[1]["created_at"]);
+}

@@ -28,6 +28,10 @@ pub struct JobDefinitionFile {
     pub vcpus: Option<u32>,
     /// Reserved while it runs. Default 256MiB.
     pub memory: Option<ByteSize>,
+    /// Submit a job (with the default parameters) on this schedule:
+    /// `rate(N seconds|minutes|hours|days)`, fired once per tick across a
+    /// fleet.
+    pub schedule: Option<String>,
 }
 
 pub fn definition(
@@ -59,6 +63,21 @@ pub fn definition(
             ),
         );
     }
+    let every = match raw.schedule.as_deref().map(super::flows::parse_schedule) {
+        None => None,
+        Some(Ok(super::flow_spec::Schedule::Every(d))) => Some(d),
+        Some(Ok(super::flow_spec::Schedule::Cron(_))) => {
+            r.error(
+                "schedule",
+                "job schedules take `rate(...)`; cron expressions are for flows",
+            );
+            None
+        }
+        Some(Err(m)) => {
+            r.error("schedule", m);
+            None
+        }
+    };
     let command = super::command::command(raw.command, root, "command", r)?;
     for arg in &command.args {
         if let Some(name) = arg.strip_prefix("Ref::") {
@@ -78,6 +97,7 @@ pub fn definition(
         priority: raw.priority.unwrap_or(1),
         vcpus: vcpus.max(1),
         memory,
+        every,
     })
 }
 

@@ -794,6 +794,8 @@ pub struct JobDefinition {
     pub priority: i32,
     pub vcpus: u32,
     pub memory: u64,
+    /// Submitted on this period (`schedule: rate(...)`).
+    pub every: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

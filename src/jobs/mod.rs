@@ -104,6 +104,8 @@ pub async fn submit(
 /// The running scheduler.
 pub struct Jobs {
     pub store: Arc<dyn JobStore>,
+    /// Claims schedule ticks, so a fleet submits each scheduled job once.
+    ticks: Arc<dyn crate::store::flows::FlowStore>,
     config: Arc<dyn Fn() -> Arc<Config> + Send + Sync>,
     /// Reservations of the jobs running here, by id.
     running: Mutex<HashMap<String, (u32, u64)>>,
@@ -123,6 +125,7 @@ impl Jobs {
     /// that died are RUNNABLE again first.
     pub fn start(
         store: Arc<dyn JobStore>,
+        ticks: Arc<dyn crate::store::flows::FlowStore>,
         config: Arc<dyn Fn() -> Arc<Config> + Send + Sync>,
         registry: &crate::metrics::Metrics,
         handle: &tokio::runtime::Handle,
@@ -155,12 +158,14 @@ impl Jobs {
         ]);
         let jobs = Arc::new(Jobs {
             store,
+            ticks,
             config,
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             metrics,
         });
         handle.spawn(schedule(jobs.clone()));
+        handle.spawn(fire_schedules(jobs.clone()));
         jobs
     }
 
@@ -217,6 +222,50 @@ async fn schedule(jobs: Arc<Jobs>) {
             }
         }
         let _ = tokio::time::timeout(Duration::from_millis(500), jobs.wake.notified()).await;
+    }
+}
+
+/// Definitions with `schedule: rate(...)` get a job at each multiple of
+/// their period since the epoch (as flows' rates fire), claimed in the
+/// store first so a fleet submits it once.
+async fn fire_schedules(jobs: Arc<Jobs>) {
+    let holder = format!("{}-{:08x}", std::process::id(), fastrand::u32(..));
+    let mut last: HashMap<String, i64> = HashMap::new();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let config = (jobs.config)();
+        let now = crate::messaging::clock::now_ms() / 1000;
+        for def in config.job_definitions.values() {
+            let Some(every) = def.every.map(|d| d.as_secs().max(1) as i64) else {
+                continue;
+            };
+            let tick = now - now.rem_euclid(every);
+            // The first look only notes where the schedule stands.
+            let seen = *last.entry(def.id.clone()).or_insert(tick);
+            if tick <= seen {
+                continue;
+            }
+            last.insert(def.id.clone(), tick);
+            match jobs
+                .ticks
+                .claim_tick(&format!("job:{}", def.id), tick, &holder)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(definition = %def.id, error = %e, "cannot claim a job schedule's tick");
+                    continue;
+                }
+            }
+            let req = Submit {
+                definition: def.id.clone(),
+                ..Submit::default()
+            };
+            if let Err(e) = jobs.submit(req).await {
+                tracing::warn!(definition = %def.id, error = %e, "cannot submit a scheduled job");
+            }
+        }
     }
 }
 
