@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{client, Gatehouse};
+use common::{client, eventually, get_json, Gatehouse};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Setup {
     gh: Gatehouse,
@@ -40,27 +40,17 @@ impl Setup {
     }
 
     async fn job(&self, id: &str) -> Value {
-        client()
-            .get(self.gh.admin_url(&format!("/jobs/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(&self.gh.admin_url(&format!("/jobs/{id}"))).await
     }
 
     /// Waits (up to 30s) for the job to reach `status`.
     async fn until(&self, id: &str, status: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let what = format!("{id} to be {status}");
+        eventually(&what, Duration::from_secs(30), || async {
             let job = self.job(id).await;
-            if job["status"] == status {
-                return job;
-            }
-            assert!(Instant::now() < deadline, "{id} never {status}: {job}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            (job["status"] == status).then_some(job)
+        })
+        .await
     }
 
     fn runs(&self) -> Vec<Value> {
@@ -302,14 +292,13 @@ async fn routes_and_workers_submit_jobs() {
         .send()
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if s.runs().iter().any(|r| r["message"] == "from a queue") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the worker's job never ran");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    eventually("the worker's job", Duration::from_secs(30), || async {
+        s.runs()
+            .iter()
+            .any(|r| r["message"] == "from a queue")
+            .then_some(())
+    })
+    .await;
 }
 
 /// A definition with `schedule: rate(1 second)` gets a job each second
@@ -332,16 +321,8 @@ async fn scheduled_definitions_submit_jobs() {
         },
     );
     let s = Setup { gh, out };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ticks = loop {
-        let v: Value = client()
-            .get(s.gh.admin_url("/jobs?status=SUCCEEDED"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let ticks = eventually("two scheduled jobs", Duration::from_secs(30), || async {
+        let v = get_json(&s.gh.admin_url("/jobs?status=SUCCEEDED")).await;
         let ticks: Vec<Value> = v["jobs"]
             .as_array()
             .unwrap()
@@ -349,12 +330,9 @@ async fn scheduled_definitions_submit_jobs() {
             .filter(|j| j["definition"] == "tick")
             .cloned()
             .collect();
-        if ticks.len() >= 2 {
-            break ticks;
-        }
-        assert!(Instant::now() < deadline, "fewer than two scheduled jobs");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (ticks.len() >= 2).then_some(ticks)
+    })
+    .await;
     assert!(ticks
         .iter()
         .all(|j| j["parameters"].as_object().unwrap().is_empty()));

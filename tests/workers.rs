@@ -8,7 +8,7 @@ mod common;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use common::{client, Gatehouse, Options};
+use common::{eventually, get_json, Gatehouse, Options};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -201,31 +201,29 @@ async fn left(gh: &Gatehouse, queue: &str) -> u64 {
 }
 
 async fn batches(gh: &Gatehouse, worker: &str) -> Vec<Value> {
-    let v: Value = client()
-        .get(gh.admin_url(&format!("/workers/{worker}/batches?limit=200")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&gh.admin_url(&format!("/workers/{worker}/batches?limit=200"))).await;
     v["batches"].as_array().cloned().unwrap_or_default()
 }
 
 /// Waits (up to 30s) for a batch of `worker` with `outcome`.
 async fn batch_with(gh: &Gatehouse, worker: &str, outcome: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(b) = batches(gh, worker)
+    let what = format!("a {outcome} batch of {worker}");
+    eventually(&what, Duration::from_secs(30), || async {
+        batches(gh, worker)
             .await
             .into_iter()
             .find(|b| b["outcome"] == outcome)
-        {
-            return b;
-        }
-        assert!(Instant::now() < deadline, "no {outcome} batch of {worker}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
+}
+
+/// Waits (up to 10s) for `queue` to hold nothing, visible or in flight.
+async fn drained(gh: &Gatehouse, queue: &str) {
+    let what = format!("{queue} to drain");
+    eventually(&what, Duration::from_secs(10), || async {
+        (left(gh, queue).await == 0).then_some(())
+    })
+    .await
 }
 
 /// Every message reaches the endpoint once, in Lambda's event shape, and
@@ -269,19 +267,8 @@ async fn an_http_worker_gets_lambdas_event_and_its_successes_are_deleted() {
         .is_some_and(|h| !h.is_empty()));
     assert!(log.iter().all(|x| x.bodies().len() <= 10));
     // Deleted: nothing left, visible or not.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while left(&s.gh, "jobs").await != 0 {
-        assert!(Instant::now() < deadline, "messages left on jobs");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let list: Value = client()
-        .get(s.gh.admin_url("/workers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    drained(&s.gh, "jobs").await;
+    let list = get_json(&s.gh.admin_url("/workers")).await;
     let worker = list["workers"]
         .as_array()
         .unwrap()
@@ -336,11 +323,7 @@ async fn partial_batch_failures_retry_only_the_failed_messages() {
     assert_eq!(counts["fail-once-4"], 2);
     let partial = batch_with(&s.gh, "partial", "partial").await;
     assert_eq!(partial["failed"], 2, "{partial}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while left(&s.gh, "partial").await != 0 {
-        assert!(Instant::now() < deadline, "messages left on partial");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    drained(&s.gh, "partial").await;
 }
 
 /// A batch that keeps failing (500) goes to the queue's DLQ after
@@ -485,29 +468,19 @@ async fn pollers_scale_with_the_backlog_and_back_down() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut most = 0;
-    while most < 4 {
-        most = most.max(pollers(&s.gh.metrics().await));
-        assert!(
-            Instant::now() < deadline,
-            "pollers never reached 4 (most {most})"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("4 pollers", Duration::from_secs(30), || async {
+        (pollers(&s.gh.metrics().await) == 4).then_some(())
+    })
+    .await;
     s.receiver
         .until("the backlog drained", |log| {
             (log.iter().filter(|x| x.path == "/busy").count() >= 300).then_some(())
         })
         .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while pollers(&s.gh.metrics().await) != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "pollers did not shrink back to 1"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("pollers back to 1", Duration::from_secs(30), || async {
+        (pollers(&s.gh.metrics().await) == 1).then_some(())
+    })
+    .await;
     let mut seen = s.receiver.bodies("/busy");
     seen.sort();
     seen.dedup();
@@ -570,14 +543,7 @@ async fn workers_follow_config_reloads() {
     // after the reload, and the new worker's path shows it took part.
     assert!(s.gh.reload().await);
     let ids = || async {
-        let v: Value = client()
-            .get(s.gh.admin_url("/workers"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = get_json(&s.gh.admin_url("/workers")).await;
         v["workers"]
             .as_array()
             .unwrap()
@@ -609,15 +575,17 @@ async fn workers_follow_config_reloads() {
             (n == 200).then_some(())
         })
         .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let metrics = s.gh.metrics().await;
-        if metrics.contains(r#"gatehouse_worker_pollers{worker="late"} 0"#) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the removed worker still polls");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "the removed worker to stop",
+        Duration::from_secs(10),
+        || async {
+            let metrics = s.gh.metrics().await;
+            metrics
+                .contains(r#"gatehouse_worker_pollers{worker="late"} 0"#)
+                .then_some(())
+        },
+    )
+    .await;
     let late_after_stop = s.receiver.bodies("/late").len();
     send(&s.gh, "backlog", &["after".to_string()], None).await;
     s.receiver
