@@ -8,7 +8,7 @@ use common::{client, Gatehouse};
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The flow events the worker delivered, with their message attributes.
 #[derive(Default)]
@@ -41,20 +41,15 @@ async fn receiver() -> (String, Arc<Delivered>) {
 
 /// Waits (up to 30s) for an event of `kind` for `flow`.
 async fn event(got: &Delivered, kind: &str, flow: &str) -> (Value, Value) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let found = got
-            .events
+    let what = format!("{kind} for {flow}");
+    common::eventually(&what, Duration::from_secs(30), || async {
+        got.events
             .lock()
             .iter()
             .find(|(e, _)| e["type"] == kind && e["flow"] == flow)
-            .cloned();
-        if let Some(found) = found {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "no {kind} for {flow}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .cloned()
+    })
+    .await
 }
 
 #[tokio::test]

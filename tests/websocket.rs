@@ -391,28 +391,14 @@ async fn each_integration_gets_the_message_and_the_connections_context() {
 
 /// The newest finished run of `flow`.
 async fn eventually_run(gh: &Gatehouse, flow: &str) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let v: serde_json::Value = client()
-            .get(gh.admin_url(&format!("/flows/{flow}/runs?limit=10")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(run) = v["runs"]
+    let what = format!("a finished run of {flow}");
+    common::eventually(&what, Duration::from_secs(30), || async {
+        let v = common::get_json(&gh.admin_url(&format!("/flows/{flow}/runs?limit=10"))).await;
+        v["runs"]
             .as_array()
-            .and_then(|r| r.iter().find(|r| r["status"] != "running").cloned())
-        {
-            return run;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no finished run of {flow}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .and_then(|r| r.iter().find(|r| r["status"] != "InProgress").cloned())
+    })
+    .await
 }
 
 /// A `$connect` backend that answers 403 refuses the upgrade with 403; no
