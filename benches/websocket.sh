@@ -24,8 +24,8 @@ GATEHOUSE_THREADS=${GATEHOUSE_THREADS:-1}
 BACKEND_PORT=18091 GATEHOUSE_PORT=18093
 
 command -v nginx >/dev/null || { echo "needs nginx (apt-get install -y nginx)"; exit 1; }
-[ -x target/release/gatehouse ] || cargo build --release
 GH=${GATEHOUSE:-target/release/gatehouse}   # GATEHOUSE=/path/to/another/build to compare
+[ -x "$GH" ] || cargo build --release
 
 work=$(mktemp -d)
 cleanup() {

@@ -152,6 +152,32 @@ pub fn after_attempt(job: &mut JobRecord, attempt: Attempt, now: i64) {
     }
 }
 
+/// A claimed job: RUNNING, one more attempt, started `now`.
+pub fn start_attempt(job: &mut JobRecord, now: i64) {
+    job.status = JobStatus::Running;
+    job.attempts += 1;
+    job.started_at = Some(now);
+}
+
+/// Cancels `job`: a job that has not started fails now; a running one is
+/// marked for its runner to kill; a finished one is left alone.
+pub fn cancel(job: &mut JobRecord, reason: &str, now: i64) -> Cancelled {
+    match job.status {
+        JobStatus::Submitted | JobStatus::Runnable => {
+            job.status = JobStatus::Failed;
+            job.reason = Some(reason.to_string());
+            job.stopped_at = Some(now);
+            Cancelled::Stopped
+        }
+        JobStatus::Running => {
+            job.cancel_requested = true;
+            job.reason = Some(reason.to_string());
+            Cancelled::Requested
+        }
+        JobStatus::Succeeded | JobStatus::Failed => Cancelled::TooLate,
+    }
+}
+
 /// The in-memory twin.
 #[derive(Default, Clone)]
 pub struct MemoryJobs {
@@ -206,9 +232,7 @@ impl JobStore for MemoryJobs {
             .map(|j| j.id.clone());
         Ok(next.and_then(|id| {
             let j = all.get_mut(&id)?;
-            j.status = JobStatus::Running;
-            j.attempts += 1;
-            j.started_at = Some(now);
+            start_attempt(j, now);
             Some(j.clone())
         }))
     }
@@ -232,20 +256,7 @@ impl JobStore for MemoryJobs {
         let Some(j) = all.get_mut(id) else {
             return Ok(None);
         };
-        Ok(Some(match j.status {
-            JobStatus::Submitted | JobStatus::Runnable => {
-                j.status = JobStatus::Failed;
-                j.reason = Some(reason.to_string());
-                j.stopped_at = Some(now);
-                Cancelled::Stopped
-            }
-            JobStatus::Running => {
-                j.cancel_requested = true;
-                j.reason = Some(reason.to_string());
-                Cancelled::Requested
-            }
-            _ => Cancelled::TooLate,
-        }))
+        Ok(Some(cancel(j, reason, now)))
     }
 
     async fn recover(&self) -> Result<usize, StoreError> {

@@ -2,7 +2,9 @@
 //! into the file the server runs from. A claim is one transaction (select
 //! the next runnable job that fits, mark it running).
 
-use super::jobs::{after_attempt, Attempt, Cancelled, JobRecord, JobStatus, JobStore};
+use super::jobs::{
+    after_attempt, cancel, start_attempt, Attempt, Cancelled, JobRecord, JobStatus, JobStore,
+};
 use super::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -153,9 +155,7 @@ impl JobStore for SqliteJobs {
                 )
                 .optional()?;
             let Some(mut j) = next else { return Ok(None) };
-            j.status = JobStatus::Running;
-            j.attempts += 1;
-            j.started_at = Some(now);
+            start_attempt(&mut j, now);
             write(tx, &j)?;
             Ok(Some(j))
         })
@@ -188,21 +188,10 @@ impl JobStore for SqliteJobs {
             let Some(mut j) = get(tx, &id)? else {
                 return Ok(None);
             };
-            let outcome = match j.status {
-                JobStatus::Submitted | JobStatus::Runnable => {
-                    j.status = JobStatus::Failed;
-                    j.reason = Some(reason);
-                    j.stopped_at = Some(now);
-                    Cancelled::Stopped
-                }
-                JobStatus::Running => {
-                    j.cancel_requested = true;
-                    j.reason = Some(reason);
-                    Cancelled::Requested
-                }
-                _ => return Ok(Some(Cancelled::TooLate)),
-            };
-            write(tx, &j)?;
+            let outcome = cancel(&mut j, &reason, now);
+            if outcome != Cancelled::TooLate {
+                write(tx, &j)?;
+            }
             Ok(Some(outcome))
         })
         .await

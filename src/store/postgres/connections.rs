@@ -181,11 +181,17 @@ impl PgConnections {
     }
 }
 
-/// Takes mail when noticed, and once a second in case a notice was lost.
+/// Takes mail when noticed, and once a second in case a notice was lost
+/// (a node holding no connections skips that look: no query while idle).
 async fn take_mail(this: Weak<PgConnections>, wake: Arc<tokio::sync::Notify>) {
     loop {
-        let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+        let noticed = tokio::time::timeout(Duration::from_secs(1), wake.notified())
+            .await
+            .is_ok();
         let Some(this) = this.upgrade() else { return };
+        if !noticed && this.local.is_empty() {
+            continue;
+        }
         if let Err(e) = this.deliver_mail().await {
             tracing::warn!(error = %e, "WebSocket mail: cannot take this node's mail");
         }
